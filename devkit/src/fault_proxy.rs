@@ -1,0 +1,471 @@
+//! An HTTP proxy between the AWS SDK and moto that counts calls and injects faults.
+//!
+//! Point the SDK at [`FaultProxy::endpoint`] (as `AWS_ENDPOINT_URL` or `endpoint_url`) and the
+//! proxy at moto. Each request is classified into `(service, operation)`:
+//! - the service is the SigV4 credential scope's service
+//!   (`Credential=AKID/20260101/us-east-1/apigateway/aws4_request` gives `apigateway`),
+//!   or `unsigned` without one;
+//! - the operation is the part after the last `.` of `X-Amz-Target` (JSON protocols, e.g.
+//!   `DynamoDB_20120810.Query` gives `Query`), else the `Action` of a form body or query string
+//!   (query protocols: CloudFormation, Elastic Load Balancing), else the operation of an
+//!   RPCv2 path (`/service/<S>/operation/<Op>`), else `"<METHOD> <path>"` (REST protocols such
+//!   as API Gateway, ids left as they are).
+//!
+//! Every request is recorded (see [`FaultProxy::counts`], [`FaultProxy::max_rate_per_sec`]).
+//! [`Rule`]s pick requests to fail with a [`Fault`]; the draws against a rule's probability use
+//! a seeded PRNG, so a run is reproducible. Anything not faulted is forwarded unchanged
+//! (method, path and query, headers including Host, body) and the answer is streamed back.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::{header, Request, Response, StatusCode};
+
+use crate::http::{self, Body, DropConnection, ServerHandle};
+use crate::DevkitError;
+
+/// The PRNG seed [`FaultProxy::start`] uses.
+pub const DEFAULT_SEED: u64 = 0x5747_a9e1;
+
+/// What to do to a request picked by a [`Rule`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Throttle without forwarding. REST and JSON protocols get a 429 with
+    /// `x-amzn-ErrorType: TooManyRequestsException` and `{"message":"Too Many Requests"}`
+    /// (plus `Retry-After` when set); query protocols get a 400 XML `ErrorResponse` with code
+    /// `Throttling`.
+    Throttle {
+        /// Seconds for the `Retry-After` header.
+        retry_after: Option<u32>,
+    },
+    /// Answer this status without forwarding, with an error body in the request's protocol
+    /// (`InternalFailure` for 500, `ServiceUnavailable` for 503).
+    Status(u16),
+    /// Close the connection without answering.
+    Reset,
+    /// Wait, then forward.
+    Delay(Duration),
+}
+
+/// Which requests get a fault, how often and how many times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Only requests to this service (as classified), or any when `None`.
+    pub service: Option<String>,
+    /// Only operations whose name contains this, or any when `None`.
+    pub operation_contains: Option<String>,
+    /// The fault to inject.
+    pub fault: Fault,
+    /// Chance (0 to 1) that a matching request gets the fault.
+    pub probability: f64,
+    /// Apply at most this many more times, or without limit when `None`.
+    pub remaining: Option<u64>,
+}
+
+impl Rule {
+    /// A rule applying `fault` to every request, always, without limit.
+    pub fn new(fault: Fault) -> Rule {
+        Rule {
+            service: None,
+            operation_contains: None,
+            fault,
+            probability: 1.0,
+            remaining: None,
+        }
+    }
+
+    /// Restricts the rule to one service.
+    pub fn service(mut self, service: impl Into<String>) -> Rule {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Restricts the rule to operations whose name contains `fragment`.
+    pub fn operation(mut self, fragment: impl Into<String>) -> Rule {
+        self.operation_contains = Some(fragment.into());
+        self
+    }
+
+    /// Sets the chance that a matching request gets the fault.
+    pub fn probability(mut self, probability: f64) -> Rule {
+        self.probability = probability;
+        self
+    }
+
+    /// Applies the rule at most `n` times.
+    pub fn times(mut self, n: u64) -> Rule {
+        self.remaining = Some(n);
+        self
+    }
+
+    fn matches(&self, service: &str, operation: &str) -> bool {
+        self.remaining != Some(0)
+            && self.service.as_deref().is_none_or(|s| s == service)
+            && self
+                .operation_contains
+                .as_deref()
+                .is_none_or(|fragment| operation.contains(fragment))
+    }
+}
+
+/// One request seen by the proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The classified service.
+    pub service: String,
+    /// The classified operation.
+    pub operation: String,
+    /// When the request arrived.
+    pub at: Instant,
+    /// The fault injected, if any.
+    pub fault: Option<Fault>,
+}
+
+#[derive(Debug)]
+struct State {
+    records: Vec<Record>,
+    rules: Vec<Rule>,
+    rng: fastrand::Rng,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    upstream: String,
+}
+
+/// A counting, fault-injecting HTTP proxy in front of one upstream endpoint.
+#[derive(Debug)]
+pub struct FaultProxy {
+    server: ServerHandle,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`http://host:port`) with [`DEFAULT_SEED`].
+    pub async fn start(upstream: &str) -> Result<FaultProxy, DevkitError> {
+        Self::start_with_seed(upstream, DEFAULT_SEED).await
+    }
+
+    /// Starts a proxy to `upstream` whose probability draws use `seed`.
+    pub async fn start_with_seed(upstream: &str, seed: u64) -> Result<FaultProxy, DevkitError> {
+        let authority = http::authority_of(upstream)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                records: Vec::new(),
+                rules: Vec::new(),
+                rng: fastrand::Rng::with_seed(seed),
+            }),
+            upstream: authority,
+        });
+        let handler_shared = Arc::clone(&shared);
+        let server = http::serve("fault proxy", move |req| {
+            let shared = Arc::clone(&handler_shared);
+            async move { handle(&shared, req).await }
+        })
+        .await?;
+        Ok(FaultProxy { server, shared })
+    }
+
+    /// The proxy's base URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// Adds a rule; rules are tried in the order they were added, the first that fires wins.
+    pub fn add_rule(&self, rule: Rule) {
+        self.lock().rules.push(rule);
+    }
+
+    /// Removes every rule.
+    pub fn clear_rules(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// The rules with their remaining counts.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.lock().rules.clone()
+    }
+
+    /// Restarts the PRNG from `seed`.
+    pub fn set_seed(&self, seed: u64) {
+        self.lock().rng = fastrand::Rng::with_seed(seed);
+    }
+
+    /// Requests per `(service, operation)`, faulted ones included.
+    pub fn counts(&self) -> BTreeMap<(String, String), u64> {
+        let mut counts = BTreeMap::new();
+        for record in &self.lock().records {
+            *counts
+                .entry((record.service.clone(), record.operation.clone()))
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Requests to `service` and `operation` (exact names).
+    pub fn count(&self, service: &str, operation: &str) -> u64 {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.service == service && r.operation == operation)
+            .count() as u64
+    }
+
+    /// All requests since the last reset.
+    pub fn total(&self) -> u64 {
+        self.lock().records.len() as u64
+    }
+
+    /// Requests that got a fault.
+    pub fn injected(&self) -> u64 {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count() as u64
+    }
+
+    /// Every request since the last reset, in arrival order.
+    pub fn records(&self) -> Vec<Record> {
+        self.lock().records.clone()
+    }
+
+    /// Forgets every recorded request (counts and rate observations).
+    pub fn reset_counts(&self) {
+        self.lock().records.clear();
+    }
+
+    /// The largest number of requests to `service` within any one-second window.
+    pub fn max_rate_per_sec(&self, service: &str) -> u64 {
+        let times: Vec<Instant> = self
+            .lock()
+            .records
+            .iter()
+            .filter(|r| r.service == service)
+            .map(|r| r.at)
+            .collect();
+        let mut best = 0;
+        let mut start = 0;
+        for end in 0..times.len() {
+            while times[end].duration_since(times[start]) >= Duration::from_secs(1) {
+                start += 1;
+            }
+            best = best.max(end - start + 1);
+        }
+        best as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The wire protocol family of a request, which decides the shape of an injected error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Json,
+    Query,
+    Rest,
+}
+
+/// Classifies a request into `(service, operation)`.
+pub fn classify(parts: &Parts, body: &[u8]) -> (String, String) {
+    let (service, operation, _) = classify_with_protocol(parts, body);
+    (service, operation)
+}
+
+fn classify_with_protocol(parts: &Parts, body: &[u8]) -> (String, String, Protocol) {
+    let service = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(service_from_authorization)
+        .unwrap_or_else(|| "unsigned".to_string());
+    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        return (service, operation, Protocol::Json);
+    }
+    let form_action = std::str::from_utf8(body).ok().and_then(form_action);
+    let query_action = parts.uri.query().and_then(form_action_str);
+    if let Some(action) = form_action.or(query_action) {
+        return (service, action, Protocol::Query);
+    }
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path.split('/').collect();
+    if let ["", "service", _, "operation", op] = segments.as_slice() {
+        return (service, (*op).to_string(), Protocol::Json);
+    }
+    (service, format!("{} {}", parts.method, path), Protocol::Rest)
+}
+
+fn form_action_str(text: &str) -> Option<String> {
+    text.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "Action" && !value.is_empty()).then(|| value.to_string())
+    })
+}
+
+fn form_action(text: &str) -> Option<String> {
+    form_action_str(text.trim())
+}
+
+/// The service of a SigV4 `Authorization` header's credential scope.
+pub fn service_from_authorization(value: &str) -> Option<String> {
+    let credential = value.split("Credential=").nth(1)?;
+    let scope = credential.split([',', ' ']).next()?;
+    let parts: Vec<&str> = scope.split('/').collect();
+    match parts.as_slice() {
+        [_, _, _, service, "aws4_request"] if !service.is_empty() => Some((*service).to_string()),
+        _ => None,
+    }
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(DropConnection),
+    };
+    let (service, operation, protocol) = classify_with_protocol(&parts, &body);
+    let fault = {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let State { rules, rng, records } = &mut *state;
+        let mut chosen = None;
+        for rule in rules.iter_mut() {
+            if !rule.matches(&service, &operation) {
+                continue;
+            }
+            if rng.f64() < rule.probability {
+                if let Some(remaining) = rule.remaining.as_mut() {
+                    *remaining -= 1;
+                }
+                chosen = Some(rule.fault.clone());
+                break;
+            }
+        }
+        records.push(Record {
+            service,
+            operation,
+            at: Instant::now(),
+            fault: chosen.clone(),
+        });
+        chosen
+    };
+    match fault {
+        None => Ok(forward(shared, parts, body).await),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(forward(shared, parts, body).await)
+        }
+        Some(Fault::Reset) => Err(DropConnection),
+        Some(Fault::Throttle { retry_after }) => Ok(throttle(protocol, retry_after)),
+        Some(Fault::Status(status)) => Ok(server_error(protocol, status)),
+    }
+}
+
+async fn forward(shared: &Shared, parts: Parts, body: Bytes) -> Response<Body> {
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| "/".to_string());
+    let mut builder = Request::builder()
+        .method(parts.method.clone())
+        .uri(path_and_query)
+        .version(hyper::Version::HTTP_11);
+    for (name, value) in &parts.headers {
+        builder = builder.header(name, value);
+    }
+    let request = match builder.body(Full::new(body)) {
+        Ok(request) => request,
+        Err(e) => return bad_gateway(&format!("cannot rebuild the request: {e}")),
+    };
+    match http::send(&shared.upstream, request).await {
+        Ok(response) => response.map(BodyExt::boxed),
+        Err(e) => bad_gateway(&crate::error::error_chain(&e)),
+    }
+}
+
+fn bad_gateway(message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": format!("fault proxy: {message}") });
+    let mut response = Response::new(http::full(body.to_string()));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response
+}
+
+fn response(status: u16, headers: &[(&str, String)], body: String) -> Response<Body> {
+    let mut response = Response::new(http::full(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            header::HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+fn query_error(status: u16, kind: &str, code: &str, message: &str) -> Response<Body> {
+    let body = format!(
+        "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+         <RequestId>00000000-0000-0000-0000-00000fa17000</RequestId></ErrorResponse>"
+    );
+    response(
+        status,
+        &[
+            ("content-type", "text/xml".to_string()),
+            ("x-amzn-requestid", "00000000-0000-0000-0000-00000fa17000".to_string()),
+        ],
+        body,
+    )
+}
+
+fn json_error(protocol: Protocol, status: u16, code: &str, message: &str, extra: &[(&str, String)]) -> Response<Body> {
+    let (content_type, body) = match protocol {
+        Protocol::Json => (
+            "application/x-amz-json-1.0",
+            serde_json::json!({ "__type": code, "message": message }),
+        ),
+        _ => ("application/json", serde_json::json!({ "message": message })),
+    };
+    let mut headers = vec![
+        ("content-type", content_type.to_string()),
+        ("x-amzn-errortype", code.to_string()),
+        ("x-amzn-requestid", "00000000-0000-0000-0000-00000fa17000".to_string()),
+    ];
+    headers.extend(extra.iter().cloned());
+    response(status, &headers, body.to_string())
+}
+
+fn throttle(protocol: Protocol, retry_after: Option<u32>) -> Response<Body> {
+    let extra: Vec<(&str, String)> = retry_after
+        .map(|secs| vec![("retry-after", secs.to_string())])
+        .unwrap_or_default();
+    match protocol {
+        Protocol::Query => query_error(400, "Sender", "Throttling", "Rate exceeded"),
+        _ => json_error(protocol, 429, "TooManyRequestsException", "Too Many Requests", &extra),
+    }
+}
+
+fn server_error(protocol: Protocol, status: u16) -> Response<Body> {
+    let code = match status {
+        503 => "ServiceUnavailable",
+        500..=599 => "InternalFailure",
+        _ => "InjectedFault",
+    };
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    let message = format!("injected by the fault proxy ({status})");
+    match protocol {
+        Protocol::Query => query_error(status, kind, code, &message),
+        _ => json_error(protocol, status, code, &message, &[]),
+    }
+}

@@ -1,0 +1,37 @@
+//! Local test bench for stagewire.
+//!
+//! Integration tests, the demo and the benchmarks share these pieces, all running on
+//! 127.0.0.1 and driven from tokio:
+//!
+//! - [`moto`]: a moto server process (the AWS emulator) and an [`aws_config::SdkConfig`]
+//!   pointed at it with dummy credentials and bounded retries.
+//! - [`registry`]: creates the registry DynamoDB table from the definition in `template.yaml`.
+//! - [`receiver`]: plays S3 for CloudFormation custom-resource responses and checks each
+//!   request the way S3 and CloudFormation would.
+//! - [`runtime_api`]: a minimal AWS Lambda Runtime API and a supervisor for function
+//!   binaries that poll it.
+//! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
+//!   service and operation and injects throttling, server errors, resets and delays.
+
+pub mod error;
+pub mod fault_proxy;
+mod http;
+pub mod moto;
+pub mod receiver;
+pub mod registry;
+pub mod runtime_api;
+
+pub use error::DevkitError;
+pub use fault_proxy::{Fault, FaultProxy, Rule};
+pub use moto::{sdk_config, MotoServer};
+pub use receiver::{Received, ResponseReceiver};
+pub use registry::{create_registry_table, create_table_from_template};
+pub use runtime_api::{Invocation, LambdaProcess, Outcome, RuntimeApi};
+
+use std::path::PathBuf;
+
+/// The workspace root (the directory holding the root `Cargo.toml`, `template.yaml` and `.venv`).
+pub fn workspace_root() -> PathBuf {
+    let raw = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    raw.canonicalize().unwrap_or(raw)
+}

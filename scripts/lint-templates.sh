@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Lint the CloudFormation/SAM templates of the repository:
+#   - cfn-lint on template.yaml and examples/*.yaml
+#   - sam validate --lint on template.yaml
+# Runs offline (no AWS credentials or network needed). Exits non-zero on any finding, warnings
+# included; a check may only be silenced in the template itself (Metadata cfn-lint ignore_checks
+# with a comment giving the reason).
+#
+# Usage: scripts/lint-templates.sh   (run scripts/bootstrap.sh first to install the tools)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_root}"
+venv="${repo_root}/.venv"
+
+for tool in cfn-lint sam; do
+  if [[ ! -x "${venv}/bin/${tool}" ]]; then
+    echo "lint-templates: ${venv}/bin/${tool} is missing; run scripts/bootstrap.sh first" >&2
+    exit 2
+  fi
+done
+
+# sam and the SAM translator need a region to resolve pseudo parameters; no AWS call is made.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
+export SAM_CLI_TELEMETRY=0
+
+shopt -s nullglob
+templates=(template.yaml examples/*.yaml)
+status=0
+
+echo "lint-templates: cfn-lint $("${venv}/bin/cfn-lint" --version 2>&1 | tail -n1 | sed 's/^cfn-lint //') on ${templates[*]}"
+# Informational rules (I*) are included too, and any finding of any level fails.
+if "${venv}/bin/cfn-lint" --include-checks I --non-zero-exit-code informational -- "${templates[@]}"; then
+  echo "lint-templates: cfn-lint: no findings"
+else
+  echo "lint-templates: cfn-lint reported findings" >&2
+  status=1
+fi
+
+echo "lint-templates: sam validate --lint --template template.yaml"
+if "${venv}/bin/sam" validate --lint --template template.yaml; then
+  :
+else
+  echo "lint-templates: sam validate reported findings" >&2
+  status=1
+fi
+
+if [[ ${status} -eq 0 ]]; then
+  echo "lint-templates: all templates passed"
+fi
+exit "${status}"

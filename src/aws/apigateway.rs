@@ -1,0 +1,132 @@
+//! REST API (API Gateway v1) stages.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_apigateway::types::{Op, PatchOperation};
+use aws_sdk_apigateway::Client;
+use tracing::instrument;
+
+use super::sdk_error;
+use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
+use crate::domain::StageRef;
+
+const SERVICE: &str = "apigateway";
+
+pub struct RestStages {
+    client: Client,
+}
+
+impl RestStages {
+    pub fn new(client: Client) -> Self {
+        RestStages { client }
+    }
+}
+
+#[async_trait]
+impl Stages for RestStages {
+    #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
+        match self
+            .client
+            .get_stage()
+            .rest_api_id(&stage.api_id)
+            .stage_name(&stage.stage)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(LiveStage {
+                variables: out
+                    .variables()
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) => {
+                let e = sdk_error(SERVICE, "GetStage", e);
+                if e.is(ErrorKind::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// A new stage is a deployment of the API's current configuration to that stage name,
+    /// carrying the variables (as `aws apigateway create-deployment --stage-name --variables`).
+    #[instrument(skip(self, variables), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn create(
+        &self,
+        stage: &StageRef,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.client
+            .create_deployment()
+            .rest_api_id(&stage.api_id)
+            .stage_name(&stage.stage)
+            .description("stage created by stagewire")
+            .set_variables(Some(variables.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "CreateDeployment", e))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self, _live, patch), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn update(
+        &self,
+        stage: &StageRef,
+        _live: &LiveStage,
+        patch: &StagePatch,
+    ) -> Result<(), AwsError> {
+        let mut ops = Vec::with_capacity(patch.set.len() + patch.remove.len());
+        for (name, value) in &patch.set {
+            ops.push(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path(format!("/variables/{name}"))
+                    .value(value)
+                    .build(),
+            );
+        }
+        for name in &patch.remove {
+            ops.push(
+                PatchOperation::builder()
+                    .op(Op::Remove)
+                    .path(format!("/variables/{name}"))
+                    .build(),
+            );
+        }
+        self.client
+            .update_stage()
+            .rest_api_id(&stage.api_id)
+            .stage_name(&stage.stage)
+            .set_patch_operations(Some(ops))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
+        match self
+            .client
+            .delete_stage()
+            .rest_api_id(&stage.api_id)
+            .stage_name(&stage.stage)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = sdk_error(SERVICE, "DeleteStage", e);
+                if e.is(ErrorKind::NotFound) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}

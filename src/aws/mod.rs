@@ -1,0 +1,150 @@
+//! Adapters: one per AWS service, each implementing a port of [`crate::ports`] with the AWS SDK.
+
+mod apigateway;
+mod apigatewayv2;
+mod cloudformation;
+mod dynamodb;
+mod ecs;
+mod elb;
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+pub use apigateway::RestStages;
+pub use apigatewayv2::HttpStages;
+pub use cloudformation::CfnStackOutputs;
+pub use dynamodb::DynamoRegistry;
+pub use ecs::EcsAdapter;
+pub use elb::ElbAdapter;
+
+use crate::ports::{AwsError, ErrorKind};
+
+const THROTTLING_CODES: &[&str] = &[
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+const ACCESS_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+];
+
+/// Classify an SDK error, keeping it as the cause.
+pub(crate) fn sdk_error<E>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, HttpResponse>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_owned);
+    let message = err.message().map(str::to_owned);
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
+        _ => classify(code.as_deref(), status),
+    };
+    AwsError {
+        service,
+        operation,
+        kind,
+        code,
+        message,
+        source: Some(Box::new(err)),
+    }
+}
+
+fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    match code {
+        Some(c) if THROTTLING_CODES.contains(&c) => ErrorKind::Throttled,
+        Some(c) if ACCESS_CODES.contains(&c) => ErrorKind::AccessDenied,
+        Some("ConditionalCheckFailedException") => ErrorKind::ConditionFailed,
+        Some("ConflictException") => ErrorKind::Conflict,
+        Some(c) if c.ends_with("NotFoundException") || c.ends_with("NotFound") => {
+            ErrorKind::NotFound
+        }
+        _ => match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(403) => ErrorKind::AccessDenied,
+            Some(404) => ErrorKind::NotFound,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// Every adapter, built once from one SDK configuration.
+#[derive(Clone)]
+pub struct Adapters {
+    pub rest: Arc<RestStages>,
+    pub http: Arc<HttpStages>,
+    pub outputs: Arc<CfnStackOutputs>,
+    pub ecs: Arc<EcsAdapter>,
+    pub elb: Arc<ElbAdapter>,
+    pub registry: Arc<DynamoRegistry>,
+}
+
+impl Adapters {
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Adapters {
+            rest: Arc::new(RestStages::new(aws_sdk_apigateway::Client::new(sdk))),
+            http: Arc::new(HttpStages::new(aws_sdk_apigatewayv2::Client::new(sdk))),
+            outputs: Arc::new(CfnStackOutputs::new(aws_sdk_cloudformation::Client::new(
+                sdk,
+            ))),
+            ecs: Arc::new(EcsAdapter::new(aws_sdk_ecs::Client::new(sdk))),
+            elb: Arc::new(ElbAdapter::new(
+                aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+                aws_sdk_elasticloadbalancing::Client::new(sdk),
+            )),
+            registry: Arc::new(DynamoRegistry::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                table,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(
+            classify(Some("TooManyRequestsException"), Some(429)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(classify(None, Some(429)), ErrorKind::Throttled);
+        assert_eq!(
+            classify(Some("NotFoundException"), Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(Some("LoadBalancerNotFound"), Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(Some("AccessDeniedException"), Some(403)),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(classify(None, Some(500)), ErrorKind::Other);
+    }
+}

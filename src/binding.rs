@@ -1,0 +1,325 @@
+//! The `Custom::StageBinding` lifecycle: create, update (in place or by replacement) and delete,
+//! over the ports. The CloudFormation protocol around it lives in [`crate::cfn`].
+//!
+//! Order of work on create and update: resolve every source and validate every value, read
+//! the stage, claim the variables in the registry (atomically, failing on another owner), then
+//! write the stage in one call. A failure before the claim writes nothing; a failure after it
+//! leaves registry items that the following Delete (after a failed Create) or rollback Update
+//! cleans up.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::domain::{
+    validate_variable_count, validate_variable_value, BindingSpec, Owner, StageRef,
+    ValidationError,
+};
+use crate::ports::{AwsError, Record, RegistryError, StagePatch};
+use crate::resolve::{ResolveError, Resolver};
+use crate::Ports;
+
+/// `Fn::GetAtt` name of the stage URL.
+pub const INVOKE_URL: &str = "InvokeUrl";
+
+/// What a successful create or update answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub physical_id: String,
+    /// `Fn::GetAtt` attributes: each variable's value and `InvokeUrl`.
+    pub data: BTreeMap<String, String>,
+    /// Whether the stage was created, changed, or already held every value.
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    CreatedStage,
+    Updated,
+    Unchanged,
+}
+
+/// Why a lifecycle step failed; every message names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    #[error("{}", unresolved_message(.0))]
+    Unresolved(Vec<(String, ResolveError)>),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{0} does not exist and CreateStage is false")]
+    StageMissing(StageRef),
+    #[error(
+        "the attributes of this binding (its variables' values and InvokeUrl) take {size} bytes, more than the {limit} bytes left in CloudFormation's 4096-byte response: split the variables over several bindings"
+    )]
+    ResponseTooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("could not write {stage}: {source}")]
+    Stage {
+        stage: StageRef,
+        #[source]
+        source: AwsError,
+    },
+}
+
+fn unresolved_message(errors: &[(String, ResolveError)]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|(var, e)| format!("variable {var}: {e}"))
+        .collect();
+    format!("cannot resolve {}", parts.join("; "))
+}
+
+fn stage_err(stage: &StageRef) -> impl FnOnce(AwsError) -> BindingError + '_ {
+    move |source| BindingError::Stage {
+        stage: stage.clone(),
+        source,
+    }
+}
+
+/// Create the binding. `data_limit` is the room left for `Data` in the response.
+pub async fn create(
+    ports: &Ports,
+    stack_id: &str,
+    logical_id: &str,
+    spec: &BindingSpec,
+    data_limit: usize,
+    now_ms: i64,
+) -> Result<Applied, BindingError> {
+    let owner = Owner {
+        stack_id: stack_id.to_string(),
+        logical_id: logical_id.to_string(),
+        physical_id: spec.physical_id(logical_id),
+    };
+    apply(ports, &owner, spec, &[], data_limit, now_ms).await
+}
+
+/// Update the binding. A change of API or stage is a replacement: the new binding is created
+/// under a new physical id and CloudFormation deletes the old one afterwards.
+pub async fn update(
+    ports: &Ports,
+    stack_id: &str,
+    logical_id: &str,
+    old_physical_id: &str,
+    spec: &BindingSpec,
+    data_limit: usize,
+    now_ms: i64,
+) -> Result<Applied, BindingError> {
+    let owner = Owner {
+        stack_id: stack_id.to_string(),
+        logical_id: logical_id.to_string(),
+        physical_id: spec.physical_id(logical_id),
+    };
+    let prior: Vec<Record> = if owner.physical_id == old_physical_id {
+        ports
+            .registry
+            .by_owner(&owner.key())
+            .await?
+            .into_iter()
+            .filter(|r| r.owner.physical_id == owner.physical_id && r.stage == spec.stage)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    apply(ports, &owner, spec, &prior, data_limit, now_ms).await
+}
+
+async fn apply(
+    ports: &Ports,
+    owner: &Owner,
+    spec: &BindingSpec,
+    prior: &[Record],
+    data_limit: usize,
+    now_ms: i64,
+) -> Result<Applied, BindingError> {
+    let stage = &spec.stage;
+
+    // 1. Resolve and validate everything before writing anything.
+    let mut resolver = Resolver::new(ports);
+    let mut resolved = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, source) in &spec.variables {
+        match resolver.resolve(source).await {
+            Ok(r) => {
+                resolved.insert(name.clone(), r);
+            }
+            Err(e) => errors.push((name.clone(), e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(BindingError::Unresolved(errors));
+    }
+    for (name, r) in &resolved {
+        validate_variable_value(name, &r.value)?;
+    }
+    let mut data: BTreeMap<String, String> = resolved
+        .iter()
+        .map(|(k, r)| (k.clone(), r.value.clone()))
+        .collect();
+    data.insert(INVOKE_URL.into(), stage.invoke_url(&ports.region));
+    let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > data_limit {
+        return Err(BindingError::ResponseTooLarge {
+            size,
+            limit: data_limit,
+        });
+    }
+
+    // 2. Read the stage.
+    let stages = ports.stages(stage.kind);
+    let live = stages.get(stage).await.map_err(stage_err(stage))?;
+    if live.is_none() && !spec.create_stage {
+        return Err(BindingError::StageMissing(stage.clone()));
+    }
+    let released: Vec<Record> = prior
+        .iter()
+        .filter(|r| !spec.variables.contains_key(&r.variable))
+        .cloned()
+        .collect();
+    if let Some(live) = &live {
+        let mut names: BTreeSet<&String> = live.variables.keys().collect();
+        names.extend(spec.variables.keys());
+        for r in &released {
+            if live.variables.get(&r.variable) == r.value.as_ref() {
+                names.remove(&r.variable);
+            }
+        }
+        validate_variable_count(stage, names.len())?;
+    }
+
+    // 3. Claim the variables.
+    let created_stage = live.is_none() || prior.iter().any(|r| r.created_stage);
+    let records: Vec<Record> = resolved
+        .iter()
+        .map(|(name, r)| Record {
+            stage: stage.clone(),
+            variable: name.clone(),
+            owner: owner.clone(),
+            source: spec.variables[name].clone(),
+            value: Some(r.value.clone()),
+            written_at: Some(now_ms),
+            via: r.via(),
+            created_stage,
+            last_error: None,
+            checked_at: None,
+            version: 0,
+        })
+        .collect();
+    ports.registry.claim(&records, &released).await?;
+
+    // 4. Write the stage in one call.
+    let change = match &live {
+        None => {
+            stages
+                .create(stage, &data_without_url(&data))
+                .await
+                .map_err(stage_err(stage))?;
+            Change::CreatedStage
+        }
+        Some(live) => {
+            let patch = StagePatch {
+                set: resolved
+                    .iter()
+                    .filter(|(name, r)| live.variables.get(*name) != Some(&r.value))
+                    .map(|(name, r)| (name.clone(), r.value.clone()))
+                    .collect(),
+                remove: released
+                    .iter()
+                    .filter(|r| live.variables.get(&r.variable) == r.value.as_ref())
+                    .map(|r| r.variable.clone())
+                    .collect(),
+            };
+            if patch.is_empty() {
+                Change::Unchanged
+            } else {
+                stages
+                    .update(stage, live, &patch)
+                    .await
+                    .map_err(stage_err(stage))?;
+                Change::Updated
+            }
+        }
+    };
+    Ok(Applied {
+        physical_id: owner.physical_id.clone(),
+        data,
+        change,
+    })
+}
+
+fn data_without_url(data: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut vars = data.clone();
+    vars.remove(INVOKE_URL);
+    vars
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub variables_removed: usize,
+    pub stages_deleted: usize,
+    pub records_released: usize,
+}
+
+/// Delete the binding with this physical id: remove the variables it owns that still hold the
+/// value it wrote, delete a stage it created once nothing else lives there, and forget it.
+/// Deleting what is already gone succeeds.
+pub async fn delete(
+    ports: &Ports,
+    stack_id: &str,
+    logical_id: &str,
+    physical_id: &str,
+) -> Result<Deleted, BindingError> {
+    let owner_key = crate::domain::owner_key(stack_id, logical_id);
+    let records: Vec<Record> = ports
+        .registry
+        .by_owner(&owner_key)
+        .await?
+        .into_iter()
+        .filter(|r| r.owner.physical_id == physical_id)
+        .collect();
+    let mut by_stage: BTreeMap<StageRef, Vec<&Record>> = BTreeMap::new();
+    for r in &records {
+        by_stage.entry(r.stage.clone()).or_default().push(r);
+    }
+    let mut done = Deleted::default();
+    for (stage, mine) in by_stage {
+        let stages = ports.stages(stage.kind);
+        let Some(live) = stages.get(&stage).await.map_err(stage_err(&stage))? else {
+            continue; // the stage or its API is gone: nothing to remove
+        };
+        let remove: Vec<String> = mine
+            .iter()
+            .filter(|r| live.variables.get(&r.variable) == r.value.as_ref())
+            .map(|r| r.variable.clone())
+            .collect();
+        let remaining = live.variables.len() - remove.len();
+        if !remove.is_empty() {
+            done.variables_removed += remove.len();
+            stages
+                .update(
+                    &stage,
+                    &live,
+                    &StagePatch {
+                        set: BTreeMap::new(),
+                        remove,
+                    },
+                )
+                .await
+                .map_err(stage_err(&stage))?;
+        }
+        if remaining == 0 && mine.iter().any(|r| r.created_stage) {
+            let others = ports
+                .registry
+                .by_stage(&stage)
+                .await?
+                .into_iter()
+                .filter(|r| r.owner.physical_id != physical_id || r.owner.key() != owner_key)
+                .count();
+            if others == 0 {
+                stages.delete(&stage).await.map_err(stage_err(&stage))?;
+                done.stages_deleted += 1;
+            }
+        }
+    }
+    done.records_released = ports.registry.release(&records).await?;
+    Ok(done)
+}

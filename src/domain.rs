@@ -1,0 +1,376 @@
+//! The domain: what a binding is, where its values come from, and the rules API Gateway puts on
+//! stage names, variable names and values. Nothing here knows about the AWS SDK.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Most variables API Gateway accepts on one stage.
+pub const MAX_VARIABLES_PER_STAGE: usize = 100;
+/// Longest stage variable name.
+pub const MAX_VARIABLE_NAME_LEN: usize = 64;
+/// Longest stage variable value.
+pub const MAX_VARIABLE_VALUE_LEN: usize = 512;
+/// Longest stage name.
+pub const MAX_STAGE_NAME_LEN: usize = 128;
+
+/// Which API Gateway API family a stage belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKind {
+    /// A REST API (API Gateway v1), `RestApiId`.
+    Rest,
+    /// An HTTP API (API Gateway v2), `HttpApiId`.
+    Http,
+}
+
+impl ApiKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKind::Rest => "rest",
+            ApiKind::Http => "http",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rest" => Some(ApiKind::Rest),
+            "http" => Some(ApiKind::Http),
+            _ => None,
+        }
+    }
+}
+
+/// One stage of one API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StageRef {
+    pub kind: ApiKind,
+    pub api_id: String,
+    pub stage: String,
+}
+
+impl StageRef {
+    pub fn new(kind: ApiKind, api_id: impl Into<String>, stage: impl Into<String>) -> Self {
+        StageRef {
+            kind,
+            api_id: api_id.into(),
+            stage: stage.into(),
+        }
+    }
+
+    /// The public URL of the stage.
+    pub fn invoke_url(&self, region: &str) -> String {
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!(
+            "https://{}.execute-api.{}.{}/{}",
+            self.api_id, region, suffix, self.stage
+        )
+    }
+}
+
+impl fmt::Display for StageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let family = match self.kind {
+            ApiKind::Rest => "REST API",
+            ApiKind::Http => "HTTP API",
+        };
+        write!(f, "stage {} of {} {}", self.stage, family, self.api_id)
+    }
+}
+
+/// Where a stage variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// An output of a CloudFormation stack (name or stack ARN).
+    StackOutput { stack: String, output_key: String },
+    /// The load balancer in front of an ECS service.
+    EcsService {
+        cluster: String,
+        service: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container_port: Option<u16>,
+    },
+    /// An ELBv2 load balancer by name or ARN, or a classic ELB by name.
+    LoadBalancer { name: String },
+    /// A literal value.
+    Literal { value: String },
+}
+
+impl Source {
+    /// The registry key that events are matched against: every binding whose source has this
+    /// key is affected by an event about that stack, service or load balancer.
+    pub fn key(&self) -> String {
+        match self {
+            Source::StackOutput { stack, .. } => stack_key(stack),
+            Source::EcsService {
+                cluster, service, ..
+            } => ecs_key(cluster, service),
+            Source::LoadBalancer { name } => lb_key(name),
+            Source::Literal { .. } => "literal".to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::StackOutput { stack, output_key } => {
+                write!(f, "output {output_key} of stack {stack}")
+            }
+            Source::EcsService {
+                cluster, service, ..
+            } => write!(f, "ECS service {service} in cluster {cluster}"),
+            Source::LoadBalancer { name } => write!(f, "load balancer {name}"),
+            Source::Literal { value } => write!(f, "literal {value:?}"),
+        }
+    }
+}
+
+/// The last path segment of an ARN-like identifier (`.../name` -> `name`), or the input.
+fn name_of(id: &str) -> &str {
+    if id.starts_with("arn:") {
+        id.rsplit('/').next().unwrap_or(id)
+    } else {
+        id
+    }
+}
+
+/// Registry key of a stack: its name, taken out of a stack ARN when given one.
+pub fn stack_key(stack: &str) -> String {
+    // arn:aws:cloudformation:region:account:stack/NAME/uuid
+    let name = if stack.starts_with("arn:") {
+        stack.split('/').nth(1).unwrap_or(stack)
+    } else {
+        stack
+    };
+    format!("stack#{name}")
+}
+
+/// Registry key of an ECS service: cluster and service names (ARNs reduced to names).
+pub fn ecs_key(cluster: &str, service: &str) -> String {
+    format!("ecs#{}/{}", name_of(cluster), name_of(service))
+}
+
+/// Registry key of a load balancer: its name (an ELBv2 ARN reduced to its name).
+pub fn lb_key(name_or_arn: &str) -> String {
+    // arn:aws:elasticloadbalancing:region:account:loadbalancer/app/NAME/id
+    let name = if name_or_arn.starts_with("arn:") {
+        let parts: Vec<&str> = name_or_arn.split('/').collect();
+        if parts.len() >= 3 {
+            parts[parts.len() - 2]
+        } else {
+            name_or_arn
+        }
+    } else {
+        name_or_arn
+    };
+    format!("lb#{name}")
+}
+
+/// Who owns a binding: one `Custom::StageBinding` resource of one stack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Owner {
+    pub stack_id: String,
+    pub logical_id: String,
+    pub physical_id: String,
+}
+
+impl Owner {
+    /// Key shared by every physical incarnation of the same resource.
+    pub fn key(&self) -> String {
+        owner_key(&self.stack_id, &self.logical_id)
+    }
+}
+
+pub fn owner_key(stack_id: &str, logical_id: &str) -> String {
+    format!("{stack_id}#{logical_id}")
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in stack {}", self.logical_id, self.stack_id)
+    }
+}
+
+/// What one `Custom::StageBinding` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingSpec {
+    pub stage: StageRef,
+    pub create_stage: bool,
+    pub variables: BTreeMap<String, Source>,
+}
+
+impl BindingSpec {
+    /// Deterministic physical id: stable while the API and stage stay the same.
+    pub fn physical_id(&self, logical_id: &str) -> String {
+        format!(
+            "stagewire:{}:{}:{}:{}",
+            self.stage.kind.as_str(),
+            self.stage.api_id,
+            self.stage.stage,
+            logical_id
+        )
+    }
+}
+
+/// A rule of API Gateway that an input breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("stage name {0:?} is invalid: use 1 to 128 characters among A-Z a-z 0-9 _ -")]
+    StageName(String),
+    #[error("stage variable name {0:?} is invalid: use 1 to 64 characters among A-Z a-z 0-9 _")]
+    VariableName(String),
+    #[error(
+        "value {value:?} of stage variable {variable} is invalid: use 1 to 512 characters among A-Z a-z 0-9 - . _ ~ : / ? # & = ,"
+    )]
+    VariableValue { variable: String, value: String },
+    #[error("{count} stage variables on {stage}: API Gateway allows at most 100 per stage")]
+    TooManyVariables { stage: String, count: usize },
+}
+
+pub fn validate_stage_name(name: &str) -> Result<(), ValidationError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_STAGE_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::StageName(name.to_string()))
+    }
+}
+
+pub fn validate_variable_name(name: &str) -> Result<(), ValidationError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_VARIABLE_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::VariableName(name.to_string()))
+    }
+}
+
+pub fn validate_variable_value(variable: &str, value: &str) -> Result<(), ValidationError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_VARIABLE_VALUE_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::VariableValue {
+            variable: variable.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+pub fn validate_variable_count(stage: &StageRef, count: usize) -> Result<(), ValidationError> {
+    if count > MAX_VARIABLES_PER_STAGE {
+        Err(ValidationError::TooManyVariables {
+            stage: stage.to_string(),
+            count,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_names() {
+        assert!(validate_stage_name("prod").is_ok());
+        assert!(validate_stage_name("dev_2-x").is_ok());
+        assert!(validate_stage_name(&"a".repeat(128)).is_ok());
+        assert!(validate_stage_name(&"a".repeat(129)).is_err());
+        assert!(validate_stage_name("").is_err());
+        assert!(validate_stage_name("pr od").is_err());
+        assert!(validate_stage_name("prod.1").is_err());
+    }
+
+    #[test]
+    fn variable_names() {
+        assert!(validate_variable_name("helloworldElb").is_ok());
+        assert!(validate_variable_name(&"v".repeat(64)).is_ok());
+        assert!(validate_variable_name(&"v".repeat(65)).is_err());
+        assert!(validate_variable_name("hello-world").is_err());
+        assert!(validate_variable_name("").is_err());
+    }
+
+    #[test]
+    fn variable_values() {
+        assert!(validate_variable_value("v", "my-elb-1.us-east-1.elb.amazonaws.com").is_ok());
+        assert!(validate_variable_value("v", "a:b/c?d#e&f=g,h~i").is_ok());
+        assert!(validate_variable_value("v", &"x".repeat(512)).is_ok());
+        assert!(validate_variable_value("v", &"x".repeat(513)).is_err());
+        assert!(validate_variable_value("v", "has space").is_err());
+        assert!(validate_variable_value("v", "").is_err());
+        let err = validate_variable_value("banner", "a b").unwrap_err();
+        assert!(err.to_string().contains("banner"), "{err}");
+    }
+
+    #[test]
+    fn variable_count() {
+        let stage = StageRef::new(ApiKind::Rest, "abc", "prod");
+        assert!(validate_variable_count(&stage, 100).is_ok());
+        let err = validate_variable_count(&stage, 101).unwrap_err();
+        assert!(err.to_string().contains("101"));
+    }
+
+    #[test]
+    fn source_keys_reduce_arns_to_names() {
+        assert_eq!(
+            stack_key("arn:aws:cloudformation:us-east-1:123456789012:stack/EcsHelloworldProd/0f1e"),
+            "stack#EcsHelloworldProd"
+        );
+        assert_eq!(stack_key("EcsHelloworldProd"), "stack#EcsHelloworldProd");
+        assert_eq!(
+            lb_key("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"),
+            "lb#my-alb"
+        );
+        assert_eq!(lb_key("my-elb"), "lb#my-elb");
+        assert_eq!(
+            ecs_key(
+                "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+                "arn:aws:ecs:us-east-1:123456789012:service/prod/helloworld"
+            ),
+            "ecs#prod/helloworld"
+        );
+    }
+
+    #[test]
+    fn physical_id_is_stable_and_names_the_stage() {
+        let spec = BindingSpec {
+            stage: StageRef::new(ApiKind::Rest, "abc123", "prod"),
+            create_stage: true,
+            variables: BTreeMap::new(),
+        };
+        assert_eq!(
+            spec.physical_id("HelloworldProdBinding"),
+            "stagewire:rest:abc123:prod:HelloworldProdBinding"
+        );
+    }
+
+    #[test]
+    fn invoke_url() {
+        let s = StageRef::new(ApiKind::Rest, "abc123", "prod");
+        assert_eq!(
+            s.invoke_url("us-east-1"),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! stagewire binds API Gateway stage variables to the load balancers behind them and keeps
+//! them bound as those load balancers are replaced.
+//!
+//! # Layout
+//! - [`domain`]: bindings, sources, owners and API Gateway's naming rules. No AWS types.
+//! - [`props`]: `Custom::StageBinding` properties into a [`domain::BindingSpec`].
+//! - [`ports`]: what the domain needs from AWS, as traits in domain terms.
+//! - [`aws`]: one adapter per AWS service implementing those ports with the AWS SDK.
+//! - [`resolve`]: sources to values (stack output, ECS service, load balancer, literal).
+//! - [`binding`]: the custom resource's create / update / delete over the ports.
+//! - [`cfn`]: the CloudFormation custom-resource protocol: decoding, the one response, the
+//!   deadline guard, the handler the `stage-binding` function runs.
+//! - [`resync`]: event classification and reconciliation, the handler `stage-resync` runs.
+
+//! - [`config`]: configuration read once from the environment.
+
+pub mod aws;
+pub mod binding;
+pub mod cfn;
+pub mod config;
+pub mod domain;
+pub mod metrics;
+pub mod ports;
+pub mod props;
+pub mod resolve;
+pub mod resync;
+
+
+use std::sync::Arc;
+
+use domain::ApiKind;
+use ports::{EcsServices, LoadBalancers, Registry, StackOutputs, Stages};
+
+/// Every port the handlers use, plus the region (for invoke URLs).
+#[derive(Clone)]
+pub struct Ports {
+    pub rest: Arc<dyn Stages>,
+    pub http: Arc<dyn Stages>,
+    pub outputs: Arc<dyn StackOutputs>,
+    pub ecs: Arc<dyn EcsServices>,
+    pub elb: Arc<dyn LoadBalancers>,
+    pub registry: Arc<dyn Registry>,
+    pub region: String,
+}
+
+impl Ports {
+    /// Ports backed by the AWS SDK.
+    pub fn aws(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        let a = aws::Adapters::new(sdk, table);
+        Ports {
+            rest: a.rest,
+            http: a.http,
+            outputs: a.outputs,
+            ecs: a.ecs,
+            elb: a.elb,
+            registry: a.registry,
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+        }
+    }
+
+    pub fn stages(&self, kind: ApiKind) -> &dyn Stages {
+        match kind {
+            ApiKind::Rest => self.rest.as_ref(),
+            ApiKind::Http => self.http.as_ref(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

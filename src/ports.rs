@@ -1,0 +1,244 @@
+//! Ports: what the domain needs from AWS, in domain terms. Each has one adapter in [`crate::aws`];
+//! tests may put fakes of their own behind them.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::domain::{Owner, Source, StageRef};
+
+/// Boxed cause of a failed call.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The broad class of a failed AWS call, kept so callers can tell throttling from a missing
+/// resource from a permission problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Throttled,
+    AccessDenied,
+    Conflict,
+    /// A write's condition failed (a concurrent writer got there first).
+    ConditionFailed,
+    /// The request could not be sent or no answer came back (network, timeout).
+    Unreachable,
+    Other,
+}
+
+/// A failed AWS call: which service and operation, its class, the service's error code and
+/// message, and the SDK error as the cause.
+#[derive(Debug, thiserror::Error)]
+pub struct AwsError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} failed", self.service, self.operation)?;
+        match (&self.code, &self.message) {
+            (Some(c), Some(m)) => write!(f, ": {c}: {m}"),
+            (Some(c), None) => write!(f, ": {c}"),
+            (None, Some(m)) => write!(f, ": {m}"),
+            (None, None) => match self.kind {
+                ErrorKind::Unreachable => write!(f, ": service unreachable or timed out"),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+impl AwsError {
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        self.kind == kind
+    }
+}
+
+/// The variables of a live stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveStage {
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Changes to one stage's variables, sent as one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagePatch {
+    /// Variables to set (added or changed).
+    pub set: BTreeMap<String, String>,
+    /// Variables to remove.
+    pub remove: Vec<String>,
+}
+
+impl StagePatch {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// API Gateway stages (REST and HTTP APIs).
+#[async_trait]
+pub trait Stages: Send + Sync {
+    /// The stage, or `None` when the stage (or its API) does not exist.
+    async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError>;
+    /// Create the stage with these variables.
+    async fn create(
+        &self,
+        stage: &StageRef,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError>;
+    /// Apply all changes in one call. `live` is the stage as last read.
+    async fn update(
+        &self,
+        stage: &StageRef,
+        live: &LiveStage,
+        patch: &StagePatch,
+    ) -> Result<(), AwsError>;
+    /// Delete the stage; a stage already gone is not an error.
+    async fn delete(&self, stage: &StageRef) -> Result<(), AwsError>;
+}
+
+/// CloudFormation stack outputs.
+#[async_trait]
+pub trait StackOutputs: Send + Sync {
+    /// Outputs of a live stack, `None` when the stack does not exist (or is deleted).
+    async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError>;
+}
+
+/// A load balancer attachment of an ECS service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsLoadBalancer {
+    pub target_group_arn: Option<String>,
+    pub load_balancer_name: Option<String>,
+    pub container_name: Option<String>,
+    pub container_port: Option<u16>,
+}
+
+/// ECS services.
+#[async_trait]
+pub trait EcsServices: Send + Sync {
+    /// Load balancers of an active service, `None` when the service does not exist.
+    async fn load_balancers(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<Vec<EcsLoadBalancer>>, AwsError>;
+}
+
+/// ELBv2 or classic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbFamily {
+    V2,
+    Classic,
+}
+
+/// A load balancer as far as stagewire cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadBalancer {
+    pub family: LbFamily,
+    pub name: String,
+    /// ELBv2 only.
+    pub arn: Option<String>,
+    pub dns_name: Option<String>,
+}
+
+/// Target health of an ELBv2 load balancer, over all its target groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TargetHealth {
+    pub healthy: usize,
+    pub total: usize,
+}
+
+/// Elastic Load Balancing (v2 and classic).
+#[async_trait]
+pub trait LoadBalancers: Send + Sync {
+    /// An ELBv2 load balancer by name or ARN.
+    async fn v2(&self, name_or_arn: &str) -> Result<Option<LoadBalancer>, AwsError>;
+    /// A classic load balancer by name.
+    async fn classic(&self, name: &str) -> Result<Option<LoadBalancer>, AwsError>;
+    /// ARNs of the load balancers a target group is attached to, `None` if the group is gone.
+    async fn target_group_load_balancers(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Option<Vec<String>>, AwsError>;
+    /// Health of every target behind an ELBv2 load balancer.
+    async fn target_health(&self, lb_arn: &str) -> Result<TargetHealth, AwsError>;
+    /// Every load balancer of the account and region (both families).
+    async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError>;
+}
+
+/// One stage variable as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub stage: StageRef,
+    pub variable: String,
+    pub owner: Owner,
+    pub source: Source,
+    /// The value stagewire last wrote (or is writing).
+    pub value: Option<String>,
+    /// Epoch milliseconds of the last write.
+    pub written_at: Option<i64>,
+    /// The load balancer the value currently comes from (registry key form `lb#name`).
+    pub via: Option<String>,
+    /// Whether the owner created the stage (and so may delete it).
+    pub created_stage: bool,
+    pub last_error: Option<String>,
+    /// Epoch milliseconds of the last check by the re-sync.
+    pub checked_at: Option<i64>,
+    /// Optimistic-concurrency counter; bumped by every write.
+    pub version: u64,
+}
+
+/// What a re-sync learned about one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncUpdate {
+    /// New value written to the stage, if any.
+    pub value: Option<String>,
+    pub via: Option<String>,
+    pub error: Option<String>,
+    pub at: i64,
+}
+
+/// Why the registry refused a write.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The variable is owned by another binding.
+    #[error("stage variable {variable} of {stage} is owned by {owner}")]
+    Owned {
+        variable: String,
+        stage: String,
+        owner: String,
+    },
+    #[error("registry item {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// The registry of bindings (a DynamoDB table).
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Atomically write `put` (claiming each variable for its owner: fails with
+    /// [`RegistryError::Owned`] when another owner holds one) and delete `release` (only items
+    /// still held by the same physical resource).
+    async fn claim(&self, put: &[Record], release: &[Record]) -> Result<(), RegistryError>;
+    /// Forget records, each only while still held by the same physical resource; answers how
+    /// many were removed.
+    async fn release(&self, records: &[Record]) -> Result<usize, RegistryError>;
+    async fn get(&self, stage: &StageRef, variable: &str) -> Result<Option<Record>, RegistryError>;
+    async fn by_owner(&self, owner_key: &str) -> Result<Vec<Record>, RegistryError>;
+    async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError>;
+    async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError>;
+    async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError>;
+    async fn all(&self) -> Result<Vec<Record>, RegistryError>;
+    /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a
+    /// concurrent writer changed (or removed) it first.
+    async fn record_sync(&self, record: &Record, update: &SyncUpdate)
+        -> Result<bool, RegistryError>;
+}

@@ -1,0 +1,401 @@
+//! Decoding `Custom::StageBinding` properties into a [`BindingSpec`].
+//!
+//! CloudFormation passes every scalar as a string (`"true"`, `"300"`), so booleans and numbers are
+//! accepted in both forms. Unknown properties are rejected with their names, as CloudFormation
+//! does for its own resource types, so that a typo cannot silently drop a variable.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::domain::{
+    validate_stage_name, validate_variable_count, validate_variable_name,
+    validate_variable_value, ApiKind, BindingSpec, Source, StageRef, ValidationError,
+};
+
+const TOP_LEVEL: &[&str] = &[
+    "ServiceToken",
+    "ServiceTimeout",
+    "RestApiId",
+    "HttpApiId",
+    "StageName",
+    "CreateStage",
+    "Variables",
+];
+
+/// Why a set of properties cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertiesError {
+    #[error("ResourceProperties must be an object")]
+    NotAnObject,
+    #[error("property {0} is required")]
+    Missing(&'static str),
+    #[error("property {name} must be {expected}, got {got}")]
+    WrongType {
+        name: String,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("give exactly one of RestApiId and HttpApiId")]
+    ApiId,
+    #[error("unsupported property {name} (supported: {supported})")]
+    Unsupported { name: String, supported: String },
+    #[error("Variables must name at least one stage variable")]
+    NoVariables,
+    #[error(
+        "variable {0}: give exactly one source: StackName + OutputKey, Cluster + Service, LoadBalancer, or Value"
+    )]
+    Source(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+fn type_name(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn string(name: &str, v: &Value) -> Result<String, PropertiesError> {
+    match v {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(PropertiesError::WrongType {
+            name: name.to_string(),
+            expected: "a non-empty string",
+            got: match other {
+                Value::String(_) => "an empty string".into(),
+                o => type_name(o),
+            },
+        }),
+    }
+}
+
+fn boolean(name: &str, v: &Value) -> Result<bool, PropertiesError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        other => Err(PropertiesError::WrongType {
+            name: name.to_string(),
+            expected: "true or false",
+            got: match other {
+                Value::String(s) => format!("{s:?}"),
+                o => type_name(o),
+            },
+        }),
+    }
+}
+
+fn unsigned(name: &str, v: &Value, max: u64) -> Result<u64, PropertiesError> {
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n <= max => Ok(n),
+        _ => Err(PropertiesError::WrongType {
+            name: name.to_string(),
+            expected: "a whole number",
+            got: match v {
+                Value::String(s) => format!("{s:?}"),
+                o => o.to_string(),
+            },
+        }),
+    }
+}
+
+fn check_keys(
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    prefix: &str,
+) -> Result<(), PropertiesError> {
+    for key in obj.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(PropertiesError::Unsupported {
+                name: format!("{prefix}{key}"),
+                supported: allowed.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `ServiceTimeout` in seconds (CloudFormation allows 1 to 3600), when given and valid.
+pub fn service_timeout(props: &Value) -> Option<Duration> {
+    let v = props.get("ServiceTimeout")?;
+    let secs = unsigned("ServiceTimeout", v, 3600).ok()?;
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Decode and validate properties.
+pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
+    let obj = props.as_object().ok_or(PropertiesError::NotAnObject)?;
+    check_keys(obj, TOP_LEVEL, "")?;
+    if let Some(v) = obj.get("ServiceTimeout") {
+        unsigned("ServiceTimeout", v, 3600)?;
+    }
+    let kind_and_id = match (obj.get("RestApiId"), obj.get("HttpApiId")) {
+        (Some(id), None) => (ApiKind::Rest, string("RestApiId", id)?),
+        (None, Some(id)) => (ApiKind::Http, string("HttpApiId", id)?),
+        _ => return Err(PropertiesError::ApiId),
+    };
+    let stage_name = string(
+        "StageName",
+        obj.get("StageName")
+            .ok_or(PropertiesError::Missing("StageName"))?,
+    )?;
+    validate_stage_name(&stage_name)?;
+    let create_stage = match obj.get("CreateStage") {
+        Some(v) => boolean("CreateStage", v)?,
+        None => true,
+    };
+    let stage = StageRef::new(kind_and_id.0, kind_and_id.1, stage_name);
+
+    let vars = match obj.get("Variables") {
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(PropertiesError::WrongType {
+                name: "Variables".into(),
+                expected: "an object of variable name to source",
+                got: type_name(other),
+            })
+        }
+        None => return Err(PropertiesError::Missing("Variables")),
+    };
+    if vars.is_empty() {
+        return Err(PropertiesError::NoVariables);
+    }
+    validate_variable_count(&stage, vars.len())?;
+    let mut variables = BTreeMap::new();
+    for (name, source) in vars {
+        validate_variable_name(name)?;
+        variables.insert(name.clone(), parse_source(name, source)?);
+    }
+    Ok(BindingSpec {
+        stage,
+        create_stage,
+        variables,
+    })
+}
+
+fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
+    let prefix = format!("Variables.{variable}.");
+    let obj = match v {
+        // A bare string is a literal.
+        Value::String(_) | Value::Number(_) => {
+            let value = string(&format!("Variables.{variable}"), v)?;
+            validate_variable_value(variable, &value)?;
+            return Ok(Source::Literal { value });
+        }
+        Value::Object(o) => o,
+        other => {
+            return Err(PropertiesError::WrongType {
+                name: format!("Variables.{variable}"),
+                expected: "an object naming one source",
+                got: type_name(other),
+            })
+        }
+    };
+    let has = |k: &str| obj.contains_key(k);
+    let get = |k: &str| -> Result<String, PropertiesError> {
+        string(&format!("{prefix}{k}"), &obj[k])
+    };
+    if has("Value") {
+        check_keys(obj, &["Value"], &prefix)?;
+        let value = get("Value")?;
+        validate_variable_value(variable, &value)?;
+        Ok(Source::Literal { value })
+    } else if has("StackName") || has("OutputKey") {
+        check_keys(obj, &["StackName", "OutputKey"], &prefix)?;
+        if !(has("StackName") && has("OutputKey")) {
+            return Err(PropertiesError::Source(variable.to_string()));
+        }
+        Ok(Source::StackOutput {
+            stack: get("StackName")?,
+            output_key: get("OutputKey")?,
+        })
+    } else if has("Cluster") || has("Service") {
+        check_keys(
+            obj,
+            &["Cluster", "Service", "ContainerName", "ContainerPort"],
+            &prefix,
+        )?;
+        if !(has("Cluster") && has("Service")) {
+            return Err(PropertiesError::Source(variable.to_string()));
+        }
+        let container_name = if has("ContainerName") {
+            Some(get("ContainerName")?)
+        } else {
+            None
+        };
+        let container_port = match obj.get("ContainerPort") {
+            Some(p) => Some(unsigned(&format!("{prefix}ContainerPort"), p, 65535)? as u16),
+            None => None,
+        };
+        Ok(Source::EcsService {
+            cluster: get("Cluster")?,
+            service: get("Service")?,
+            container_name,
+            container_port,
+        })
+    } else if has("LoadBalancer") {
+        check_keys(obj, &["LoadBalancer"], &prefix)?;
+        Ok(Source::LoadBalancer {
+            name: get("LoadBalancer")?,
+        })
+    } else {
+        Err(PropertiesError::Source(variable.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seed() -> Value {
+        json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:stage-binding",
+            "ServiceTimeout": "300",
+            "RestApiId": "abc123",
+            "StageName": "prod",
+            "CreateStage": "true",
+            "Variables": {
+                "helloworldElb": {"StackName": "EcsHelloworldProd", "OutputKey": "EcsElbDnsName"},
+                "ordersElb": {"Cluster": "prod", "Service": "orders", "ContainerPort": "80"},
+                "legacyElb": {"LoadBalancer": "my-elb"},
+                "banner": {"Value": "v2"},
+                "short": "v3"
+            }
+        })
+    }
+
+    #[test]
+    fn parses_every_source_and_stringified_scalars() {
+        let spec = parse(&seed()).unwrap();
+        assert_eq!(spec.stage, StageRef::new(ApiKind::Rest, "abc123", "prod"));
+        assert!(spec.create_stage);
+        assert_eq!(
+            spec.variables["helloworldElb"],
+            Source::StackOutput {
+                stack: "EcsHelloworldProd".into(),
+                output_key: "EcsElbDnsName".into()
+            }
+        );
+        assert_eq!(
+            spec.variables["ordersElb"],
+            Source::EcsService {
+                cluster: "prod".into(),
+                service: "orders".into(),
+                container_name: None,
+                container_port: Some(80)
+            }
+        );
+        assert_eq!(
+            spec.variables["legacyElb"],
+            Source::LoadBalancer {
+                name: "my-elb".into()
+            }
+        );
+        assert_eq!(
+            spec.variables["banner"],
+            Source::Literal { value: "v2".into() }
+        );
+        assert_eq!(
+            spec.variables["short"],
+            Source::Literal { value: "v3".into() }
+        );
+        assert_eq!(service_timeout(&seed()), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn create_stage_false_as_string_and_bool() {
+        let mut p = seed();
+        p["CreateStage"] = json!("false");
+        assert!(!parse(&p).unwrap().create_stage);
+        p["CreateStage"] = json!(false);
+        assert!(!parse(&p).unwrap().create_stage);
+        p["CreateStage"] = json!("maybe");
+        let err = parse(&p).unwrap_err().to_string();
+        assert!(err.contains("CreateStage") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn http_api() {
+        let mut p = seed();
+        p.as_object_mut().unwrap().remove("RestApiId");
+        p["HttpApiId"] = json!("h77");
+        assert_eq!(parse(&p).unwrap().stage.kind, ApiKind::Http);
+        p["RestApiId"] = json!("abc");
+        assert_eq!(parse(&p).unwrap_err(), PropertiesError::ApiId);
+    }
+
+    #[test]
+    fn rejects_bad_input_with_names() {
+        let cases: Vec<(Value, &str)> = vec![
+            (json!([]), "must be an object"),
+            (json!({"RestApiId": "a", "Variables": {"v": "x"}}), "StageName"),
+            (json!({"RestApiId": "a", "StageName": "p"}), "Variables"),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {}}),
+                "at least one",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "bad stage", "Variables": {"v": "x"}}),
+                "stage name \"bad stage\"",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {"bad-name": "x"}}),
+                "\"bad-name\"",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"Value": "sp ace"}}}),
+                "value \"sp ace\" of stage variable v",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"StackName": "s"}}}),
+                "variable v: give exactly one source",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"StackName": "s", "OutputKey": "o", "Value": "x"}}}),
+                "unsupported property Variables.v.StackName",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"Bogus": "x"}}}),
+                "variable v: give exactly one source",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "Varaibles": {}, "Variables": {"v": "x"}}),
+                "unsupported property Varaibles",
+            ),
+            (
+                json!({"RestApiId": "a", "StageName": "p", "ServiceTimeout": "soon", "Variables": {"v": "x"}}),
+                "ServiceTimeout",
+            ),
+            (
+                json!({"RestApiId": "", "StageName": "p", "Variables": {"v": "x"}}),
+                "RestApiId must be a non-empty string",
+            ),
+        ];
+        for (props, needle) in cases {
+            let err = parse(&props).unwrap_err().to_string();
+            assert!(err.contains(needle), "{props}: {err:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_variables() {
+        let vars: Map<String, Value> = (0..101).map(|i| (format!("v{i}"), json!("x"))).collect();
+        let p = json!({"RestApiId": "a", "StageName": "p", "Variables": vars});
+        let err = parse(&p).unwrap_err().to_string();
+        assert!(err.contains("101") && err.contains("at most 100"), "{err}");
+    }
+}

@@ -1,0 +1,263 @@
+//! Resolving sources to the values stage variables get, each source at most once per
+//! invocation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::domain::{lb_key, Source};
+use crate::ports::{AwsError, LbFamily, LoadBalancer};
+use crate::Ports;
+
+/// A resolved source: the value and, when known, the load balancer it is the DNS name of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub value: String,
+    pub load_balancer: Option<LoadBalancer>,
+}
+
+impl Resolved {
+    /// The registry's `via` key of the load balancer behind the value.
+    pub fn via(&self) -> Option<String> {
+        self.load_balancer.as_ref().map(|lb| lb_key(&lb.name))
+    }
+}
+
+/// Why a source has no value right now. Each names the thing that is missing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error("stack {0} does not exist")]
+    StackNotFound(String),
+    #[error("stack {stack} has no output {key} (outputs: {available})")]
+    OutputNotFound {
+        stack: String,
+        key: String,
+        available: String,
+    },
+    #[error("ECS service {service} does not exist in cluster {cluster}")]
+    ServiceNotFound { cluster: String, service: String },
+    #[error("ECS service {service} in cluster {cluster} has no load balancer")]
+    ServiceWithoutLoadBalancer { cluster: String, service: String },
+    #[error(
+        "ECS service {service} in cluster {cluster} has several load balancers ({candidates}): set ContainerName and/or ContainerPort to choose one"
+    )]
+    AmbiguousService {
+        cluster: String,
+        service: String,
+        candidates: String,
+    },
+    #[error("target group {0} does not exist")]
+    TargetGroupNotFound(String),
+    #[error("target group {0} is not attached to a load balancer")]
+    TargetGroupUnattached(String),
+    #[error("load balancer {0} does not exist")]
+    LoadBalancerNotFound(String),
+    #[error("{0} has no DNS name")]
+    NoDnsName(String),
+    #[error("{0}")]
+    Aws(Arc<AwsError>),
+}
+
+impl From<AwsError> for ResolveError {
+    fn from(e: AwsError) -> Self {
+        ResolveError::Aws(Arc::new(e))
+    }
+}
+
+/// Resolves sources through the ports, remembering every answer for the invocation.
+pub struct Resolver<'a> {
+    ports: &'a Ports,
+    stacks: HashMap<String, Option<BTreeMap<String, String>>>,
+    done: HashMap<Source, Result<Resolved, ResolveError>>,
+    inventory: Option<Vec<LoadBalancer>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(ports: &'a Ports) -> Self {
+        Resolver {
+            ports,
+            stacks: HashMap::new(),
+            done: HashMap::new(),
+            inventory: None,
+        }
+    }
+
+    pub async fn resolve(&mut self, source: &Source) -> Result<Resolved, ResolveError> {
+        if let Some(r) = self.done.get(source) {
+            return r.clone();
+        }
+        let r = self.resolve_uncached(source).await;
+        self.done.insert(source.clone(), r.clone());
+        r
+    }
+
+    async fn resolve_uncached(&mut self, source: &Source) -> Result<Resolved, ResolveError> {
+        match source {
+            Source::Literal { value } => Ok(Resolved {
+                value: value.clone(),
+                load_balancer: None,
+            }),
+            Source::StackOutput { stack, output_key } => {
+                if !self.stacks.contains_key(stack) {
+                    let outputs = self.ports.outputs.outputs(stack).await?;
+                    self.stacks.insert(stack.clone(), outputs);
+                }
+                let outputs = self.stacks[stack]
+                    .as_ref()
+                    .ok_or_else(|| ResolveError::StackNotFound(stack.clone()))?;
+                let value = outputs.get(output_key).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    ResolveError::OutputNotFound {
+                        stack: stack.clone(),
+                        key: output_key.clone(),
+                        available: if outputs.is_empty() {
+                            "none".into()
+                        } else {
+                            outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                        },
+                    }
+                })?;
+                Ok(Resolved {
+                    value: value.clone(),
+                    load_balancer: None,
+                })
+            }
+            Source::LoadBalancer { name } => {
+                let lb = self.load_balancer(name).await?;
+                with_dns(lb, || format!("load balancer {name}"))
+            }
+            Source::EcsService {
+                cluster,
+                service,
+                container_name,
+                container_port,
+            } => {
+                let lbs = self
+                    .ports
+                    .ecs
+                    .load_balancers(cluster, service)
+                    .await?
+                    .ok_or_else(|| ResolveError::ServiceNotFound {
+                        cluster: cluster.clone(),
+                        service: service.clone(),
+                    })?;
+                let matching: Vec<_> = lbs
+                    .iter()
+                    .filter(|lb| {
+                        container_name
+                            .as_ref()
+                            .is_none_or(|c| lb.container_name.as_ref() == Some(c))
+                            && container_port.is_none_or(|p| lb.container_port == Some(p))
+                    })
+                    .collect();
+                let describe = |lb: &crate::ports::EcsLoadBalancer| {
+                    format!(
+                        "{}:{} -> {}",
+                        lb.container_name.as_deref().unwrap_or("?"),
+                        lb.container_port.map(|p| p.to_string()).unwrap_or_default(),
+                        lb.target_group_arn
+                            .as_deref()
+                            .or(lb.load_balancer_name.as_deref())
+                            .unwrap_or("?")
+                    )
+                };
+                let chosen = match matching.as_slice() {
+                    [] if lbs.is_empty() => {
+                        return Err(ResolveError::ServiceWithoutLoadBalancer {
+                            cluster: cluster.clone(),
+                            service: service.clone(),
+                        })
+                    }
+                    [one] => *one,
+                    _ => {
+                        return Err(ResolveError::AmbiguousService {
+                            cluster: cluster.clone(),
+                            service: service.clone(),
+                            candidates: lbs.iter().map(describe).collect::<Vec<_>>().join("; "),
+                        })
+                    }
+                };
+                let what = format!("load balancer of ECS service {service} in cluster {cluster}");
+                if let Some(tg) = &chosen.target_group_arn {
+                    let lb_arns = self
+                        .ports
+                        .elb
+                        .target_group_load_balancers(tg)
+                        .await?
+                        .ok_or_else(|| ResolveError::TargetGroupNotFound(tg.clone()))?;
+                    let arn = lb_arns
+                        .first()
+                        .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
+                    let lb = self
+                        .ports
+                        .elb
+                        .v2(arn)
+                        .await?
+                        .ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))?;
+                    with_dns(lb, || what)
+                } else if let Some(name) = &chosen.load_balancer_name {
+                    let lb = self
+                        .ports
+                        .elb
+                        .classic(name)
+                        .await?
+                        .ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))?;
+                    with_dns(lb, || what)
+                } else {
+                    Err(ResolveError::ServiceWithoutLoadBalancer {
+                        cluster: cluster.clone(),
+                        service: service.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// An ELBv2 load balancer by name or ARN, else a classic one by name.
+    async fn load_balancer(&self, name: &str) -> Result<LoadBalancer, ResolveError> {
+        if let Some(lb) = self.ports.elb.v2(name).await? {
+            return Ok(lb);
+        }
+        if !name.starts_with("arn:") {
+            if let Some(lb) = self.ports.elb.classic(name).await? {
+                return Ok(lb);
+            }
+        }
+        Err(ResolveError::LoadBalancerNotFound(name.to_string()))
+    }
+
+    /// The load balancer whose DNS name is `dns`, from one listing of the account's load
+    /// balancers per invocation.
+    pub async fn load_balancer_by_dns(
+        &mut self,
+        dns: &str,
+    ) -> Result<Option<LoadBalancer>, ResolveError> {
+        if self.inventory.is_none() {
+            self.inventory = Some(self.ports.elb.all().await?);
+        }
+        Ok(self
+            .inventory
+            .as_ref()
+            .and_then(|all| {
+                all.iter()
+                    .find(|lb| lb.dns_name.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(dns)))
+            })
+            .cloned())
+    }
+
+    /// Whether an ELBv2 load balancer has at least one healthy target (classic: assumed yes).
+    pub async fn has_healthy_targets(&self, lb: &LoadBalancer) -> Result<bool, ResolveError> {
+        match (lb.family, &lb.arn) {
+            (LbFamily::V2, Some(arn)) => Ok(self.ports.elb.target_health(arn).await?.healthy > 0),
+            _ => Ok(true),
+        }
+    }
+}
+
+fn with_dns(lb: LoadBalancer, what: impl FnOnce() -> String) -> Result<Resolved, ResolveError> {
+    match lb.dns_name.clone() {
+        Some(dns) => Ok(Resolved {
+            value: dns,
+            load_balancer: Some(lb),
+        }),
+        None => Err(ResolveError::NoDnsName(what())),
+    }
+}
