@@ -10,8 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::{
-    validate_variable_count, validate_variable_value, BindingSpec, Owner, StageRef,
-    ValidationError,
+    validate_variable_count, validate_variable_value, BindingSpec, Owner, StageRef, ValidationError,
 };
 use crate::ports::{AwsError, Record, RegistryError, StagePatch};
 use crate::resolve::{ResolveError, Resolver};
@@ -155,7 +154,9 @@ async fn apply(
         .map(|(k, r)| (k.clone(), r.value.clone()))
         .collect();
     data.insert(INVOKE_URL.into(), stage.invoke_url(&ports.region));
-    let size = serde_json::to_vec(&data).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > data_limit {
         return Err(BindingError::ResponseTooLarge {
             size,

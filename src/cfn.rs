@@ -107,7 +107,7 @@ fn str_field(event: &Value, name: &str) -> Option<String> {
 }
 
 /// Phase one: the envelope.
-pub fn decode(event: &Value) -> Result<Envelope, Malformed> {
+pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
     match serde_json::from_value::<Request>(event.clone()) {
         Ok(Request::Create(r)) => Ok(Envelope {
             request_type: RequestType::Create,
@@ -145,10 +145,10 @@ pub fn decode(event: &Value) -> Result<Envelope, Malformed> {
             properties: r.resource_properties,
             old_properties: None,
         }),
-        Ok(_) => Err(Malformed {
+        Ok(_) => Err(Box::new(Malformed {
             respond_to: None,
             reason: "unsupported RequestType".into(),
-        }),
+        })),
         Err(e) => {
             let url = str_field(event, "ResponseURL").filter(|u| !u.is_empty());
             let request_type = match event.get("RequestType").and_then(Value::as_str) {
@@ -177,7 +177,7 @@ pub fn decode(event: &Value) -> Result<Envelope, Malformed> {
                 Some((url, _, _)) => url.scrub(&what),
                 None => what,
             };
-            Err(Malformed { respond_to, reason })
+            Err(Box::new(Malformed { respond_to, reason }))
         }
     }
 }
@@ -361,14 +361,21 @@ impl Sender {
                 .put(parsed.clone())
                 .header(reqwest::header::CONTENT_TYPE, "")
                 .body(body.clone())
-                .timeout(self.attempt_timeout.min(left.max(Duration::from_millis(100))))
+                .timeout(
+                    self.attempt_timeout
+                        .min(left.max(Duration::from_millis(100))),
+                )
                 .send()
                 .await;
             match res {
                 Ok(r) if r.status().is_success() => return Ok((r.status().as_u16(), attempts)),
                 Ok(r) => {
                     last_status = Some(r.status().as_u16());
-                    tracing::warn!(status = r.status().as_u16(), attempt = attempts, "response PUT refused");
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        attempt = attempts,
+                        "response PUT refused"
+                    );
                 }
                 Err(e) => {
                     last_status = None;
@@ -479,14 +486,20 @@ impl Handler {
     }
 
     /// Handle one event. `lambda_deadline` is the invocation's deadline.
-    pub async fn handle(&self, event: Value, lambda_deadline: Instant) -> Result<Report, Undelivered> {
+    pub async fn handle(
+        &self,
+        event: Value,
+        lambda_deadline: Instant,
+    ) -> Result<Report, Undelivered> {
         let start = Instant::now();
         let envelope = match decode(&event) {
             Ok(e) => e,
-            Err(m) => return self.answer_malformed(m, start, lambda_deadline).await,
+            Err(m) => return self.answer_malformed(*m, start, lambda_deadline).await,
         };
         let service_timeout = props::service_timeout(&envelope.properties);
-        let work_deadline = self.timing.work_deadline(start, lambda_deadline, service_timeout);
+        let work_deadline = self
+            .timing
+            .work_deadline(start, lambda_deadline, service_timeout);
         let outcome = self.run(&envelope, work_deadline).await;
         let outcome = Outcome {
             reason: outcome.reason.map(|r| envelope.response_url.scrub(&r)),
@@ -583,9 +596,7 @@ impl Handler {
         };
         let ports = match &self.ports {
             Ok(p) => p.clone(),
-            Err(reason) => {
-                return failed(format!("stagewire is misconfigured: {reason}"), fail_id)
-            }
+            Err(reason) => return failed(format!("stagewire is misconfigured: {reason}"), fail_id),
         };
         // Properties are decoded before anything is written; on Delete they are not needed.
         let spec = match env.request_type {
@@ -676,6 +687,21 @@ fn reason_of(e: &BindingError) -> String {
     e.to_string()
 }
 
+impl From<Undelivered> for lambda_runtime::Diagnostic {
+    fn from(e: Undelivered) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "ResponseUndelivered".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The `Instant` of a deadline given in Unix epoch milliseconds (the Lambda context's).
+pub fn deadline_instant(epoch_ms: u64) -> Instant {
+    let now_ms = crate::now_ms().max(0) as u64;
+    Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+}
+
 /// Physical id answered when no better one exists (a Create that failed before its properties
 /// could be read). Its Delete finds nothing and succeeds.
 fn failed_physical_id(ids: &Ids) -> String {
@@ -726,7 +752,9 @@ mod tests {
             status: Status::Failed,
             reason: Some("é\"\u{1}".repeat(5000)),
             physical_id: "p".repeat(5000),
-            data: (0..200).map(|i| (format!("v{i}"), "x".repeat(500))).collect(),
+            data: (0..200)
+                .map(|i| (format!("v{i}"), "x".repeat(500)))
+                .collect(),
         };
         let mut big_ids = ids();
         big_ids.stack_id = "s".repeat(9000);
@@ -743,7 +771,10 @@ mod tests {
             status: Status::Success,
             reason: None,
             physical_id: "stagewire:rest:a:prod:B".into(),
-            data: BTreeMap::from([("helloworldElb".to_string(), "x.elb.amazonaws.com".to_string())]),
+            data: BTreeMap::from([(
+                "helloworldElb".to_string(),
+                "x.elb.amazonaws.com".to_string(),
+            )]),
         };
         let v: Value = serde_json::from_slice(&response_body(&ids(), &outcome)).unwrap();
         assert_eq!(
@@ -793,7 +824,8 @@ mod tests {
         assert_eq!(env.request_type, RequestType::Update);
         assert_eq!(env.ids.physical_id.as_deref(), Some("P"));
 
-        let broken = json!({"RequestType": "Create", "ResponseURL": "http://h/x?sig=S", "StackId": 5});
+        let broken =
+            json!({"RequestType": "Create", "ResponseURL": "http://h/x?sig=S", "StackId": 5});
         let m = decode(&broken).unwrap_err();
         let (url, ids, rt) = m.respond_to.unwrap();
         assert_eq!(url.expose(), "http://h/x?sig=S");
@@ -812,7 +844,11 @@ mod tests {
         let start = Instant::now();
         let d = t.work_deadline(start, start + Duration::from_secs(300), None);
         assert_eq!(d - start, Duration::from_secs(290));
-        let d = t.work_deadline(start, start + Duration::from_secs(300), Some(Duration::from_secs(60)));
+        let d = t.work_deadline(
+            start,
+            start + Duration::from_secs(300),
+            Some(Duration::from_secs(60)),
+        );
         assert_eq!(d - start, Duration::from_secs(48));
         let d = t.work_deadline(start, start + Duration::from_secs(1), None);
         assert_eq!(d - start, Duration::from_millis(700));

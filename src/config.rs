@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn table_is_required() {
-        assert_eq!(Config::from_lookup(|_| None), Err(ConfigError::MissingTable));
+        assert_eq!(
+            Config::from_lookup(|_| None),
+            Err(ConfigError::MissingTable)
+        );
         assert_eq!(
             Config::from_lookup(|_| Some("  ".into())),
             Err(ConfigError::MissingTable)

@@ -25,7 +25,6 @@ pub mod props;
 pub mod resolve;
 pub mod resync;
 
-
 use std::sync::Arc;
 
 use domain::ApiKind;

@@ -239,6 +239,9 @@ pub trait Registry: Send + Sync {
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;
     /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a
     /// concurrent writer changed (or removed) it first.
-    async fn record_sync(&self, record: &Record, update: &SyncUpdate)
-        -> Result<bool, RegistryError>;
+    async fn record_sync(
+        &self,
+        record: &Record,
+        update: &SyncUpdate,
+    ) -> Result<bool, RegistryError>;
 }

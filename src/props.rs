@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    validate_stage_name, validate_variable_count, validate_variable_name,
-    validate_variable_value, ApiKind, BindingSpec, Source, StageRef, ValidationError,
+    validate_stage_name, validate_variable_count, validate_variable_name, validate_variable_value,
+    ApiKind, BindingSpec, Source, StageRef, ValidationError,
 };
 
 const TOP_LEVEL: &[&str] = &[
@@ -205,9 +205,8 @@ fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
         }
     };
     let has = |k: &str| obj.contains_key(k);
-    let get = |k: &str| -> Result<String, PropertiesError> {
-        string(&format!("{prefix}{k}"), &obj[k])
-    };
+    let get =
+        |k: &str| -> Result<String, PropertiesError> { string(&format!("{prefix}{k}"), &obj[k]) };
     if has("Value") {
         check_keys(obj, &["Value"], &prefix)?;
         let value = get("Value")?;
@@ -325,7 +324,10 @@ mod tests {
         assert!(!parse(&p).unwrap().create_stage);
         p["CreateStage"] = json!("maybe");
         let err = parse(&p).unwrap_err().to_string();
-        assert!(err.contains("CreateStage") && err.contains("maybe"), "{err}");
+        assert!(
+            err.contains("CreateStage") && err.contains("maybe"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -342,7 +344,10 @@ mod tests {
     fn rejects_bad_input_with_names() {
         let cases: Vec<(Value, &str)> = vec![
             (json!([]), "must be an object"),
-            (json!({"RestApiId": "a", "Variables": {"v": "x"}}), "StageName"),
+            (
+                json!({"RestApiId": "a", "Variables": {"v": "x"}}),
+                "StageName",
+            ),
             (json!({"RestApiId": "a", "StageName": "p"}), "Variables"),
             (
                 json!({"RestApiId": "a", "StageName": "p", "Variables": {}}),

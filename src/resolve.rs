@@ -104,8 +104,10 @@ impl<'a> Resolver<'a> {
                 let outputs = self.stacks[stack]
                     .as_ref()
                     .ok_or_else(|| ResolveError::StackNotFound(stack.clone()))?;
-                let value = outputs.get(output_key).filter(|v| !v.is_empty()).ok_or_else(|| {
-                    ResolveError::OutputNotFound {
+                let value = outputs
+                    .get(output_key)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| ResolveError::OutputNotFound {
                         stack: stack.clone(),
                         key: output_key.clone(),
                         available: if outputs.is_empty() {
@@ -113,8 +115,7 @@ impl<'a> Resolver<'a> {
                         } else {
                             outputs.keys().cloned().collect::<Vec<_>>().join(", ")
                         },
-                    }
-                })?;
+                    })?;
                 Ok(Resolved {
                     value: value.clone(),
                     load_balancer: None,
@@ -237,8 +238,11 @@ impl<'a> Resolver<'a> {
             .inventory
             .as_ref()
             .and_then(|all| {
-                all.iter()
-                    .find(|lb| lb.dns_name.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(dns)))
+                all.iter().find(|lb| {
+                    lb.dns_name
+                        .as_deref()
+                        .is_some_and(|d| d.eq_ignore_ascii_case(dns))
+                })
             })
             .cloned())
     }

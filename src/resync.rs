@@ -164,15 +164,18 @@ fn classify_elb_call(call: &AWSAPICall<Value, Value>) -> Trigger {
             },
             None => Trigger::Ignored("CreateLoadBalancer without a name".into()),
         },
-        "DeleteLoadBalancer" => match param("loadBalancerArn").or_else(|| param("loadBalancerName"))
-        {
-            Some(id) => Trigger::LoadBalancer {
-                name: lb_key(&id)["lb#".len()..].to_string(),
-                deleted: true,
-            },
-            None => Trigger::Ignored("DeleteLoadBalancer without a load balancer".into()),
-        },
-        other => Trigger::Ignored(format!("CloudTrail event {other} does not move load balancers")),
+        "DeleteLoadBalancer" => {
+            match param("loadBalancerArn").or_else(|| param("loadBalancerName")) {
+                Some(id) => Trigger::LoadBalancer {
+                    name: lb_key(&id)["lb#".len()..].to_string(),
+                    deleted: true,
+                },
+                None => Trigger::Ignored("DeleteLoadBalancer without a load balancer".into()),
+            }
+        }
+        other => Trigger::Ignored(format!(
+            "CloudTrail event {other} does not move load balancers"
+        )),
     }
 }
 
@@ -250,8 +253,15 @@ pub async fn reconcile(ports: &Ports, records: Vec<Record>, summary: &mut Summar
         let mut records = records;
         let mut written: BTreeMap<String, String> = BTreeMap::new();
         for attempt in 0..ATTEMPTS {
-            match reconcile_stage(ports, &mut resolver, &stage, &records, summary, &mut written)
-                .await
+            match reconcile_stage(
+                ports,
+                &mut resolver,
+                &stage,
+                &records,
+                summary,
+                &mut written,
+            )
+            .await
             {
                 StageResult::Done => break,
                 StageResult::Conflict if attempt + 1 < ATTEMPTS => {
@@ -397,9 +407,10 @@ async fn reconcile_stage(
                 continue;
             }
             Err(e) => {
-                summary
-                    .failures
-                    .push(format!("{stage} variable {}: health check: {e}", r.variable));
+                summary.failures.push(format!(
+                    "{stage} variable {}: health check: {e}",
+                    r.variable
+                ));
                 continue;
             }
         }
@@ -511,6 +522,15 @@ async fn health_gate(
 #[error("re-sync incomplete: {} failure(s): {}", .0.failures.len(), .0.failures.join("; "))]
 pub struct Incomplete(pub Box<Summary>);
 
+impl From<Incomplete> for lambda_runtime::Diagnostic {
+    fn from(e: Incomplete) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "ResyncIncomplete".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// The `stage-resync` function: classify, look up, reconcile, emit metrics.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
@@ -593,7 +613,10 @@ mod tests {
             classify(&ev("UPDATE_IN_PROGRESS")),
             Trigger::Ignored(_)
         ));
-        assert!(matches!(classify(&ev("CREATE_FAILED")), Trigger::Ignored(_)));
+        assert!(matches!(
+            classify(&ev("CREATE_FAILED")),
+            Trigger::Ignored(_)
+        ));
     }
 
     #[test]
@@ -602,7 +625,10 @@ mod tests {
             "aws.elasticloadbalancing",
             "AWS API Call via CloudTrail",
             json!([]),
-            trail("CreateLoadBalancer", json!({"name": "new-alb", "type": "application"})),
+            trail(
+                "CreateLoadBalancer",
+                json!({"name": "new-alb", "type": "application"}),
+            ),
         );
         assert_eq!(
             classify(&create),
@@ -642,7 +668,12 @@ mod tests {
         );
         let mut failed = trail("CreateLoadBalancer", json!({"name": "x"}));
         failed["errorCode"] = json!("DuplicateLoadBalancerName");
-        let failed = eb("aws.elasticloadbalancing", "AWS API Call via CloudTrail", json!([]), failed);
+        let failed = eb(
+            "aws.elasticloadbalancing",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            failed,
+        );
         assert!(matches!(classify(&failed), Trigger::Ignored(_)));
     }
 
@@ -693,8 +724,14 @@ mod tests {
             classify(&json!({"resync": {"stack": "S"}})),
             Trigger::Stack("S".into())
         );
-        assert!(matches!(classify(&json!({"resync": "some"})), Trigger::Ignored(_)));
-        assert!(matches!(classify(&json!({"hello": 1})), Trigger::Ignored(_)));
+        assert!(matches!(
+            classify(&json!({"resync": "some"})),
+            Trigger::Ignored(_)
+        ));
+        assert!(matches!(
+            classify(&json!({"hello": 1})),
+            Trigger::Ignored(_)
+        ));
         assert!(matches!(classify(&json!("text")), Trigger::Ignored(_)));
         let other = eb("aws.s3", "Object Created", json!([]), json!({}));
         assert!(matches!(classify(&other), Trigger::Ignored(_)));

@@ -287,7 +287,11 @@ fn classify_with_protocol(parts: &Parts, body: &[u8]) -> (String, String, Protoc
         .and_then(|v| v.to_str().ok())
         .and_then(service_from_authorization)
         .unwrap_or_else(|| "unsigned".to_string());
-    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+    if let Some(target) = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
         let operation = target.rsplit('.').next().unwrap_or(target).to_string();
         return (service, operation, Protocol::Json);
     }
@@ -301,7 +305,11 @@ fn classify_with_protocol(parts: &Parts, body: &[u8]) -> (String, String, Protoc
     if let ["", "service", _, "operation", op] = segments.as_slice() {
         return (service, (*op).to_string(), Protocol::Json);
     }
-    (service, format!("{} {}", parts.method, path), Protocol::Rest)
+    (
+        service,
+        format!("{} {}", parts.method, path),
+        Protocol::Rest,
+    )
 }
 
 fn form_action_str(text: &str) -> Option<String> {
@@ -335,7 +343,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
     let (service, operation, protocol) = classify_with_protocol(&parts, &body);
     let fault = {
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        let State { rules, rng, records } = &mut *state;
+        let State {
+            rules,
+            rng,
+            records,
+        } = &mut *state;
         let mut chosen = None;
         for rule in rules.iter_mut() {
             if !rule.matches(&service, &operation) {
@@ -423,24 +435,39 @@ fn query_error(status: u16, kind: &str, code: &str, message: &str) -> Response<B
         status,
         &[
             ("content-type", "text/xml".to_string()),
-            ("x-amzn-requestid", "00000000-0000-0000-0000-00000fa17000".to_string()),
+            (
+                "x-amzn-requestid",
+                "00000000-0000-0000-0000-00000fa17000".to_string(),
+            ),
         ],
         body,
     )
 }
 
-fn json_error(protocol: Protocol, status: u16, code: &str, message: &str, extra: &[(&str, String)]) -> Response<Body> {
+fn json_error(
+    protocol: Protocol,
+    status: u16,
+    code: &str,
+    message: &str,
+    extra: &[(&str, String)],
+) -> Response<Body> {
     let (content_type, body) = match protocol {
         Protocol::Json => (
             "application/x-amz-json-1.0",
             serde_json::json!({ "__type": code, "message": message }),
         ),
-        _ => ("application/json", serde_json::json!({ "message": message })),
+        _ => (
+            "application/json",
+            serde_json::json!({ "message": message }),
+        ),
     };
     let mut headers = vec![
         ("content-type", content_type.to_string()),
         ("x-amzn-errortype", code.to_string()),
-        ("x-amzn-requestid", "00000000-0000-0000-0000-00000fa17000".to_string()),
+        (
+            "x-amzn-requestid",
+            "00000000-0000-0000-0000-00000fa17000".to_string(),
+        ),
     ];
     headers.extend(extra.iter().cloned());
     response(status, &headers, body.to_string())
@@ -452,7 +479,13 @@ fn throttle(protocol: Protocol, retry_after: Option<u32>) -> Response<Body> {
         .unwrap_or_default();
     match protocol {
         Protocol::Query => query_error(400, "Sender", "Throttling", "Rate exceeded"),
-        _ => json_error(protocol, 429, "TooManyRequestsException", "Too Many Requests", &extra),
+        _ => json_error(
+            protocol,
+            429,
+            "TooManyRequestsException",
+            "Too Many Requests",
+            &extra,
+        ),
     }
 }
 
@@ -467,5 +500,116 @@ fn server_error(protocol: Protocol, status: u16) -> Response<Body> {
     match protocol {
         Protocol::Query => query_error(status, kind, code, &message),
         _ => json_error(protocol, status, code, &message, &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/apigateway/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+
+    #[test]
+    fn service_comes_from_the_credential_scope() {
+        assert_eq!(
+            service_from_authorization(AUTH).as_deref(),
+            Some("apigateway")
+        );
+        assert_eq!(service_from_authorization("Bearer x"), None);
+        assert_eq!(
+            service_from_authorization("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1"),
+            None
+        );
+    }
+
+    #[test]
+    fn operations_per_protocol() {
+        let ddb_auth = AUTH.replace("apigateway", "dynamodb");
+        let p = parts(
+            "POST",
+            "/",
+            &[
+                ("authorization", &ddb_auth),
+                ("x-amz-target", "DynamoDB_20120810.Query"),
+            ],
+        );
+        assert_eq!(classify(&p, b"{}"), ("dynamodb".into(), "Query".into()));
+
+        let cfn_auth = AUTH.replace("apigateway", "cloudformation");
+        let p = parts("POST", "/", &[("authorization", &cfn_auth)]);
+        let body = b"Action=DescribeStacks&Version=2010-05-15&StackName=x";
+        assert_eq!(
+            classify(&p, body),
+            ("cloudformation".into(), "DescribeStacks".into())
+        );
+
+        let p = parts(
+            "GET",
+            "/?Action=DescribeLoadBalancers&Version=2015-12-01",
+            &[],
+        );
+        assert_eq!(
+            classify(&p, b""),
+            ("unsigned".into(), "DescribeLoadBalancers".into())
+        );
+
+        let p = parts(
+            "PATCH",
+            "/restapis/abc123/stages/prod?x=1",
+            &[("authorization", AUTH)],
+        );
+        assert_eq!(
+            classify(&p, b"{\"patchOperations\":[]}"),
+            (
+                "apigateway".into(),
+                "PATCH /restapis/abc123/stages/prod".into()
+            )
+        );
+
+        let p = parts(
+            "POST",
+            "/service/GraniteServiceVersion20100801/operation/GetMetricData",
+            &[],
+        );
+        assert_eq!(
+            classify(&p, b""),
+            ("unsigned".into(), "GetMetricData".into())
+        );
+    }
+
+    #[test]
+    fn rules_match_service_operation_and_remaining() {
+        let rule = Rule::new(Fault::Reset)
+            .service("dynamodb")
+            .operation("Item");
+        assert!(rule.matches("dynamodb", "PutItem"));
+        assert!(!rule.matches("dynamodb", "Query"));
+        assert!(!rule.matches("apigateway", "PutItem"));
+        assert!(!rule.clone().times(0).matches("dynamodb", "PutItem"));
+        assert!(Rule::new(Fault::Reset).matches("any", "thing"));
+    }
+
+    #[test]
+    fn injected_errors_have_the_protocol_shape() {
+        let query = throttle(Protocol::Query, None);
+        assert_eq!(query.status(), 400);
+        let json = throttle(Protocol::Json, Some(2));
+        assert_eq!(json.status(), 429);
+        assert_eq!(
+            json.headers()["x-amzn-errortype"],
+            "TooManyRequestsException"
+        );
+        assert_eq!(json.headers()["retry-after"], "2");
+        let rest = server_error(Protocol::Rest, 503);
+        assert_eq!(rest.status(), 503);
+        assert_eq!(rest.headers()["x-amzn-errortype"], "ServiceUnavailable");
     }
 }

@@ -114,7 +114,10 @@ pub(crate) fn authority_of(endpoint: &str) -> Result<String, DevkitError> {
 }
 
 /// Sends one request on a new connection to `authority` and returns the streaming response.
-pub(crate) async fn send<B>(authority: &str, req: Request<B>) -> Result<Response<Incoming>, DevkitError>
+pub(crate) async fn send<B>(
+    authority: &str,
+    req: Request<B>,
+) -> Result<Response<Incoming>, DevkitError>
 where
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,

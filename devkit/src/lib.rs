@@ -13,6 +13,8 @@
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod fault_proxy;
 mod http;

@@ -114,6 +114,13 @@ impl MotoServer {
         self.endpoint.clone()
     }
 
+    /// The process id of the spawned server (`None` for an external endpoint).
+    pub fn pid(&self) -> Option<u32> {
+        let child = self.child.as_ref()?;
+        let child = child.lock().unwrap_or_else(|p| p.into_inner());
+        Some(child.id())
+    }
+
     /// The file holding the server's output, when this server was spawned here.
     pub fn log_path(&self) -> Option<&PathBuf> {
         self.log_path.as_ref()
@@ -121,7 +128,8 @@ impl MotoServer {
 
     /// Forgets every resource moto holds (`POST /moto-api/reset`).
     pub async fn reset(&self) -> Result<(), DevkitError> {
-        let (status, body) = http::call(&self.endpoint, Method::POST, "/moto-api/reset", "").await?;
+        let (status, body) =
+            http::call(&self.endpoint, Method::POST, "/moto-api/reset", "").await?;
         if status == 200 {
             Ok(())
         } else {
@@ -140,7 +148,8 @@ impl MotoServer {
     async fn wait_ready(&self, timeout: Duration) -> Result<(), DevkitError> {
         let started = Instant::now();
         loop {
-            if let Ok((status, _)) = http::call(&self.endpoint, Method::GET, "/moto-api/", "").await {
+            if let Ok((status, _)) = http::call(&self.endpoint, Method::GET, "/moto-api/", "").await
+            {
                 if status < 500 {
                     return Ok(());
                 }
@@ -279,4 +288,71 @@ fn free_port() -> Result<u16, DevkitError> {
         .map_err(|e| DevkitError::io("finding a free port", e))?
         .port();
     Ok(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wrapper exits when its parent does: a shell starts it in the background and exits.
+    #[test]
+    fn wrapper_exits_when_its_parent_dies() {
+        let python = python_candidates()
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import moto.server"])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect("a python with moto");
+        let port = free_port().unwrap();
+        // The shell starts the wrapper in the background, prints its pid and waits for its
+        // standard input to close.
+        let mut shell = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$0" -c "$1" "$2" >/dev/null 2>&1 </dev/null & echo $!; read _"#)
+            .arg(&python)
+            .arg(WRAPPER)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let pid: u32 = line.trim().parse().unwrap();
+        let up_deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < up_deadline, "the wrapper never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(shell.stdin.take());
+        shell.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let gone = status.is_empty() || status.contains("State:\tZ");
+            if gone {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto wrapper {pid} outlived its parent"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    #[tokio::test]
+    async fn external_endpoint_spawns_nothing() {
+        let server = MotoServer::external("http://127.0.0.1:1/");
+        assert_eq!(server.endpoint(), "http://127.0.0.1:1");
+        assert_eq!(server.pid(), None);
+        assert!(server.reset().await.is_err());
+    }
 }

@@ -27,7 +27,12 @@ use crate::DevkitError;
 pub const MAX_BODY: usize = 4096;
 
 /// Top-level keys of a custom-resource response.
-const REQUIRED_STRINGS: [&str; 4] = ["StackId", "RequestId", "LogicalResourceId", "PhysicalResourceId"];
+const REQUIRED_STRINGS: [&str; 4] = [
+    "StackId",
+    "RequestId",
+    "LogicalResourceId",
+    "PhysicalResourceId",
+];
 const KNOWN_KEYS: [&str; 8] = [
     "Status",
     "StackId",
@@ -180,7 +185,9 @@ impl ResponseReceiver {
 
     /// Queues more statuses for the coming `PUT`s.
     pub fn push_script(&self, statuses: &[u16]) {
-        lock(&self.shared.state).script.extend(statuses.iter().copied());
+        lock(&self.shared.state)
+            .script
+            .extend(statuses.iter().copied());
     }
 
     /// Forgets what was received.
@@ -274,7 +281,11 @@ pub fn check_headers(headers: &hyper::HeaderMap, body_len: usize) -> Vec<String>
     }
     match headers.get(header::CONTENT_LENGTH) {
         None => violations.push("Content-Length is missing".to_string()),
-        Some(value) => match value.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
             Some(len) if len == body_len => {}
             Some(len) => violations.push(format!(
                 "Content-Length is {len} but the body has {body_len} bytes"
@@ -343,4 +354,56 @@ pub fn check_document(doc: &Value) -> Vec<String> {
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc() -> Value {
+        json!({
+            "Status": "SUCCESS", "StackId": "s", "RequestId": "r",
+            "LogicalResourceId": "l", "PhysicalResourceId": "p"
+        })
+    }
+
+    #[test]
+    fn minimal_and_full_documents_pass() {
+        assert!(check_document(&doc()).is_empty());
+        let mut full = doc();
+        full["Reason"] = Value::Null;
+        full["NoEcho"] = json!(true);
+        full["Data"] = json!({"a": "b"});
+        assert!(check_document(&full).is_empty());
+    }
+
+    #[test]
+    fn document_violations() {
+        let mut d = doc();
+        d["StackId"] = json!("");
+        d["RequestId"] = json!(3);
+        d["Status"] = json!("FAILED");
+        d["Reason"] = json!("");
+        d["Data"] = json!(["x"]);
+        d["NoEcho"] = json!("maybe");
+        let v = check_document(&d);
+        assert_eq!(v.len(), 5, "{v:?}");
+        assert_eq!(
+            check_document(&json!([1])),
+            vec!["body is not a JSON object"]
+        );
+    }
+
+    #[test]
+    fn header_violations() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
+        assert!(check_headers(&headers, 10).is_empty());
+        assert_eq!(check_headers(&headers, 9).len(), 1);
+        headers.insert(header::CONTENT_TYPE, "".parse().unwrap());
+        assert!(check_headers(&headers, 10).is_empty());
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(check_headers(&headers, 10).len(), 1);
+    }
 }

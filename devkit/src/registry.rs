@@ -86,7 +86,9 @@ impl TableDefinition {
             .ok_or_else(|| err("no Resources mapping".into()))?;
         let tables: Vec<(String, &Value)> = resources
             .iter()
-            .filter(|(_, resource)| resource.get("Type").and_then(Value::as_str) == Some(TABLE_TYPE))
+            .filter(|(_, resource)| {
+                resource.get("Type").and_then(Value::as_str) == Some(TABLE_TYPE)
+            })
             .map(|(id, resource)| (id.as_str().unwrap_or("?").to_string(), resource))
             .collect();
         let (logical_id, resource) = match tables.as_slice() {
@@ -164,7 +166,9 @@ impl Parser<'_> {
             .map(|a| {
                 AttributeDefinition::builder()
                     .attribute_name(self.string(a, "AttributeName")?)
-                    .attribute_type(ScalarAttributeType::from(self.string(a, "AttributeType")?.as_str()))
+                    .attribute_type(ScalarAttributeType::from(
+                        self.string(a, "AttributeType")?.as_str(),
+                    ))
                     .build()
                     .map_err(|e| DevkitError::aws("CreateTable (AttributeDefinition)", e))
             })
@@ -302,7 +306,9 @@ impl Parser<'_> {
     fn seq<'v>(&self, parent: &'v Value, key: &str) -> Result<&'v Vec<Value>, DevkitError> {
         match parent.get(key) {
             Some(Value::Sequence(items)) => Ok(items),
-            Some(other) => Err(self.err(format!("{key} must be a plain list, found {}", kind(other)))),
+            Some(other) => {
+                Err(self.err(format!("{key} must be a plain list, found {}", kind(other))))
+            }
             None => Err(self.err(format!("{key} is missing"))),
         }
     }
@@ -310,7 +316,10 @@ impl Parser<'_> {
     fn string(&self, parent: &Value, key: &str) -> Result<String, DevkitError> {
         match parent.get(key) {
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(self.err(format!("{key} must be a plain string, found {}", kind(other)))),
+            Some(other) => Err(self.err(format!(
+                "{key} must be a plain string, found {}",
+                kind(other)
+            ))),
             None => Err(self.err(format!("{key} is missing"))),
         }
     }
@@ -324,7 +333,9 @@ impl Parser<'_> {
                 .trim()
                 .parse()
                 .map_err(|_| self.err(format!("{key} must be an integer, found {s:?}"))),
-            Some(other) => Err(self.err(format!("{key} must be an integer, found {}", kind(other)))),
+            Some(other) => {
+                Err(self.err(format!("{key} must be an integer, found {}", kind(other))))
+            }
             None => Err(self.err(format!("{key} is missing"))),
         }
     }
@@ -339,5 +350,62 @@ fn kind(value: &Value) -> String {
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
         Value::Tagged(tagged) => format!("a {} tag", tagged.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TableDefinition, DevkitError> {
+        TableDefinition::from_template_str(text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn provisioned_table_with_ttl_and_stream() {
+        let def = parse(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Env: !Ref Table
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-t"
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      ProvisionedThroughput: {ReadCapacityUnits: "5", WriteCapacityUnits: 2}
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+      TimeToLiveSpecification: {AttributeName: expires, Enabled: true}
+"#,
+        )
+        .unwrap();
+        assert_eq!(def.logical_id, "Table");
+        assert_eq!(def.billing_mode, BillingMode::Provisioned);
+        let throughput = def.throughput.unwrap();
+        assert_eq!(throughput.read_capacity_units(), 5);
+        assert_eq!(throughput.write_capacity_units(), 2);
+        assert!(def.stream.is_some());
+        assert_eq!(def.ttl.unwrap().attribute_name(), "expires");
+        assert!(def.global_indexes.is_empty());
+    }
+
+    #[test]
+    fn template_errors() {
+        let none = parse("Resources:\n  A:\n    Type: AWS::SNS::Topic\n").unwrap_err();
+        assert!(none.to_string().contains("no resource of type"), "{none}");
+        let two = parse(
+            "Resources:\n  A:\n    Type: AWS::DynamoDB::Table\n  B:\n    Type: AWS::DynamoDB::Table\n",
+        )
+        .unwrap_err();
+        assert!(two.to_string().contains("found 2: A, B"), "{two}");
+        let tagged = parse(
+            "Resources:\n  A:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions: !If [c, [], []]\n      KeySchema: []\n",
+        )
+        .unwrap_err();
+        assert!(tagged.to_string().contains("!If tag"), "{tagged}");
+        assert!(matches!(parse(": : :"), Err(DevkitError::Yaml { .. })));
     }
 }

@@ -137,7 +137,9 @@ impl RuntimeApi {
         };
         if self.shared.queue_tx.send(pending).is_err() {
             forget();
-            return Err(DevkitError::Invalid("the runtime API queue is closed".into()));
+            return Err(DevkitError::Invalid(
+                "the runtime API queue is closed".into(),
+            ));
         }
         let mut init_error = self.shared.init_error.subscribe();
         let delivered_at = tokio::select! {
@@ -321,7 +323,10 @@ async fn next(shared: &Shared) -> Response<Body> {
         let pairs = [
             ("lambda-runtime-aws-request-id", pending.request_id.clone()),
             ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
-            ("lambda-runtime-invoked-function-arn", FUNCTION_ARN.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                FUNCTION_ARN.to_string(),
+            ),
             ("lambda-runtime-trace-id", trace_id()),
         ];
         for (name, value) in pairs {

@@ -12,7 +12,8 @@ async fn raw(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -
     let rest = url.strip_prefix("http://").unwrap();
     let (authority, path) = rest.split_once('/').unwrap();
     let mut stream = TcpStream::connect(authority).await.unwrap();
-    let mut head = format!("{method} /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut head =
+        format!("{method} /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -38,7 +39,13 @@ fn good_doc() -> serde_json::Value {
 }
 
 async fn put(url: &str, body: &[u8]) -> u16 {
-    raw(url, "PUT", &[("Content-Length", body.len().to_string())], body).await
+    raw(
+        url,
+        "PUT",
+        &[("Content-Length", body.len().to_string())],
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -85,7 +92,11 @@ async fn failed_with_reason_passes_and_without_reason_does_not() {
     put(&url, &serde_json::to_vec(&doc).unwrap()).await;
     let got = receiver.wait_for(2, Duration::from_secs(5)).await;
     assert!(got[0].violations.is_empty(), "{:?}", got[0].violations);
-    assert!(got[1].violations.iter().any(|v| v.contains("Reason")), "{:?}", got[1].violations);
+    assert!(
+        got[1].violations.iter().any(|v| v.contains("Reason")),
+        "{:?}",
+        got[1].violations
+    );
 }
 
 #[tokio::test]
@@ -102,7 +113,10 @@ async fn each_bad_request_is_a_violation() {
     raw(
         &url,
         "PUT",
-        &[("Content-Type", "application/json".into()), ("Content-Length", len.clone())],
+        &[
+            ("Content-Type", "application/json".into()),
+            ("Content-Length", len.clone()),
+        ],
         &body,
     )
     .await;
@@ -112,11 +126,24 @@ async fn each_bad_request_is_a_violation() {
     put(&url, &serde_json::to_vec(&big).unwrap()).await;
     // A missing field.
     let mut missing = good_doc();
-    missing.as_object_mut().unwrap().remove("PhysicalResourceId");
+    missing
+        .as_object_mut()
+        .unwrap()
+        .remove("PhysicalResourceId");
     put(&url, &serde_json::to_vec(&missing).unwrap()).await;
     // Chunked upload.
-    let chunked = format!("{:x}\r\n{}\r\n0\r\n\r\n", body.len(), String::from_utf8_lossy(&body));
-    raw(&url, "PUT", &[("Transfer-Encoding", "chunked".into())], chunked.as_bytes()).await;
+    let chunked = format!(
+        "{:x}\r\n{}\r\n0\r\n\r\n",
+        body.len(),
+        String::from_utf8_lossy(&body)
+    );
+    raw(
+        &url,
+        "PUT",
+        &[("Transfer-Encoding", "chunked".into())],
+        chunked.as_bytes(),
+    )
+    .await;
     // Not JSON, an unknown key, a bad status, non-string Data.
     put(&url, b"hello").await;
     let mut unknown = good_doc();

@@ -61,7 +61,10 @@ async fn drives_a_fake_function() {
     let env = vec![("EXTRA".to_string(), "yes".to_string())];
     let process = LambdaProcess::spawn(&binary, &api, &env).unwrap();
 
-    let first = api.first_poll(Duration::from_secs(10)).await.expect("the function polled");
+    let first = api
+        .first_poll(Duration::from_secs(10))
+        .await
+        .expect("the function polled");
     assert!(first >= process.spawned_at());
     assert!(api.init_error().is_none());
 
@@ -98,11 +101,22 @@ async fn drives_a_fake_function() {
         .await;
     assert!(matches!(late, Err(DevkitError::Timeout { .. })), "{late:?}");
     // The late answer is refused; the next invocation still works.
-    let again = api.invoke(json!({"n": 2}), Duration::from_secs(5)).await.unwrap();
+    let again = api
+        .invoke(json!({"n": 2}), Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(again.response().unwrap()["echo"], json!({"n": 2}));
 
-    assert!(process.wait_for_log("post refused 400", Duration::from_secs(2)).await);
-    assert!(process.wait_for_log("fake function started", Duration::from_secs(2)).await);
+    assert!(
+        process
+            .wait_for_log("post refused 400", Duration::from_secs(2))
+            .await
+    );
+    assert!(
+        process
+            .wait_for_log("fake function started", Duration::from_secs(2))
+            .await
+    );
     assert!(process.logs().iter().any(|l| l == "to stderr"));
     let rss = process.peak_rss_kb().expect("VmHWM of a live process");
     assert!(rss > 1000, "{rss} KiB");

@@ -8,8 +8,8 @@ use aws_sdk_apigateway::Client;
 use tracing::instrument;
 
 use super::sdk_error;
-use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 use crate::domain::StageRef;
+use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 
 const SERVICE: &str = "apigateway";
 

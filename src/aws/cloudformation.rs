@@ -31,7 +31,9 @@ impl StackOutputs for CfnStackOutputs {
                 // A missing stack is a ValidationError "Stack with id X does not exist".
                 let missing = e.is(ErrorKind::NotFound)
                     || (e.code.as_deref() == Some("ValidationError")
-                        && e.message.as_deref().is_some_and(|m| m.contains("does not exist")));
+                        && e.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("does not exist")));
                 return if missing { Ok(None) } else { Err(e) };
             }
         };

@@ -57,7 +57,9 @@ fn key(stage: &StageRef, variable: &str) -> Item {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
@@ -78,7 +80,7 @@ fn decode(item: &Item) -> Result<Record, RegistryError> {
         serde_json::from_str(field("source")?).map_err(|e| corrupt(&format!("source: {e}")))?;
     Ok(Record {
         stage: StageRef::new(kind, field("api_id")?, field("stage_name")?),
-        variable: field("variable")?.to_string(),
+        variable: field("var_name")?.to_string(),
         owner: Owner {
             stack_id: field("stack_id")?.to_string(),
             logical_id: field("logical_id")?.to_string(),
@@ -118,7 +120,7 @@ impl DynamoRegistry {
             "api_kind = :kind",
             "api_id = :api",
             "stage_name = :stage",
-            "variable = :var",
+            "var_name = :var",
             "created_stage = :cs",
             "version = if_not_exists(version, :zero) + :one",
         ];

@@ -123,7 +123,8 @@ impl LoadBalancers for ElbAdapter {
                 .map_err(|e| sdk_error("elasticloadbalancing", "DescribeTargetHealth", e))?;
             for d in out.target_health_descriptions() {
                 health.total += 1;
-                if d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+                if d.target_health().and_then(|h| h.state())
+                    == Some(&TargetHealthStateEnum::Healthy)
                 {
                     health.healthy += 1;
                 }

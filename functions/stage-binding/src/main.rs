@@ -1,1 +1,28 @@
-fn main() {}
+//! `stage-binding`: the Lambda function behind `Custom::StageBinding`.
+//!
+//! Start-up never panics on configuration: a missing setting becomes a FAILED answer to every
+//! request, so CloudFormation is never left waiting.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use stagewire::cfn::{deadline_instant, Handler};
+use stagewire::config::{load_sdk_config, Config};
+use stagewire::Ports;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = match Config::from_env() {
+        Ok(config) => Handler::new(Ports::aws(&load_sdk_config().await, &config.table)),
+        Err(e) => {
+            tracing::error!(error = %e, "configuration error: every request will be answered FAILED");
+            Handler::misconfigured(e.to_string())
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_instant(event.context.deadline);
+        handler.handle(event.payload, deadline).await
+    }))
+    .await
+}

@@ -1,0 +1,559 @@
+//! The test world: a moto server reached through the real AWS SDK, a registry table created
+//! from `template.yaml`, fixtures for APIs, stacks, load balancers and ECS services, and a
+//! stand-in for CloudFormation that sends custom-resource events and receives the response.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_apigateway::types::{IntegrationType, Op, PatchOperation};
+use serde_json::{json, Value};
+use stagewire::cfn::{Handler, Report, Sender, Undelivered};
+use stagewire::Ports;
+use stagewire_devkit::receiver::{Received, ResponseReceiver};
+use tokio::time::Instant;
+
+pub const ACCOUNT: &str = "123456789012";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name unique within this test run: letters, digits and hyphens, short enough for a load
+/// balancer name.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() % 1_000_000)
+        .unwrap_or(0);
+    format!("{prefix}-{t}{n}")
+}
+
+pub struct World {
+    pub sdk: SdkConfig,
+    pub ports: Ports,
+    pub table: String,
+    pub apigw: aws_sdk_apigateway::Client,
+    pub apigw2: aws_sdk_apigatewayv2::Client,
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+}
+
+/// A deployed ELB stack.
+#[derive(Debug, Clone)]
+pub struct ElbStack {
+    pub name: String,
+    pub stack_id: String,
+    pub dns: String,
+    pub lb_arn: String,
+    pub lb_name: String,
+    pub tg_arn: String,
+    pub vpc: String,
+    pub subnets: Vec<String>,
+}
+
+impl World {
+    /// A world on the shared moto server.
+    pub async fn new() -> World {
+        let moto = stagewire_devkit::moto::shared().await;
+        World::at(&moto.endpoint()).await
+    }
+
+    /// A world whose AWS calls go to `endpoint` (moto, or a proxy in front of it).
+    pub async fn at(endpoint: &str) -> World {
+        let sdk = stagewire_devkit::moto::sdk_config(endpoint).await;
+        let table = unique("registry");
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        stagewire_devkit::registry::create_registry_table(&ddb, &table)
+            .await
+            .expect("registry table from template.yaml");
+        World::with_table(sdk, table)
+    }
+
+    /// Another view of the same world through a different endpoint (same table).
+    pub async fn via(&self, endpoint: &str) -> World {
+        let sdk = stagewire_devkit::moto::sdk_config(endpoint).await;
+        World::with_table(sdk, self.table.clone())
+    }
+
+    fn with_table(sdk: SdkConfig, table: String) -> World {
+        World {
+            ports: Ports::aws(&sdk, &table),
+            apigw: aws_sdk_apigateway::Client::new(&sdk),
+            apigw2: aws_sdk_apigatewayv2::Client::new(&sdk),
+            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&sdk),
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            ddb: aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            sdk,
+        }
+    }
+
+    /// The stage-binding handler over this world, answering with short retry delays.
+    pub fn handler(&self) -> Handler {
+        let mut h = Handler::new(self.ports.clone());
+        h.sender = Sender::new(4, Duration::from_millis(20), Duration::from_secs(3));
+        h
+    }
+
+    /// `EcsDemoAPI`-like REST API: `GET /helloworld` proxied to
+    /// `http://${stageVariables.helloworldElb}`.
+    pub async fn rest_api(&self) -> String {
+        let api = self
+            .apigw
+            .create_rest_api()
+            .name(unique("EcsDemoAPI"))
+            .send()
+            .await
+            .unwrap();
+        let api_id = api.id().unwrap().to_string();
+        let resources = self
+            .apigw
+            .get_resources()
+            .rest_api_id(&api_id)
+            .send()
+            .await
+            .unwrap();
+        let root = resources.items()[0].id().unwrap().to_string();
+        let res = self
+            .apigw
+            .create_resource()
+            .rest_api_id(&api_id)
+            .parent_id(&root)
+            .path_part("helloworld")
+            .send()
+            .await
+            .unwrap();
+        let res_id = res.id().unwrap();
+        self.apigw
+            .put_method()
+            .rest_api_id(&api_id)
+            .resource_id(res_id)
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+        self.apigw
+            .put_integration()
+            .rest_api_id(&api_id)
+            .resource_id(res_id)
+            .http_method("GET")
+            .r#type(IntegrationType::HttpProxy)
+            .integration_http_method("GET")
+            .uri("http://${stageVariables.helloworldElb}")
+            .send()
+            .await
+            .unwrap();
+        api_id
+    }
+
+    /// A stage created outside stagewire, with variables.
+    pub async fn deploy_stage(&self, api: &str, stage: &str, vars: &[(&str, &str)]) {
+        self.apigw
+            .create_deployment()
+            .rest_api_id(api)
+            .stage_name(stage)
+            .set_variables(Some(
+                vars.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Set a variable by hand (as an operator would in the console).
+    pub async fn set_var(&self, api: &str, stage: &str, name: &str, value: &str) {
+        self.apigw
+            .update_stage()
+            .rest_api_id(api)
+            .stage_name(stage)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path(format!("/variables/{name}"))
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The variables of a REST API stage, `None` when the stage does not exist.
+    pub async fn stage_vars(&self, api: &str, stage: &str) -> Option<BTreeMap<String, String>> {
+        match self
+            .apigw
+            .get_stage()
+            .rest_api_id(api)
+            .stage_name(stage)
+            .send()
+            .await
+        {
+            Ok(s) => Some(
+                s.variables()
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            ),
+            Err(_) => None,
+        }
+    }
+
+    pub async fn var(&self, api: &str, stage: &str, name: &str) -> Option<String> {
+        self.stage_vars(api, stage).await?.get(name).cloned()
+    }
+
+    /// Deploy the ELB stack `name` with a fresh load balancer.
+    pub async fn elb_stack(&self, name: &str) -> ElbStack {
+        let lb_name = unique("alb");
+        let template = include_str!("../fixtures/elb-stack.yaml");
+        self.cfn
+            .create_stack()
+            .stack_name(name)
+            .template_body(template)
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("LbName")
+                    .parameter_value(&lb_name)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let out = self
+            .cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .unwrap();
+        let outputs: BTreeMap<String, String> = out.stacks()[0]
+            .outputs()
+            .iter()
+            .map(|o| {
+                (
+                    o.output_key().unwrap().to_string(),
+                    o.output_value().unwrap().to_string(),
+                )
+            })
+            .collect();
+        ElbStack {
+            name: name.to_string(),
+            stack_id: out.stacks()[0].stack_id().unwrap().to_string(),
+            dns: outputs["EcsElbDnsName"].clone(),
+            lb_arn: outputs["LoadBalancerArn"].clone(),
+            lb_name,
+            tg_arn: outputs["TargetGroupArn"].clone(),
+            vpc: outputs["VpcId"].clone(),
+            subnets: outputs["SubnetIds"].split(',').map(str::to_owned).collect(),
+        }
+    }
+
+    pub async fn delete_stack(&self, name: &str) {
+        self.cfn
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Replace the stack's load balancer: delete the stack and create it again.
+    pub async fn replace_elb_stack(&self, name: &str) -> ElbStack {
+        self.delete_stack(name).await;
+        self.elb_stack(name).await
+    }
+
+    /// Register a (healthy, in moto) target in a target group.
+    pub async fn register_target(&self, tg_arn: &str, ip: &str) {
+        self.elbv2
+            .register_targets()
+            .target_group_arn(tg_arn)
+            .targets(
+                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                    .id(ip)
+                    .port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A new ELBv2 load balancer with its own target group in the stack's subnets.
+    pub async fn new_alb(&self, stack: &ElbStack) -> (String, String, String) {
+        let name = unique("alb");
+        let lb = self
+            .elbv2
+            .create_load_balancer()
+            .name(&name)
+            .set_subnets(Some(stack.subnets.clone()))
+            .send()
+            .await
+            .unwrap();
+        let lb = &lb.load_balancers()[0];
+        let tg = self
+            .elbv2
+            .create_target_group()
+            .name(unique("tg"))
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&stack.vpc)
+            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap();
+        let tg_arn = tg.target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string();
+        self.elbv2
+            .create_listener()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .port(80)
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .default_actions(
+                aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                    .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        (
+            lb.load_balancer_arn().unwrap().to_string(),
+            lb.dns_name().unwrap().to_string(),
+            tg_arn,
+        )
+    }
+
+    pub async fn delete_alb(&self, arn: &str) {
+        self.elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A classic ELB; answers its DNS name.
+    pub async fn classic_elb(&self, name: &str) -> String {
+        let out = self
+            .elb
+            .create_load_balancer()
+            .load_balancer_name(name)
+            .availability_zones("us-east-1a")
+            .listeners(
+                aws_sdk_elasticloadbalancing::types::Listener::builder()
+                    .protocol("HTTP")
+                    .load_balancer_port(80)
+                    .instance_port(80)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.dns_name().unwrap().to_string()
+    }
+
+    pub async fn delete_classic_elb(&self, name: &str) {
+        self.elb
+            .delete_load_balancer()
+            .load_balancer_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// An ECS service attached to load balancers: `(container, port, target group ARN or
+    /// classic ELB name)`.
+    pub async fn ecs_service(&self, cluster: &str, service: &str, lbs: &[(&str, i32, &str)]) {
+        self.ecs
+            .create_cluster()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .unwrap();
+        let family = unique("helloworld");
+        self.ecs
+            .register_task_definition()
+            .family(&family)
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("helloworld")
+                    .image("httpd:2.4")
+                    .memory(256)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let balancers = lbs
+            .iter()
+            .map(|(container, port, target)| {
+                let b = aws_sdk_ecs::types::LoadBalancer::builder()
+                    .container_name(*container)
+                    .container_port(*port);
+                if target.starts_with("arn:") {
+                    b.target_group_arn(*target).build()
+                } else {
+                    b.load_balancer_name(*target).build()
+                }
+            })
+            .collect();
+        self.ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(service)
+            .task_definition(&family)
+            .desired_count(2)
+            .set_load_balancers(Some(balancers))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Point an ECS service at a different target group.
+    pub async fn move_service(&self, cluster: &str, service: &str, container: &str, tg_arn: &str) {
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .load_balancers(
+                aws_sdk_ecs::types::LoadBalancer::builder()
+                    .container_name(container)
+                    .container_port(80)
+                    .target_group_arn(tg_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Registry items, as the table holds them.
+    pub async fn registry_items(&self) -> Vec<stagewire::ports::Record> {
+        self.ports.registry.all().await.unwrap()
+    }
+}
+
+/// CloudFormation's side of a custom resource: a stack id, a response receiver, and the
+/// events it sends.
+pub struct Cloudformation {
+    pub receiver: ResponseReceiver,
+    pub stack_id: String,
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+impl Cloudformation {
+    pub async fn new() -> Cloudformation {
+        Cloudformation::with_receiver(ResponseReceiver::start(vec![]).await.unwrap())
+    }
+
+    pub fn with_receiver(receiver: ResponseReceiver) -> Cloudformation {
+        let name = unique("EcsDemoApiStack");
+        Cloudformation {
+            receiver,
+            stack_id: format!(
+                "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}/{}",
+                unique("id")
+            ),
+            sent: Default::default(),
+        }
+    }
+
+    fn base(&self, request_type: &str, logical: &str, props: &Value) -> Value {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        json!({
+            "RequestType": request_type,
+            "ServiceToken": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
+            "ResponseURL": self.receiver.url(&format!("cfn-response/{logical}/{n}")),
+            "StackId": self.stack_id,
+            "RequestId": unique("req"),
+            "LogicalResourceId": logical,
+            "ResourceType": "Custom::StageBinding",
+            "ResourceProperties": props,
+        })
+    }
+
+    pub fn create(&self, logical: &str, props: Value) -> Value {
+        self.base("Create", logical, &props)
+    }
+
+    pub fn update(&self, logical: &str, physical: &str, props: Value, old: Value) -> Value {
+        let mut e = self.base("Update", logical, &props);
+        e["PhysicalResourceId"] = json!(physical);
+        e["OldResourceProperties"] = old;
+        e
+    }
+
+    pub fn delete(&self, logical: &str, physical: &str, props: Value) -> Value {
+        let mut e = self.base("Delete", logical, &props);
+        e["PhysicalResourceId"] = json!(physical);
+        e
+    }
+
+    /// Send one event through the handler and return the one response CloudFormation got,
+    /// after checking it as S3 would.
+    pub async fn send(&self, handler: &Handler, event: Value) -> Received {
+        let (report, received) = self.send_raw(handler, event, Duration::from_secs(60)).await;
+        report.expect("response delivered");
+        assert_eq!(received.len(), 1, "exactly one response: {received:?}");
+        let r = received.into_iter().next().unwrap();
+        assert!(
+            r.violations.is_empty(),
+            "response violations: {:?}",
+            r.violations
+        );
+        r
+    }
+
+    /// Send one event with a given Lambda time budget; the handler's result and every request
+    /// the receiver got for it.
+    pub async fn send_raw(
+        &self,
+        handler: &Handler,
+        event: Value,
+        budget: Duration,
+    ) -> (Result<Report, Undelivered>, Vec<Received>) {
+        let before = self.receiver.received().await.len();
+        let report = handler.handle(event, Instant::now() + budget).await;
+        let all = self.receiver.received().await;
+        (report, all[before..].to_vec())
+    }
+}
+
+/// Properties of a binding of `helloworldElb` on `stage` to a stack output.
+pub fn seed_props(api: &str, stage: &str, stack: &str) -> Value {
+    json!({
+        "ServiceToken": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
+        "ServiceTimeout": "300",
+        "RestApiId": api,
+        "StageName": stage,
+        "Variables": {
+            "helloworldElb": {"StackName": stack, "OutputKey": "EcsElbDnsName"}
+        }
+    })
+}
+
+pub fn assert_success(r: &Received) {
+    assert_eq!(r.status(), Some("SUCCESS"), "{}", r.body);
+}
+
+/// Assert a FAILED response whose Reason contains every needle.
+pub fn assert_failed(r: &Received, needles: &[&str]) {
+    assert_eq!(r.status(), Some("FAILED"), "{}", r.body);
+    let reason = r.field("Reason").unwrap_or_default();
+    for n in needles {
+        assert!(reason.contains(n), "Reason {reason:?} lacks {n:?}");
+    }
+}
