@@ -43,15 +43,18 @@ impl Config {
 /// container or instance role, `AWS_ENDPOINT_URL`), with retries that ride out API Gateway's
 /// throttling (`TooManyRequestsException` is retried with exponential backoff and jitter).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(6)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(8)),
-        )
-        .load()
-        .await
+    sdk_loader().load().await
+}
+
+/// The loader behind [`load_sdk_config`], for callers that add settings of their own (the
+/// operator CLI's `--profile` and `--region`).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(8)),
+    )
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! - [`cfn`]: the CloudFormation custom-resource protocol: decoding, the one response, the
 //!   deadline guard, the handler the `stage-binding` function runs.
 //! - [`resync`]: event classification and reconciliation, the handler `stage-resync` runs.
+//! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
 
 //! - [`config`]: configuration read once from the environment.
 
@@ -24,6 +25,7 @@ pub mod ports;
 pub mod props;
 pub mod resolve;
 pub mod resync;
+pub mod status;
 
 use std::sync::Arc;
 

@@ -69,6 +69,7 @@ pub struct Resolver<'a> {
     stacks: HashMap<String, Option<BTreeMap<String, String>>>,
     done: HashMap<Source, Result<Resolved, ResolveError>>,
     inventory: Option<Vec<LoadBalancer>>,
+    health: HashMap<String, bool>,
 }
 
 impl<'a> Resolver<'a> {
@@ -78,6 +79,7 @@ impl<'a> Resolver<'a> {
             stacks: HashMap::new(),
             done: HashMap::new(),
             inventory: None,
+            health: HashMap::new(),
         }
     }
 
@@ -248,9 +250,16 @@ impl<'a> Resolver<'a> {
     }
 
     /// Whether an ELBv2 load balancer has at least one healthy target (classic: assumed yes).
-    pub async fn has_healthy_targets(&self, lb: &LoadBalancer) -> Result<bool, ResolveError> {
+    pub async fn has_healthy_targets(&mut self, lb: &LoadBalancer) -> Result<bool, ResolveError> {
         match (lb.family, &lb.arn) {
-            (LbFamily::V2, Some(arn)) => Ok(self.ports.elb.target_health(arn).await?.healthy > 0),
+            (LbFamily::V2, Some(arn)) => {
+                if let Some(h) = self.health.get(arn) {
+                    return Ok(*h);
+                }
+                let healthy = self.ports.elb.target_health(arn).await?.healthy > 0;
+                self.health.insert(arn.clone(), healthy);
+                Ok(healthy)
+            }
             _ => Ok(true),
         }
     }

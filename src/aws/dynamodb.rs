@@ -101,6 +101,45 @@ fn decode(item: &Item) -> Result<Record, RegistryError> {
     })
 }
 
+/// The full item of a record, as [`Registry::claim`] leaves it (for bulk loads).
+pub fn encode(r: &Record) -> HashMap<String, AttributeValue> {
+    let mut item = key(&r.stage, &r.variable);
+    let mut put = |k: &str, v: AttributeValue| {
+        item.insert(k.to_string(), v);
+    };
+    put("owner_key", s(r.owner.key()));
+    put("stack_id", s(&r.owner.stack_id));
+    put("logical_id", s(&r.owner.logical_id));
+    put("physical_id", s(&r.owner.physical_id));
+    put("source_key", s(r.source.key()));
+    put(
+        "source",
+        s(serde_json::to_string(&r.source).unwrap_or_default()),
+    );
+    put("api_kind", s(r.stage.kind.as_str()));
+    put("api_id", s(&r.stage.api_id));
+    put("stage_name", s(&r.stage.stage));
+    put("var_name", s(&r.variable));
+    put("created_stage", AttributeValue::Bool(r.created_stage));
+    put("version", n(r.version.max(1)));
+    if let Some(v) = &r.value {
+        put("value", s(v));
+    }
+    if let Some(at) = r.written_at {
+        put("written_at", n(at));
+    }
+    if let Some(via) = &r.via {
+        put("via_key", s(via));
+    }
+    if let Some(e) = &r.last_error {
+        put("last_error", s(e));
+    }
+    if let Some(at) = r.checked_at {
+        put("checked_at", n(at));
+    }
+    item
+}
+
 impl DynamoRegistry {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoRegistry {

@@ -3,7 +3,7 @@
 mod apigateway;
 mod apigatewayv2;
 mod cloudformation;
-mod dynamodb;
+pub mod dynamodb;
 mod ecs;
 mod elb;
 

@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{IntegrationType, Op, PatchOperation};
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, Report, Sender, Undelivered};
+use stagewire::ports::Record;
 use stagewire::Ports;
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
 use tokio::time::Instant;
@@ -71,12 +72,6 @@ impl World {
             .await
             .expect("registry table from template.yaml");
         World::with_table(sdk, table)
-    }
-
-    /// Another view of the same world through a different endpoint (same table).
-    pub async fn via(&self, endpoint: &str) -> World {
-        let sdk = stagewire_devkit::moto::sdk_config(endpoint).await;
-        World::with_table(sdk, self.table.clone())
     }
 
     fn with_table(sdk: SdkConfig, table: String) -> World {
@@ -440,6 +435,34 @@ impl World {
             .unwrap();
     }
 
+    /// Write records straight into the registry table, 25 per BatchWriteItem.
+    pub async fn load_records(&self, records: &[Record]) {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in records.chunks(25) {
+            let writes = chunk
+                .iter()
+                .map(|r| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(stagewire::aws::dynamodb::encode(r)))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect();
+            let out = self
+                .ddb
+                .batch_write_item()
+                .request_items(&self.table, writes)
+                .send()
+                .await
+                .unwrap();
+            assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+        }
+    }
+
     /// Registry items, as the table holds them.
     pub async fn registry_items(&self) -> Vec<stagewire::ports::Record> {
         self.ports.registry.all().await.unwrap()
@@ -556,4 +579,41 @@ pub fn assert_failed(r: &Received, needles: &[&str]) {
     for n in needles {
         assert!(reason.contains(n), "Reason {reason:?} lacks {n:?}");
     }
+}
+
+/// `count` registry records over `stages` stages of fictitious APIs, each bound to one of 100
+/// other stacks: the crowd a targeted lookup must not touch.
+pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Record> {
+    use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+    (0..count)
+        .map(|i| {
+            let stage_no = i % stages;
+            Record {
+                stage: StageRef::new(
+                    ApiKind::Rest,
+                    format!("filler{}", stage_no / 10),
+                    format!("s{stage_no}"),
+                ),
+                variable: format!("v{}", i / stages),
+                owner: Owner {
+                    stack_id: format!(
+                        "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}"
+                    ),
+                    logical_id: "Filler".into(),
+                    physical_id: format!("filler-{stage_no}"),
+                },
+                source: Source::StackOutput {
+                    stack: format!("FillerStack{}", i % 100),
+                    output_key: "EcsElbDnsName".into(),
+                },
+                value: Some(format!("filler-{i}.us-east-1.elb.amazonaws.com")),
+                written_at: Some(0),
+                via: None,
+                created_stage: false,
+                last_error: None,
+                checked_at: None,
+                version: 0,
+            }
+        })
+        .collect()
 }

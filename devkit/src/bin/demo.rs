@@ -1,0 +1,1562 @@
+//! `demo`: the seed scenario end to end on this machine, with no AWS account.
+//!
+//! It starts moto, deploys the example ECS stacks and the REST API `EcsDemoAPI`, runs the real
+//! `stage-binding` and `stage-resync` binaries under a local Lambda Runtime API, plays
+//! CloudFormation's side of the custom resource, replaces the prod load balancer and shows the
+//! stage variable following it. Every step is narrated with its timing and checked; the first
+//! check that does not hold prints what was expected and what was found, everything the demo
+//! started is stopped, and the exit status is 1.
+//!
+//! The function binaries are taken from the directory of this executable (`target/debug` after
+//! `cargo build --bin stage-binding --bin stage-resync --bin stagewire --bin demo`);
+//! `scripts/demo.sh` builds them and runs the demo.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::fmt::Display;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_apigateway::primitives::Blob;
+use aws_sdk_apigateway::types::IntegrationType;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use serde_json::{json, Value};
+use stagewire_devkit::{
+    LambdaProcess, MotoServer, Outcome, Received, ResponseReceiver, RuntimeApi,
+};
+
+/// Number of narrated steps.
+const STEPS: usize = 9;
+/// The registry table the functions use.
+const TABLE: &str = "stagewire-demo-registry";
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = stagewire_devkit::moto::REGION;
+const PROD_STACK: &str = "EcsHelloworldProd";
+const DEV_STACK: &str = "EcsHelloworldDev";
+const API_NAME: &str = "EcsDemoAPI";
+const VARIABLE: &str = "helloworldElb";
+const OUTPUT_KEY: &str = "EcsElbDnsName";
+const INTEGRATION_URI: &str = "http://${stageVariables.helloworldElb}";
+const ECS_TEMPLATE: &str = "examples/ecs-helloworld.yaml";
+const OPENAPI: &str = "examples/openapi/ecs-demo-api.yaml";
+/// The ARN a real deployment's `ServiceToken` would carry.
+const SERVICE_TOKEN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
+/// How long one function invocation may take.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stack may take to reach a final status.
+const STACK_TIMEOUT: Duration = Duration::from_secs(120);
+/// Indentation of the details under a step.
+const INDENT: &str = "      ";
+/// The address of the helloworld task registered behind each load balancer.
+const TASK_IP: &str = "10.0.0.10";
+/// The failure message of a run stopped with Ctrl-C.
+const INTERRUPTED: &str = "interrupted";
+
+// ---------------------------------------------------------------------------------------------
+// Narration and failures
+
+/// A check that did not hold, or an operation that failed.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    expected: Option<String>,
+    found: Option<String>,
+    /// Extra lines (for example a function's last log lines).
+    context: Vec<String>,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            expected: None,
+            found: None,
+            context: Vec::new(),
+        }
+    }
+
+    fn mismatch(what: impl Into<String>, expected: impl Display, found: impl Display) -> Failure {
+        Failure {
+            message: what.into(),
+            expected: Some(expected.to_string()),
+            found: Some(found.to_string()),
+            context: Vec::new(),
+        }
+    }
+
+    fn with_context(mut self, lines: Vec<String>) -> Failure {
+        self.context.extend(lines);
+        self
+    }
+}
+
+type Step<T> = Result<T, Failure>;
+
+/// Formats an error with all its causes.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Maps an error to a [`Failure`] saying what was being done.
+fn failed<E: StdError + 'static>(doing: impl Display) -> impl FnOnce(E) -> Failure {
+    move |e| Failure::new(format!("{doing} failed: {}", chain(&e)))
+}
+
+/// Fails unless `found == expected`.
+fn expect_eq(what: &str, expected: &str, found: Option<&str>) -> Step<()> {
+    if found == Some(expected) {
+        Ok(())
+    } else {
+        Err(Failure::mismatch(
+            what,
+            expected,
+            found.unwrap_or("(nothing)"),
+        ))
+    }
+}
+
+/// Prints the steps as they run: `[n/9] Title ... ok (0.21 s)` and indented details.
+struct Narrator {
+    step: usize,
+    started: Instant,
+    step_started: Instant,
+    details: Vec<String>,
+}
+
+impl Narrator {
+    fn new() -> Narrator {
+        Narrator {
+            step: 0,
+            started: Instant::now(),
+            step_started: Instant::now(),
+            details: Vec::new(),
+        }
+    }
+
+    fn begin(&mut self, title: &str) {
+        self.step += 1;
+        self.details.clear();
+        self.step_started = Instant::now();
+        print!("[{}/{STEPS}] {title} ... ", self.step);
+        let _ = std::io::stdout().flush();
+    }
+
+    /// A detail line (or several, for multi-line text) printed under the current step.
+    fn detail(&mut self, text: impl Display) {
+        for line in text.to_string().lines() {
+            self.details.push(line.to_string());
+        }
+    }
+
+    fn end<T>(&mut self, result: Step<T>) -> Step<T> {
+        let secs = self.step_started.elapsed().as_secs_f64();
+        match &result {
+            Ok(_) => println!("ok ({secs:.2} s)"),
+            Err(_) => println!("FAILED ({secs:.2} s)"),
+        }
+        for line in self.details.drain(..) {
+            println!("{INDENT}{line}");
+        }
+        if let Err(f) = &result {
+            println!("{INDENT}{}", f.message);
+            if let Some(expected) = &f.expected {
+                println!("{INDENT}  expected: {expected}");
+            }
+            if let Some(found) = &f.found {
+                println!("{INDENT}  found:    {found}");
+            }
+            for line in &f.context {
+                println!("{INDENT}  {line}");
+            }
+        }
+        let _ = std::io::stdout().flush();
+        result
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn indent_json(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// The current time as RFC 3339 (`2026-11-25T12:00:00Z`).
+fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        (rem % 3_600) / 60,
+        rem % 60
+    )
+}
+
+/// A random identifier shaped like a UUID.
+fn uuid() -> String {
+    let mut rng = fastrand::Rng::new();
+    let mut hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
+            .collect()
+    };
+    format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bench: everything the demo starts
+
+/// A function binary running under its own Runtime API.
+struct Function {
+    name: &'static str,
+    api: RuntimeApi,
+    process: LambdaProcess,
+}
+
+impl Function {
+    /// The last `n` lines of the function's output.
+    fn log_tail(&self, n: usize) -> Vec<String> {
+        let logs = self.process.logs();
+        let tail: Vec<String> = logs[logs.len().saturating_sub(n)..]
+            .iter()
+            .map(|l| format!("{} | {l}", self.name))
+            .collect();
+        if tail.is_empty() {
+            vec![format!("{} printed nothing", self.name)]
+        } else {
+            tail
+        }
+    }
+}
+
+/// Everything the demo started, stopped by [`stop`].
+struct Bench {
+    moto: MotoServer,
+    cfn: aws_sdk_cloudformation::Client,
+    apigw: aws_sdk_apigateway::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    receiver: Option<ResponseReceiver>,
+    binding: Option<Function>,
+    resync: Option<Function>,
+}
+
+impl Bench {
+    /// The environment the functions and the CLI run with.
+    fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("STAGEWIRE_TABLE", TABLE.to_string()),
+            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
+            ("AWS_REGION", REGION.to_string()),
+            ("AWS_DEFAULT_REGION", REGION.to_string()),
+            ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIREDEMO".to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "stagewire-demo-dummy-secret".to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                "stagewire-demo-dummy-token".to_string(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The variables of a REST API stage; `None` when the stage does not exist.
+    async fn stage_vars(
+        &self,
+        api_id: &str,
+        stage: &str,
+    ) -> Step<Option<BTreeMap<String, String>>> {
+        match self
+            .apigw
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .send()
+            .await
+        {
+            Ok(s) => Ok(Some(
+                s.variables()
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(failed(format!("GetStage {stage}"))(e)),
+        }
+    }
+
+    /// The value of `helloworldElb` on `stage`, `None` when the variable or the stage is missing.
+    async fn stage_var(&self, api_id: &str, stage: &str) -> Step<Option<String>> {
+        Ok(self
+            .stage_vars(api_id, stage)
+            .await?
+            .and_then(|vars| vars.get(VARIABLE).cloned()))
+    }
+
+    /// The last log lines of every running function, for failure reports.
+    fn function_logs(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for f in [&self.binding, &self.resync].into_iter().flatten() {
+            lines.push(format!("last output of {}:", f.name));
+            lines.extend(f.log_tail(15));
+        }
+        lines
+    }
+}
+
+/// Stops the functions, the servers and moto, checking that each process is gone.
+async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
+    let Bench {
+        moto,
+        binding,
+        resync,
+        receiver,
+        ..
+    } = bench;
+    let mut problems = Vec::new();
+    for function in [binding, resync].into_iter().flatten() {
+        let Function {
+            name,
+            api,
+            mut process,
+        } = function;
+        let pid = process.pid().map_or("?".to_string(), |p| p.to_string());
+        let killed = process.kill().await;
+        match (killed, process.try_wait()) {
+            (Ok(()), Ok(Some(_))) => out.detail(format!("{name} (pid {pid}) stopped")),
+            (Err(e), _) | (_, Err(e)) => {
+                problems.push(format!("{name} (pid {pid}): {}", chain(&e)))
+            }
+            (Ok(()), Ok(None)) => problems.push(format!("{name} (pid {pid}) is still running")),
+        }
+        drop(api);
+    }
+    if receiver.is_some() {
+        drop(receiver);
+        out.detail("response receiver and Runtime API servers closed");
+    }
+    let pid = moto.pid();
+    let log = moto.log_path().cloned();
+    drop(moto);
+    if let Some(pid) = pid {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status.is_empty() || status.contains("State:\tZ") {
+            out.detail(format!("moto (pid {pid}) stopped"));
+        } else {
+            problems.push(format!("moto (pid {pid}) is still running"));
+        }
+    }
+    if let Some(log) = log {
+        let _ = std::fs::remove_file(log);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::mismatch(
+            "not everything stopped",
+            "every process the demo started has exited",
+            problems.join("; "),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+/// Step 1: moto and the registry table.
+async fn start_bench(out: &mut Narrator) -> Step<Bench> {
+    let moto = MotoServer::start()
+        .await
+        .map_err(failed("starting the moto server"))?;
+    out.detail(format!(
+        "moto listening on {} (pid {})",
+        moto.endpoint(),
+        moto.pid().map_or("?".into(), |p| p.to_string())
+    ));
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    stagewire_devkit::create_registry_table(&ddb, TABLE)
+        .await
+        .map_err(failed("creating the registry table from template.yaml"))?;
+    let described = ddb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .map_err(failed(format!("DescribeTable {TABLE}")))?;
+    let table = described
+        .table()
+        .ok_or_else(|| Failure::new("DescribeTable returned no table"))?;
+    let key: Vec<String> = table
+        .key_schema()
+        .iter()
+        .map(|k| format!("{} {}", k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    let indexes: Vec<&str> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    expect_eq(
+        "the registry table is not active",
+        "ACTIVE",
+        table.table_status().map(|s| s.as_str()),
+    )?;
+    out.detail(format!(
+        "registry table {TABLE} created from the AWS::DynamoDB::Table in template.yaml"
+    ));
+    out.detail(format!(
+        "  key ({}); indexes: {}",
+        key.join(", "),
+        if indexes.is_empty() {
+            "none".to_string()
+        } else {
+            indexes.join(", ")
+        }
+    ));
+    Ok(Bench {
+        cfn: aws_sdk_cloudformation::Client::new(&sdk),
+        apigw: aws_sdk_apigateway::Client::new(&sdk),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        moto,
+        receiver: None,
+        binding: None,
+        resync: None,
+    })
+}
+
+/// A deployed ECS stack.
+#[derive(Debug, Clone)]
+struct EcsStack {
+    name: String,
+    id: String,
+    dns: String,
+    lb_arn: String,
+    resources: usize,
+    /// The helloworld task registered in the stack's target group, and its health.
+    task: (String, String),
+}
+
+async fn describe_stack(bench: &Bench, name_or_id: &str) -> Step<Option<Stack>> {
+    match bench
+        .cfn
+        .describe_stacks()
+        .stack_name(name_or_id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.stacks().first().cloned()),
+        Err(e) if chain(&e).contains("does not exist") => Ok(None),
+        Err(e) => Err(failed(format!("DescribeStacks {name_or_id}"))(e)),
+    }
+}
+
+/// Creates `name` from the example template and waits for CREATE_COMPLETE.
+async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) -> Step<EcsStack> {
+    let created = bench
+        .cfn
+        .create_stack()
+        .stack_name(name)
+        .template_body(template)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("EnvironmentName")
+                .parameter_value(env)
+                .build(),
+        )
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await
+        .map_err(failed(format!("CreateStack {name}")))?;
+    let id = created
+        .stack_id()
+        .ok_or_else(|| Failure::new(format!("CreateStack {name} returned no stack id")))?
+        .to_string();
+    let deadline = Instant::now() + STACK_TIMEOUT;
+    let stack = loop {
+        let stack = describe_stack(bench, &id)
+            .await?
+            .ok_or_else(|| Failure::new(format!("stack {name} vanished after CreateStack")))?;
+        match stack.stack_status() {
+            Some(StackStatus::CreateComplete) => break stack,
+            Some(StackStatus::CreateInProgress) | None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            status => {
+                return Err(Failure::mismatch(
+                    format!("stack {name} did not deploy"),
+                    "CREATE_COMPLETE",
+                    format!(
+                        "{} ({})",
+                        status.map_or("no status", |s| s.as_str()),
+                        stack.stack_status_reason().unwrap_or("no reason given")
+                    ),
+                ))
+            }
+        }
+    };
+    let dns = stack
+        .outputs()
+        .iter()
+        .find(|o| o.output_key() == Some(OUTPUT_KEY))
+        .and_then(|o| o.output_value())
+        .map(str::to_string);
+    let Some(dns) = dns else {
+        return Err(Failure::mismatch(
+            format!("stack {name} lacks its output"),
+            format!("an output {OUTPUT_KEY}"),
+            format!(
+                "outputs {:?}",
+                stack
+                    .outputs()
+                    .iter()
+                    .filter_map(|o| o.output_key())
+                    .collect::<Vec<_>>()
+            ),
+        ));
+    };
+    let resources = bench
+        .cfn
+        .describe_stack_resources()
+        .stack_name(&id)
+        .send()
+        .await
+        .map_err(failed(format!("DescribeStackResources {name}")))?;
+    let lb_arn = resources
+        .stack_resources()
+        .iter()
+        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::LoadBalancer"))
+        .and_then(|r| r.physical_resource_id())
+        .ok_or_else(|| Failure::new(format!("stack {name} holds no load balancer")))?
+        .to_string();
+    let tg_arn = resources
+        .stack_resources()
+        .iter()
+        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::TargetGroup"))
+        .and_then(|r| r.physical_resource_id())
+        .ok_or_else(|| Failure::new(format!("stack {name} holds no target group")))?
+        .to_string();
+    let task = register_task(bench, &tg_arn).await?;
+    Ok(EcsStack {
+        name: name.to_string(),
+        id,
+        dns,
+        lb_arn,
+        resources: resources.stack_resources().len(),
+        task,
+    })
+}
+
+/// Registers a helloworld task's address in the target group, as ECS does for a service's
+/// tasks, and returns it with the health the load balancer reports for it.
+async fn register_task(bench: &Bench, tg_arn: &str) -> Step<(String, String)> {
+    let ip = TASK_IP;
+    bench
+        .elbv2
+        .register_targets()
+        .target_group_arn(tg_arn)
+        .targets(TargetDescription::builder().id(ip).port(80).build())
+        .send()
+        .await
+        .map_err(failed("RegisterTargets"))?;
+    let health = bench
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(tg_arn)
+        .send()
+        .await
+        .map_err(failed("DescribeTargetHealth"))?;
+    let state = health
+        .target_health_descriptions()
+        .iter()
+        .find(|d| d.target().and_then(|t| t.id()) == Some(ip))
+        .and_then(|d| d.target_health())
+        .and_then(|h| h.state())
+        .map_or("unknown".to_string(), |s| s.as_str().to_string());
+    Ok((ip.to_string(), state))
+}
+
+fn describe_ecs_stack(out: &mut Narrator, stack: &EcsStack) {
+    out.detail(format!(
+        "{}: CREATE_COMPLETE, {} resources, {}",
+        stack.name, stack.resources, stack.id
+    ));
+    out.detail(format!("  {OUTPUT_KEY} = {}", stack.dns));
+    out.detail(format!(
+        "  helloworld task {}:80 registered in the target group ({})",
+        stack.task.0, stack.task.1
+    ));
+}
+
+/// Step 2: the prod and dev ECS stacks.
+async fn deploy_ecs_stacks(
+    bench: &Bench,
+    out: &mut Narrator,
+    template: &str,
+) -> Step<(EcsStack, EcsStack)> {
+    let prod = deploy_ecs_stack(bench, template, PROD_STACK, "prod").await?;
+    describe_ecs_stack(out, &prod);
+    let dev = deploy_ecs_stack(bench, template, DEV_STACK, "dev").await?;
+    describe_ecs_stack(out, &dev);
+    if prod.dns == dev.dns {
+        return Err(Failure::mismatch(
+            "prod and dev share a load balancer",
+            "two different DNS names",
+            &prod.dns,
+        ));
+    }
+    Ok((prod, dev))
+}
+
+/// The `GET /helloworld` integration of an API: (resource id, integration type, URI).
+async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(String, String)>> {
+    let resources = bench
+        .apigw
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(failed("GetResources"))?;
+    let Some(resource) = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/helloworld"))
+    else {
+        return Ok(None);
+    };
+    let resource_id = resource.id().unwrap_or_default();
+    match bench
+        .apigw
+        .get_integration()
+        .rest_api_id(api_id)
+        .resource_id(resource_id)
+        .http_method("GET")
+        .send()
+        .await
+    {
+        Ok(i) => Ok(Some((
+            i.r#type()
+                .map(|t| t.as_str().to_ascii_uppercase())
+                .unwrap_or_default(),
+            i.uri().unwrap_or_default().to_string(),
+        ))),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(failed("GetIntegration GET /helloworld")(e)),
+    }
+}
+
+/// The fallback when the OpenAPI import is unavailable: the same API by individual calls.
+async fn create_api_by_calls(bench: &Bench) -> Step<String> {
+    let api = bench
+        .apigw
+        .create_rest_api()
+        .name(API_NAME)
+        .description("Demo API in front of the helloworld ECS services.")
+        .send()
+        .await
+        .map_err(failed("CreateRestApi"))?;
+    let api_id = api.id().unwrap_or_default().to_string();
+    let resources = bench
+        .apigw
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .map_err(failed("GetResources"))?;
+    let root = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/"))
+        .and_then(|r| r.id())
+        .ok_or_else(|| Failure::new("the new API has no root resource"))?
+        .to_string();
+    let resource = bench
+        .apigw
+        .create_resource()
+        .rest_api_id(&api_id)
+        .parent_id(root)
+        .path_part("helloworld")
+        .send()
+        .await
+        .map_err(failed("CreateResource /helloworld"))?;
+    let resource_id = resource.id().unwrap_or_default().to_string();
+    bench
+        .apigw
+        .put_method()
+        .rest_api_id(&api_id)
+        .resource_id(&resource_id)
+        .http_method("GET")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .map_err(failed("PutMethod GET /helloworld"))?;
+    bench
+        .apigw
+        .put_integration()
+        .rest_api_id(&api_id)
+        .resource_id(&resource_id)
+        .http_method("GET")
+        .r#type(IntegrationType::HttpProxy)
+        .integration_http_method("GET")
+        .uri(INTEGRATION_URI)
+        .send()
+        .await
+        .map_err(failed("PutIntegration GET /helloworld"))?;
+    Ok(api_id)
+}
+
+/// Step 3: the REST API, imported from its OpenAPI definition.
+async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<String> {
+    let path = root.join(OPENAPI);
+    let body = std::fs::read(&path)
+        .map_err(|e| Failure::new(format!("reading {}: {e}", path.display())))?;
+    let imported = bench
+        .apigw
+        .import_rest_api()
+        .fail_on_warnings(true)
+        .body(Blob::new(body))
+        .send()
+        .await;
+    let api_id = match imported {
+        Ok(api) if api.name() == Some(API_NAME) => {
+            let id = api.id().unwrap_or_default().to_string();
+            match helloworld_integration(bench, &id).await? {
+                Some((_, uri)) if uri == INTEGRATION_URI => {
+                    out.detail(format!("imported {OPENAPI} with ImportRestApi"));
+                    Some(id)
+                }
+                other => {
+                    out.detail(format!(
+                        "ImportRestApi gave no GET /helloworld to {INTEGRATION_URI} (found {other:?}); creating the API by calls instead"
+                    ));
+                    let _ = bench.apigw.delete_rest_api().rest_api_id(&id).send().await;
+                    None
+                }
+            }
+        }
+        Ok(api) => {
+            out.detail(format!(
+                "ImportRestApi named the API {:?}; creating the API by calls instead",
+                api.name().unwrap_or_default()
+            ));
+            None
+        }
+        Err(e) => {
+            out.detail(format!(
+                "ImportRestApi failed ({}); creating the API by calls instead",
+                chain(&e)
+            ));
+            None
+        }
+    };
+    let api_id = match api_id {
+        Some(id) => id,
+        None => {
+            let id = create_api_by_calls(bench).await?;
+            out.detail("created with CreateRestApi, CreateResource, PutMethod, PutIntegration");
+            id
+        }
+    };
+    let (kind, uri) = helloworld_integration(bench, &api_id)
+        .await?
+        .ok_or_else(|| Failure::new("the API has no GET /helloworld integration"))?;
+    expect_eq(
+        "the GET /helloworld integration",
+        INTEGRATION_URI,
+        Some(&uri),
+    )?;
+    expect_eq(
+        "the GET /helloworld integration type",
+        "HTTP_PROXY",
+        Some(&kind),
+    )?;
+    let stages = bench
+        .apigw
+        .get_stages()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .map_err(failed("GetStages"))?;
+    if !stages.item().is_empty() {
+        let names: Vec<&str> = stages
+            .item()
+            .iter()
+            .filter_map(|s| s.stage_name())
+            .collect();
+        return Err(Failure::mismatch(
+            "the new API already has stages",
+            "no stages",
+            names.join(", "),
+        ));
+    }
+    out.detail(format!("REST API {API_NAME}, id {api_id}"));
+    out.detail(format!("  GET /helloworld -> {kind} {uri}"));
+    out.detail("  no stages yet: the bindings create prod and dev");
+    Ok(api_id)
+}
+
+/// Starts `name` from `bin_dir` under a fresh Runtime API and waits for its first poll.
+async fn start_function(
+    bench: &Bench,
+    bin_dir: &Path,
+    name: &'static str,
+    out: &mut Narrator,
+) -> Step<Function> {
+    let path = bin_dir.join(name);
+    if !path.is_file() {
+        return Err(Failure::mismatch(
+            format!("the {name} binary is missing"),
+            format!("{} (cargo build --bin {name})", path.display()),
+            "no such file",
+        ));
+    }
+    let api = RuntimeApi::start()
+        .await
+        .map_err(failed("starting the Lambda Runtime API"))?;
+    let process = LambdaProcess::spawn(&path, &api, &bench.function_env())
+        .map_err(failed(format!("spawning {}", path.display())))?;
+    let function = Function { name, api, process };
+    let Some(first_poll) = function.api.first_poll(Duration::from_secs(15)).await else {
+        return Err(Failure::mismatch(
+            format!("{name} did not start"),
+            "a poll of /runtime/invocation/next within 15 s",
+            "no poll",
+        )
+        .with_context(function.log_tail(15)));
+    };
+    if let Some(error) = function.api.init_error() {
+        return Err(Failure::mismatch(
+            format!("{name} reported an init error"),
+            "no init error",
+            error,
+        ));
+    }
+    out.detail(format!(
+        "{name} started (pid {}), polling the Runtime API at {} after {}",
+        function
+            .process
+            .pid()
+            .map_or("?".to_string(), |p| p.to_string()),
+        function.api.address(),
+        secs(first_poll.saturating_duration_since(function.process.spawned_at()))
+    ));
+    Ok(function)
+}
+
+/// Plays CloudFormation: builds the custom-resource requests and receives their responses.
+struct CloudFormation {
+    /// The stack that would hold the bindings (`examples/ecs-demo-api.yaml`).
+    stack_id: String,
+    sent: usize,
+}
+
+impl CloudFormation {
+    fn new() -> CloudFormation {
+        CloudFormation {
+            stack_id: format!(
+                "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
+                uuid()
+            ),
+            sent: 0,
+        }
+    }
+
+    fn properties(api_id: &str, stage: &str, stack: &str) -> Value {
+        json!({
+            "ServiceToken": SERVICE_TOKEN,
+            "ServiceTimeout": "300",
+            "RestApiId": api_id,
+            "StageName": stage,
+            "Variables": {
+                VARIABLE: { "StackName": stack, "OutputKey": OUTPUT_KEY }
+            }
+        })
+    }
+
+    fn event(
+        &mut self,
+        receiver: &ResponseReceiver,
+        request_type: &str,
+        logical_id: &str,
+        physical_id: Option<&str>,
+        properties: Value,
+    ) -> Value {
+        self.sent += 1;
+        let mut event = json!({
+            "RequestType": request_type,
+            "ServiceToken": SERVICE_TOKEN,
+            "ResponseURL": receiver.url(&format!(
+                "{}%7C{logical_id}%7C{}",
+                self.stack_id.replace(':', "%3A").replace('/', "%2F"),
+                self.sent
+            )),
+            "StackId": self.stack_id,
+            "RequestId": uuid(),
+            "LogicalResourceId": logical_id,
+            "ResourceType": "Custom::StageBinding",
+            "ResourceProperties": properties,
+        });
+        if let Some(physical_id) = physical_id {
+            event["PhysicalResourceId"] = json!(physical_id);
+        }
+        event
+    }
+}
+
+/// Sends one custom-resource event to `stage-binding`; returns the one response it PUT.
+async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -> Step<Received> {
+    let (Some(function), Some(receiver)) = (&bench.binding, &bench.receiver) else {
+        return Err(Failure::new("stage-binding is not running"));
+    };
+    let before = receiver.received().await.len();
+    let invocation = function
+        .api
+        .invoke(event, INVOKE_TIMEOUT)
+        .await
+        .map_err(|e| failed("invoking stage-binding")(e).with_context(function.log_tail(15)))?;
+    if let Outcome::Error(error) = &invocation.outcome {
+        return Err(Failure::mismatch(
+            "stage-binding answered Lambda with an error",
+            "a report of the response it sent",
+            error,
+        )
+        .with_context(function.log_tail(15)));
+    }
+    let received = receiver.wait_for(before + 1, Duration::from_secs(5)).await;
+    let new: Vec<Received> = received[before..].to_vec();
+    if new.len() != 1 {
+        return Err(Failure::mismatch(
+            "CloudFormation's response URL",
+            "exactly one response",
+            format!("{} responses", new.len()),
+        )
+        .with_context(function.log_tail(15)));
+    }
+    let response = new.into_iter().next().unwrap_or_else(|| unreachable!());
+    if !response.violations.is_empty() {
+        return Err(Failure::mismatch(
+            "the response is not one CloudFormation accepts",
+            "a well-formed PUT",
+            response.violations.join("; "),
+        ));
+    }
+    let report = invocation.response().cloned().unwrap_or(Value::Null);
+    out.detail(format!(
+        "{} {} answered in {}: one {} to the ResponseURL, {} bytes, empty Content-Type",
+        function.name,
+        report
+            .get("request_type")
+            .and_then(Value::as_str)
+            .unwrap_or("request"),
+        secs(invocation.duration),
+        response.method,
+        response.raw.len()
+    ));
+    if function.process.log_text().contains(receiver.secret()) {
+        return Err(Failure::mismatch(
+            "the ResponseURL leaked into the function's logs",
+            "no trace of the URL's signature in the logs",
+            "the signature appears in the logs",
+        ));
+    }
+    if response.status() != Some("SUCCESS") {
+        return Err(Failure::mismatch(
+            "CloudFormation would mark the resource failed",
+            "Status SUCCESS",
+            format!(
+                "Status {} with Reason {:?}",
+                response.status().unwrap_or("(none)"),
+                response.field("Reason").unwrap_or_default()
+            ),
+        )
+        .with_context(function.log_tail(15)));
+    }
+    Ok(response)
+}
+
+fn show_response(out: &mut Narrator, response: &Received) {
+    out.detail(format!(
+        "  Status {}, PhysicalResourceId {}",
+        response.status().unwrap_or("(none)"),
+        response.field("PhysicalResourceId").unwrap_or("(none)")
+    ));
+    match response.body.get("Data") {
+        Some(data) => out.detail(format!("  Data {data}")),
+        None => out.detail("  no Data"),
+    }
+}
+
+/// One Create for `stage`, bound to `stack`'s output; returns the PhysicalResourceId.
+async fn create_binding(
+    bench: &Bench,
+    cfn: &mut CloudFormation,
+    out: &mut Narrator,
+    api_id: &str,
+    logical_id: &str,
+    stage: &str,
+    stack: &EcsStack,
+) -> Step<String> {
+    let receiver = bench
+        .receiver
+        .as_ref()
+        .ok_or_else(|| Failure::new("the response receiver is not running"))?;
+    let properties = CloudFormation::properties(api_id, stage, &stack.name);
+    let event = cfn.event(receiver, "Create", logical_id, None, properties);
+    out.detail(format!(
+        "Create {logical_id}: stage {stage}, {VARIABLE} from {}/{OUTPUT_KEY}",
+        stack.name
+    ));
+    let response = send_custom_resource(bench, event, out).await?;
+    show_response(out, &response);
+    let physical_id = response
+        .field("PhysicalResourceId")
+        .unwrap_or_default()
+        .to_string();
+    expect_eq(
+        &format!("the response's Data.{VARIABLE}"),
+        &stack.dns,
+        response
+            .body
+            .get("Data")
+            .and_then(|d| d.get(VARIABLE))
+            .and_then(Value::as_str),
+    )?;
+    let live = bench.stage_var(api_id, stage).await?;
+    expect_eq(
+        &format!("stage {stage} variable {VARIABLE}"),
+        &stack.dns,
+        live.as_deref(),
+    )?;
+    out.detail(format!("  stage {stage}: {VARIABLE} = {}", stack.dns));
+    Ok(physical_id)
+}
+
+/// Step 5: the operator CLI's view of the bindings. Never fails the demo.
+async fn cli_status(
+    bench: &Bench,
+    bin_dir: &Path,
+    out: &mut Narrator,
+    prod_dns: &str,
+    dev_dns: &str,
+) -> Step<()> {
+    let path = bin_dir.join("stagewire");
+    if !path.is_file() {
+        out.detail(format!(
+            "note: {} is not built (cargo build --bin stagewire); skipped",
+            path.display()
+        ));
+        return Ok(());
+    }
+    out.detail("$ stagewire status");
+    let child = tokio::process::Command::new(&path)
+        .arg("status")
+        .envs(bench.function_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            out.detail(format!("note: cannot run {}: {e}", path.display()));
+            return Ok(());
+        }
+    };
+    let output = match tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await
+    {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            out.detail(format!("note: stagewire status failed to run: {e}"));
+            return Ok(());
+        }
+        Err(_) => {
+            out.detail("note: stagewire status did not finish within 30 s; stopped");
+            return Ok(());
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in stdout.lines() {
+        out.detail(format!("  {line}"));
+    }
+    let code = output.status.code();
+    let printed = !stdout.trim().is_empty();
+    match code {
+        Some(0) if printed => out.detail("exit status 0: every variable is in sync"),
+        Some(2) if printed => out.detail("exit status 2: at least one variable needs attention"),
+        _ => {
+            for line in stderr
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                out.detail(format!("  {line}"));
+            }
+            out.detail(format!(
+                "note: this build's stagewire CLI gave no status ({}, {} bytes of output)",
+                output.status,
+                stdout.len()
+            ));
+            return Ok(());
+        }
+    }
+    for (stage, dns) in [("prod", prod_dns), ("dev", dev_dns)] {
+        if !stdout.contains(dns) {
+            out.detail(format!(
+                "note: the status output does not mention stage {stage}'s value {dns}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Step 6: delete and re-create the prod stack; its load balancer is replaced.
+async fn replace_prod_stack(
+    bench: &Bench,
+    out: &mut Narrator,
+    template: &str,
+    old: &EcsStack,
+    api_id: &str,
+) -> Step<EcsStack> {
+    if let Err(e) = bench.cfn.delete_stack().stack_name(&old.name).send().await {
+        // The emulator can report a dependency error for the VPC after deleting the rest.
+        let gone = match describe_stack(bench, &old.name).await? {
+            None => true,
+            Some(s) => s.stack_status() == Some(&StackStatus::DeleteComplete),
+        };
+        if !gone {
+            return Err(failed(format!("DeleteStack {}", old.name))(e));
+        }
+        out.detail(format!(
+            "DeleteStack answered {} ({}); the stack is gone nonetheless",
+            e.code().unwrap_or("an error"),
+            e.message().unwrap_or("no message")
+        ));
+    }
+    let deadline = Instant::now() + STACK_TIMEOUT;
+    loop {
+        match describe_stack(bench, &old.id).await? {
+            None => break,
+            Some(s) if s.stack_status() == Some(&StackStatus::DeleteComplete) => break,
+            Some(s) if Instant::now() > deadline => {
+                return Err(Failure::mismatch(
+                    format!("stack {} was not deleted", old.name),
+                    "DELETE_COMPLETE",
+                    s.stack_status().map_or("no status", |s| s.as_str()),
+                ))
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let lbs = bench
+        .elbv2
+        .describe_load_balancers()
+        .load_balancer_arns(&old.lb_arn)
+        .send()
+        .await;
+    match lbs {
+        Ok(found) if !found.load_balancers().is_empty() => {
+            return Err(Failure::mismatch(
+                "the old load balancer outlived its stack",
+                "no load balancer with the old ARN",
+                &old.lb_arn,
+            ))
+        }
+        _ => {}
+    }
+    out.detail(format!(
+        "deleted {} and its load balancer {}",
+        old.name, old.dns
+    ));
+    let new = deploy_ecs_stack(bench, template, &old.name, "prod").await?;
+    out.detail(format!("re-created {}: {}", new.name, new.id));
+    out.detail(format!("  old {OUTPUT_KEY} = {}", old.dns));
+    out.detail(format!("  new {OUTPUT_KEY} = {}", new.dns));
+    out.detail(format!(
+        "  helloworld task {}:80 registered in the new target group ({})",
+        new.task.0, new.task.1
+    ));
+    if new.dns == old.dns {
+        return Err(Failure::mismatch(
+            "the re-created stack kept the load balancer's DNS name",
+            "a new DNS name",
+            &new.dns,
+        ));
+    }
+    let live = bench.stage_var(api_id, "prod").await?;
+    expect_eq("stage prod before any re-sync", &old.dns, live.as_deref())?;
+    out.detail("stage prod still points at the old DNS name: nothing has told stagewire yet");
+    Ok(new)
+}
+
+/// The EventBridge event CloudFormation emits when a stack reaches `status`.
+fn stack_status_event(stack_id: &str, status: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid(),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": ACCOUNT,
+        "time": rfc3339_now(),
+        "region": REGION,
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {
+                "status": status,
+                "status-reason": ""
+            }
+        }
+    })
+}
+
+/// Step 7: `stage-resync` reacts to the stack's status change.
+async fn resync(
+    bench: &Bench,
+    out: &mut Narrator,
+    api_id: &str,
+    old: &EcsStack,
+    new: &EcsStack,
+    dev: &EcsStack,
+) -> Step<()> {
+    let Some(function) = &bench.resync else {
+        return Err(Failure::new("stage-resync is not running"));
+    };
+    let event = stack_status_event(&new.id, "CREATE_COMPLETE");
+    out.detail(format!(
+        "event: \"CloudFormation Stack Status Change\", {} CREATE_COMPLETE",
+        new.name
+    ));
+    let started = Instant::now();
+    let invocation = function
+        .api
+        .invoke(event.clone(), INVOKE_TIMEOUT)
+        .await
+        .map_err(failed("invoking stage-resync"))?;
+    let summary = match &invocation.outcome {
+        Outcome::Response(summary) => summary.clone(),
+        Outcome::Error(error) => {
+            return Err(Failure::mismatch(
+                "stage-resync reported an error",
+                "a summary of the changes",
+                error,
+            ))
+        }
+    };
+    let live = bench.stage_var(api_id, "prod").await?;
+    let repointed = started.elapsed();
+    out.detail(format!(
+        "stage-resync answered in {}:",
+        secs(invocation.duration)
+    ));
+    out.detail(indent_json(&summary));
+    let changed = summary
+        .get("changed")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let expected_change = format!("one change of {VARIABLE} from {} to {}", old.dns, new.dns);
+    match changed.as_slice() {
+        [change]
+            if change.get("variable").and_then(Value::as_str) == Some(VARIABLE)
+                && change.get("from").and_then(Value::as_str) == Some(old.dns.as_str())
+                && change.get("to").and_then(Value::as_str) == Some(new.dns.as_str()) => {}
+        _ => {
+            return Err(Failure::mismatch(
+                "the re-sync summary",
+                expected_change,
+                Value::Array(changed),
+            ))
+        }
+    }
+    expect_eq(
+        "stage prod variable helloworldElb after the re-sync",
+        &new.dns,
+        live.as_deref(),
+    )?;
+    let dev_live = bench.stage_var(api_id, "dev").await?;
+    expect_eq(
+        "stage dev variable helloworldElb (untouched)",
+        &dev.dns,
+        dev_live.as_deref(),
+    )?;
+    out.detail(format!(
+        "stage prod: {VARIABLE} = {} ({} from event to re-pointed)",
+        new.dns,
+        secs(repointed)
+    ));
+    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    let again = function
+        .api
+        .invoke(event, INVOKE_TIMEOUT)
+        .await
+        .map_err(failed("invoking stage-resync a second time"))?;
+    let changed_again = again
+        .response()
+        .and_then(|s| s.get("changed"))
+        .and_then(Value::as_array)
+        .map(Vec::len);
+    if changed_again != Some(0) {
+        return Err(Failure::mismatch(
+            "a duplicate delivery of the same event",
+            "no change",
+            format!("{:?}", again.outcome),
+        ));
+    }
+    out.detail(format!(
+        "the same event delivered again changes nothing ({})",
+        secs(again.duration)
+    ));
+    Ok(())
+}
+
+/// Step 8: the prod binding's Delete.
+async fn delete_binding(
+    bench: &Bench,
+    cfn: &mut CloudFormation,
+    out: &mut Narrator,
+    api_id: &str,
+    physical_id: &str,
+    dev: &EcsStack,
+) -> Step<()> {
+    let receiver = bench
+        .receiver
+        .as_ref()
+        .ok_or_else(|| Failure::new("the response receiver is not running"))?;
+    let properties = CloudFormation::properties(api_id, "prod", PROD_STACK);
+    let event = cfn.event(
+        receiver,
+        "Delete",
+        "HelloworldProdBinding",
+        Some(physical_id),
+        properties,
+    );
+    out.detail(format!("Delete HelloworldProdBinding ({physical_id})"));
+    let response = send_custom_resource(bench, event, out).await?;
+    show_response(out, &response);
+    expect_eq(
+        "the Delete response's PhysicalResourceId",
+        physical_id,
+        response.field("PhysicalResourceId"),
+    )?;
+    let prod = bench.stage_vars(api_id, "prod").await?;
+    if let Some(vars) = prod {
+        return Err(Failure::mismatch(
+            "stage prod after the Delete",
+            "no stage prod (the binding created it and nothing else lives there)",
+            format!("stage prod with variables {vars:?}"),
+        ));
+    }
+    out.detail(format!(
+        "stage prod and its {VARIABLE} are gone (the binding had created the stage)"
+    ));
+    let dev_live = bench.stage_var(api_id, "dev").await?;
+    expect_eq(
+        "stage dev variable helloworldElb (untouched)",
+        &dev.dns,
+        dev_live.as_deref(),
+    )?;
+    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The story
+
+/// Steps 1 to 8; the bench goes into `slot` as soon as it exists, so that it is always stopped.
+async fn run(
+    out: &mut Narrator,
+    slot: &mut Option<Bench>,
+    root: &Path,
+    bin_dir: &Path,
+) -> Step<()> {
+    out.begin("Starting moto and creating the registry table");
+    let started = start_bench(out).await;
+    let bench = slot.insert(out.end(started)?);
+
+    out.begin("Deploying the ECS stacks EcsHelloworldProd and EcsHelloworldDev");
+    let template_path = root.join(ECS_TEMPLATE);
+    let template = std::fs::read_to_string(&template_path)
+        .map_err(|e| Failure::new(format!("reading {}: {e}", template_path.display())));
+    let deployed = match template {
+        Ok(template) => deploy_ecs_stacks(bench, out, &template)
+            .await
+            .map(|(prod, dev)| (template, prod, dev)),
+        Err(e) => Err(e),
+    };
+    let (template, prod, dev) = out.end(deployed)?;
+
+    out.begin("Creating the REST API EcsDemoAPI");
+    let created = create_api(bench, out, root).await;
+    let api_id = out.end(created)?;
+
+    out.begin("Binding stages prod and dev with the stage-binding function");
+    let bound = async {
+        let receiver = ResponseReceiver::start(vec![])
+            .await
+            .map_err(failed("starting the response receiver"))?;
+        out.detail(format!(
+            "CloudFormation's response URLs point at {}",
+            receiver.url("").split('?').next().unwrap_or_default()
+        ));
+        bench.receiver = Some(receiver);
+        bench.binding = Some(start_function(bench, bin_dir, "stage-binding", out).await?);
+        let mut cfn = CloudFormation::new();
+        let prod_id = create_binding(
+            bench,
+            &mut cfn,
+            out,
+            &api_id,
+            "HelloworldProdBinding",
+            "prod",
+            &prod,
+        )
+        .await?;
+        create_binding(
+            bench,
+            &mut cfn,
+            out,
+            &api_id,
+            "HelloworldDevBinding",
+            "dev",
+            &dev,
+        )
+        .await?;
+        Ok((cfn, prod_id))
+    }
+    .await;
+    let (mut cfn, prod_physical_id) = out.end(bound)?;
+
+    out.begin("Asking the stagewire CLI for the bindings' status");
+    let status = cli_status(bench, bin_dir, out, &prod.dns, &dev.dns).await;
+    out.end(status)?;
+
+    out.begin("Replacing the prod load balancer (delete and re-create EcsHelloworldProd)");
+    let replaced = replace_prod_stack(bench, out, &template, &prod, &api_id).await;
+    let new_prod = out.end(replaced)?;
+
+    out.begin("Re-syncing with the stage-resync function");
+    let synced = async {
+        bench.resync = Some(start_function(bench, bin_dir, "stage-resync", out).await?);
+        resync(bench, out, &api_id, &prod, &new_prod, &dev).await
+    }
+    .await;
+    let synced = synced.map_err(|f| f.with_context(bench.function_logs()));
+    out.end(synced)?;
+
+    out.begin("Deleting the prod binding");
+    let deleted = delete_binding(bench, &mut cfn, out, &api_id, &prod_physical_id, &dev).await;
+    out.end(deleted)?;
+    Ok(())
+}
+
+/// The directory holding the function binaries: this executable's.
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| {
+            stagewire_devkit::workspace_root()
+                .join("target")
+                .join("debug")
+        })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let root = stagewire_devkit::workspace_root();
+    let bin_dir = bin_dir();
+    println!("stagewire demo: the seed scenario on this machine, against moto (no AWS account)");
+    println!("functions from {}", bin_dir.display());
+    println!();
+    let mut out = Narrator::new();
+    let mut slot = None;
+    let outcome = tokio::select! {
+        result = run(&mut out, &mut slot, &root, &bin_dir) => result,
+        _ = tokio::signal::ctrl_c() => {
+            println!("{INTERRUPTED}");
+            Err(Failure::new(INTERRUPTED))
+        }
+    };
+    let failed_at = outcome.as_ref().err().map(|_| out.step);
+    let interrupted = outcome.as_ref().is_err_and(|f| f.message == INTERRUPTED);
+    let stopped = match slot.take() {
+        Some(bench) => {
+            if failed_at.is_some() {
+                // Jump to the last step: stopping is always narrated as step 9.
+                out.step = STEPS - 1;
+            }
+            out.begin("Stopping moto, the functions and the servers");
+            let stopped = stop(bench, &mut out).await;
+            out.end(stopped).is_ok()
+        }
+        None => true,
+    };
+    println!();
+    let total = secs(out.started.elapsed());
+    match failed_at {
+        None if stopped => {
+            println!("Demo complete: all {STEPS} steps held, in {total}.");
+            ExitCode::SUCCESS
+        }
+        None => {
+            println!("Demo FAILED while stopping, after {total}.");
+            ExitCode::FAILURE
+        }
+        Some(step) => {
+            let what = if interrupted { "interrupted" } else { "FAILED" };
+            println!(
+                "Demo {what} at step {step}/{STEPS} after {total}; everything it started has been stopped."
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Status: every registered stage variable next to its live value and what its source resolves
+//! to now, for the operator CLI (`stagewire status`, `stagewire sync --dry-run`).
+//!
+//! Each stage is read once and each source resolved once. A row's [`State`] says whether the
+//! variable is in sync, has drifted, lost its source, points at a load balancer without a
+//! healthy target, or sits on a stage that no longer exists. Failed AWS calls (throttling,
+//! permissions, an unreachable endpoint) are errors, not states: a row never claims a source is
+//! missing because it could not be asked.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::domain::{ApiKind, Source, StageRef};
+use crate::ports::{AwsError, Record, RegistryError};
+use crate::resolve::{ResolveError, Resolver};
+use crate::Ports;
+
+/// Exit status when every row is in sync.
+pub const EXIT_IN_SYNC: i32 = 0;
+/// Exit status when at least one row needs attention.
+pub const EXIT_ATTENTION: i32 = 2;
+
+/// Where one stage variable stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The live value is what the source resolves to.
+    InSync,
+    /// The live value differs from the resolved one (or the variable is absent).
+    Drifted,
+    /// The source cannot be resolved (stack, output, service or load balancer gone).
+    SourceMissing,
+    /// In sync, but the value is an ELBv2 load balancer without a healthy target.
+    Unhealthy,
+    /// The stage (or its API) does not exist.
+    StageMissing,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::InSync => "in sync",
+            State::Drifted => "drifted",
+            State::SourceMissing => "source missing",
+            State::Unhealthy => "unhealthy",
+            State::StageMissing => "stage missing",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One registered stage variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// `kind:id`, e.g. `rest:a1b2c3`.
+    pub api: String,
+    pub kind: ApiKind,
+    pub api_id: String,
+    pub stage: String,
+    pub variable: String,
+    /// The source, as people read it (`output EcsElbDnsName of stack EcsHelloworldProd`).
+    pub source: String,
+    /// The source, structured.
+    pub source_spec: Source,
+    /// The binding that owns the variable.
+    pub owner: String,
+    /// The value on the stage now; `None` when absent (or the stage is missing).
+    pub live: Option<String>,
+    /// What the source resolves to now; `None` when it cannot be resolved.
+    pub resolved: Option<String>,
+    pub state: State,
+    /// Why the state is not `in_sync`, when there is more to say than the state.
+    pub note: Option<String>,
+    /// Name of the load balancer the resolved value is the DNS name of, when known.
+    pub load_balancer: Option<String>,
+    /// Whether that load balancer has a healthy target (classic ones count as healthy).
+    pub healthy: Option<bool>,
+}
+
+impl Row {
+    pub fn stage_ref(&self) -> StageRef {
+        StageRef::new(self.kind, self.api_id.clone(), self.stage.clone())
+    }
+}
+
+/// Which records to report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// An API id (`a1b2c3`) or `kind:id` (`rest:a1b2c3`).
+    pub api: Option<String>,
+    /// A stage name.
+    pub stage: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, record: &Record) -> bool {
+        let api_ok = self.api.as_deref().is_none_or(|want| {
+            want == record.stage.api_id
+                || want == format!("{}:{}", record.stage.kind.as_str(), record.stage.api_id)
+        });
+        let stage_ok = self
+            .stage
+            .as_deref()
+            .is_none_or(|want| want == record.stage.stage);
+        api_ok && stage_ok
+    }
+}
+
+/// Why the status could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("could not read {stage}: {source}")]
+    Stage {
+        stage: StageRef,
+        #[source]
+        source: AwsError,
+    },
+    #[error("could not resolve {source_text} for {stage} variable {variable}: {error}")]
+    Resolve {
+        stage: StageRef,
+        variable: String,
+        source_text: String,
+        error: ResolveError,
+    },
+}
+
+/// The status of every registered variable that `filter` selects.
+pub async fn status(ports: &Ports, filter: &Filter) -> Result<Vec<Row>, StatusError> {
+    let records: Vec<Record> = ports
+        .registry
+        .all()
+        .await?
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
+    rows(ports, records).await
+}
+
+/// The status of these records, sorted by API, stage and variable.
+pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, StatusError> {
+    let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
+    for r in records {
+        by_stage.entry(r.stage.clone()).or_default().push(r);
+    }
+    let mut resolver = Resolver::new(ports);
+    let mut out = Vec::new();
+    for (stage, mut records) in by_stage {
+        records.sort_by(|a, b| a.variable.cmp(&b.variable));
+        let live = ports
+            .stages(stage.kind)
+            .get(&stage)
+            .await
+            .map_err(|source| StatusError::Stage {
+                stage: stage.clone(),
+                source,
+            })?;
+        for r in records {
+            out.push(row(&mut resolver, &stage, live.as_ref(), r).await?);
+        }
+    }
+    Ok(out)
+}
+
+async fn row(
+    resolver: &mut Resolver<'_>,
+    stage: &StageRef,
+    live: Option<&crate::ports::LiveStage>,
+    record: Record,
+) -> Result<Row, StatusError> {
+    let mut row = Row {
+        api: format!("{}:{}", stage.kind.as_str(), stage.api_id),
+        kind: stage.kind,
+        api_id: stage.api_id.clone(),
+        stage: stage.stage.clone(),
+        variable: record.variable.clone(),
+        source: record.source.to_string(),
+        source_spec: record.source.clone(),
+        owner: record.owner.to_string(),
+        live: live.and_then(|l| l.variables.get(&record.variable).cloned()),
+        resolved: None,
+        state: State::InSync,
+        note: None,
+        load_balancer: None,
+        healthy: None,
+    };
+    let resolve_err = |error: ResolveError| StatusError::Resolve {
+        stage: stage.clone(),
+        variable: record.variable.clone(),
+        source_text: record.source.to_string(),
+        error,
+    };
+    let resolved = match resolver.resolve(&record.source).await {
+        Ok(r) => Some(r),
+        Err(e @ ResolveError::Aws(_)) => return Err(resolve_err(e)),
+        Err(e) => {
+            row.note = Some(e.to_string());
+            None
+        }
+    };
+    if let Some(resolved) = &resolved {
+        row.resolved = Some(resolved.value.clone());
+        let lb = match (&resolved.load_balancer, &record.source) {
+            (Some(lb), _) => Some(lb.clone()),
+            (None, Source::Literal { .. }) => None,
+            (None, _) => resolver
+                .load_balancer_by_dns(&resolved.value)
+                .await
+                .map_err(resolve_err)?,
+        };
+        if let Some(lb) = lb {
+            let healthy = resolver
+                .has_healthy_targets(&lb)
+                .await
+                .map_err(resolve_err)?;
+            row.load_balancer = Some(lb.name.clone());
+            row.healthy = Some(healthy);
+        }
+    }
+    (row.state, row.note) = if live.is_none() {
+        (State::StageMissing, Some(format!("{stage} does not exist")))
+    } else if row.resolved.is_none() {
+        (State::SourceMissing, row.note.take())
+    } else if row.live != row.resolved {
+        let note = match (&row.live, row.healthy, &row.load_balancer) {
+            (None, _, _) => Some("variable absent from the stage".to_string()),
+            (Some(_), Some(false), Some(lb)) => Some(format!(
+                "load balancer {lb} has no healthy target: a re-sync waits while the current one exists"
+            )),
+            _ => None,
+        };
+        (State::Drifted, note)
+    } else if row.healthy == Some(false) {
+        let lb = row.load_balancer.clone().unwrap_or_default();
+        (
+            State::Unhealthy,
+            Some(format!("load balancer {lb} has no healthy target")),
+        )
+    } else {
+        (State::InSync, None)
+    };
+    Ok(row)
+}
+
+/// The exit status these rows call for: [`EXIT_IN_SYNC`] when every row is in sync (or there
+/// are none), [`EXIT_ATTENTION`] otherwise.
+pub fn exit_code(rows: &[Row]) -> i32 {
+    if rows.iter().all(|r| r.state == State::InSync) {
+        EXIT_IN_SYNC
+    } else {
+        EXIT_ATTENTION
+    }
+}
+
+/// One planned write of a dry-run: a drifted row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedChange {
+    pub api: String,
+    pub stage: String,
+    pub variable: String,
+    pub from: Option<String>,
+    pub to: String,
+    /// Why a real re-sync may hold the change back.
+    pub note: Option<String>,
+}
+
+/// The writes a re-sync of these rows would make: one per drifted row.
+pub fn plan(rows: &[Row]) -> Vec<PlannedChange> {
+    rows.iter()
+        .filter(|r| r.state == State::Drifted)
+        .filter_map(|r| {
+            Some(PlannedChange {
+                api: r.api.clone(),
+                stage: r.stage.clone(),
+                variable: r.variable.clone(),
+                from: r.live.clone(),
+                to: r.resolved.clone()?,
+                note: (r.healthy == Some(false)).then(|| r.note.clone()).flatten(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: State) -> Row {
+        Row {
+            api: "rest:abc".into(),
+            kind: ApiKind::Rest,
+            api_id: "abc".into(),
+            stage: "prod".into(),
+            variable: "v".into(),
+            source: "literal \"x\"".into(),
+            source_spec: Source::Literal { value: "x".into() },
+            owner: "B in stack S".into(),
+            live: Some("old".into()),
+            resolved: Some("x".into()),
+            state,
+            note: None,
+            load_balancer: None,
+            healthy: None,
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&[]), 0);
+        assert_eq!(exit_code(&[row(State::InSync)]), 0);
+        for s in [
+            State::Drifted,
+            State::SourceMissing,
+            State::Unhealthy,
+            State::StageMissing,
+        ] {
+            assert_eq!(exit_code(&[row(State::InSync), row(s)]), 2, "{s}");
+        }
+    }
+
+    #[test]
+    fn states_serialize_in_snake_case() {
+        let v = serde_json::to_value(row(State::SourceMissing)).unwrap();
+        assert_eq!(v["state"], "source_missing");
+        assert_eq!(v["api"], "rest:abc");
+        assert_eq!(v["source_spec"]["kind"], "literal");
+    }
+
+    #[test]
+    fn plan_takes_drifted_rows() {
+        let rows = [
+            row(State::InSync),
+            row(State::Drifted),
+            row(State::Unhealthy),
+        ];
+        let p = plan(&rows);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].from.as_deref(), Some("old"));
+        assert_eq!(p[0].to, "x");
+    }
+
+    #[test]
+    fn filters() {
+        let f = Filter {
+            api: Some("rest:abc".into()),
+            stage: None,
+        };
+        let record = Record {
+            stage: StageRef::new(ApiKind::Rest, "abc", "prod"),
+            variable: "v".into(),
+            owner: crate::domain::Owner {
+                stack_id: "s".into(),
+                logical_id: "l".into(),
+                physical_id: "p".into(),
+            },
+            source: Source::Literal { value: "x".into() },
+            value: None,
+            written_at: None,
+            via: None,
+            created_stage: false,
+            last_error: None,
+            checked_at: None,
+            version: 0,
+        };
+        assert!(f.matches(&record));
+        assert!(Filter {
+            api: Some("abc".into()),
+            stage: Some("prod".into())
+        }
+        .matches(&record));
+        assert!(!Filter {
+            api: Some("http:abc".into()),
+            stage: None
+        }
+        .matches(&record));
+        assert!(!Filter {
+            api: None,
+            stage: Some("dev".into())
+        }
+        .matches(&record));
+    }
+}

@@ -1,0 +1,540 @@
+//! The `stagewire` operator CLI against moto: the status computation through the library, and
+//! the binary itself (bind, unbind, sync, status --json, and its answers to bad arguments).
+
+use std::process::Output;
+
+use serde_json::Value;
+use stagewire::status::{self, Filter, Row, State};
+
+use crate::support::*;
+
+/// Run the binary with `args`, configured only through the environment: moto's endpoint, a
+/// region, dummy credentials and this world's registry table.
+async fn cli(w: &World, args: &[&str]) -> Output {
+    let endpoint = w.sdk.endpoint_url().expect("a world has an endpoint");
+    run(
+        args,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIRECLI"),
+            ("AWS_SECRET_ACCESS_KEY", "stagewire-cli-dummy-secret"),
+            ("STAGEWIRE_TABLE", &w.table),
+        ],
+    )
+    .await
+}
+
+/// Run the binary with exactly these environment variables (and a home without AWS files).
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = std::env::temp_dir().join("stagewire-cli-test-home");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stagewire"));
+    cmd.args(args)
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("the stagewire binary runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert the exit code, showing both streams when it differs.
+fn assert_code(o: &Output, expected: i32) {
+    assert_eq!(
+        code(o),
+        expected,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A REST API, an ELB stack with a healthy target, and `helloworldElb` on stage `prod` bound
+/// to the stack's output by `stagewire bind`.
+async fn bound() -> (World, ElbStack, String) {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
+    w.register_target(&stack.tg_arn, "10.0.1.10").await;
+    let api = w.rest_api().await;
+    let var = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "prod",
+            "--var",
+            &var,
+        ],
+    )
+    .await;
+    assert_code(&o, 0);
+    (w, stack, api)
+}
+
+async fn rows(w: &World) -> Vec<Row> {
+    status::status(&w.ports, &Filter::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn status_is_in_sync_after_a_bind() {
+    let (w, stack, api) = bound().await;
+
+    let rows = rows(&w).await;
+
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r.state, State::InSync, "{r:?}");
+    assert_eq!(r.api, format!("rest:{api}"));
+    assert_eq!(r.stage, "prod");
+    assert_eq!(r.variable, "helloworldElb");
+    assert_eq!(r.live.as_deref(), Some(stack.dns.as_str()));
+    assert_eq!(r.resolved.as_deref(), Some(stack.dns.as_str()));
+    assert_eq!(r.load_balancer.as_deref(), Some(stack.lb_name.as_str()));
+    assert_eq!(r.healthy, Some(true));
+    assert!(r.source.contains(&stack.name), "{}", r.source);
+    assert_eq!(status::exit_code(&rows), 0);
+    let items = w.registry_items().await;
+    assert_eq!(items[0].owner.stack_id, "cli");
+    assert_eq!(
+        items[0].owner.physical_id,
+        format!("stagewire:rest:{api}:prod:stagewire-cli")
+    );
+
+    // Filters select by API (id or kind:id) and stage.
+    let only = |api: Option<&str>, stage: Option<&str>| Filter {
+        api: api.map(str::to_owned),
+        stage: stage.map(str::to_owned),
+    };
+    let n = |f: Filter| {
+        let ports = w.ports.clone();
+        async move { status::status(&ports, &f).await.unwrap().len() }
+    };
+    assert_eq!(n(only(Some(&api), None)).await, 1);
+    assert_eq!(n(only(Some(&format!("rest:{api}")), Some("prod"))).await, 1);
+    assert_eq!(n(only(Some(&format!("http:{api}")), None)).await, 0);
+    assert_eq!(n(only(None, Some("dev"))).await, 0);
+}
+
+#[tokio::test]
+async fn status_reports_a_load_balancer_without_healthy_targets() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
+    let api = w.rest_api().await;
+    let var = format!("helloworldElb=lb:{}", stack.lb_name);
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "prod",
+            "--var",
+            &var,
+        ],
+    )
+    .await;
+    assert_code(&o, 0);
+
+    let rows = rows(&w).await;
+
+    assert_eq!(rows[0].state, State::Unhealthy, "{:?}", rows[0]);
+    assert_eq!(rows[0].healthy, Some(false));
+    assert!(rows[0].note.as_deref().unwrap().contains(&stack.lb_name));
+    assert_eq!(status::exit_code(&rows), 2);
+}
+
+#[tokio::test]
+async fn status_reports_drift_after_a_hand_change() {
+    let (w, stack, api) = bound().await;
+    w.set_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
+
+    let rows = rows(&w).await;
+
+    assert_eq!(rows[0].state, State::Drifted, "{:?}", rows[0]);
+    assert_eq!(rows[0].live.as_deref(), Some("elsewhere.example.com"));
+    assert_eq!(rows[0].resolved.as_deref(), Some(stack.dns.as_str()));
+    assert_eq!(status::exit_code(&rows), 2);
+}
+
+#[tokio::test]
+async fn status_reports_a_missing_source_after_the_stack_is_deleted() {
+    let (w, stack, api) = bound().await;
+    w.delete_stack(&stack.name).await;
+
+    let rows = rows(&w).await;
+
+    assert_eq!(rows[0].state, State::SourceMissing, "{:?}", rows[0]);
+    assert_eq!(rows[0].resolved, None);
+    assert_eq!(rows[0].live.as_deref(), Some(stack.dns.as_str()));
+    let note = rows[0].note.as_deref().unwrap();
+    assert!(
+        note.contains(&stack.name) && note.contains("does not exist"),
+        "{note}"
+    );
+    assert_eq!(status::exit_code(&rows), 2);
+
+    // The table shows the state with a short note; the exit code is 2.
+    let o = cli(&w, &["status"]).await;
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    assert!(out.starts_with("API"), "{out}");
+    assert!(out.contains(&format!("rest:{api}")), "{out}");
+    assert!(out.contains("source missing: stack"), "{out}");
+}
+
+#[tokio::test]
+async fn status_reports_a_missing_stage() {
+    let (w, _stack, api) = bound().await;
+    w.apigw
+        .delete_stage()
+        .rest_api_id(&api)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+
+    let rows = rows(&w).await;
+
+    assert_eq!(rows[0].state, State::StageMissing, "{:?}", rows[0]);
+    assert_eq!(rows[0].live, None);
+    assert_eq!(status::exit_code(&rows), 2);
+}
+
+#[tokio::test]
+async fn sync_dry_run_plans_without_writing() {
+    let (w, stack, api) = bound().await;
+    w.set_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
+
+    let plan = status::plan(&rows(&w).await);
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0].from.as_deref(), Some("elsewhere.example.com"));
+    assert_eq!(plan[0].to, stack.dns);
+
+    let o = cli(&w, &["sync", "--dry-run"]).await;
+
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "would change rest:{api} stage prod variable helloworldElb: elsewhere.example.com -> {}",
+            stack.dns
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 change(s) planned, nothing written"),
+        "{out}"
+    );
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await.as_deref(),
+        Some("elsewhere.example.com")
+    );
+    assert_eq!(
+        w.registry_items().await[0].value.as_deref(),
+        Some(stack.dns.as_str())
+    );
+}
+
+#[tokio::test]
+async fn sync_repairs_drift() {
+    let (w, stack, api) = bound().await;
+    w.set_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
+
+    // Another stack's bindings only: nothing to do here.
+    let o = cli(&w, &["sync", "--stack", "SomeOtherStack"]).await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("0 checked"), "{}", stdout(&o));
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await.as_deref(),
+        Some("elsewhere.example.com")
+    );
+
+    let o = cli(&w, &["sync", "--stack", &stack.name]).await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("1 changed"), "{out}");
+    assert!(out.contains("0 failure(s)"), "{out}");
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await.as_deref(),
+        Some(stack.dns.as_str())
+    );
+    let rows = rows(&w).await;
+    assert_eq!(rows[0].state, State::InSync);
+
+    // Everything, again: nothing left to change.
+    let o = cli(&w, &["sync"]).await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("0 changed"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
+    let api = w.rest_api().await;
+    let from_stack = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
+
+    // A stage that does not exist, with --no-create-stage: refused, nothing written.
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "dev",
+            "--var",
+            &from_stack,
+            "--no-create-stage",
+        ],
+    )
+    .await;
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(w.stage_vars(&api, "dev").await.is_none());
+    assert!(w.registry_items().await.is_empty());
+
+    // Two variables; the stage is created.
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "dev",
+            "--var",
+            &from_stack,
+            "--var",
+            "banner=value:v2",
+        ],
+    )
+    .await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("created the stage"), "{}", stdout(&o));
+    let vars = w.stage_vars(&api, "dev").await.unwrap();
+    assert_eq!(vars["helloworldElb"], stack.dns);
+    assert_eq!(vars["banner"], "v2");
+    assert_eq!(w.registry_items().await.len(), 2);
+
+    // Again with one variable: the same binding, updated; the other is released.
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "dev",
+            "--var",
+            &from_stack,
+        ],
+    )
+    .await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("updated binding"), "{}", stdout(&o));
+    let vars = w.stage_vars(&api, "dev").await.unwrap();
+    assert_eq!(vars.get("banner"), None);
+    assert_eq!(vars["helloworldElb"], stack.dns);
+    let items = w.registry_items().await;
+    assert_eq!(items.len(), 1);
+    assert!(items[0].created_stage);
+
+    // A variable of another owner is refused by name.
+    let cfn = Cloudformation::new().await;
+    let r = cfn
+        .send(
+            &w.handler(),
+            cfn.create(
+                "HelloworldProdBinding",
+                seed_props(&api, "prod", &stack.name),
+            ),
+        )
+        .await;
+    assert_success(&r);
+    let o = cli(
+        &w,
+        &[
+            "bind",
+            "--rest-api-id",
+            &api,
+            "--stage",
+            "prod",
+            "--var",
+            "helloworldElb=value:x",
+        ],
+    )
+    .await;
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("HelloworldProdBinding"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Unbind: the stage bind created goes, the CloudFormation binding stays.
+    let o = cli(&w, &["unbind", "--rest-api-id", &api, "--stage", "dev"]).await;
+    assert_code(&o, 0);
+    assert!(w.stage_vars(&api, "dev").await.is_none());
+    let items = w.registry_items().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].owner.logical_id, "HelloworldProdBinding");
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await.as_deref(),
+        Some(stack.dns.as_str())
+    );
+
+    // Unbinding again is not an error.
+    let o = cli(&w, &["unbind", "--rest-api-id", &api, "--stage", "dev"]).await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn status_json_end_to_end() {
+    let (w, stack, api) = bound().await;
+
+    let o = cli(&w, &["status", "--json"]).await;
+
+    assert_code(&o, 0);
+    let rows: Value = serde_json::from_slice(&o.stdout).expect("a JSON array");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["api"], format!("rest:{api}").as_str());
+    assert_eq!(rows[0]["stage"], "prod");
+    assert_eq!(rows[0]["variable"], "helloworldElb");
+    assert_eq!(rows[0]["state"], "in_sync");
+    assert_eq!(rows[0]["live"], stack.dns.as_str());
+    assert_eq!(rows[0]["resolved"], stack.dns.as_str());
+    assert_eq!(rows[0]["source_spec"]["kind"], "stack_output");
+
+    // A hand change: drifted, exit code 2; --api/--stage filters apply.
+    w.set_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
+    let o = cli(&w, &["status", "--json", "--api", &api, "--stage", "prod"]).await;
+    assert_code(&o, 2);
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "drifted");
+    let o = cli(&w, &["status", "--json", "--stage", "dev"]).await;
+    assert_code(&o, 0);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+/// Arguments, environment, and what stderr must say.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[tokio::test]
+async fn bad_arguments_exit_64_with_a_message() {
+    let cases: &[Case] = &[
+        (&[], &[("STAGEWIRE_TABLE", "t")], "Usage: stagewire"),
+        (
+            &["frobnicate"],
+            &[("STAGEWIRE_TABLE", "t")],
+            "unrecognized subcommand 'frobnicate'",
+        ),
+        (
+            &[
+                "bind",
+                "--rest-api-id",
+                "abc",
+                "--stage",
+                "prod",
+                "--var",
+                "helloworldElb=s3:bucket/key",
+            ],
+            &[("STAGEWIRE_TABLE", "t")],
+            "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL",
+        ),
+        (
+            &[
+                "bind",
+                "--rest-api-id",
+                "abc",
+                "--stage",
+                "prod",
+                "--var",
+                "helloworldElb",
+            ],
+            &[("STAGEWIRE_TABLE", "t")],
+            "expected NAME=SOURCE",
+        ),
+        (
+            &[
+                "bind",
+                "--rest-api-id",
+                "abc",
+                "--stage",
+                "prod",
+                "--var",
+                "hello-world=value:x",
+            ],
+            &[("STAGEWIRE_TABLE", "t")],
+            "stage variable name \"hello-world\" is invalid",
+        ),
+        (
+            &["bind", "--stage", "prod", "--var", "v=value:x"],
+            &[("STAGEWIRE_TABLE", "t")],
+            "--rest-api-id",
+        ),
+        (
+            &["status"],
+            &[],
+            "no registry table: give --table NAME or set STAGEWIRE_TABLE",
+        ),
+        (&["status", "--table", "t"], &[], "no AWS region"),
+    ];
+    for (args, env, needle) in cases {
+        let o = run(args, env).await;
+        assert_code(&o, 64);
+        assert!(
+            stderr(&o).contains(needle),
+            "{args:?}: stderr {:?} lacks {needle:?}",
+            stderr(&o)
+        );
+    }
+
+    // Help is not an error.
+    let o = run(&["sync", "--help"], &[]).await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("--dry-run"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Exit status"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn missing_credentials_are_reported_up_front() {
+    let o = run(
+        &["status", "--table", "t", "--region", "us-east-1"],
+        &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+    )
+    .await;
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("no AWS credentials found: set AWS_PROFILE"),
+        "{}",
+        stderr(&o)
+    );
+}

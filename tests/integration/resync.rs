@@ -1,0 +1,510 @@
+//! The re-sync function against moto: bindings are made through the custom resource, load
+//! balancers are replaced the ways moto allows (re-creating the stack, a new load balancer, a
+//! moved target group), and the events EventBridge would deliver are handed to the handler.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use stagewire::resync::{self, Summary};
+use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Rule};
+
+use crate::support::*;
+
+fn eventbridge(source: &str, detail_type: &str, resources: Value, detail: Value) -> Value {
+    json!({
+        "version": "0", "id": unique("event"), "detail-type": detail_type, "source": source,
+        "account": ACCOUNT, "time": "2026-11-25T12:00:00Z", "region": "us-east-1",
+        "resources": resources, "detail": detail
+    })
+}
+
+pub fn stack_event(stack_id: &str, status: &str) -> Value {
+    eventbridge(
+        "aws.cloudformation",
+        "CloudFormation Stack Status Change",
+        json!([stack_id]),
+        json!({"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""}}),
+    )
+}
+
+fn elb_event(event_name: &str, params: Value) -> Value {
+    eventbridge(
+        "aws.elasticloadbalancing",
+        "AWS API Call via CloudTrail",
+        json!([]),
+        json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROA:cfn", "arn": "arn:aws:sts::123456789012:assumed-role/cfn/x", "accountId": ACCOUNT},
+            "eventTime": "2026-11-25T12:00:00Z", "eventSource": "elasticloadbalancing.amazonaws.com",
+            "eventName": event_name, "awsRegion": "us-east-1", "sourceIPAddress": "cloudformation.amazonaws.com",
+            "userAgent": "cloudformation.amazonaws.com", "requestParameters": params, "responseElements": null,
+            "requestID": unique("req"), "eventID": unique("ev"), "eventType": "AwsApiCall"
+        }),
+    )
+}
+
+fn ecs_event(cluster: &str, service: &str) -> Value {
+    eventbridge(
+        "aws.ecs",
+        "ECS Service Action",
+        json!([format!(
+            "arn:aws:ecs:us-east-1:{ACCOUNT}:service/{cluster}/{service}"
+        )]),
+        json!({"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
+               "clusterArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}")}),
+    )
+}
+
+fn schedule() -> Value {
+    eventbridge(
+        "aws.events",
+        "Scheduled Event",
+        json!([format!(
+            "arn:aws:events:us-east-1:{ACCOUNT}:rule/stagewire-full-resync"
+        )]),
+        json!({}),
+    )
+}
+
+/// Bind `helloworldElb` of `stage` on `api` to the stack's output, through the custom resource.
+async fn bind(w: &World, cfn: &Cloudformation, logical: &str, api: &str, stage: &str, stack: &str) {
+    let r = cfn
+        .send(
+            &w.handler(),
+            cfn.create(logical, seed_props(api, stage, stack)),
+        )
+        .await;
+    assert_success(&r);
+}
+
+async fn run(w: &World, event: Value) -> Summary {
+    resync::handle(&w.ports, event)
+        .await
+        .expect("re-sync succeeded")
+}
+
+#[tokio::test]
+async fn seed_prod_replaced_repoints_prod_and_leaves_dev() {
+    let w = World::new().await;
+    let prod = w.elb_stack(&unique("EcsHelloworldProd")).await;
+    let dev = w.elb_stack(&unique("EcsHelloworldDev")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "Prod", &api, "prod", &prod.name).await;
+    bind(&w, &cfn, "Dev", &api, "dev", &dev.name).await;
+
+    let replaced = w.replace_elb_stack(&prod.name).await;
+    assert_ne!(replaced.dns, prod.dns);
+    let started = Instant::now();
+    let summary = run(&w, stack_event(&replaced.stack_id, "CREATE_COMPLETE")).await;
+    let took = started.elapsed();
+
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    assert_eq!(summary.changed[0].from.as_deref(), Some(prod.dns.as_str()));
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await,
+        Some(replaced.dns.clone())
+    );
+    assert_eq!(
+        w.var(&api, "dev", "helloworldElb").await,
+        Some(dev.dns.clone())
+    );
+    let prod_item = w
+        .registry_items()
+        .await
+        .into_iter()
+        .find(|r| r.stage.stage == "prod")
+        .unwrap();
+    assert_eq!(prod_item.value.as_deref(), Some(replaced.dns.as_str()));
+    assert!(prod_item.last_error.is_none());
+    println!("seed re-point took {took:?}");
+}
+
+#[tokio::test]
+async fn two_stages_on_two_apis_follow_one_stack() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsShared")).await;
+    let api1 = w.rest_api().await;
+    let api2 = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "One", &api1, "prod", &stack.name).await;
+    bind(&w, &cfn, "Two", &api2, "live", &stack.name).await;
+
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    let summary = run(&w, stack_event(&replaced.stack_id, "UPDATE_COMPLETE")).await;
+
+    assert_eq!(summary.bindings_checked, 2);
+    assert_eq!(summary.changed.len(), 2);
+    assert_eq!(
+        w.var(&api1, "prod", "helloworldElb").await,
+        Some(replaced.dns.clone())
+    );
+    assert_eq!(
+        w.var(&api2, "live", "helloworldElb").await,
+        Some(replaced.dns)
+    );
+}
+
+#[tokio::test]
+async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsOrders")).await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+
+    // A new load balancer whose target group is healthy; the service moves to it.
+    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
+    w.register_target(&new_tg, "10.0.1.10").await;
+    w.move_service(&cluster, "orders", "helloworld", &new_tg)
+        .await;
+    let summary = run(&w, ecs_event(&cluster, "orders")).await;
+
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+}
+
+#[tokio::test]
+async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_lives() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsOrders")).await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let (new_arn, new_dns, new_tg) = w.new_alb(&stack).await;
+    w.move_service(&cluster, "orders", "helloworld", &new_tg)
+        .await;
+
+    let held = run(&w, ecs_event(&cluster, "orders")).await;
+    assert!(held.changed.is_empty(), "{held:?}");
+    assert_eq!(held.deferred.len(), 1);
+    assert!(
+        held.deferred[0].contains("no healthy target"),
+        "{:?}",
+        held.deferred
+    );
+    assert_eq!(
+        w.var(&api, "prod", "ordersElb").await,
+        Some(stack.dns.clone())
+    );
+    let item = &w.registry_items().await[0];
+    assert!(item.last_error.as_deref().unwrap().contains("deferred"));
+
+    // The targets turn healthy: the next event switches.
+    w.register_target(&new_tg, "10.0.1.11").await;
+    let switched = run(&w, ecs_event(&cluster, "orders")).await;
+    assert_eq!(switched.changed.len(), 1, "{switched:?}");
+    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+    assert!(w.registry_items().await[0].last_error.is_none());
+    let _ = new_arn;
+}
+
+#[tokio::test]
+async fn the_old_load_balancer_deleted_switches_even_without_healthy_targets() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsOrders")).await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
+    w.move_service(&cluster, "orders", "helloworld", &new_tg)
+        .await;
+    w.delete_alb(&stack.lb_arn).await;
+
+    // The CloudTrail DeleteLoadBalancer event finds the binding through the load balancer its
+    // value points at.
+    let summary = run(
+        &w,
+        elb_event(
+            "DeleteLoadBalancer",
+            json!({"loadBalancerArn": stack.lb_arn}),
+        ),
+    )
+    .await;
+
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+}
+
+#[tokio::test]
+async fn a_classic_elb_recreated() {
+    let w = World::new().await;
+    let name = unique("classic");
+    let dns = w.classic_elb(&name).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "legacyElb": {"LoadBalancer": name}}});
+    assert_success(&cfn.send(&w.handler(), cfn.create("Legacy", props)).await);
+
+    w.delete_classic_elb(&name).await;
+    let gone = run(
+        &w,
+        elb_event("DeleteLoadBalancer", json!({"loadBalancerName": name})),
+    )
+    .await;
+    assert_eq!(gone.unresolved.len(), 1, "{gone:?}");
+    assert_eq!(
+        w.var(&api, "prod", "legacyElb").await,
+        Some(dns.clone()),
+        "kept, never blanked"
+    );
+    assert!(w.registry_items().await[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("does not exist"));
+
+    // Meanwhile someone points the variable elsewhere; the re-created ELB's event repairs it.
+    w.set_var(&api, "prod", "legacyElb", "elsewhere.example.com")
+        .await;
+    let new_dns = w.classic_elb(&name).await;
+    let back = run(
+        &w,
+        elb_event("CreateLoadBalancer", json!({"loadBalancerName": name})),
+    )
+    .await;
+    assert_eq!(back.changed.len(), 1, "{back:?}");
+    assert_eq!(w.var(&api, "prod", "legacyElb").await, Some(new_dns));
+    assert!(w.registry_items().await[0].last_error.is_none());
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_events_converge() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsDup")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+
+    let second = w.replace_elb_stack(&stack.name).await;
+    let first_event = stack_event(&second.stack_id, "UPDATE_COMPLETE");
+    let third = w.replace_elb_stack(&stack.name).await;
+    let second_event = stack_event(&third.stack_id, "UPDATE_COMPLETE");
+
+    // Newest first, then the older one, then the newest again.
+    let a = run(&w, second_event.clone()).await;
+    let b = run(&w, first_event).await;
+    let c = run(&w, second_event).await;
+
+    assert_eq!(a.changed.len(), 1);
+    assert!(
+        b.changed.is_empty(),
+        "an older event never brings back an older value: {b:?}"
+    );
+    assert!(c.changed.is_empty(), "a duplicate changes nothing: {c:?}");
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await,
+        Some(third.dns.clone())
+    );
+    let item = &w.registry_items().await[0];
+    assert_eq!(item.value.as_deref(), Some(third.dns.as_str()));
+}
+
+#[tokio::test]
+async fn eight_concurrent_invocations_for_one_stack() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsBurst")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    for stage in ["prod", "blue", "green"] {
+        bind(&w, &cfn, &format!("B{stage}"), &api, stage, &stack.name).await;
+    }
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    let event = stack_event(&replaced.stack_id, "UPDATE_COMPLETE");
+
+    let runs =
+        futures::future::join_all((0..8).map(|_| resync::handle(&w.ports, event.clone()))).await;
+
+    let mut changed = 0;
+    for r in runs {
+        let s = r.expect("no invocation fails");
+        changed += s.changed.len();
+    }
+    assert!((3..=24).contains(&changed), "changed {changed}");
+    for stage in ["prod", "blue", "green"] {
+        assert_eq!(
+            w.var(&api, stage, "helloworldElb").await,
+            Some(replaced.dns.clone())
+        );
+    }
+    for item in w.registry_items().await {
+        assert_eq!(item.value.as_deref(), Some(replaced.dns.as_str()));
+        assert!(item.last_error.is_none());
+    }
+    // A ninth, later invocation finds nothing to do.
+    let after = run(&w, event).await;
+    assert!(after.changed.is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_source_keeps_the_value_and_records_the_error() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsGone")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+
+    w.delete_stack(&stack.name).await;
+    let summary = run(&w, stack_event(&stack.stack_id, "DELETE_COMPLETE")).await;
+
+    assert!(summary.changed.is_empty());
+    assert_eq!(summary.unresolved.len(), 1);
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await,
+        Some(stack.dns.clone())
+    );
+    let item = &w.registry_items().await[0];
+    assert_eq!(item.value.as_deref(), Some(stack.dns.as_str()));
+    let err = item.last_error.as_deref().unwrap();
+    assert!(
+        err.contains(&stack.name) && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHand")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+    w.set_var(&api, "prod", "helloworldElb", "typo.example.com")
+        .await;
+
+    let summary = run(&w, schedule()).await;
+
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    assert_eq!(summary.changed[0].from.as_deref(), Some("typo.example.com"));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
+}
+
+#[tokio::test]
+async fn unknown_events_are_ignored_without_aws_calls() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    proxy.reset_counts();
+    for event in [
+        json!({"hello": "world"}),
+        json!("text"),
+        eventbridge("aws.s3", "Object Created", json!([]), json!({})),
+        stack_event(
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/S/1",
+            "UPDATE_IN_PROGRESS",
+        ),
+        json!({"resync": "everything"}),
+    ] {
+        let s = run(&w, event).await;
+        assert!(s.trigger.starts_with("Ignored"), "{}", s.trigger);
+        assert_eq!(s.bindings_checked, 0);
+    }
+    assert_eq!(proxy.total(), 0, "{:?}", proxy.counts());
+}
+
+#[tokio::test]
+async fn throttled_api_gateway_calls_are_retried() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), 7)
+        .await
+        .unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsThrottle")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    // Every other API Gateway call answers 429 TooManyRequestsException, twice at most in a row.
+    proxy.add_rule(
+        Rule::new(Fault::Throttle { retry_after: None })
+            .service("apigateway")
+            .times(2),
+    );
+
+    let summary = run(&w, stack_event(&replaced.stack_id, "UPDATE_COMPLETE")).await;
+
+    assert_eq!(summary.changed.len(), 1);
+    assert_eq!(
+        w.var(&api, "prod", "helloworldElb").await,
+        Some(replaced.dns)
+    );
+    assert!(proxy.injected() >= 2);
+}
+
+#[tokio::test]
+async fn a_write_that_keeps_failing_is_returned_as_an_error() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsDown")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    proxy.add_rule(
+        Rule::new(Fault::Status(503))
+            .service("apigateway")
+            .operation("PATCH"),
+    );
+
+    let err = resync::handle(&w.ports, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"))
+        .await
+        .expect_err("Lambda must see the failure");
+
+    assert_eq!(err.0.failures.len(), 1);
+    assert!(err.to_string().contains("UpdateStage"), "{err}");
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
+}
+
+#[tokio::test]
+async fn ten_thousand_bindings_one_event_touches_only_its_own() {
+    // A server of its own: moto copies every table on each transaction, so a 10,000-item
+    // table would slow every other test sharing the server.
+    let moto = stagewire_devkit::moto::MotoServer::start().await.unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsTarget")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    for stage in ["prod", "blue", "green"] {
+        bind(&w, &cfn, &format!("B{stage}"), &api, stage, &stack.name).await;
+    }
+    // 9,997 other bindings over 1,000 stages, registered straight into the registry.
+    let filler = crate::support::filler_records(9_997, 1_000);
+    w.load_records(&filler).await;
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    proxy.reset_counts();
+
+    let started = Instant::now();
+    let summary = run(&w, stack_event(&replaced.stack_id, "UPDATE_COMPLETE")).await;
+    let took = started.elapsed();
+
+    assert_eq!(summary.bindings_checked, 3);
+    assert_eq!(summary.changed.len(), 3);
+    let calls = proxy.total();
+    println!(
+        "10,000 bindings, one stack event: {calls} AWS calls in {took:?}: {:?}",
+        proxy.counts()
+    );
+    // One registry query, one DescribeStacks, the load balancer listing and health for the
+    // switch policy, and per stage one GetStage, one UpdateStage and one registry write.
+    assert!(calls <= 14, "{calls} calls: {:?}", proxy.counts());
+    assert_eq!(proxy.count("dynamodb", "Scan"), 0);
+    assert_eq!(proxy.count("dynamodb", "Query"), 1);
+}
