@@ -849,7 +849,7 @@ mod tests {
             start + Duration::from_secs(300),
             Some(Duration::from_secs(60)),
         );
-        assert_eq!(d - start, Duration::from_secs(48));
+        assert_eq!(d - start, Duration::from_secs(50));
         let d = t.work_deadline(start, start + Duration::from_secs(1), None);
         assert_eq!(d - start, Duration::from_millis(700));
     }

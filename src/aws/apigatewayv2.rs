@@ -117,3 +117,113 @@ impl Stages for HttpStages {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! moto cannot update HTTP API stages: the update path is checked against the SDK with
+    //! canned answers.
+    use std::collections::BTreeMap;
+
+    use aws_sdk_apigatewayv2::operation::get_stage::{GetStageError, GetStageOutput};
+    use aws_sdk_apigatewayv2::operation::update_stage::{UpdateStageError, UpdateStageOutput};
+    use aws_sdk_apigatewayv2::types::error::{NotFoundException, TooManyRequestsException};
+    use aws_sdk_apigatewayv2::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::HttpStages;
+    use crate::domain::{ApiKind, StageRef};
+    use crate::ports::{ErrorKind, LiveStage, StagePatch, Stages};
+
+    fn stage() -> StageRef {
+        StageRef::new(ApiKind::Http, "h77", "prod")
+    }
+
+    #[tokio::test]
+    async fn update_sends_the_live_map_with_the_patch_applied() {
+        let update = mock!(Client::update_stage)
+            .match_requests(|req| {
+                let vars = req.stage_variables().cloned().unwrap_or_default();
+                req.api_id() == Some("h77")
+                    && req.stage_name() == Some("prod")
+                    && vars.len() == 2
+                    && vars.get("helloworldElb").map(String::as_str) == Some("new.elb")
+                    && vars.get("color").map(String::as_str) == Some("blue")
+            })
+            .then_output(|| UpdateStageOutput::builder().build());
+        let client = mock_client!(aws_sdk_apigatewayv2, [&update]);
+        let live = LiveStage {
+            variables: BTreeMap::from([
+                ("helloworldElb".into(), "old.elb".into()),
+                ("banner".into(), "v1".into()),
+                ("color".into(), "blue".into()),
+            ]),
+        };
+        let patch = StagePatch {
+            set: BTreeMap::from([("helloworldElb".into(), "new.elb".into())]),
+            remove: vec!["banner".into()],
+        };
+        HttpStages::new(client)
+            .update(&stage(), &live, &patch)
+            .await
+            .unwrap();
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_classified_and_kept() {
+        let throttled = mock!(Client::update_stage).then_error(|| {
+            UpdateStageError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .message("slow down")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("TooManyRequestsException")
+                            .message("slow down")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
+        let err = HttpStages::new(client)
+            .update(&stage(), &LiveStage::default(), &StagePatch::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Throttled);
+        assert_eq!(err.code.as_deref(), Some("TooManyRequestsException"));
+        assert!(err.to_string().contains("slow down"), "{err}");
+        assert!(std::error::Error::source(&err).is_some(), "cause kept");
+    }
+
+    #[tokio::test]
+    async fn a_missing_stage_reads_as_none_and_variables_as_given() {
+        let missing = mock!(Client::get_stage)
+            .match_requests(|r| r.stage_name() == Some("gone"))
+            .then_error(|| {
+                GetStageError::NotFoundException(
+                    NotFoundException::builder()
+                        .meta(ErrorMetadata::builder().code("NotFoundException").build())
+                        .build(),
+                )
+            });
+        let present = mock!(Client::get_stage)
+            .match_requests(|r| r.stage_name() == Some("prod"))
+            .then_output(|| {
+                GetStageOutput::builder()
+                    .stage_name("prod")
+                    .stage_variables("helloworldElb", "x.elb")
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_apigatewayv2,
+            RuleMode::MatchAny,
+            [&missing, &present]
+        );
+        let stages = HttpStages::new(client);
+        let gone = StageRef::new(ApiKind::Http, "h77", "gone");
+        assert_eq!(stages.get(&gone).await.unwrap(), None);
+        let live = stages.get(&stage()).await.unwrap().unwrap();
+        assert_eq!(live.variables["helloworldElb"], "x.elb");
+    }
+}

@@ -794,3 +794,35 @@ async fn http_api_stage_is_created_with_its_variables() {
         .unwrap();
     assert_eq!(stage.stage_variables().unwrap()["helloworldElb"], a.dns);
 }
+
+/// A stack-output port that panics: stands for any bug inside the work.
+struct Exploding;
+
+#[async_trait::async_trait]
+impl stagewire::ports::StackOutputs for Exploding {
+    async fn outputs(
+        &self,
+        _stack: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, stagewire::ports::AwsError>
+    {
+        panic!("boom inside a port")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_still_gets_one_failed_response() {
+    let w = World::new().await;
+    let api = w.rest_api().await;
+    let mut ports = w.ports.clone();
+    ports.outputs = std::sync::Arc::new(Exploding);
+    let mut h = Handler::new(ports);
+    h.sender = w.handler().sender;
+    let cfn = Cloudformation::new().await;
+
+    let r = cfn
+        .send(&h, cfn.create("B", seed_props(&api, "prod", "S")))
+        .await;
+
+    assert_failed(&r, &["internal error", "boom inside a port"]);
+    assert_eq!(w.stage_vars(&api, "prod").await, None);
+}
