@@ -3,7 +3,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `STAGEWIRE_TABLE` | name of the registry table (required) |
-//! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`, ... | the AWS SDK's own configuration |
+//! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
 
 use std::time::Duration;
 

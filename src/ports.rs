@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::domain::{Owner, Source, StageRef};
+use crate::domain::{ApiKind, Owner, Source, StageRef};
 
 /// Boxed cause of a failed call.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -102,6 +102,15 @@ pub trait Stages: Send + Sync {
     ) -> Result<(), AwsError>;
     /// Delete the stage; a stage already gone is not an error.
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError>;
+    /// Every stage of an API in one call, where the API family offers it (`None` otherwise);
+    /// an API that does not exist has no stages.
+    async fn list(
+        &self,
+        _kind: ApiKind,
+        _api_id: &str,
+    ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
+        Ok(None)
+    }
 }
 
 /// CloudFormation stack outputs.

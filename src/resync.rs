@@ -12,14 +12,14 @@
 //!   so a concurrent invocation that wrote first makes this one re-read and re-resolve: stale
 //!   values never win.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_lambda_events::event::cloudwatch_events::cloudtrail::AWSAPICall;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{ecs_key, lb_key, stack_key, StageRef};
+use crate::domain::{ecs_key, lb_key, stack_key, ApiKind, StageRef};
 use crate::ports::{LiveStage, Record, RegistryError, StagePatch, SyncUpdate};
 use crate::resolve::{Resolved, Resolver};
 use crate::Ports;
@@ -247,16 +247,24 @@ pub async fn reconcile(ports: &Ports, records: Vec<Record>, summary: &mut Summar
         by_stage.entry(r.stage.clone()).or_default().push(r);
     }
     let mut resolver = Resolver::new(ports);
+    let mut prefetched = prefetch(ports, &by_stage).await;
     for (stage, records) in by_stage {
         summary.bindings_checked += records.len();
         let variables: BTreeSet<String> = records.iter().map(|r| r.variable.clone()).collect();
         let mut records = records;
         let mut written: BTreeMap<String, String> = BTreeMap::new();
         for attempt in 0..ATTEMPTS {
+            // The first attempt may use the stage as listed; a retry reads it afresh.
+            let known = if attempt == 0 {
+                prefetched.remove(&stage)
+            } else {
+                None
+            };
             match reconcile_stage(
                 ports,
                 &mut resolver,
                 &stage,
+                known,
                 &records,
                 summary,
                 &mut written,
@@ -287,6 +295,39 @@ pub async fn reconcile(ports: &Ports, records: Vec<Record>, summary: &mut Summar
             }
         }
     }
+}
+
+/// Read in one call per API the stages of every API with several affected stages (a full
+/// reconcile of a thousand stages over a hundred APIs makes a hundred reads, not a thousand).
+async fn prefetch(
+    ports: &Ports,
+    by_stage: &BTreeMap<StageRef, Vec<Record>>,
+) -> HashMap<StageRef, Option<LiveStage>> {
+    let mut per_api: BTreeMap<(ApiKind, &str), Vec<&StageRef>> = BTreeMap::new();
+    for stage in by_stage.keys() {
+        per_api
+            .entry((stage.kind, stage.api_id.as_str()))
+            .or_default()
+            .push(stage);
+    }
+    let mut known = HashMap::new();
+    for ((kind, api_id), stages) in per_api {
+        if stages.len() < 2 {
+            continue;
+        }
+        match ports.stages(kind).list(kind, api_id).await {
+            Ok(Some(mut all)) => {
+                for stage in stages {
+                    known.insert(stage.clone(), all.remove(&stage.stage));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(api = api_id, error = %e, "listing stages failed: reading them one by one");
+            }
+        }
+    }
+    known
 }
 
 enum StageResult {
@@ -333,13 +374,18 @@ async fn reconcile_stage(
     ports: &Ports,
     resolver: &mut Resolver<'_>,
     stage: &StageRef,
+    known: Option<Option<LiveStage>>,
     records: &[Record],
     summary: &mut Summary,
     written: &mut BTreeMap<String, String>,
 ) -> StageResult {
     let now = crate::now_ms();
     let stages = ports.stages(stage.kind);
-    let live = match stages.get(stage).await {
+    let read = match known {
+        Some(k) => Ok(k),
+        None => stages.get(stage).await,
+    };
+    let live = match read {
         Ok(Some(live)) => live,
         Ok(None) => {
             summary.missing_stages.push(stage.to_string());

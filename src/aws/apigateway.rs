@@ -2,24 +2,29 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 use aws_sdk_apigateway::Client;
 use tracing::instrument;
 
+use super::pace::Pacer;
 use super::sdk_error;
-use crate::domain::StageRef;
+use crate::domain::{ApiKind, StageRef};
 use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 
 const SERVICE: &str = "apigateway";
 
 pub struct RestStages {
     client: Client,
+    pacer: Arc<Pacer>,
 }
 
 impl RestStages {
-    pub fn new(client: Client) -> Self {
-        RestStages { client }
+    /// Calls are paced by `pacer` (shared by every API Gateway adapter of the process).
+    pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
+        RestStages { client, pacer }
     }
 }
 
@@ -27,6 +32,7 @@ impl RestStages {
 impl Stages for RestStages {
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
+        self.pacer.acquire().await;
         match self
             .client
             .get_stage()
@@ -60,6 +66,7 @@ impl Stages for RestStages {
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
+        self.pacer.acquire().await;
         self.client
             .create_deployment()
             .rest_api_id(&stage.api_id)
@@ -97,6 +104,7 @@ impl Stages for RestStages {
                     .build(),
             );
         }
+        self.pacer.acquire().await;
         self.client
             .update_stage()
             .rest_api_id(&stage.api_id)
@@ -108,8 +116,41 @@ impl Stages for RestStages {
         Ok(())
     }
 
+    /// One `GetStages` call answers every stage of the API with its variables.
+    #[instrument(skip(self, _kind))]
+    async fn list(
+        &self,
+        _kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
+        self.pacer.acquire().await;
+        match self.client.get_stages().rest_api_id(api_id).send().await {
+            Ok(out) => Ok(Some(
+                out.item()
+                    .iter()
+                    .filter_map(|s| {
+                        let vars = s
+                            .variables()
+                            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                            .unwrap_or_default();
+                        Some((s.stage_name()?.to_string(), LiveStage { variables: vars }))
+                    })
+                    .collect(),
+            )),
+            Err(e) => {
+                let e = sdk_error(SERVICE, "GetStages", e);
+                if e.is(ErrorKind::NotFound) {
+                    Ok(Some(BTreeMap::new()))
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
+        self.pacer.acquire().await;
         match self
             .client
             .delete_stage()

@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::Client;
 use tracing::instrument;
 
+use super::pace::Pacer;
 use super::sdk_error;
 use crate::domain::StageRef;
 use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
@@ -14,11 +17,13 @@ const SERVICE: &str = "apigatewayv2";
 
 pub struct HttpStages {
     client: Client,
+    pacer: Arc<Pacer>,
 }
 
 impl HttpStages {
-    pub fn new(client: Client) -> Self {
-        HttpStages { client }
+    /// Calls are paced by `pacer` (shared by every API Gateway adapter of the process).
+    pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
+        HttpStages { client, pacer }
     }
 }
 
@@ -26,6 +31,7 @@ impl HttpStages {
 impl Stages for HttpStages {
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
+        self.pacer.acquire().await;
         match self
             .client
             .get_stage()
@@ -59,6 +65,7 @@ impl Stages for HttpStages {
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
+        self.pacer.acquire().await;
         self.client
             .create_stage()
             .api_id(&stage.api_id)
@@ -84,6 +91,7 @@ impl Stages for HttpStages {
             vars.remove(name);
         }
         vars.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.pacer.acquire().await;
         self.client
             .update_stage()
             .api_id(&stage.api_id)
@@ -97,6 +105,7 @@ impl Stages for HttpStages {
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
+        self.pacer.acquire().await;
         match self
             .client
             .delete_stage()
@@ -131,7 +140,10 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
 
+    use std::sync::Arc;
+
     use super::HttpStages;
+    use crate::aws::pace::Pacer;
     use crate::domain::{ApiKind, StageRef};
     use crate::ports::{ErrorKind, LiveStage, StagePatch, Stages};
 
@@ -163,7 +175,7 @@ mod tests {
             set: BTreeMap::from([("helloworldElb".into(), "new.elb".into())]),
             remove: vec!["banner".into()],
         };
-        HttpStages::new(client)
+        HttpStages::new(client, Arc::new(Pacer::apigateway()))
             .update(&stage(), &live, &patch)
             .await
             .unwrap();
@@ -186,7 +198,7 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
-        let err = HttpStages::new(client)
+        let err = HttpStages::new(client, Arc::new(Pacer::apigateway()))
             .update(&stage(), &LiveStage::default(), &StagePatch::default())
             .await
             .unwrap_err();
@@ -220,7 +232,7 @@ mod tests {
             RuleMode::MatchAny,
             [&missing, &present]
         );
-        let stages = HttpStages::new(client);
+        let stages = HttpStages::new(client, Arc::new(Pacer::apigateway()));
         let gone = StageRef::new(ApiKind::Http, "h77", "gone");
         assert_eq!(stages.get(&gone).await.unwrap(), None);
         let live = stages.get(&stage()).await.unwrap().unwrap();

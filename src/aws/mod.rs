@@ -6,6 +6,7 @@ mod cloudformation;
 pub mod dynamodb;
 mod ecs;
 mod elb;
+pub mod pace;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -103,9 +104,16 @@ pub struct Adapters {
 
 impl Adapters {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        let pacer = Arc::new(pace::Pacer::apigateway());
         Adapters {
-            rest: Arc::new(RestStages::new(aws_sdk_apigateway::Client::new(sdk))),
-            http: Arc::new(HttpStages::new(aws_sdk_apigatewayv2::Client::new(sdk))),
+            rest: Arc::new(RestStages::new(
+                aws_sdk_apigateway::Client::new(sdk),
+                pacer.clone(),
+            )),
+            http: Arc::new(HttpStages::new(
+                aws_sdk_apigatewayv2::Client::new(sdk),
+                pacer,
+            )),
             outputs: Arc::new(CfnStackOutputs::new(aws_sdk_cloudformation::Client::new(
                 sdk,
             ))),
