@@ -74,6 +74,14 @@ fn stage_err(stage: &StageRef) -> impl FnOnce(AwsError) -> BindingError + '_ {
     }
 }
 
+fn owner_of(stack_id: &str, logical_id: &str, spec: &BindingSpec) -> Owner {
+    Owner {
+        stack_id: stack_id.to_string(),
+        logical_id: logical_id.to_string(),
+        physical_id: spec.physical_id(logical_id),
+    }
+}
+
 /// Create the binding. `data_limit` is the room left for `Data` in the response.
 pub async fn create(
     ports: &Ports,
@@ -83,11 +91,7 @@ pub async fn create(
     data_limit: usize,
     now_ms: i64,
 ) -> Result<Applied, BindingError> {
-    let owner = Owner {
-        stack_id: stack_id.to_string(),
-        logical_id: logical_id.to_string(),
-        physical_id: spec.physical_id(logical_id),
-    };
+    let owner = owner_of(stack_id, logical_id, spec);
     apply(ports, &owner, spec, &[], data_limit, now_ms).await
 }
 
@@ -102,11 +106,7 @@ pub async fn update(
     data_limit: usize,
     now_ms: i64,
 ) -> Result<Applied, BindingError> {
-    let owner = Owner {
-        stack_id: stack_id.to_string(),
-        logical_id: logical_id.to_string(),
-        physical_id: spec.physical_id(logical_id),
-    };
+    let owner = owner_of(stack_id, logical_id, spec);
     let prior: Vec<Record> = if owner.physical_id == old_physical_id {
         ports
             .registry

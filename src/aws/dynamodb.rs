@@ -140,6 +140,18 @@ pub fn encode(r: &Record) -> HashMap<String, AttributeValue> {
     item
 }
 
+/// A transaction item that could not be built (a required field missing).
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> AwsError {
+    AwsError {
+        service: SERVICE,
+        operation: "TransactWriteItems",
+        kind: ErrorKind::Other,
+        code: None,
+        message: Some(e.to_string()),
+        source: Some(Box::new(e)),
+    }
+}
+
 impl DynamoRegistry {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoRegistry {
@@ -211,14 +223,7 @@ impl DynamoRegistry {
             .expression_attribute_names("#value", "value")
             .set_expression_attribute_values(Some(values))
             .build()
-            .map_err(|e| AwsError {
-                service: SERVICE,
-                operation: "TransactWriteItems",
-                kind: ErrorKind::Other,
-                code: None,
-                message: Some(e.to_string()),
-                source: Some(Box::new(e)),
-            })
+            .map_err(build_error)
     }
 
     fn release_delete(&self, r: &Record) -> Result<Delete, AwsError> {
@@ -228,14 +233,7 @@ impl DynamoRegistry {
             .condition_expression("attribute_not_exists(pk) OR physical_id = :pid")
             .expression_attribute_values(":pid", s(&r.owner.physical_id))
             .build()
-            .map_err(|e| AwsError {
-                service: SERVICE,
-                operation: "TransactWriteItems",
-                kind: ErrorKind::Other,
-                code: None,
-                message: Some(e.to_string()),
-                source: Some(Box::new(e)),
-            })
+            .map_err(build_error)
     }
 
     /// After a cancelled claim: name the owner holding one of the variables.
