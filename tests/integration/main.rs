@@ -4,5 +4,7 @@
 mod cli;
 mod custom_resource;
 mod events;
+mod faults;
+mod properties;
 mod resync;
 mod support;

@@ -1,0 +1,509 @@
+//! Faults between stagewire and its dependencies: API Gateway throttling half of the calls, a
+//! dependency that stays down, a burst of bindings at once, and ResponseURLs that refuse,
+//! cannot be reached or redirect. AWS calls go through the devkit's fault-injecting proxy in
+//! front of moto; the custom-resource responses go to local servers.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use serde_json::{json, Value};
+use stagewire::cfn::{Handler, SendError, Sender, Undelivered};
+use stagewire::Ports;
+use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Rule};
+use stagewire_devkit::receiver::ResponseReceiver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use crate::resync::stack_event;
+use crate::support::*;
+
+/// A world through `proxy` whose stagewire ports retry as the functions do (6 attempts per
+/// call), with short backoffs so that the tests stay quick. The fixture clients keep the
+/// devkit's 3 attempts: faults are only switched on once the fixtures exist.
+async fn world_with_retries(proxy: &FaultProxy) -> World {
+    let mut w = World::at(&proxy.endpoint()).await;
+    let sdk = w
+        .sdk
+        .to_builder()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(200)),
+        )
+        .build();
+    w.ports = Ports::aws(&sdk, &w.table);
+    w
+}
+
+/// The proxy's seed: `STAGEWIRE_FAULT_SEED` when set, to replay other draws, else `default`.
+fn seed(default: u64) -> u64 {
+    std::env::var("STAGEWIRE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// API Gateway calls that got a fault, and all API Gateway calls.
+fn apigateway_share(proxy: &FaultProxy) -> (usize, usize) {
+    let records = proxy.records();
+    let calls: Vec<_> = records
+        .iter()
+        .filter(|r| r.service == "apigateway")
+        .collect();
+    (
+        calls.iter().filter(|r| r.fault.is_some()).count(),
+        calls.len(),
+    )
+}
+
+/// Half of the API Gateway calls throttled: a quarter with `Retry-After`, a quarter without.
+fn throttle_half(proxy: &FaultProxy) {
+    proxy.add_rule(
+        Rule::new(Fault::Throttle {
+            retry_after: Some(1),
+        })
+        .service("apigateway")
+        .probability(0.25),
+    );
+    // Applies to the three quarters the first rule lets through: 0.75 * 1/3 = 0.25.
+    proxy.add_rule(
+        Rule::new(Fault::Throttle { retry_after: None })
+            .service("apigateway")
+            .probability(1.0 / 3.0),
+    );
+}
+
+#[tokio::test]
+async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
+        .await
+        .unwrap();
+    let w = world_with_retries(&proxy).await;
+    let stack = w.elb_stack(&unique("EcsThrottledCreate")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    proxy.reset_counts();
+    throttle_half(&proxy);
+
+    // Four bindings one after the other, so that enough calls meet the throttling.
+    for stage in ["prod", "blue", "green", "canary"] {
+        let r = cfn
+            .send(
+                &w.handler(),
+                cfn.create(&format!("B{stage}"), seed_props(&api, stage, &stack.name)),
+            )
+            .await;
+        assert_success(&r);
+    }
+
+    proxy.clear_rules();
+    for stage in ["prod", "blue", "green", "canary"] {
+        assert_eq!(
+            w.var(&api, stage, "helloworldElb").await.as_deref(),
+            Some(stack.dns.as_str()),
+            "stage {stage}"
+        );
+    }
+    let (throttled, calls) = apigateway_share(&proxy);
+    println!("throttled create: {throttled} of {calls} API Gateway calls throttled");
+    assert!(
+        throttled * 4 >= calls,
+        "too little throttling to mean anything"
+    );
+}
+
+#[tokio::test]
+async fn a_resync_converges_with_half_of_api_gateway_throttled() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
+        .await
+        .unwrap();
+    let w = world_with_retries(&proxy).await;
+    let stack = w.elb_stack(&unique("EcsThrottledResync")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    for stage in ["prod", "blue", "green", "canary"] {
+        let props = seed_props(&api, stage, &stack.name);
+        assert_success(
+            &cfn.send(&w.handler(), cfn.create(&format!("B{stage}"), props))
+                .await,
+        );
+    }
+    let replaced = w.replace_elb_stack(&stack.name).await;
+    proxy.reset_counts();
+    throttle_half(&proxy);
+
+    let summary =
+        stagewire::resync::handle(&w.ports, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"))
+            .await
+            .expect("re-sync succeeded");
+
+    proxy.clear_rules();
+    assert_eq!(summary.changed.len(), 4, "{summary:?}");
+    for stage in ["prod", "blue", "green", "canary"] {
+        assert_eq!(
+            w.var(&api, stage, "helloworldElb").await,
+            Some(replaced.dns.clone()),
+            "stage {stage}"
+        );
+    }
+    let (throttled, calls) = apigateway_share(&proxy);
+    println!("throttled re-sync: {throttled} of {calls} API Gateway calls throttled");
+    assert!(
+        throttled * 4 >= calls,
+        "too little throttling to mean anything"
+    );
+}
+
+/// A Create whose stack output cannot be read because CloudFormation stays down gets exactly
+/// one FAILED response before the deadline, naming what was down.
+async fn create_with_cloudformation_down(fault: Fault) {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsDown")).await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    proxy.add_rule(
+        Rule::new(fault.clone())
+            .service("cloudformation")
+            .operation("DescribeStacks"),
+    );
+    let budget = Duration::from_secs(8);
+    let started = Instant::now();
+
+    let (report, received) = cfn
+        .send_raw(
+            &w.handler(),
+            cfn.create("B", seed_props(&api, "prod", &stack.name)),
+            budget,
+        )
+        .await;
+
+    let took = started.elapsed();
+    report.expect("response delivered");
+    assert!(took < budget, "answered after {took:?}");
+    assert_eq!(received.len(), 1, "exactly one response: {received:?}");
+    let r = &received[0];
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.status(), Some("FAILED"), "{}", r.body);
+    let reason = r.field("Reason").unwrap_or_default();
+    let lower = reason.to_lowercase();
+    assert!(
+        lower.contains("describestacks") || lower.contains("cloudformation"),
+        "Reason {reason:?} does not name what was down"
+    );
+    assert!(proxy.count("cloudformation", "DescribeStacks") >= 1);
+    println!("{fault:?}: FAILED after {took:?}: {reason}");
+}
+
+#[tokio::test]
+async fn cloudformation_answering_503_fails_the_create_once_before_the_deadline() {
+    create_with_cloudformation_down(Fault::Status(503)).await;
+}
+
+#[tokio::test]
+async fn cloudformation_resetting_connections_fails_the_create_once_before_the_deadline() {
+    create_with_cloudformation_down(Fault::Reset).await;
+}
+
+#[tokio::test]
+async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsBurst")).await;
+    let api = w.rest_api().await;
+    let cfn = Arc::new(Cloudformation::new().await);
+    let handler = w.handler();
+    proxy.reset_counts();
+    let started = Instant::now();
+
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let cfn = Arc::clone(&cfn);
+            let handler = handler.clone();
+            let event = cfn.create(
+                &format!("B{i}"),
+                seed_props(&api, &format!("s{i}"), &stack.name),
+            );
+            tokio::spawn(async move {
+                let report = handler
+                    .handle(event, Instant::now() + Duration::from_secs(120))
+                    .await;
+                (i, report)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, report) = task.await.unwrap();
+        let report = report.unwrap_or_else(|e| panic!("binding {i}: {e}"));
+        assert_eq!(
+            report.outcome, "SUCCESS",
+            "binding {i}: {:?}",
+            report.reason
+        );
+    }
+    let took = started.elapsed();
+
+    let received = cfn.receiver.received().await;
+    assert_eq!(received.len(), 30);
+    for r in &received {
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+        assert_success(r);
+    }
+    for i in 0..30 {
+        assert_eq!(
+            w.var(&api, &format!("s{i}"), "helloworldElb")
+                .await
+                .as_deref(),
+            Some(stack.dns.as_str()),
+            "stage s{i}"
+        );
+    }
+    println!(
+        "30 concurrent bindings in {took:?}: {} API Gateway calls, at most {} per second; {:?}",
+        proxy
+            .counts()
+            .iter()
+            .filter(|((s, _), _)| s == "apigateway")
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        proxy.max_rate_per_sec("apigateway"),
+        proxy.counts()
+    );
+}
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A port on which nothing listens.
+async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Everything an invocation returns, as text: the report, or the error as Lambda sees it.
+fn returned_text(result: Result<stagewire::cfn::Report, Undelivered>) -> String {
+    match result {
+        Ok(report) => format!(
+            "{report:?} {}",
+            serde_json::to_string(&report).unwrap_or_default()
+        ),
+        Err(e) => {
+            let text = format!("{e} {e:?}");
+            let diagnostic = lambda_runtime::Diagnostic::from(e);
+            format!(
+                "{text} {} {}",
+                diagnostic.error_type, diagnostic.error_message
+            )
+        }
+    }
+}
+
+// One thread, so that the subscriber installed for this thread sees every task's events.
+#[tokio::test(flavor = "current_thread")]
+async fn the_response_url_never_reaches_logs_or_returned_errors() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsSecret")).await;
+    let api = w.rest_api().await;
+    let ok = Cloudformation::new().await;
+    let refusing = Cloudformation::with_receiver(ResponseReceiver::always(403).await.unwrap());
+    let handler = w.handler();
+    let deadline = || Instant::now() + Duration::from_secs(30);
+    let mut secrets: Vec<String> = Vec::new();
+    let mut returned: Vec<(&str, String)> = Vec::new();
+
+    // Succeeding: a seed Create.
+    let event = ok.create("Ok", seed_props(&api, "prod", &stack.name));
+    secrets.push(event["ResponseURL"].as_str().unwrap().to_string());
+    let result = handler.handle(event, deadline()).await;
+    assert_eq!(result.as_ref().map(|r| r.outcome).ok(), Some("SUCCESS"));
+    returned.push(("success", returned_text(result)));
+
+    // A stack that does not exist: delivered FAILED.
+    let event = ok.create(
+        "Missing",
+        seed_props(&api, "missing", &unique("NoSuchStack")),
+    );
+    secrets.push(event["ResponseURL"].as_str().unwrap().to_string());
+    let result = handler.handle(event, deadline()).await;
+    assert_eq!(result.as_ref().map(|r| r.outcome).ok(), Some("FAILED"));
+    returned.push(("missing stack", returned_text(result)));
+
+    // A malformed event: delivered FAILED.
+    let mut event = ok.create("Malformed", seed_props(&api, "bad", &stack.name));
+    secrets.push(event["ResponseURL"].as_str().unwrap().to_string());
+    event.as_object_mut().unwrap().remove("StackId");
+    event["RequestId"] = json!(["not", "a", "string"]);
+    let result = handler.handle(event, deadline()).await;
+    assert_eq!(result.as_ref().map(|r| r.outcome).ok(), Some("FAILED"));
+    returned.push(("malformed", returned_text(result)));
+
+    // A ResponseURL that answers 403 every time.
+    let event = refusing.create("Refused", seed_props(&api, "refused", &stack.name));
+    secrets.push(event["ResponseURL"].as_str().unwrap().to_string());
+    let result = handler.handle(event, deadline()).await;
+    assert!(
+        matches!(
+            &result,
+            Err(Undelivered(SendError::Status { status: 403, .. }))
+        ),
+        "{result:?}"
+    );
+    returned.push(("403", returned_text(result)));
+
+    // A ResponseURL whose host refuses connections.
+    let mut event = ok.create("Unreachable", seed_props(&api, "unreachable", &stack.name));
+    let url = event["ResponseURL"].as_str().unwrap().to_string();
+    let port = closed_port().await;
+    let (_, rest) = url.split_once("://").unwrap();
+    let (_, path) = rest.split_once('/').unwrap();
+    let unreachable = format!("http://127.0.0.1:{port}/{path}");
+    event["ResponseURL"] = json!(unreachable);
+    secrets.push(unreachable);
+    let result = handler.handle(event, deadline()).await;
+    assert!(
+        matches!(&result, Err(Undelivered(SendError::Transport { .. }))),
+        "{result:?}"
+    );
+    returned.push(("refused connection", returned_text(result)));
+
+    let captured = logs.text();
+    assert!(
+        captured.contains("response PUT refused") && captured.contains("response PUT failed"),
+        "the capture missed the handler's own events"
+    );
+    let mut needles: Vec<&str> = vec![ok.receiver.secret(), refusing.receiver.secret()];
+    needles.extend(secrets.iter().map(String::as_str));
+    for needle in &needles {
+        assert!(
+            !captured.contains(needle),
+            "the logs carry a ResponseURL or its signature"
+        );
+        for (what, text) in &returned {
+            assert!(
+                !text.contains(needle),
+                "{what}: the returned report or error carries a ResponseURL or its signature"
+            );
+        }
+    }
+    println!(
+        "{} bytes of logs captured over {} invocations; no ResponseURL or signature in them",
+        captured.len(),
+        returned.len()
+    );
+}
+
+/// A server that answers every request with a 307 redirect to `location`, counting requests.
+async fn redirecting_server(location: String) -> (String, Arc<Mutex<u32>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(Mutex::new(0u32));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let location = location.clone();
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                // Read the request head; the body is not needed to answer.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                *counter.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test]
+async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
+    let target = ResponseReceiver::start(vec![]).await.unwrap();
+    let (origin, hits) = redirecting_server(target.url("cfn-response/redirected")).await;
+    let url = format!(
+        "{origin}/cfn-response/B?X-Amz-Signature={}",
+        "0123456789abcdef".repeat(4)
+    );
+    let event: Value = json!({
+        "RequestType": "Create",
+        "ServiceToken": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
+        "ResponseURL": url,
+        "StackId": format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/S/1"),
+        "RequestId": unique("req"),
+        "LogicalResourceId": "B",
+        "ResourceType": "Custom::StageBinding",
+        "ResourceProperties": {"RestApiId": "a", "StageName": "prod", "Variables": {"v": {"Value": "x"}}},
+    });
+    let mut handler = Handler::misconfigured("x");
+    handler.sender = Sender::new(3, Duration::from_millis(20), Duration::from_secs(3));
+
+    let result = handler
+        .handle(event, Instant::now() + Duration::from_secs(20))
+        .await;
+
+    match &result {
+        Err(Undelivered(SendError::Status {
+            status: 307,
+            attempts,
+        })) => {
+            assert_eq!(*attempts, 3);
+        }
+        other => panic!("expected an undelivered 307, got {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*hits.lock().unwrap(), 3, "one request per attempt");
+    assert!(
+        target.received().await.is_empty(),
+        "the redirect target received {:?}",
+        target.received().await
+    );
+}
