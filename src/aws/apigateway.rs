@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
@@ -19,12 +20,21 @@ const SERVICE: &str = "apigateway";
 pub struct RestStages {
     client: Client,
     pacer: Arc<Pacer>,
+    deployments: Pacer,
 }
+
+/// Attempts at a throttled `CreateDeployment` before giving up (the caller's deadline usually
+/// ends the wait first).
+const DEPLOYMENT_ATTEMPTS: u32 = 30;
 
 impl RestStages {
     /// Calls are paced by `pacer` (shared by every API Gateway adapter of the process).
     pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
-        RestStages { client, pacer }
+        RestStages {
+            client,
+            pacer,
+            deployments: Pacer::deployments(),
+        }
     }
 }
 
@@ -60,23 +70,44 @@ impl Stages for RestStages {
 
     /// A new stage is a deployment of the API's current configuration to that stage name,
     /// carrying the variables (as `aws apigateway create-deployment --stage-name --variables`).
+    /// `CreateDeployment` has a quota of its own (one call every 5 seconds): calls are paced to
+    /// it, and a throttled call waits a jittered 1-5 s and tries again, so a burst of new stages
+    /// from concurrent invocations completes instead of failing.
     #[instrument(skip(self, variables), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn create(
         &self,
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        self.pacer.acquire().await;
-        self.client
-            .create_deployment()
-            .rest_api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .description("stage created by stagewire")
-            .set_variables(Some(variables.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "CreateDeployment", e))?;
-        Ok(())
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.deployments.acquire().await;
+            self.pacer.acquire().await;
+            let res = self
+                .client
+                .create_deployment()
+                .rest_api_id(&stage.api_id)
+                .stage_name(&stage.stage)
+                .description("stage created by stagewire")
+                .set_variables(Some(variables.clone().into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "CreateDeployment", e));
+            match res {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is(ErrorKind::Throttled) && attempt < DEPLOYMENT_ATTEMPTS => {
+                    let wait = Duration::from_millis(1000 + fastrand::u64(..4000));
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "CreateDeployment throttled: waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     #[instrument(skip(self, _live, patch), fields(api = %stage.api_id, stage = %stage.stage))]

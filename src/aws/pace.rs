@@ -13,6 +13,8 @@ use tokio::time::Instant;
 pub const APIGATEWAY_RATE: f64 = 10.0;
 /// API Gateway's default burst.
 pub const APIGATEWAY_BURST: f64 = 40.0;
+/// API Gateway's `CreateDeployment` rate: one call every 5 seconds.
+pub const DEPLOYMENT_RATE: f64 = 0.2;
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -36,6 +38,11 @@ impl Pacer {
     /// API Gateway's default quota.
     pub fn apigateway() -> Self {
         Pacer::new(APIGATEWAY_RATE, APIGATEWAY_BURST)
+    }
+
+    /// API Gateway's `CreateDeployment` quota: one call every 5 seconds.
+    pub fn deployments() -> Self {
+        Pacer::new(DEPLOYMENT_RATE, 1.0)
     }
 
     /// Wait for a token.

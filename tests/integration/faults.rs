@@ -219,6 +219,12 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     let w = World::at(&proxy.endpoint()).await;
     let stack = w.elb_stack(&unique("EcsBurst")).await;
     let api = w.rest_api().await;
+    // The stages exist (made outside stagewire): each binding is one UpdateStage, under the
+    // account's 10 requests per second, burst 40.
+    for i in 0..30 {
+        w.deploy_stage(&api, &format!("s{i}"), &[("color", "blue")])
+            .await;
+    }
     let cfn = Arc::new(Cloudformation::new().await);
     let handler = w.handler();
     proxy.reset_counts();
@@ -266,6 +272,12 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
             "stage s{i}"
         );
     }
+    // The burst of 40 plus 10 refilled in any one-second window.
+    assert!(
+        proxy.max_rate_per_sec("apigateway") <= 50,
+        "{} API Gateway calls in one second",
+        proxy.max_rate_per_sec("apigateway")
+    );
     println!(
         "30 concurrent bindings in {took:?}: {} API Gateway calls, at most {} per second; {:?}",
         proxy
@@ -506,4 +518,83 @@ async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
         "the redirect target received {:?}",
         target.received().await
     );
+}
+
+#[tokio::test]
+async fn new_stages_at_once_respect_the_create_deployment_quota() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsDeploy")).await;
+    let api = w.rest_api().await;
+    let cfn = Arc::new(Cloudformation::new().await);
+    let handler = w.handler();
+    proxy.reset_counts();
+
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let cfn = Arc::clone(&cfn);
+            let handler = handler.clone();
+            let event = cfn.create(
+                &format!("N{i}"),
+                seed_props(&api, &format!("n{i}"), &stack.name),
+            );
+            tokio::spawn(async move {
+                handler
+                    .handle(event, Instant::now() + Duration::from_secs(120))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().outcome, "SUCCESS");
+    }
+
+    // CreateDeployment: one call every 5 seconds.
+    let deployments: Vec<_> = proxy
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r.service == "apigateway"
+                && r.operation.starts_with("POST")
+                && r.operation.ends_with("/deployments")
+        })
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(deployments.len(), 3);
+    for pair in deployments.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap >= Duration::from_millis(4900),
+            "CreateDeployment calls {gap:?} apart"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_throttled_create_deployment_is_waited_out() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let stack = w.elb_stack(&unique("EcsDeploy")).await;
+    let api = w.rest_api().await;
+    // More throttles in a row than the SDK's own retries absorb (3 attempts in tests).
+    proxy.add_rule(
+        Rule::new(Fault::Throttle { retry_after: None })
+            .service("apigateway")
+            .operation("deployments")
+            .times(4),
+    );
+    let cfn = Cloudformation::new().await;
+
+    let r = cfn
+        .send(
+            &w.handler(),
+            cfn.create("B", seed_props(&api, "prod", &stack.name)),
+        )
+        .await;
+
+    assert_success(&r);
+    assert_eq!(proxy.injected(), 4);
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }

@@ -272,7 +272,11 @@ proptest! {
                     return Err(TestCaseError::fail(format!("no respond_to for {event}")));
                 };
                 prop_assert_eq!(url.expose(), expected_url.as_str());
-                prop_assert!(!m.reason.contains(&expected_url), "reason carries the URL");
+                // A pre-signed URL never shows in the Reason (an arbitrary short string like "n"
+                // may of course occur in any text).
+                if expected_url.contains("X-Amz-Signature=") {
+                    prop_assert!(!m.reason.contains(&expected_url), "reason carries the URL");
+                }
                 check_body(&cfn::response_body(&ids, &failed(&ids)))?;
             }
         }
