@@ -8,3 +8,4 @@ mod faults;
 mod properties;
 mod resync;
 mod support;
+mod template;
