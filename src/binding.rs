@@ -232,7 +232,7 @@ async fn apply(
                 Change::Unchanged
             } else {
                 stages
-                    .update(stage, live, &patch)
+                    .update(stage, &patch)
                     .await
                     .map_err(stage_err(stage))?;
                 Change::Updated
@@ -298,7 +298,6 @@ pub async fn delete(
             stages
                 .update(
                     &stage,
-                    &live,
                     &StagePatch {
                         set: BTreeMap::new(),
                         remove,

@@ -93,13 +93,8 @@ pub trait Stages: Send + Sync {
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError>;
-    /// Apply all changes in one call. `live` is the stage as last read.
-    async fn update(
-        &self,
-        stage: &StageRef,
-        live: &LiveStage,
-        patch: &StagePatch,
-    ) -> Result<(), AwsError>;
+    /// Apply all changes in one call.
+    async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError>;
     /// Delete the stage; a stage already gone is not an error.
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError>;
     /// Every stage of an API in one call, where the API family offers it (`None` otherwise);

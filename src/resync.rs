@@ -364,7 +364,7 @@ async fn undo_orphans(
             set: BTreeMap::new(),
             remove,
         };
-        if let Err(e) = stages.update(stage, &live, &patch).await {
+        if let Err(e) = stages.update(stage, &patch).await {
             summary.failures.push(format!("{stage}: {e}"));
         }
     }
@@ -478,7 +478,7 @@ async fn reconcile_stage(
         ));
     }
     if !patch.is_empty() {
-        if let Err(e) = stages.update(stage, &live, &patch).await {
+        if let Err(e) = stages.update(stage, &patch).await {
             tracing::error!(%stage, error = %e, "stage update failed");
             summary.failures.push(format!("{stage}: {e}"));
             return StageResult::Done;

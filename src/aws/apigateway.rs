@@ -110,13 +110,8 @@ impl Stages for RestStages {
         }
     }
 
-    #[instrument(skip(self, _live, patch), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn update(
-        &self,
-        stage: &StageRef,
-        _live: &LiveStage,
-        patch: &StagePatch,
-    ) -> Result<(), AwsError> {
+    #[instrument(skip(self, patch), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError> {
         let mut ops = Vec::with_capacity(patch.set.len() + patch.remove.len());
         for (name, value) in &patch.set {
             ops.push(

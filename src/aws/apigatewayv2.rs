@@ -78,25 +78,22 @@ impl Stages for HttpStages {
         Ok(())
     }
 
-    /// HTTP API stages take the whole variable map: the live map with the patch applied.
-    #[instrument(skip(self, live, patch), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn update(
-        &self,
-        stage: &StageRef,
-        live: &LiveStage,
-        patch: &StagePatch,
-    ) -> Result<(), AwsError> {
-        let mut vars = live.variables.clone();
-        for name in &patch.remove {
-            vars.remove(name);
-        }
+    /// HTTP API `UpdateStage` merges the variables it is given into the stage's: a variable is
+    /// set by giving its value and removed by giving it the empty string.
+    #[instrument(skip(self, patch), fields(api = %stage.api_id, stage = %stage.stage))]
+    async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError> {
+        let mut vars: std::collections::HashMap<String, String> = patch
+            .remove
+            .iter()
+            .map(|name| (name.clone(), String::new()))
+            .collect();
         vars.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.pacer.acquire().await;
         self.client
             .update_stage()
             .api_id(&stage.api_id)
             .stage_name(&stage.stage)
-            .set_stage_variables(Some(vars.into_iter().collect()))
+            .set_stage_variables(Some(vars))
             .send()
             .await
             .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))?;
@@ -145,14 +142,15 @@ mod tests {
     use super::HttpStages;
     use crate::aws::pace::Pacer;
     use crate::domain::{ApiKind, StageRef};
-    use crate::ports::{ErrorKind, LiveStage, StagePatch, Stages};
+    use crate::ports::{ErrorKind, StagePatch, Stages};
 
     fn stage() -> StageRef {
         StageRef::new(ApiKind::Http, "h77", "prod")
     }
 
     #[tokio::test]
-    async fn update_sends_the_live_map_with_the_patch_applied() {
+    async fn update_sends_changes_and_empties_removed_variables() {
+        // Variables not in the patch (color) are left out: UpdateStage merges.
         let update = mock!(Client::update_stage)
             .match_requests(|req| {
                 let vars = req.stage_variables().cloned().unwrap_or_default();
@@ -160,23 +158,16 @@ mod tests {
                     && req.stage_name() == Some("prod")
                     && vars.len() == 2
                     && vars.get("helloworldElb").map(String::as_str) == Some("new.elb")
-                    && vars.get("color").map(String::as_str) == Some("blue")
+                    && vars.get("banner").map(String::as_str) == Some("")
             })
             .then_output(|| UpdateStageOutput::builder().build());
         let client = mock_client!(aws_sdk_apigatewayv2, [&update]);
-        let live = LiveStage {
-            variables: BTreeMap::from([
-                ("helloworldElb".into(), "old.elb".into()),
-                ("banner".into(), "v1".into()),
-                ("color".into(), "blue".into()),
-            ]),
-        };
         let patch = StagePatch {
             set: BTreeMap::from([("helloworldElb".into(), "new.elb".into())]),
             remove: vec!["banner".into()],
         };
         HttpStages::new(client, Arc::new(Pacer::apigateway()))
-            .update(&stage(), &live, &patch)
+            .update(&stage(), &patch)
             .await
             .unwrap();
         assert_eq!(update.num_calls(), 1);
@@ -199,7 +190,7 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
         let err = HttpStages::new(client, Arc::new(Pacer::apigateway()))
-            .update(&stage(), &LiveStage::default(), &StagePatch::default())
+            .update(&stage(), &StagePatch::default())
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Throttled);
