@@ -7,12 +7,13 @@
 //! leaves registry items that the following Delete (after a failed Create) or rollback Update
 //! cleans up.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::domain::{
     validate_variable_count, validate_variable_value, BindingSpec, Owner, StageRef, ValidationError,
 };
-use crate::ports::{AwsError, Record, RegistryError, StagePatch};
+use crate::plan::{self, Release};
+use crate::ports::{AwsError, Record, RegistryError};
 use crate::resolve::{ResolveError, Resolver};
 use crate::Ports;
 
@@ -175,15 +176,13 @@ async fn apply(
         .filter(|r| !spec.variables.contains_key(&r.variable))
         .cloned()
         .collect();
-    if let Some(live) = &live {
-        let mut names: BTreeSet<&String> = live.variables.keys().collect();
-        names.extend(spec.variables.keys());
-        for r in &released {
-            if live.variables.get(&r.variable) == r.value.as_ref() {
-                names.remove(&r.variable);
-            }
-        }
-        validate_variable_count(stage, names.len())?;
+    let wanted = data_without_url(&data);
+    let releases: Vec<Release> = released.iter().map(release_of).collect();
+    let patch = live
+        .as_ref()
+        .map(|l| plan::patch(&l.variables, &wanted, &releases));
+    if let (Some(live), Some(patch)) = (&live, &patch) {
+        validate_variable_count(stage, plan::count_after(&live.variables, patch))?;
     }
 
     // 3. Claim the variables.
@@ -207,36 +206,21 @@ async fn apply(
     ports.registry.claim(&records, &released).await?;
 
     // 4. Write the stage in one call.
-    let change = match &live {
+    let change = match patch {
         None => {
             stages
-                .create(stage, &data_without_url(&data))
+                .create(stage, &wanted)
                 .await
                 .map_err(stage_err(stage))?;
             Change::CreatedStage
         }
-        Some(live) => {
-            let patch = StagePatch {
-                set: resolved
-                    .iter()
-                    .filter(|(name, r)| live.variables.get(*name) != Some(&r.value))
-                    .map(|(name, r)| (name.clone(), r.value.clone()))
-                    .collect(),
-                remove: released
-                    .iter()
-                    .filter(|r| live.variables.get(&r.variable) == r.value.as_ref())
-                    .map(|r| r.variable.clone())
-                    .collect(),
-            };
-            if patch.is_empty() {
-                Change::Unchanged
-            } else {
-                stages
-                    .update(stage, &patch)
-                    .await
-                    .map_err(stage_err(stage))?;
-                Change::Updated
-            }
+        Some(patch) if patch.is_empty() => Change::Unchanged,
+        Some(patch) => {
+            stages
+                .update(stage, &patch)
+                .await
+                .map_err(stage_err(stage))?;
+            Change::Updated
         }
     };
     Ok(Applied {
@@ -244,6 +228,13 @@ async fn apply(
         data,
         change,
     })
+}
+
+fn release_of(r: &Record) -> Release {
+    Release {
+        variable: r.variable.clone(),
+        written: r.value.clone(),
+    }
 }
 
 fn data_without_url(data: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -287,22 +278,13 @@ pub async fn delete(
         let Some(live) = stages.get(&stage).await.map_err(stage_err(&stage))? else {
             continue; // the stage or its API is gone: nothing to remove
         };
-        let remove: Vec<String> = mine
-            .iter()
-            .filter(|r| live.variables.get(&r.variable) == r.value.as_ref())
-            .map(|r| r.variable.clone())
-            .collect();
-        let remaining = live.variables.len() - remove.len();
-        if !remove.is_empty() {
-            done.variables_removed += remove.len();
+        let releases: Vec<Release> = mine.iter().map(|r| release_of(r)).collect();
+        let patch = plan::patch(&live.variables, &BTreeMap::new(), &releases);
+        let remaining = plan::count_after(&live.variables, &patch);
+        if !patch.is_empty() {
+            done.variables_removed += patch.remove.len();
             stages
-                .update(
-                    &stage,
-                    &StagePatch {
-                        set: BTreeMap::new(),
-                        remove,
-                    },
-                )
+                .update(&stage, &patch)
                 .await
                 .map_err(stage_err(&stage))?;
         }

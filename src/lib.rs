@@ -7,6 +7,7 @@
 //! - [`ports`]: what the domain needs from AWS, as traits in domain terms.
 //! - [`aws`]: one adapter per AWS service implementing those ports with the AWS SDK.
 //! - [`resolve`]: sources to values (stack output, ECS service, load balancer, literal).
+//! - [`plan`]: the one patch that brings a stage's variables where they should be (pure).
 //! - [`binding`]: the custom resource's create / update / delete over the ports.
 //! - [`cfn`]: the CloudFormation custom-resource protocol: decoding, the one response, the
 //!   deadline guard, the handler the `stage-binding` function runs.
@@ -21,6 +22,7 @@ pub mod cfn;
 pub mod config;
 pub mod domain;
 pub mod metrics;
+pub mod plan;
 pub mod ports;
 pub mod props;
 pub mod resolve;
