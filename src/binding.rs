@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    validate_variable_count, validate_variable_value, BindingSpec, Owner, StageRef, ValidationError,
+    stage_of_physical_id, validate_variable_count, validate_variable_value, BindingSpec, Owner,
+    StageRef, ValidationError,
 };
 use crate::plan::{self, Release};
 use crate::ports::{AwsError, Record, RegistryError};
@@ -109,13 +110,7 @@ pub async fn update(
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
     let prior: Vec<Record> = if owner.physical_id == old_physical_id {
-        ports
-            .registry
-            .by_owner(&owner.key())
-            .await?
-            .into_iter()
-            .filter(|r| r.owner.physical_id == owner.physical_id && r.stage == spec.stage)
-            .collect()
+        owned(ports, &owner.key(), &owner.physical_id).await?
     } else {
         Vec::new()
     };
@@ -243,6 +238,24 @@ fn data_without_url(data: &BTreeMap<String, String>) -> BTreeMap<String, String>
     vars
 }
 
+/// The records held by one physical resource. Its id names its stage, so they are read from the
+/// table itself (consistently, unlike an index); an id that names none (a Create that failed
+/// early) is looked up by owner.
+async fn owned(
+    ports: &Ports,
+    owner_key: &str,
+    physical_id: &str,
+) -> Result<Vec<Record>, BindingError> {
+    let candidates = match stage_of_physical_id(physical_id) {
+        Some(stage) => ports.registry.by_stage(&stage).await?,
+        None => ports.registry.by_owner(owner_key).await?,
+    };
+    Ok(candidates
+        .into_iter()
+        .filter(|r| r.owner.key() == owner_key && r.owner.physical_id == physical_id)
+        .collect())
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -261,13 +274,7 @@ pub async fn delete(
     physical_id: &str,
 ) -> Result<Deleted, BindingError> {
     let owner_key = crate::domain::owner_key(stack_id, logical_id);
-    let records: Vec<Record> = ports
-        .registry
-        .by_owner(&owner_key)
-        .await?
-        .into_iter()
-        .filter(|r| r.owner.physical_id == physical_id)
-        .collect();
+    let records = owned(ports, &owner_key, physical_id).await?;
     let mut by_stage: BTreeMap<StageRef, Vec<&Record>> = BTreeMap::new();
     for r in &records {
         by_stage.entry(r.stage.clone()).or_default().push(r);

@@ -210,6 +210,7 @@ pub struct BindingSpec {
 
 impl BindingSpec {
     /// Deterministic physical id: stable while the API and stage stay the same.
+    /// [`stage_of_physical_id`] reads the stage back.
     pub fn physical_id(&self, logical_id: &str) -> String {
         format!(
             "stagewire:{}:{}:{}:{}",
@@ -219,6 +220,19 @@ impl BindingSpec {
             logical_id
         )
     }
+}
+
+/// The stage a physical id made by [`BindingSpec::physical_id`] names.
+pub fn stage_of_physical_id(id: &str) -> Option<StageRef> {
+    let mut parts = id.splitn(5, ':');
+    if parts.next()? != "stagewire" {
+        return None;
+    }
+    let kind = ApiKind::parse(parts.next()?)?;
+    let api = parts.next()?;
+    let stage = parts.next()?;
+    parts.next()?;
+    (!api.is_empty() && validate_stage_name(stage).is_ok()).then(|| StageRef::new(kind, api, stage))
 }
 
 /// A rule of API Gateway that an input breaks.
@@ -363,6 +377,22 @@ mod tests {
             spec.physical_id("HelloworldProdBinding"),
             "stagewire:rest:abc123:prod:HelloworldProdBinding"
         );
+    }
+
+    #[test]
+    fn physical_ids_name_their_stage() {
+        let spec = BindingSpec {
+            stage: StageRef::new(ApiKind::Http, "h77", "prod"),
+            create_stage: true,
+            variables: BTreeMap::new(),
+        };
+        assert_eq!(
+            stage_of_physical_id(&spec.physical_id("Binding")),
+            Some(spec.stage.clone())
+        );
+        assert_eq!(stage_of_physical_id("stagewire:failed:req-1"), None);
+        assert_eq!(stage_of_physical_id("something-else"), None);
+        assert_eq!(stage_of_physical_id("stagewire:rest:a:bad stage:L"), None);
     }
 
     #[test]

@@ -239,6 +239,7 @@ pub trait Registry: Send + Sync {
     async fn by_owner(&self, owner_key: &str) -> Result<Vec<Record>, RegistryError>;
     async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError>;
     async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError>;
+    /// Every record of a stage, read consistently.
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError>;
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;
     /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a

@@ -263,6 +263,8 @@ impl DynamoRegistry {
             .query()
             .table_name(&self.table)
             .set_index_name(index.map(str::to_owned))
+            // The table itself answers consistently; indexes cannot.
+            .consistent_read(index.is_none())
             .key_condition_expression("#k = :k")
             .expression_attribute_names("#k", key_name)
             .expression_attribute_values(":k", s(key_value))
