@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -108,7 +108,7 @@ fn str_field(event: &Value, name: &str) -> Option<String> {
 
 /// Phase one: the envelope.
 pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
-    match serde_json::from_value::<Request>(event.clone()) {
+    match Request::deserialize(event) {
         Ok(Request::Create(r)) => Ok(Envelope {
             request_type: RequestType::Create,
             response_url: ResponseUrl(r.response_url),

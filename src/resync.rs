@@ -95,7 +95,7 @@ pub enum ManualScope {
 /// The events the re-sync accepts, decoded.
 pub fn classify(event: &Value) -> Trigger {
     if event.get("resync").is_some() {
-        return match serde_json::from_value::<Manual>(event.clone()) {
+        return match Manual::deserialize(event) {
             Ok(Manual {
                 resync: ManualScope::All(s),
             }) if s == "all" => Trigger::Everything,
@@ -108,7 +108,7 @@ pub fn classify(event: &Value) -> Trigger {
             ),
         };
     }
-    let ev: EventBridgeEvent<Value> = match serde_json::from_value(event.clone()) {
+    let ev = match EventBridgeEvent::<Value>::deserialize(event) {
         Ok(ev) => ev,
         Err(e) => return Trigger::Ignored(format!("not an EventBridge event: {e}")),
     };

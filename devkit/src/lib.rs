@@ -10,6 +10,7 @@
 //!   request the way S3 and CloudFormation would.
 //! - [`runtime_api`]: a minimal AWS Lambda Runtime API and a supervisor for function
 //!   binaries that poll it.
+//! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays.
 
@@ -22,6 +23,7 @@ pub mod moto;
 pub mod receiver;
 pub mod registry;
 pub mod runtime_api;
+pub mod seed;
 
 pub use error::DevkitError;
 pub use fault_proxy::{Fault, FaultProxy, Rule};

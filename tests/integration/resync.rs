@@ -19,12 +19,7 @@ fn eventbridge(source: &str, detail_type: &str, resources: Value, detail: Value)
 }
 
 pub fn stack_event(stack_id: &str, status: &str) -> Value {
-    eventbridge(
-        "aws.cloudformation",
-        "CloudFormation Stack Status Change",
-        json!([stack_id]),
-        json!({"stack-id": stack_id, "status-details": {"status": status, "status-reason": ""}}),
-    )
+    stagewire_devkit::seed::stack_status_event(ACCOUNT, "us-east-1", stack_id, status)
 }
 
 fn elb_event(event_name: &str, params: Value) -> Value {

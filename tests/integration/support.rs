@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_apigateway::types::{IntegrationType, Op, PatchOperation};
+use aws_sdk_apigateway::types::{Op, PatchOperation};
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, Report, Sender, Undelivered};
 use stagewire::ports::Record;
@@ -99,53 +99,9 @@ impl World {
     /// `EcsDemoAPI`-like REST API: `GET /helloworld` proxied to
     /// `http://${stageVariables.helloworldElb}`.
     pub async fn rest_api(&self) -> String {
-        let api = self
-            .apigw
-            .create_rest_api()
-            .name(unique("EcsDemoAPI"))
-            .send()
+        stagewire_devkit::seed::helloworld_rest_api(&self.apigw, &unique("EcsDemoAPI"))
             .await
-            .unwrap();
-        let api_id = api.id().unwrap().to_string();
-        let resources = self
-            .apigw
-            .get_resources()
-            .rest_api_id(&api_id)
-            .send()
-            .await
-            .unwrap();
-        let root = resources.items()[0].id().unwrap().to_string();
-        let res = self
-            .apigw
-            .create_resource()
-            .rest_api_id(&api_id)
-            .parent_id(&root)
-            .path_part("helloworld")
-            .send()
-            .await
-            .unwrap();
-        let res_id = res.id().unwrap();
-        self.apigw
-            .put_method()
-            .rest_api_id(&api_id)
-            .resource_id(res_id)
-            .http_method("GET")
-            .authorization_type("NONE")
-            .send()
-            .await
-            .unwrap();
-        self.apigw
-            .put_integration()
-            .rest_api_id(&api_id)
-            .resource_id(res_id)
-            .http_method("GET")
-            .r#type(IntegrationType::HttpProxy)
-            .integration_http_method("GET")
-            .uri("http://${stageVariables.helloworldElb}")
-            .send()
-            .await
-            .unwrap();
-        api_id
+            .unwrap()
     }
 
     /// A stage created outside stagewire, with variables.

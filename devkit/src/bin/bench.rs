@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigateway::types::IntegrationType;
 use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{json, Value};
+use stagewire_devkit::seed;
 use stagewire_devkit::{
     FaultProxy, LambdaProcess, MotoServer, Outcome, ResponseReceiver, RuntimeApi,
 };
@@ -137,16 +137,6 @@ fn rss(kb: Option<u64>) -> String {
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
-}
-
-fn uuid() -> String {
-    let mut rng = fastrand::Rng::new();
-    let mut hex = |n: usize| -> String {
-        (0..n)
-            .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
-            .collect()
-    };
-    format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
 }
 
 /// `service:Operation xN, ...` for the proxy's counts.
@@ -363,58 +353,9 @@ impl World {
 
     /// A REST API with `GET /helloworld` proxied to `http://${stageVariables.helloworldElb}`.
     async fn rest_api(&self) -> BenchResult<String> {
-        let api = self
-            .apigw
-            .create_rest_api()
-            .name("EcsDemoAPI")
-            .send()
+        seed::helloworld_rest_api(&self.apigw, "EcsDemoAPI")
             .await
-            .map_err(err("CreateRestApi"))?;
-        let api_id = api.id().unwrap_or_default().to_string();
-        let resources = self
-            .apigw
-            .get_resources()
-            .rest_api_id(&api_id)
-            .send()
-            .await
-            .map_err(err("GetResources"))?;
-        let root = resources
-            .items()
-            .first()
-            .and_then(|r| r.id())
-            .unwrap_or_default()
-            .to_string();
-        let resource = self
-            .apigw
-            .create_resource()
-            .rest_api_id(&api_id)
-            .parent_id(root)
-            .path_part("helloworld")
-            .send()
-            .await
-            .map_err(err("CreateResource"))?;
-        let resource_id = resource.id().unwrap_or_default().to_string();
-        self.apigw
-            .put_method()
-            .rest_api_id(&api_id)
-            .resource_id(&resource_id)
-            .http_method("GET")
-            .authorization_type("NONE")
-            .send()
-            .await
-            .map_err(err("PutMethod"))?;
-        self.apigw
-            .put_integration()
-            .rest_api_id(&api_id)
-            .resource_id(&resource_id)
-            .http_method("GET")
-            .r#type(IntegrationType::HttpProxy)
-            .integration_http_method("GET")
-            .uri("http://${stageVariables.helloworldElb}")
-            .send()
-            .await
-            .map_err(err("PutIntegration"))?;
-        Ok(api_id)
+            .map_err(|e| stagewire_devkit::error::error_chain(&e))
     }
 
     async fn stage_var(&self, api_id: &str, stage: &str) -> Option<String> {
@@ -442,7 +383,7 @@ impl World {
                 self.sent
             )),
             "StackId": self.stack_id,
-            "RequestId": uuid(),
+            "RequestId": seed::uuid(),
             "LogicalResourceId": logical_id,
             "ResourceType": "Custom::StageBinding",
             "ResourceProperties": {
@@ -687,7 +628,7 @@ async fn run(options: Options) -> BenchResult<()> {
         receiver,
         stack_id: format!(
             "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-            uuid()
+            seed::uuid()
         ),
         sent: 0,
     };
@@ -792,20 +733,7 @@ async fn run(options: Options) -> BenchResult<()> {
         .map_err(err("DeleteStack"))?;
     let (new_stack_id, new_dns) = world.elb_stack("bench-alb-2").await?;
     let resync_fn = resync.start().await?;
-    let event = json!({
-        "version": "0",
-        "id": uuid(),
-        "detail-type": "CloudFormation Stack Status Change",
-        "source": "aws.cloudformation",
-        "account": ACCOUNT,
-        "time": "2026-01-01T00:00:00Z",
-        "region": REGION,
-        "resources": [new_stack_id],
-        "detail": {
-            "stack-id": new_stack_id,
-            "status-details": { "status": "CREATE_COMPLETE", "status-reason": "" }
-        }
-    });
+    let event = seed::stack_status_event(ACCOUNT, REGION, &new_stack_id, "CREATE_COMPLETE");
     let event_run = run_resync(&world, &resync_fn, event, INVOKE_TIMEOUT).await?;
     let mut followed = 0;
     for stage in REAL_STAGES {

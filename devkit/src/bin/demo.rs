@@ -17,14 +17,14 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_apigateway::primitives::Blob;
-use aws_sdk_apigateway::types::IntegrationType;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
+use stagewire_devkit::seed::{self, INTEGRATION_URI};
 use stagewire_devkit::{
     LambdaProcess, MotoServer, Outcome, Received, ResponseReceiver, RuntimeApi,
 };
@@ -40,7 +40,6 @@ const DEV_STACK: &str = "EcsHelloworldDev";
 const API_NAME: &str = "EcsDemoAPI";
 const VARIABLE: &str = "helloworldElb";
 const OUTPUT_KEY: &str = "EcsElbDnsName";
-const INTEGRATION_URI: &str = "http://${stageVariables.helloworldElb}";
 const ECS_TEMPLATE: &str = "examples/ecs-helloworld.yaml";
 const OPENAPI: &str = "examples/openapi/ecs-demo-api.yaml";
 /// The ARN a real deployment's `ServiceToken` would carry.
@@ -195,43 +194,6 @@ fn secs(d: Duration) -> String {
 
 fn indent_json(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-}
-
-/// The current time as RFC 3339 (`2026-11-25T12:00:00Z`).
-fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        (rem % 3_600) / 60,
-        rem % 60
-    )
-}
-
-/// A random identifier shaped like a UUID.
-fn uuid() -> String {
-    let mut rng = fastrand::Rng::new();
-    let mut hex = |n: usize| -> String {
-        (0..n)
-            .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
-            .collect()
-    };
-    format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,66 +651,6 @@ async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(Str
     }
 }
 
-/// The fallback when the OpenAPI import is unavailable: the same API by individual calls.
-async fn create_api_by_calls(bench: &Bench) -> Step<String> {
-    let api = bench
-        .apigw
-        .create_rest_api()
-        .name(API_NAME)
-        .description("Demo API in front of the helloworld ECS services.")
-        .send()
-        .await
-        .map_err(failed("CreateRestApi"))?;
-    let api_id = api.id().unwrap_or_default().to_string();
-    let resources = bench
-        .apigw
-        .get_resources()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .map_err(failed("GetResources"))?;
-    let root = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/"))
-        .and_then(|r| r.id())
-        .ok_or_else(|| Failure::new("the new API has no root resource"))?
-        .to_string();
-    let resource = bench
-        .apigw
-        .create_resource()
-        .rest_api_id(&api_id)
-        .parent_id(root)
-        .path_part("helloworld")
-        .send()
-        .await
-        .map_err(failed("CreateResource /helloworld"))?;
-    let resource_id = resource.id().unwrap_or_default().to_string();
-    bench
-        .apigw
-        .put_method()
-        .rest_api_id(&api_id)
-        .resource_id(&resource_id)
-        .http_method("GET")
-        .authorization_type("NONE")
-        .send()
-        .await
-        .map_err(failed("PutMethod GET /helloworld"))?;
-    bench
-        .apigw
-        .put_integration()
-        .rest_api_id(&api_id)
-        .resource_id(&resource_id)
-        .http_method("GET")
-        .r#type(IntegrationType::HttpProxy)
-        .integration_http_method("GET")
-        .uri(INTEGRATION_URI)
-        .send()
-        .await
-        .map_err(failed("PutIntegration GET /helloworld"))?;
-    Ok(api_id)
-}
-
 /// Step 3: the REST API, imported from its OpenAPI definition.
 async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<String> {
     let path = root.join(OPENAPI);
@@ -761,46 +663,16 @@ async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<Stri
         .body(Blob::new(body))
         .send()
         .await;
-    let api_id = match imported {
-        Ok(api) if api.name() == Some(API_NAME) => {
-            let id = api.id().unwrap_or_default().to_string();
-            match helloworld_integration(bench, &id).await? {
-                Some((_, uri)) if uri == INTEGRATION_URI => {
-                    out.detail(format!("imported {OPENAPI} with ImportRestApi"));
-                    Some(id)
-                }
-                other => {
-                    out.detail(format!(
-                        "ImportRestApi gave no GET /helloworld to {INTEGRATION_URI} (found {other:?}); creating the API by calls instead"
-                    ));
-                    let _ = bench.apigw.delete_rest_api().rest_api_id(&id).send().await;
-                    None
-                }
-            }
-        }
-        Ok(api) => {
-            out.detail(format!(
-                "ImportRestApi named the API {:?}; creating the API by calls instead",
-                api.name().unwrap_or_default()
-            ));
-            None
-        }
-        Err(e) => {
-            out.detail(format!(
-                "ImportRestApi failed ({}); creating the API by calls instead",
-                chain(&e)
-            ));
-            None
-        }
-    };
-    let api_id = match api_id {
-        Some(id) => id,
-        None => {
-            let id = create_api_by_calls(bench).await?;
-            out.detail("created with CreateRestApi, CreateResource, PutMethod, PutIntegration");
-            id
-        }
-    };
+    let api = imported.map_err(failed(format!("ImportRestApi {OPENAPI}")))?;
+    if api.name() != Some(API_NAME) {
+        return Err(Failure::mismatch(
+            "the imported API's name",
+            API_NAME,
+            api.name().unwrap_or_default(),
+        ));
+    }
+    let api_id = api.id().unwrap_or_default().to_string();
+    out.detail(format!("imported {OPENAPI} with ImportRestApi"));
     let (kind, uri) = helloworld_integration(bench, &api_id)
         .await?
         .ok_or_else(|| Failure::new("the API has no GET /helloworld integration"))?;
@@ -899,7 +771,7 @@ impl CloudFormation {
         CloudFormation {
             stack_id: format!(
                 "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-                uuid()
+                seed::uuid()
             ),
             sent: 0,
         }
@@ -935,7 +807,7 @@ impl CloudFormation {
                 self.sent
             )),
             "StackId": self.stack_id,
-            "RequestId": uuid(),
+            "RequestId": seed::uuid(),
             "LogicalResourceId": logical_id,
             "ResourceType": "Custom::StageBinding",
             "ResourceProperties": properties,
@@ -1237,27 +1109,6 @@ async fn replace_prod_stack(
     Ok(new)
 }
 
-/// The EventBridge event CloudFormation emits when a stack reaches `status`.
-fn stack_status_event(stack_id: &str, status: &str) -> Value {
-    json!({
-        "version": "0",
-        "id": uuid(),
-        "detail-type": "CloudFormation Stack Status Change",
-        "source": "aws.cloudformation",
-        "account": ACCOUNT,
-        "time": rfc3339_now(),
-        "region": REGION,
-        "resources": [stack_id],
-        "detail": {
-            "stack-id": stack_id,
-            "status-details": {
-                "status": status,
-                "status-reason": ""
-            }
-        }
-    })
-}
-
 /// Step 7: `stage-resync` reacts to the stack's status change.
 async fn resync(
     bench: &Bench,
@@ -1270,7 +1121,7 @@ async fn resync(
     let Some(function) = &bench.resync else {
         return Err(Failure::new("stage-resync is not running"));
     };
-    let event = stack_status_event(&new.id, "CREATE_COMPLETE");
+    let event = seed::stack_status_event(ACCOUNT, REGION, &new.id, "CREATE_COMPLETE");
     out.detail(format!(
         "event: \"CloudFormation Stack Status Change\", {} CREATE_COMPLETE",
         new.name

@@ -1,0 +1,125 @@
+//! The seed scenario's building blocks, shared by the integration tests, the demo and the
+//! benchmark: the `EcsDemoAPI`-like REST API and the events EventBridge delivers.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_apigateway::types::IntegrationType;
+use serde_json::{json, Value};
+
+use crate::DevkitError;
+
+/// The integration URI of `GET /helloworld`.
+pub const INTEGRATION_URI: &str = "http://${stageVariables.helloworldElb}";
+
+/// A REST API named `name` with `GET /helloworld` proxied (HTTP_PROXY) to
+/// `http://${stageVariables.helloworldElb}`; answers its id.
+pub async fn helloworld_rest_api(
+    client: &aws_sdk_apigateway::Client,
+    name: &str,
+) -> Result<String, DevkitError> {
+    let api = client
+        .create_rest_api()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("CreateRestApi", e))?;
+    let api_id = api.id().unwrap_or_default().to_string();
+    let resources = client
+        .get_resources()
+        .rest_api_id(&api_id)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("GetResources", e))?;
+    let root = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/"))
+        .and_then(|r| r.id())
+        .ok_or_else(|| DevkitError::Invalid(format!("REST API {api_id} has no root resource")))?
+        .to_string();
+    let resource = client
+        .create_resource()
+        .rest_api_id(&api_id)
+        .parent_id(root)
+        .path_part("helloworld")
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("CreateResource", e))?;
+    let resource_id = resource.id().unwrap_or_default().to_string();
+    client
+        .put_method()
+        .rest_api_id(&api_id)
+        .resource_id(&resource_id)
+        .http_method("GET")
+        .authorization_type("NONE")
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("PutMethod", e))?;
+    client
+        .put_integration()
+        .rest_api_id(&api_id)
+        .resource_id(&resource_id)
+        .http_method("GET")
+        .r#type(IntegrationType::HttpProxy)
+        .integration_http_method("GET")
+        .uri(INTEGRATION_URI)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("PutIntegration", e))?;
+    Ok(api_id)
+}
+
+/// The EventBridge "CloudFormation Stack Status Change" event for a stack.
+pub fn stack_status_event(account: &str, region: &str, stack_id: &str, status: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": uuid(),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": account,
+        "time": rfc3339_now(),
+        "region": region,
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": { "status": status, "status-reason": "" }
+        }
+    })
+}
+
+/// The current time as RFC 3339 (`2026-11-25T12:00:00Z`).
+pub fn rfc3339_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        (rem % 3_600) / 60,
+        rem % 60
+    )
+}
+
+/// A random identifier shaped like a UUID.
+pub fn uuid() -> String {
+    let mut rng = fastrand::Rng::new();
+    let mut hex = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
+            .collect()
+    };
+    format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
+}
