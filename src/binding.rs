@@ -312,3 +312,135 @@ pub async fn delete(
     done.records_released = ports.registry.release(&records).await?;
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApiKind, Source};
+    use crate::memory::World;
+
+    fn spec(variables: &[(&str, &str)]) -> BindingSpec {
+        BindingSpec {
+            stage: StageRef::new(ApiKind::Rest, "api", "prod"),
+            create_stage: true,
+            variables: variables
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        Source::Literal {
+                            value: v.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn live(world: &World) -> Option<BTreeMap<String, String>> {
+        world
+            .state()
+            .stages
+            .get(&StageRef::new(ApiKind::Rest, "api", "prod"))
+            .cloned()
+    }
+
+    #[tokio::test]
+    async fn create_makes_the_stage_and_claims_its_variables() {
+        let world = World::new();
+        let ports = world.ports();
+        let applied = create(&ports, "stack/A", "B", &spec(&[("v", "one")]), 4096, 1)
+            .await
+            .unwrap();
+        assert_eq!(applied.change, Change::CreatedStage);
+        assert_eq!(applied.data["v"], "one");
+        assert!(applied.data[INVOKE_URL].ends_with("/prod"));
+        assert_eq!(live(&world).unwrap()["v"], "one");
+        let r = ports.registry.all().await.unwrap();
+        assert_eq!(r.len(), 1);
+        assert!(r[0].created_stage);
+        assert_eq!(r[0].owner.physical_id, applied.physical_id);
+    }
+
+    #[tokio::test]
+    async fn a_second_owner_is_refused_by_name_and_writes_nothing() {
+        let world = World::new();
+        let ports = world.ports();
+        create(&ports, "stack/A", "First", &spec(&[("v", "one")]), 4096, 1)
+            .await
+            .unwrap();
+        let err = create(&ports, "stack/B", "Second", &spec(&[("v", "two"), ("w", "x")]), 4096, 2)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("owned by First in stack stack/A"), "{err}");
+        assert_eq!(live(&world).unwrap().get("w"), None);
+        assert_eq!(live(&world).unwrap()["v"], "one");
+        assert_eq!(ports.registry.all().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_update_releases_dropped_variables_and_keeps_created_stage() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 4096, 1)
+            .await
+            .unwrap();
+        update(&ports, "stack/A", "B", &a.physical_id, &spec(&[("v", "3")]), 4096, 2)
+            .await
+            .unwrap();
+        let vars = live(&world).unwrap();
+        assert_eq!(vars.get("w"), None);
+        assert_eq!(vars["v"], "3");
+        let records = ports.registry.all().await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].created_stage, "the binding still knows it created the stage");
+    }
+
+    #[tokio::test]
+    async fn delete_leaves_hand_changed_variables_and_a_shared_stage() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 4096, 1)
+            .await
+            .unwrap();
+        let stage = StageRef::new(ApiKind::Rest, "api", "prod");
+        world
+            .state()
+            .stages
+            .get_mut(&stage)
+            .unwrap()
+            .insert("w".into(), "by-hand".into());
+
+        let done = delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap();
+
+        assert_eq!(done.variables_removed, 1);
+        assert_eq!(done.stages_deleted, 0, "a variable still lives there");
+        assert_eq!(done.records_released, 2);
+        assert_eq!(live(&world).unwrap(), BTreeMap::from([("w".to_string(), "by-hand".to_string())]));
+        // Deleting again finds nothing and succeeds.
+        assert_eq!(delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap(), Deleted::default());
+    }
+
+    #[tokio::test]
+    async fn delete_of_a_created_stage_deletes_it_once_empty() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
+            .await
+            .unwrap();
+        let done = delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap();
+        assert_eq!(done.stages_deleted, 1);
+        assert_eq!(live(&world), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_stage_write_is_reported_with_its_cause() {
+        let world = World::new();
+        let ports = world.ports();
+        world.fail("CreateStage", crate::ports::ErrorKind::AccessDenied, 1);
+        let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied), "{err}");
+    }
+}

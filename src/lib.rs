@@ -7,13 +7,14 @@
 //! - [`ports`]: what the domain needs from AWS, as traits in domain terms.
 //! - [`aws`]: one adapter per AWS service implementing those ports with the AWS SDK.
 //! - [`resolve`]: sources to values (stack output, ECS service, load balancer, literal).
-//! - [`plan`]: the one patch that brings a stage's variables where they should be (pure).
+//! - [`plan`]: what to write, without I/O: a binding's stage patch and the re-sync's stage plan.
 //! - [`binding`]: the custom resource's create / update / delete over the ports.
 //! - [`cfn`]: the CloudFormation custom-resource protocol: decoding, the one response, the
 //!   deadline guard, the handler the `stage-binding` function runs.
-//! - [`resync`]: event classification and reconciliation, the handler `stage-resync` runs.
+//! - [`resync`]: triggers, lookup of affected bindings, reconcile (gather, plan, apply), summary
+//!   and metrics: the handler `stage-resync` runs.
+//! - [`memory`]: in-memory adapters of every port, for fast tests of the flows above.
 //! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
-
 //! - [`config`]: configuration read once from the environment.
 
 pub mod aws;
@@ -21,8 +22,8 @@ pub mod binding;
 pub mod cfn;
 pub mod config;
 pub mod domain;
-pub mod metrics;
 pub mod plan;
+pub mod memory;
 pub mod ports;
 pub mod props;
 pub mod resolve;

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::domain::{lb_key, Source};
-use crate::ports::{AwsError, LbFamily, LoadBalancer};
+use crate::plan::stage::{Gate, Observed, Serving};
+use crate::ports::{AwsError, LbFamily, LoadBalancer, Record};
 use crate::Ports;
 
 /// A resolved source: the value and, when known, the load balancer it is the DNS name of.
@@ -214,6 +215,45 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// What the re-sync's plan needs to know of a record whose variable holds `current` now:
+    /// the resolved value and, when it would change, the load balancers behind both values.
+    pub async fn observe(&mut self, record: Record, current: Option<&str>) -> Observed {
+        let resolved = self.resolve(&record.source).await;
+        let gate = match &resolved {
+            Ok(r) if current != Some(r.value.as_str()) => self.gate(r, current).await,
+            _ => Ok(Gate::default()),
+        };
+        Observed {
+            record,
+            resolved,
+            gate,
+        }
+    }
+
+    /// The load balancer behind the new value and its health; the one behind the current value
+    /// only when the new one has no healthy target.
+    async fn gate(&mut self, new: &Resolved, current: Option<&str>) -> Result<Gate, ResolveError> {
+        let new_lb = match &new.load_balancer {
+            Some(lb) => Some(lb.clone()),
+            None => self.load_balancer_by_dns(&new.value).await?,
+        };
+        let Some(new_lb) = new_lb else {
+            return Ok(Gate::default());
+        };
+        let healthy = self.has_healthy_targets(&new_lb).await?;
+        let current = match current {
+            Some(dns) if !healthy => self.load_balancer_by_dns(dns).await?.map(|lb| lb.name),
+            _ => None,
+        };
+        Ok(Gate {
+            new: Some(Serving {
+                name: new_lb.name,
+                healthy,
+            }),
+            current,
+        })
+    }
+
     /// An ELBv2 load balancer by name or ARN, else a classic one by name.
     async fn load_balancer(&self, name: &str) -> Result<LoadBalancer, ResolveError> {
         if let Some(lb) = self.ports.elb.v2(name).await? {
@@ -272,5 +312,108 @@ fn with_dns(lb: LoadBalancer, what: impl FnOnce() -> String) -> Result<Resolved,
             load_balancer: Some(lb),
         }),
         None => Err(ResolveError::NoDnsName(what())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::World;
+    use crate::ports::EcsLoadBalancer;
+
+    fn attachment(tg_of: &str, port: u16) -> EcsLoadBalancer {
+        EcsLoadBalancer {
+            target_group_arn: Some(format!(
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/{tg_of}/1"
+            )),
+            load_balancer_name: None,
+            container_name: Some("web".into()),
+            container_port: Some(port),
+        }
+    }
+
+    fn service(port: Option<u16>) -> Source {
+        Source::EcsService {
+            cluster: "prod".into(),
+            service: "orders".into(),
+            container_name: None,
+            container_port: port,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ecs_service_resolves_through_its_target_group_once() {
+        let world = World::new();
+        let lb = world.state().add_load_balancer("orders", 1);
+        world
+            .state()
+            .services
+            .insert(("prod".into(), "orders".into()), vec![attachment("orders", 80)]);
+        let ports = world.ports();
+        let mut resolver = Resolver::new(&ports);
+        let r = resolver.resolve(&service(None)).await.unwrap();
+        assert_eq!(Some(r.value), lb.dns_name);
+        assert_eq!(r.load_balancer.map(|l| l.name).as_deref(), Some("orders"));
+        resolver.resolve(&service(None)).await.unwrap();
+        assert_eq!(world.state().count("DescribeServices"), 1, "answers are remembered");
+    }
+
+    #[tokio::test]
+    async fn several_load_balancers_need_a_container_port() {
+        let world = World::new();
+        world.state().add_load_balancer("a", 1);
+        let b = world.state().add_load_balancer("b", 1);
+        world.state().services.insert(
+            ("prod".into(), "orders".into()),
+            vec![attachment("a", 80), attachment("b", 8080)],
+        );
+        let ports = world.ports();
+        let mut resolver = Resolver::new(&ports);
+        let err = resolver.resolve(&service(None)).await.unwrap_err();
+        assert!(err.to_string().contains("set ContainerName and/or ContainerPort"), "{err}");
+        let r = resolver.resolve(&service(Some(8080))).await.unwrap();
+        assert_eq!(Some(r.value), b.dns_name);
+    }
+
+    #[tokio::test]
+    async fn observing_an_unchanged_value_checks_no_load_balancer() {
+        let world = World::new();
+        let lb = world.state().add_load_balancer("a", 0);
+        let dns = lb.dns_name.clone().unwrap();
+        world
+            .state()
+            .stacks
+            .insert("S".into(), BTreeMap::from([("Dns".to_string(), dns.clone())]));
+        let ports = world.ports();
+        let record = Record {
+            stage: crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod"),
+            variable: "v".into(),
+            owner: crate::domain::Owner {
+                stack_id: "s".into(),
+                logical_id: "l".into(),
+                physical_id: "p".into(),
+            },
+            source: Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Dns".into(),
+            },
+            value: None,
+            written_at: None,
+            via: None,
+            created_stage: false,
+            last_error: None,
+            checked_at: None,
+            version: 1,
+        };
+        let mut resolver = Resolver::new(&ports);
+        let same = resolver.observe(record.clone(), Some(&dns)).await;
+        assert_eq!(same.gate.unwrap(), Gate::default());
+        assert_eq!(world.state().count("DescribeTargetHealth"), 0);
+
+        let old = world.state().add_load_balancer("old", 1).dns_name.unwrap();
+        let changing = resolver.observe(record, Some(&old)).await;
+        let gate = changing.gate.unwrap();
+        assert_eq!(gate.new, Some(Serving { name: "a".into(), healthy: false }));
+        assert_eq!(gate.current.as_deref(), Some("old"));
     }
 }

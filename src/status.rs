@@ -1,20 +1,22 @@
 //! Status: every registered stage variable next to its live value and what its source resolves
 //! to now, for the operator CLI (`stagewire status`, `stagewire sync --dry-run`).
 //!
-//! Each stage is read once and each source resolved once. A row's [`State`] says whether the
+//! The rows are the re-sync's own plan ([`crate::plan::stage`]): what `sync --dry-run` prints
+//! is what `sync` does. Each stage is read once and each source resolved once. A row's [`State`] says whether the
 //! variable is in sync, has drifted, lost its source, points at a load balancer without a
 //! healthy target, or sits on a stage that no longer exists. Failed AWS calls (throttling,
 //! permissions, an unreachable endpoint) are errors, not states: a row never claims a source is
 //! missing because it could not be asked.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::domain::{ApiKind, Source, StageRef};
-use crate::ports::{AwsError, Record, RegistryError};
+use crate::plan::stage::{Action, Planned, Serving};
+use crate::ports::{Record, RegistryError};
 use crate::resolve::{ResolveError, Resolver};
+use crate::resync::StageUnreadable;
 use crate::Ports;
 
 /// Exit status when every row is in sync.
@@ -82,6 +84,9 @@ pub struct Row {
     pub load_balancer: Option<String>,
     /// Whether that load balancer has a healthy target (classic ones count as healthy).
     pub healthy: Option<bool>,
+    /// Whether a re-sync holds the change back (the new load balancer does not serve yet while
+    /// the current one exists).
+    pub deferred: bool,
 }
 
 impl Row {
@@ -118,12 +123,8 @@ impl Filter {
 pub enum StatusError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("could not read {stage}: {source}")]
-    Stage {
-        stage: StageRef,
-        #[source]
-        source: AwsError,
-    },
+    #[error(transparent)]
+    Stage(#[from] StageUnreadable),
     #[error("could not resolve {source_text} for {stage} variable {variable}: {error}")]
     Resolve {
         stage: StageRef,
@@ -145,26 +146,17 @@ pub async fn status(ports: &Ports, filter: &Filter) -> Result<Vec<Row>, StatusEr
     rows(ports, records).await
 }
 
-/// The status of these records, sorted by API, stage and variable.
+/// The status of these records, sorted by API, stage and variable: the re-sync's own plan
+/// ([`crate::resync::plans`]), with the health of values already in place.
 pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, StatusError> {
-    let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
-    for r in records {
-        by_stage.entry(r.stage.clone()).or_default().push(r);
-    }
     let mut resolver = Resolver::new(ports);
+    let plans = crate::resync::plans(ports, &mut resolver, records).await?;
     let mut out = Vec::new();
-    for (stage, mut records) in by_stage {
-        records.sort_by(|a, b| a.variable.cmp(&b.variable));
-        let live = ports
-            .stages(stage.kind)
-            .get(&stage)
-            .await
-            .map_err(|source| StatusError::Stage {
-                stage: stage.clone(),
-                source,
-            })?;
-        for r in records {
-            out.push(row(&mut resolver, &stage, live.as_ref(), r).await?);
+    for plan in plans {
+        let mut planned = plan.variables;
+        planned.sort_by(|a, b| a.record.variable.cmp(&b.record.variable));
+        for p in planned {
+            out.push(row(&mut resolver, &plan.stage, p).await?);
         }
     }
     Ok(out)
@@ -173,10 +165,62 @@ pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, Statu
 async fn row(
     resolver: &mut Resolver<'_>,
     stage: &StageRef,
-    live: Option<&crate::ports::LiveStage>,
-    record: Record,
+    p: Planned,
 ) -> Result<Row, StatusError> {
-    let mut row = Row {
+    let deferred = matches!(p.action, Action::Defer { .. });
+    let record = p.record;
+    let resolve_err = |error: ResolveError| StatusError::Resolve {
+        stage: stage.clone(),
+        variable: record.variable.clone(),
+        source_text: record.source.to_string(),
+        error,
+    };
+    let (state, resolved, note) = match p.action {
+        Action::InSync => (State::InSync, p.current.clone(), None),
+        Action::Write { to, .. } => {
+            let note = p
+                .current
+                .is_none()
+                .then(|| "variable absent from the stage".to_string());
+            (State::Drifted, Some(to), note)
+        }
+        ref deferred @ Action::Defer { ref to, .. } => {
+            (State::Drifted, Some(to.clone()), deferred.deferral())
+        }
+        Action::Unresolved(e @ ResolveError::Aws(_)) => return Err(resolve_err(e)),
+        Action::Unresolved(e) => (State::SourceMissing, None, Some(e.to_string())),
+        Action::Unchecked { cause, .. } => return Err(resolve_err(cause)),
+        Action::StageMissing => (
+            State::StageMissing,
+            None,
+            Some(format!("{stage} does not exist")),
+        ),
+    };
+    // The health of the value the row shows: the new one's is known from the plan; a value
+    // already in place is looked up the same way (by DNS name, whatever the source).
+    let serving = match (&p.serving, state, &p.current) {
+        (Some(s), _, _) => Some(s.clone()),
+        (None, State::InSync, Some(value)) => match resolver
+            .load_balancer_by_dns(value)
+            .await
+            .map_err(resolve_err)?
+        {
+            Some(lb) => Some(Serving {
+                healthy: resolver.has_healthy_targets(&lb).await.map_err(resolve_err)?,
+                name: lb.name,
+            }),
+            None => None,
+        },
+        _ => None,
+    };
+    let (state, note) = match (&serving, state) {
+        (Some(s), State::InSync) if !s.healthy => (
+            State::Unhealthy,
+            Some(format!("load balancer {} has no healthy target", s.name)),
+        ),
+        (_, state) => (state, note),
+    };
+    Ok(Row {
         api: format!("{}:{}", stage.kind.as_str(), stage.api_id),
         kind: stage.kind,
         api_id: stage.api_id.clone(),
@@ -185,69 +229,14 @@ async fn row(
         source: record.source.to_string(),
         source_spec: record.source.clone(),
         owner: record.owner.to_string(),
-        live: live.and_then(|l| l.variables.get(&record.variable).cloned()),
-        resolved: None,
-        state: State::InSync,
-        note: None,
-        load_balancer: None,
-        healthy: None,
-    };
-    let resolve_err = |error: ResolveError| StatusError::Resolve {
-        stage: stage.clone(),
-        variable: record.variable.clone(),
-        source_text: record.source.to_string(),
-        error,
-    };
-    let resolved = match resolver.resolve(&record.source).await {
-        Ok(r) => Some(r),
-        Err(e @ ResolveError::Aws(_)) => return Err(resolve_err(e)),
-        Err(e) => {
-            row.note = Some(e.to_string());
-            None
-        }
-    };
-    if let Some(resolved) = &resolved {
-        row.resolved = Some(resolved.value.clone());
-        let lb = match (&resolved.load_balancer, &record.source) {
-            (Some(lb), _) => Some(lb.clone()),
-            (None, Source::Literal { .. }) => None,
-            (None, _) => resolver
-                .load_balancer_by_dns(&resolved.value)
-                .await
-                .map_err(resolve_err)?,
-        };
-        if let Some(lb) = lb {
-            let healthy = resolver
-                .has_healthy_targets(&lb)
-                .await
-                .map_err(resolve_err)?;
-            row.load_balancer = Some(lb.name.clone());
-            row.healthy = Some(healthy);
-        }
-    }
-    (row.state, row.note) = if live.is_none() {
-        (State::StageMissing, Some(format!("{stage} does not exist")))
-    } else if row.resolved.is_none() {
-        (State::SourceMissing, row.note.take())
-    } else if row.live != row.resolved {
-        let note = match (&row.live, row.healthy, &row.load_balancer) {
-            (None, _, _) => Some("variable absent from the stage".to_string()),
-            (Some(_), Some(false), Some(lb)) => Some(format!(
-                "load balancer {lb} has no healthy target: a re-sync waits while the current one exists"
-            )),
-            _ => None,
-        };
-        (State::Drifted, note)
-    } else if row.healthy == Some(false) {
-        let lb = row.load_balancer.clone().unwrap_or_default();
-        (
-            State::Unhealthy,
-            Some(format!("load balancer {lb} has no healthy target")),
-        )
-    } else {
-        (State::InSync, None)
-    };
-    Ok(row)
+        live: p.current,
+        resolved,
+        state,
+        note,
+        deferred,
+        load_balancer: serving.as_ref().map(|s| s.name.clone()),
+        healthy: serving.map(|s| s.healthy),
+    })
 }
 
 /// The exit status these rows call for: [`EXIT_IN_SYNC`] when every row is in sync (or there
@@ -268,11 +257,11 @@ pub struct PlannedChange {
     pub variable: String,
     pub from: Option<String>,
     pub to: String,
-    /// Why a real re-sync may hold the change back.
-    pub note: Option<String>,
+    /// Why the re-sync holds the change back, when it does.
+    pub deferred: Option<String>,
 }
 
-/// The writes a re-sync of these rows would make: one per drifted row.
+/// The changes a re-sync of these rows would make or hold back: one per drifted row.
 pub fn plan(rows: &[Row]) -> Vec<PlannedChange> {
     rows.iter()
         .filter(|r| r.state == State::Drifted)
@@ -283,7 +272,7 @@ pub fn plan(rows: &[Row]) -> Vec<PlannedChange> {
                 variable: r.variable.clone(),
                 from: r.live.clone(),
                 to: r.resolved.clone()?,
-                note: (r.healthy == Some(false)).then(|| r.note.clone()).flatten(),
+                deferred: r.deferred.then(|| r.note.clone()).flatten(),
             })
         })
         .collect()
@@ -309,6 +298,7 @@ mod tests {
             note: None,
             load_balancer: None,
             healthy: None,
+            deferred: false,
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use stagewire::binding::{self, Change};
 use stagewire::config::TABLE_VAR;
 use stagewire::domain::{owner_key, validate_stage_name, ApiKind, BindingSpec, StageRef};
-use stagewire::resync::{self, Summary, Trigger};
+use stagewire::resync::{self, IssueKind, Summary, Trigger};
 use stagewire::status::{self, Filter, Row, State};
 use stagewire::Ports;
 
@@ -444,16 +444,21 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
         let plan = status::plan(&rows);
         println!("dry run over {scope}: {} checked", rows.len());
         for c in &plan {
+            let verb = if c.deferred.is_some() {
+                "would defer"
+            } else {
+                "would change"
+            };
             println!(
-                "would change {} stage {} variable {}: {} -> {}{}",
+                "{verb} {} stage {} variable {}: {} -> {}{}",
                 c.api,
                 c.stage,
                 c.variable,
                 c.from.as_deref().unwrap_or("(absent)"),
                 c.to,
-                c.note
+                c.deferred
                     .as_deref()
-                    .map(|n| format!(" (may be deferred: {n})"))
+                    .map(|n| format!(" ({n})"))
                     .unwrap_or_default()
             );
         }
@@ -481,18 +486,11 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
         println!("{} change(s) planned, nothing written", plan.len());
         return Ok(status::exit_code(&rows) as u8);
     }
-    let mut summary = Summary {
-        trigger: format!("{trigger:?}"),
-        ..Summary::default()
-    };
-    resync::reconcile(ports, records, &mut summary).await;
+    let summary = resync::reconcile(ports, records).await;
     print_summary(&scope, &summary);
-    Ok(if !summary.failures.is_empty() {
+    Ok(if !summary.failures().is_empty() {
         EXIT_FAILURE
-    } else if summary.unresolved.is_empty()
-        && summary.deferred.is_empty()
-        && summary.missing_stages.is_empty()
-    {
+    } else if summary.issues.is_empty() {
         0
     } else {
         status::EXIT_ATTENTION as u8
@@ -510,25 +508,22 @@ fn print_summary(scope: &str, s: &Summary) {
             c.to
         );
     }
-    for u in &s.unresolved {
-        println!("unresolved (value kept): {u}");
-    }
-    for d in &s.deferred {
-        println!("deferred: {d}");
-    }
-    for m in &s.missing_stages {
-        println!("missing: {m}");
-    }
-    for f in &s.failures {
-        println!("failed: {f}");
+    for issue in &s.issues {
+        let label = match issue.kind {
+            IssueKind::Unresolved => "unresolved (value kept)",
+            IssueKind::Deferred => "deferred",
+            IssueKind::StageMissing => "missing",
+            IssueKind::Failed => "failed",
+        };
+        println!("{label}: {issue}");
     }
     println!(
         "{} changed, {} unresolved, {} deferred, {} missing stage(s), {} failure(s)",
         s.changed.len(),
-        s.unresolved.len(),
-        s.deferred.len(),
-        s.missing_stages.len(),
-        s.failures.len()
+        s.unresolved().len(),
+        s.deferred().len(),
+        s.missing_stages().len(),
+        s.failures().len()
     );
 }
 

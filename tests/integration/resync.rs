@@ -182,11 +182,11 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_liv
 
     let held = run(&w, ecs_event(&cluster, "orders")).await;
     assert!(held.changed.is_empty(), "{held:?}");
-    assert_eq!(held.deferred.len(), 1);
+    assert_eq!(held.deferred().len(), 1);
     assert!(
-        held.deferred[0].contains("no healthy target"),
+        held.deferred()[0].to_string().contains("no healthy target"),
         "{:?}",
-        held.deferred
+        held.deferred()
     );
     assert_eq!(
         w.var(&api, "prod", "ordersElb").await,
@@ -253,7 +253,7 @@ async fn a_classic_elb_recreated() {
         elb_event("DeleteLoadBalancer", json!({"loadBalancerName": name})),
     )
     .await;
-    assert_eq!(gone.unresolved.len(), 1, "{gone:?}");
+    assert_eq!(gone.unresolved().len(), 1, "{gone:?}");
     assert_eq!(
         w.var(&api, "prod", "legacyElb").await,
         Some(dns.clone()),
@@ -359,7 +359,7 @@ async fn a_deleted_source_keeps_the_value_and_records_the_error() {
     let summary = run(&w, stack_event(&stack.stack_id, "DELETE_COMPLETE")).await;
 
     assert!(summary.changed.is_empty());
-    assert_eq!(summary.unresolved.len(), 1);
+    assert_eq!(summary.unresolved().len(), 1);
     assert_eq!(
         w.var(&api, "prod", "helloworldElb").await,
         Some(stack.dns.clone())
@@ -462,7 +462,7 @@ async fn a_write_that_keeps_failing_is_returned_as_an_error() {
         .await
         .expect_err("Lambda must see the failure");
 
-    assert_eq!(err.0.failures.len(), 1);
+    assert_eq!(err.0.failures().len(), 1);
     assert!(err.to_string().contains("UpdateStage"), "{err}");
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }

@@ -1,5 +1,5 @@
-//! Planning stage writes, without I/O: from the live variables, the values wanted and the
-//! variables let go, the one patch that makes the stage right.
+//! The patch for one stage, without I/O: from the live variables, the values wanted and the
+//! variables let go, the one call that makes the stage right.
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::resync::Summary;
+use super::Summary;
 
 pub const NAMESPACE: &str = "Stagewire";
 pub const FUNCTION: &str = "stage-resync";
@@ -35,9 +35,9 @@ pub fn document(summary: &Summary, elapsed: Duration, timestamp_ms: i64) -> Valu
         "EventsSeen": 1,
         "BindingsChecked": summary.bindings_checked,
         "VariablesChanged": summary.changed.len(),
-        "Unresolved": summary.unresolved.len(),
-        "Deferred": summary.deferred.len(),
-        "Failures": summary.failures.len(),
+        "Unresolved": summary.unresolved().len(),
+        "Deferred": summary.deferred().len(),
+        "Failures": summary.failures().len(),
         "Duration": elapsed.as_millis() as u64,
     })
 }
@@ -55,7 +55,13 @@ mod tests {
     fn every_declared_metric_has_a_value() {
         let summary = Summary {
             bindings_checked: 3,
-            failures: vec!["x".into()],
+            issues: vec![crate::resync::Issue {
+                stage: "s".into(),
+                variable: None,
+                kind: crate::resync::IssueKind::Failed,
+                cause: "x".into(),
+                retryable: true,
+            }],
             ..Summary::default()
         };
         let doc = document(&summary, Duration::from_millis(12), 1);

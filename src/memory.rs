@@ -1,0 +1,389 @@
+//! In-memory adapters of every port, beside the AWS ones in [`crate::aws`]: one [`World`] holds
+//! stages, stack outputs, ECS services, load balancers and the registry, with the semantics of
+//! the AWS adapters (claims conditional on the owner, releases on the physical id, re-sync
+//! writes on the version). It counts calls, can make the next calls of an operation fail, and
+//! can run a change just before an operation (a concurrent writer, a binding deleted
+//! mid-flight), so that flows are tested in microseconds and in orders hard to time against a
+//! real service.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::domain::{ApiKind, StageRef};
+use crate::ports::{
+    AwsError, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage, LoadBalancer,
+    LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages, SyncUpdate,
+    TargetHealth,
+};
+use crate::Ports;
+
+type Hook = Box<dyn FnOnce(&mut State) + Send>;
+
+/// Everything a [`World`] holds.
+#[derive(Default)]
+pub struct State {
+    pub stages: BTreeMap<StageRef, BTreeMap<String, String>>,
+    pub stacks: BTreeMap<String, BTreeMap<String, String>>,
+    pub services: BTreeMap<(String, String), Vec<EcsLoadBalancer>>,
+    pub load_balancers: Vec<LoadBalancer>,
+    /// Healthy targets per load balancer ARN.
+    pub healthy: HashMap<String, usize>,
+    pub registry: BTreeMap<(StageRef, String), Record>,
+    /// Every call made, by operation name (`GetStage`, `UpdateStage`, `RecordSync`, ...).
+    pub calls: Vec<&'static str>,
+    faults: HashMap<&'static str, VecDeque<ErrorKind>>,
+    hooks: HashMap<&'static str, VecDeque<Hook>>,
+}
+
+impl State {
+    /// How many calls of `operation` were made.
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls.iter().filter(|c| **c == operation).count()
+    }
+
+    /// Add an ELBv2 load balancer named `name` with `healthy` healthy targets.
+    pub fn add_load_balancer(&mut self, name: &str, healthy: usize) -> LoadBalancer {
+        let lb = LoadBalancer {
+            family: LbFamily::V2,
+            name: name.to_string(),
+            arn: Some(format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/{name}/1"
+            )),
+            dns_name: Some(format!("{name}-1.us-east-1.elb.amazonaws.com")),
+        };
+        self.healthy.insert(lb.arn.clone().unwrap_or_default(), healthy);
+        self.load_balancers.push(lb.clone());
+        lb
+    }
+
+    pub fn remove_load_balancer(&mut self, name: &str) {
+        self.load_balancers.retain(|lb| lb.name != name);
+    }
+}
+
+/// An in-memory AWS account.
+#[derive(Clone, Default)]
+pub struct World {
+    state: Arc<Mutex<State>>,
+}
+
+fn error(operation: &'static str, kind: ErrorKind) -> AwsError {
+    AwsError {
+        service: "memory",
+        operation,
+        kind,
+        code: Some(format!("{kind:?}")),
+        message: Some(format!("injected {kind:?}")),
+        source: None,
+    }
+}
+
+impl World {
+    pub fn new() -> Self {
+        World::default()
+    }
+
+    /// The state, to arrange a test or to look at its outcome.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ports over this world, in `us-east-1`.
+    pub fn ports(&self) -> Ports {
+        let me = Arc::new(self.clone());
+        Ports {
+            rest: me.clone(),
+            http: me.clone(),
+            outputs: me.clone(),
+            ecs: me.clone(),
+            elb: me.clone(),
+            registry: me,
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// The next `times` calls of `operation` fail with `kind`.
+    pub fn fail(&self, operation: &'static str, kind: ErrorKind, times: usize) {
+        let mut s = self.state();
+        let q = s.faults.entry(operation).or_default();
+        q.extend(std::iter::repeat_n(kind, times));
+    }
+
+    /// Run `change` just before the next call of `operation`.
+    pub fn before(&self, operation: &'static str, change: impl FnOnce(&mut State) + Send + 'static) {
+        self.state()
+            .hooks
+            .entry(operation)
+            .or_default()
+            .push_back(Box::new(change));
+    }
+
+    /// Log the call, run a pending hook, and fail if a fault is queued.
+    fn call(&self, operation: &'static str) -> Result<MutexGuard<'_, State>, AwsError> {
+        let mut s = self.state();
+        s.calls.push(operation);
+        if let Some(hook) = s.hooks.get_mut(operation).and_then(VecDeque::pop_front) {
+            hook(&mut s);
+        }
+        match s.faults.get_mut(operation).and_then(VecDeque::pop_front) {
+            Some(kind) => Err(error(operation, kind)),
+            None => Ok(s),
+        }
+    }
+}
+
+#[async_trait]
+impl Stages for World {
+    async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
+        let s = self.call("GetStage")?;
+        Ok(s.stages.get(stage).map(|v| LiveStage {
+            variables: v.clone(),
+        }))
+    }
+
+    async fn create(
+        &self,
+        stage: &StageRef,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        let mut s = self.call("CreateStage")?;
+        if s.stages.contains_key(stage) {
+            return Err(error("CreateStage", ErrorKind::Conflict));
+        }
+        s.stages.insert(stage.clone(), variables.clone());
+        Ok(())
+    }
+
+    async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError> {
+        let mut s = self.call("UpdateStage")?;
+        let vars = s
+            .stages
+            .get_mut(stage)
+            .ok_or_else(|| error("UpdateStage", ErrorKind::NotFound))?;
+        for r in &patch.remove {
+            vars.remove(r);
+        }
+        vars.extend(patch.set.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
+        self.call("DeleteStage")?.stages.remove(stage);
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
+        let s = self.call("GetStages")?;
+        Ok(Some(
+            s.stages
+                .iter()
+                .filter(|(k, _)| k.kind == kind && k.api_id == api_id)
+                .map(|(k, v)| {
+                    (
+                        k.stage.clone(),
+                        LiveStage {
+                            variables: v.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+}
+
+#[async_trait]
+impl StackOutputs for World {
+    async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        Ok(self.call("DescribeStacks")?.stacks.get(stack).cloned())
+    }
+}
+
+#[async_trait]
+impl EcsServices for World {
+    async fn load_balancers(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Option<Vec<EcsLoadBalancer>>, AwsError> {
+        let s = self.call("DescribeServices")?;
+        Ok(s.services
+            .get(&(cluster.to_string(), service.to_string()))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl LoadBalancers for World {
+    async fn v2(&self, name_or_arn: &str) -> Result<Option<LoadBalancer>, AwsError> {
+        let s = self.call("DescribeLoadBalancers")?;
+        Ok(s.load_balancers
+            .iter()
+            .find(|lb| {
+                lb.family == LbFamily::V2
+                    && (lb.name == name_or_arn || lb.arn.as_deref() == Some(name_or_arn))
+            })
+            .cloned())
+    }
+
+    async fn classic(&self, name: &str) -> Result<Option<LoadBalancer>, AwsError> {
+        let s = self.call("DescribeClassicLoadBalancers")?;
+        Ok(s.load_balancers
+            .iter()
+            .find(|lb| lb.family == LbFamily::Classic && lb.name == name)
+            .cloned())
+    }
+
+    async fn target_group_load_balancers(
+        &self,
+        target_group_arn: &str,
+    ) -> Result<Option<Vec<String>>, AwsError> {
+        let s = self.call("DescribeTargetGroups")?;
+        // A target group ARN names its load balancer after `targetgroup/`.
+        let name = target_group_arn.rsplit('/').nth(1).unwrap_or_default();
+        Ok(s.load_balancers
+            .iter()
+            .find(|lb| lb.name == name)
+            .map(|lb| lb.arn.iter().cloned().collect()))
+    }
+
+    async fn target_health(&self, lb_arn: &str) -> Result<TargetHealth, AwsError> {
+        let s = self.call("DescribeTargetHealth")?;
+        let healthy = s.healthy.get(lb_arn).copied().unwrap_or(0);
+        Ok(TargetHealth {
+            healthy,
+            total: healthy.max(1),
+        })
+    }
+
+    async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError> {
+        Ok(self.call("DescribeAllLoadBalancers")?.load_balancers.clone())
+    }
+}
+
+fn key(r: &Record) -> (StageRef, String) {
+    (r.stage.clone(), r.variable.clone())
+}
+
+fn owned_error(held: &Record, r: &Record) -> RegistryError {
+    RegistryError::Owned {
+        variable: r.variable.clone(),
+        stage: r.stage.to_string(),
+        owner: held.owner.to_string(),
+    }
+}
+
+#[async_trait]
+impl Registry for World {
+    async fn claim(&self, put: &[Record], release: &[Record]) -> Result<(), RegistryError> {
+        let mut s = self.call("Claim")?;
+        for r in put {
+            if let Some(held) = s.registry.get(&key(r)) {
+                if held.owner.key() != r.owner.key() {
+                    return Err(owned_error(held, r));
+                }
+            }
+        }
+        for r in release {
+            if let Some(held) = s.registry.get(&key(r)) {
+                if held.owner.physical_id != r.owner.physical_id {
+                    return Err(error("Claim", ErrorKind::ConditionFailed).into());
+                }
+            }
+        }
+        for r in put {
+            let old = s.registry.get(&key(r));
+            let record = Record {
+                version: old.map_or(0, |o| o.version) + 1,
+                checked_at: old.and_then(|o| o.checked_at),
+                last_error: None,
+                ..r.clone()
+            };
+            s.registry.insert(key(r), record);
+        }
+        for r in release {
+            s.registry.remove(&key(r));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, records: &[Record]) -> Result<usize, RegistryError> {
+        let mut s = self.call("Release")?;
+        let mut removed = 0;
+        for r in records {
+            if s.registry.get(&key(r)).map(|h| &h.owner.physical_id) == Some(&r.owner.physical_id) {
+                s.registry.remove(&key(r));
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn get(&self, stage: &StageRef, variable: &str) -> Result<Option<Record>, RegistryError> {
+        let s = self.call("GetItem")?;
+        Ok(s.registry
+            .get(&(stage.clone(), variable.to_string()))
+            .cloned())
+    }
+
+    async fn by_owner(&self, owner_key: &str) -> Result<Vec<Record>, RegistryError> {
+        self.select("QueryByOwner", |r| r.owner.key() == owner_key)
+    }
+
+    async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError> {
+        self.select("QueryBySource", |r| r.source.key() == source_key)
+    }
+
+    async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError> {
+        self.select("QueryByVia", |r| r.via.as_deref() == Some(via))
+    }
+
+    async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError> {
+        self.select("QueryByStage", |r| &r.stage == stage)
+    }
+
+    async fn all(&self) -> Result<Vec<Record>, RegistryError> {
+        self.select("Scan", |_| true)
+    }
+
+    async fn record_sync(
+        &self,
+        record: &Record,
+        update: &SyncUpdate,
+    ) -> Result<bool, RegistryError> {
+        let mut s = self.call("RecordSync")?;
+        let Some(held) = s.registry.get_mut(&key(record)) else {
+            return Ok(false);
+        };
+        if held.version != record.version {
+            return Ok(false);
+        }
+        held.version += 1;
+        held.checked_at = Some(update.at);
+        if let Some(v) = &update.value {
+            held.value = Some(v.clone());
+            held.written_at = Some(update.at);
+        }
+        if let Some(via) = &update.via {
+            held.via = Some(via.clone());
+        }
+        held.last_error = update.error.clone();
+        Ok(true)
+    }
+}
+
+impl World {
+    fn select(
+        &self,
+        operation: &'static str,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Result<Vec<Record>, RegistryError> {
+        let s = self.call(operation)?;
+        Ok(s.registry.values().filter(|r| keep(r)).cloned().collect())
+    }
+}

@@ -1,0 +1,12 @@
+//! Planning, without I/O. Both the custom resource and the re-sync decide here what to write;
+//! they only gather facts before and apply the result after.
+//!
+//! - [`patch`]: the one patch that brings a stage's variables where a binding wants them, and
+//!   the rule for letting a variable go (remove it only while it still holds what was written).
+//! - [`stage`]: the re-sync's plan for one stage: what to write, what to hold back and why,
+//!   what cannot be resolved, and what the registry records.
+
+pub mod patch;
+pub mod stage;
+
+pub use patch::{count_after, patch, Release};

@@ -1,0 +1,416 @@
+//! The re-sync's plan for one stage, without I/O: from the stage's records, its live variables,
+//! what each source resolves to and what is known of the load balancers behind the values, the
+//! one patch to write, what to hold back (and why), what cannot be resolved, and what the
+//! registry should record for each variable.
+//!
+//! The switch rule: a variable does not move from a load balancer that still exists to one
+//! without a healthy target. When the current one is gone, the switch happens anyway (nothing
+//! would answer otherwise).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::domain::StageRef;
+use crate::plan::{patch, Release};
+use crate::ports::{Record, StagePatch, SyncUpdate};
+use crate::resolve::{ResolveError, Resolved};
+
+/// A load balancer behind a value, and whether it has a healthy target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    pub name: String,
+    pub healthy: bool,
+}
+
+/// The load balancers behind the new and the current value of a variable about to change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gate {
+    /// The load balancer the new value is the DNS name of, if any.
+    pub new: Option<Serving>,
+    /// The load balancer the current value is the DNS name of, while it exists. Only looked up
+    /// when the new one has no healthy target (it matters only then).
+    pub current: Option<String>,
+}
+
+/// What the re-sync learned about one registered variable.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub record: Record,
+    /// What the source resolves to now.
+    pub resolved: Result<Resolved, ResolveError>,
+    /// What is known of the load balancers behind the values; the default when the value
+    /// would not change.
+    pub gate: Result<Gate, ResolveError>,
+}
+
+/// What the re-sync does with one variable.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// The live value is what the source resolves to.
+    InSync,
+    /// Write the resolved value.
+    Write { from: Option<String>, to: String },
+    /// Keep the current value: the new load balancer has no healthy target while the current
+    /// one still exists.
+    Defer {
+        to: String,
+        new_lb: String,
+        current_lb: String,
+    },
+    /// The source has no value now; the current value is kept.
+    Unresolved(ResolveError),
+    /// The load balancers behind the values could not be checked; nothing is written.
+    Unchecked { to: String, cause: ResolveError },
+    /// The stage (or its API) does not exist.
+    StageMissing,
+}
+
+impl Action {
+    /// Why a switch is held back, as logged and recorded.
+    pub fn deferral(&self) -> Option<String> {
+        match self {
+            Action::Defer {
+                new_lb, current_lb, ..
+            } => Some(format!(
+                "load balancer {new_lb} has no healthy target yet; keeping {current_lb} while it exists"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The plan of one variable.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub record: Record,
+    /// The variable's value on the stage when planned.
+    pub current: Option<String>,
+    /// The load balancer behind the new value, when the value would change and one was found.
+    pub serving: Option<Serving>,
+    pub action: Action,
+    /// What to record in the registry (conditional on the record's version), if anything.
+    pub update: Option<SyncUpdate>,
+}
+
+/// The plan of one stage: one patch and one outcome per variable.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    pub stage: StageRef,
+    pub patch: StagePatch,
+    pub variables: Vec<Planned>,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::InSync => f.write_str("in sync"),
+            Action::Write { from, to } => write!(
+                f,
+                "write {} -> {to}",
+                from.as_deref().unwrap_or("(absent)")
+            ),
+            Action::Defer { .. } => write!(f, "deferred: {}", self.deferral().unwrap_or_default()),
+            Action::Unresolved(e) => write!(f, "unresolved (value kept): {e}"),
+            Action::Unchecked { cause, .. } => write!(f, "health check: {cause}"),
+            Action::StageMissing => f.write_str("stage missing"),
+        }
+    }
+}
+
+/// Plan one existing stage whose variables are `live`.
+pub fn plan(
+    stage: &StageRef,
+    live: &BTreeMap<String, String>,
+    observed: Vec<Observed>,
+    now: i64,
+) -> StagePlan {
+    let mut out = StagePlan {
+        stage: stage.clone(),
+        patch: StagePatch::default(),
+        variables: Vec::with_capacity(observed.len()),
+    };
+    for o in observed {
+        let (action, update) = variable(live, &o, now);
+        if let Action::Write { to, .. } = &action {
+            out.patch.set.insert(o.record.variable.clone(), to.clone());
+        }
+        out.variables.push(Planned {
+            current: live.get(&o.record.variable).cloned(),
+            serving: o.gate.as_ref().ok().and_then(|g| g.new.clone()),
+            record: o.record,
+            action,
+            update,
+        });
+    }
+    out
+}
+
+/// Plan a stage that does not exist (or whose API does not): nothing to write, the error
+/// recorded once.
+pub fn missing(stage: &StageRef, records: Vec<Record>, now: i64) -> StagePlan {
+    let error = format!("{stage} does not exist");
+    StagePlan {
+        stage: stage.clone(),
+        patch: StagePatch::default(),
+        variables: records
+            .into_iter()
+            .map(|record| Planned {
+                current: None,
+                serving: None,
+                update: error_update(&record, &error, now),
+                record,
+                action: Action::StageMissing,
+            })
+            .collect(),
+    }
+}
+
+fn variable(
+    live: &BTreeMap<String, String>,
+    o: &Observed,
+    now: i64,
+) -> (Action, Option<SyncUpdate>) {
+    let r = &o.record;
+    let resolved = match &o.resolved {
+        Ok(v) => v,
+        Err(e) => {
+            let error = format!("cannot resolve {}: {e}", r.source);
+            return (Action::Unresolved(e.clone()), error_update(r, &error, now));
+        }
+    };
+    let current = live.get(&r.variable);
+    if current == Some(&resolved.value) {
+        let stale = r.last_error.is_some()
+            || r.value.as_ref() != Some(&resolved.value)
+            || r.via != resolved.via();
+        let update = stale.then(|| SyncUpdate {
+            value: (r.value.as_ref() != Some(&resolved.value)).then(|| resolved.value.clone()),
+            via: resolved.via(),
+            error: None,
+            at: now,
+        });
+        return (Action::InSync, update);
+    }
+    let to = resolved.value.clone();
+    match &o.gate {
+        Err(cause) => (
+            Action::Unchecked {
+                to,
+                cause: cause.clone(),
+            },
+            None,
+        ),
+        Ok(Gate {
+            new: Some(new),
+            current: Some(current_lb),
+        }) if !new.healthy => {
+            let action = Action::Defer {
+                to,
+                new_lb: new.name.clone(),
+                current_lb: current_lb.clone(),
+            };
+            let error = format!("switch deferred: {}", action.deferral().unwrap_or_default());
+            (action, error_update(r, &error, now))
+        }
+        Ok(_) => {
+            let update = SyncUpdate {
+                value: Some(to.clone()),
+                via: resolved.via(),
+                error: None,
+                at: now,
+            };
+            (
+                Action::Write {
+                    from: current.cloned(),
+                    to,
+                },
+                Some(update),
+            )
+        }
+    }
+}
+
+/// Record an error, unless the record already says exactly that.
+fn error_update(record: &Record, error: &str, at: i64) -> Option<SyncUpdate> {
+    (record.last_error.as_deref() != Some(error)).then(|| SyncUpdate {
+        value: None,
+        via: None,
+        error: Some(error.to_string()),
+        at,
+    })
+}
+
+/// Variables written by an invocation whose binding was deleted meanwhile must not outlive it:
+/// the patch that removes those still holding what was written (the rule of [`patch`]).
+pub fn orphans(
+    live: &BTreeMap<String, String>,
+    written: &BTreeMap<String, String>,
+    still_bound: &[Record],
+) -> StagePatch {
+    let released: Vec<Release> = written
+        .iter()
+        .filter(|(v, _)| !still_bound.iter().any(|r| &&r.variable == v))
+        .map(|(v, value)| Release {
+            variable: v.clone(),
+            written: Some(value.clone()),
+        })
+        .collect();
+    patch(live, &BTreeMap::new(), &released)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApiKind, Owner, Source};
+
+    fn stage() -> StageRef {
+        StageRef::new(ApiKind::Rest, "api", "prod")
+    }
+
+    fn record(value: &str, last_error: Option<&str>) -> Record {
+        Record {
+            stage: stage(),
+            variable: "elb".into(),
+            owner: Owner {
+                stack_id: "s".into(),
+                logical_id: "B".into(),
+                physical_id: "p".into(),
+            },
+            source: Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Dns".into(),
+            },
+            value: Some(value.into()),
+            written_at: Some(1),
+            via: None,
+            created_stage: false,
+            last_error: last_error.map(str::to_owned),
+            checked_at: None,
+            version: 3,
+        }
+    }
+
+    fn observed(record: Record, value: &str, gate: Gate) -> Observed {
+        Observed {
+            record,
+            resolved: Ok(Resolved {
+                value: value.into(),
+                load_balancer: None,
+            }),
+            gate: Ok(gate),
+        }
+    }
+
+    fn live(value: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("elb".to_string(), value.to_string())])
+    }
+
+    fn serving(name: &str, healthy: bool) -> Option<Serving> {
+        Some(Serving {
+            name: name.into(),
+            healthy,
+        })
+    }
+
+    #[test]
+    fn in_sync_writes_nothing_and_records_only_what_is_stale() {
+        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "a", Gate::default())], 9);
+        assert!(p.patch.is_empty());
+        assert!(matches!(p.variables[0].action, Action::InSync));
+        assert!(p.variables[0].update.is_none());
+
+        // A stale error or value is cleared, once.
+        let p = plan(&stage(), &live("a"), vec![observed(record("old", Some("x")), "a", Gate::default())], 9);
+        let u = p.variables[0].update.as_ref().unwrap();
+        assert_eq!((u.value.as_deref(), u.error.as_deref()), (Some("a"), None));
+    }
+
+    #[test]
+    fn a_changed_source_is_written_in_one_patch() {
+        let gate = Gate {
+            new: serving("new", true),
+            current: None,
+        };
+        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", gate)], 9);
+        assert_eq!(p.patch.set, BTreeMap::from([("elb".to_string(), "b".to_string())]));
+        assert!(matches!(&p.variables[0].action, Action::Write { from: Some(f), to } if f == "a" && to == "b"));
+        assert_eq!(p.variables[0].update.as_ref().unwrap().value.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn a_switch_to_a_load_balancer_without_healthy_target_waits_while_the_current_one_exists() {
+        let held = Gate {
+            new: serving("new", false),
+            current: Some("old".into()),
+        };
+        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", held)], 9);
+        assert!(p.patch.is_empty());
+        let reason = p.variables[0].action.deferral().unwrap();
+        assert!(reason.contains("new has no healthy target") && reason.contains("keeping old"), "{reason}");
+        let error = p.variables[0].update.as_ref().unwrap().error.clone().unwrap();
+        assert!(error.starts_with("switch deferred"), "{error}");
+
+        // The same deferral is not recorded again.
+        let again = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", Some(&error)), "b", Gate { new: serving("new", false), current: Some("old".into()) })],
+            10,
+        );
+        assert!(again.variables[0].update.is_none());
+
+        // With the current load balancer gone, the switch happens anyway.
+        let gone = Gate {
+            new: serving("new", false),
+            current: None,
+        };
+        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", gone)], 9);
+        assert_eq!(p.patch.set.get("elb").map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn an_unresolved_source_or_an_unchecked_gate_keeps_the_value() {
+        let mut o = observed(record("a", None), "b", Gate::default());
+        o.resolved = Err(ResolveError::StackNotFound("S".into()));
+        let p = plan(&stage(), &live("a"), vec![o], 9);
+        assert!(p.patch.is_empty());
+        assert!(matches!(p.variables[0].action, Action::Unresolved(_)));
+        assert!(p.variables[0].update.as_ref().unwrap().error.as_ref().unwrap().contains("stack S does not exist"));
+
+        let mut o = observed(record("a", None), "b", Gate::default());
+        o.gate = Err(ResolveError::LoadBalancerNotFound("x".into()));
+        let p = plan(&stage(), &live("a"), vec![o], 9);
+        assert!(p.patch.is_empty());
+        assert!(matches!(p.variables[0].action, Action::Unchecked { .. }));
+        assert!(p.variables[0].update.is_none());
+    }
+
+    #[test]
+    fn a_missing_stage_records_its_error_once() {
+        let p = missing(&stage(), vec![record("a", None)], 9);
+        assert!(p.patch.is_empty());
+        let error = p.variables[0].update.as_ref().unwrap().error.clone().unwrap();
+        assert_eq!(error, "stage prod of REST API api does not exist");
+        let p = missing(&stage(), vec![record("a", Some(&error))], 9);
+        assert!(p.variables[0].update.is_none());
+    }
+
+    #[test]
+    fn orphans_are_removed_only_while_they_hold_what_was_written() {
+        let live = BTreeMap::from([
+            ("mine".to_string(), "w".to_string()),
+            ("changed".to_string(), "by-hand".to_string()),
+            ("bound".to_string(), "w".to_string()),
+        ]);
+        let written = BTreeMap::from([
+            ("mine".to_string(), "w".to_string()),
+            ("changed".to_string(), "w".to_string()),
+            ("bound".to_string(), "w".to_string()),
+        ]);
+        let mut still = record("w", None);
+        still.variable = "bound".into();
+        let p = orphans(&live, &written, &[still]);
+        assert_eq!(p.remove, vec!["mine".to_string()]);
+        assert!(p.set.is_empty());
+    }
+}

@@ -1,0 +1,506 @@
+//! Reconcile: bring every record's variable in line with its source. Each source is resolved
+//! once and each stage read once (one `GetStages` per API when several of its stages are
+//! affected); [`crate::plan::stage`] decides, this module only gathers the facts and applies
+//! the plan: one `UpdateStage` per stage, then the registry writes, each conditional on the
+//! record's version. A concurrent invocation that wrote first makes this one re-read and
+//! re-resolve, so stale values never win; a variable written here whose binding was deleted
+//! meanwhile is removed again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::summary::{Change, Issue, IssueKind, Retryable, Summary};
+use crate::domain::{ApiKind, StageRef};
+use crate::plan::stage::{self as stage_plan, Action, StagePlan};
+use crate::ports::{AwsError, LiveStage, Record};
+use crate::resolve::Resolver;
+use crate::Ports;
+
+/// Attempts per stage while concurrent writers keep winning.
+const ATTEMPTS: usize = 4;
+
+/// Bring every record's variable in line with its source.
+pub async fn reconcile(ports: &Ports, records: Vec<Record>) -> Summary {
+    let mut summary = Summary::default();
+    let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
+    for r in records {
+        by_stage.entry(r.stage.clone()).or_default().push(r);
+    }
+    let mut prefetched = prefetch(ports, &by_stage).await;
+    let mut resolver = Resolver::new(ports);
+    for (stage, records) in by_stage {
+        summary.bindings_checked += records.len();
+        let known = prefetched.remove(&stage);
+        sync_stage(ports, &mut resolver, &stage, records, known, &mut summary).await;
+    }
+    summary
+}
+
+/// A stage that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read {stage}: {source}")]
+pub struct StageUnreadable {
+    pub stage: StageRef,
+    #[source]
+    pub source: AwsError,
+}
+
+/// The plan of every stage of these records, as a re-sync would make it now; nothing written.
+pub async fn plans<'a>(
+    ports: &'a Ports,
+    resolver: &mut Resolver<'a>,
+    records: Vec<Record>,
+) -> Result<Vec<StagePlan>, StageUnreadable> {
+    let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
+    for r in records {
+        by_stage.entry(r.stage.clone()).or_default().push(r);
+    }
+    let mut prefetched = prefetch(ports, &by_stage).await;
+    let mut out = Vec::new();
+    for (stage, records) in by_stage {
+        let live = match prefetched.remove(&stage) {
+            Some(known) => known,
+            None => ports
+                .stages(stage.kind)
+                .get(&stage)
+                .await
+                .map_err(|source| StageUnreadable {
+                    stage: stage.clone(),
+                    source,
+                })?,
+        };
+        out.push(plan(resolver, &stage, live.as_ref(), records).await);
+    }
+    Ok(out)
+}
+
+/// Gather what the plan needs and make it.
+async fn plan(
+    resolver: &mut Resolver<'_>,
+    stage: &StageRef,
+    live: Option<&LiveStage>,
+    records: Vec<Record>,
+) -> StagePlan {
+    let now = crate::now_ms();
+    let Some(live) = live else {
+        return stage_plan::missing(stage, records, now);
+    };
+    let mut observed = Vec::with_capacity(records.len());
+    for r in records {
+        let current = live.variables.get(&r.variable).map(String::as_str);
+        observed.push(resolver.observe(r, current).await);
+    }
+    stage_plan::plan(stage, &live.variables, observed, now)
+}
+
+/// Read in one call per API the stages of every API with several affected stages (a full
+/// reconcile of a thousand stages over a hundred APIs makes a hundred reads, not a thousand).
+async fn prefetch(
+    ports: &Ports,
+    by_stage: &BTreeMap<StageRef, Vec<Record>>,
+) -> HashMap<StageRef, Option<LiveStage>> {
+    let mut per_api: BTreeMap<(ApiKind, &str), Vec<&StageRef>> = BTreeMap::new();
+    for stage in by_stage.keys() {
+        per_api
+            .entry((stage.kind, stage.api_id.as_str()))
+            .or_default()
+            .push(stage);
+    }
+    let mut known = HashMap::new();
+    for ((kind, api_id), stages) in per_api {
+        if stages.len() < 2 {
+            continue;
+        }
+        match ports.stages(kind).list(kind, api_id).await {
+            Ok(Some(mut all)) => {
+                for stage in stages {
+                    known.insert(stage.clone(), all.remove(&stage.stage));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(api = api_id, error = %e, "listing stages failed: reading them one by one");
+            }
+        }
+    }
+    known
+}
+
+/// Writers kept changing the stage's records faster than this invocation could finish.
+#[derive(Debug)]
+struct Contended;
+
+impl std::fmt::Display for Contended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "still contended after {ATTEMPTS} attempts")
+    }
+}
+
+impl Retryable for Contended {
+    fn retryable(&self) -> bool {
+        true
+    }
+}
+
+/// One stage, retried while concurrent writers win the registry's conditional writes.
+async fn sync_stage<'a>(
+    ports: &'a Ports,
+    resolver: &mut Resolver<'a>,
+    stage: &StageRef,
+    mut records: Vec<Record>,
+    mut known: Option<Option<LiveStage>>,
+    summary: &mut Summary,
+) {
+    let variables: BTreeSet<String> = records.iter().map(|r| r.variable.clone()).collect();
+    let mut written: BTreeMap<String, String> = BTreeMap::new();
+    for attempt in 1..=ATTEMPTS {
+        // The first attempt may use the stage as listed; a retry reads it afresh.
+        let conflict = apply(ports, resolver, stage, known.take(), &records, summary, &mut written).await;
+        if !conflict {
+            return;
+        }
+        if attempt == ATTEMPTS {
+            summary.fail(stage, None, &Contended);
+            return;
+        }
+        // Another invocation wrote first: read its result and resolve afresh.
+        *resolver = Resolver::new(ports);
+        records = match ports.registry.by_stage(stage).await {
+            Ok(all) => all
+                .into_iter()
+                .filter(|r| variables.contains(&r.variable))
+                .collect(),
+            Err(e) => {
+                summary.fail(stage, None, &e);
+                return;
+            }
+        };
+        undo_orphans(ports, stage, &records, &written, summary).await;
+    }
+}
+
+/// One attempt: plan, write the stage, record the outcome. Answers whether a registry write
+/// lost to a concurrent writer.
+async fn apply(
+    ports: &Ports,
+    resolver: &mut Resolver<'_>,
+    stage: &StageRef,
+    known: Option<Option<LiveStage>>,
+    records: &[Record],
+    summary: &mut Summary,
+    written: &mut BTreeMap<String, String>,
+) -> bool {
+    let stages = ports.stages(stage.kind);
+    let live = match known {
+        Some(k) => k,
+        None => match stages.get(stage).await {
+            Ok(l) => l,
+            Err(e) => {
+                summary.fail(stage, None, &e);
+                return false;
+            }
+        },
+    };
+    let plan = plan(resolver, stage, live.as_ref(), records.to_vec()).await;
+    report(&plan, summary);
+    if !plan.patch.is_empty() {
+        if let Err(e) = stages.update(stage, &plan.patch).await {
+            tracing::error!(%stage, error = %e, "stage update failed");
+            summary.fail(stage, None, &e);
+            return false;
+        }
+        for p in &plan.variables {
+            if let Action::Write { from, to } = &p.action {
+                tracing::info!(%stage, variable = %p.record.variable, from = from.as_deref().unwrap_or(""), %to, "variable re-pointed");
+                summary.changed.push(Change {
+                    stage: stage.to_string(),
+                    variable: p.record.variable.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+        written.extend(plan.patch.set.clone());
+    }
+    let mut conflict = false;
+    for p in &plan.variables {
+        let Some(update) = &p.update else { continue };
+        match ports.registry.record_sync(&p.record, update).await {
+            Ok(true) => {}
+            Ok(false) => conflict = true,
+            Err(e) => summary.fail(stage, Some(&p.record.variable), &e),
+        }
+    }
+    conflict
+}
+
+/// Log and count what the plan holds back.
+fn report(plan: &StagePlan, summary: &mut Summary) {
+    let stage = &plan.stage;
+    let issue = |variable: Option<&str>, kind: IssueKind, cause: String, retryable: bool| Issue {
+        stage: stage.to_string(),
+        variable: variable.map(str::to_owned),
+        kind,
+        cause,
+        retryable,
+    };
+    let mut missing = false;
+    for p in &plan.variables {
+        let variable = p.record.variable.as_str();
+        match &p.action {
+            Action::InSync | Action::Write { .. } => {}
+            Action::Unresolved(e) => {
+                tracing::warn!(%stage, variable, error = %e, source = %p.record.source, "source unresolved: value kept");
+                summary.issues.push(issue(Some(variable), IssueKind::Unresolved, e.to_string(), e.retryable()));
+            }
+            Action::Defer { .. } => {
+                let reason = p.action.deferral().unwrap_or_default();
+                tracing::warn!(%stage, variable, policy = "defer", %reason, "switch deferred");
+                summary.issues.push(issue(Some(variable), IssueKind::Deferred, reason, true));
+            }
+            Action::Unchecked { cause, .. } => {
+                summary.issues.push(issue(
+                    Some(variable),
+                    IssueKind::Failed,
+                    format!("health check: {cause}"),
+                    cause.retryable(),
+                ));
+            }
+            Action::StageMissing => missing = true,
+        }
+    }
+    if missing {
+        summary.issues.push(issue(None, IssueKind::StageMissing, "does not exist".into(), false));
+    }
+}
+
+/// A variable written here whose binding was deleted meanwhile must not outlive it.
+async fn undo_orphans(
+    ports: &Ports,
+    stage: &StageRef,
+    records: &[Record],
+    written: &BTreeMap<String, String>,
+    summary: &mut Summary,
+) {
+    if written.keys().all(|v| records.iter().any(|r| &r.variable == v)) {
+        return;
+    }
+    let stages = ports.stages(stage.kind);
+    let Ok(Some(live)) = stages.get(stage).await else {
+        return;
+    };
+    let patch = stage_plan::orphans(&live.variables, written, records);
+    if !patch.is_empty() {
+        if let Err(e) = stages.update(stage, &patch).await {
+            summary.fail(stage, None, &e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::binding;
+    use crate::domain::{BindingSpec, Source};
+    use crate::memory::World;
+
+    fn stage() -> StageRef {
+        StageRef::new(ApiKind::Rest, "api", "prod")
+    }
+
+    /// A stack `S` whose output `Dns` is the DNS name of load balancer `lb1` (healthy), and a
+    /// binding of `prod`'s `elb` to it.
+    async fn bound() -> (World, Ports) {
+        let world = World::new();
+        {
+            let mut s = world.state();
+            let lb1 = s.add_load_balancer("lb1", 1);
+            s.stacks.insert(
+                "S".into(),
+                BTreeMap::from([("Dns".to_string(), lb1.dns_name.unwrap())]),
+            );
+        }
+        let ports = world.ports();
+        let spec = BindingSpec {
+            stage: stage(),
+            create_stage: true,
+            variables: BTreeMap::from([(
+                "elb".to_string(),
+                Source::StackOutput {
+                    stack: "S".into(),
+                    output_key: "Dns".into(),
+                },
+            )]),
+        };
+        binding::create(&ports, "stack/A", "Binding", &spec, 4096, 1)
+            .await
+            .unwrap();
+        (world, ports)
+    }
+
+    /// Point the stack's output at a new load balancer with `healthy` healthy targets.
+    fn replace(world: &World, name: &str, healthy: usize) -> String {
+        let mut s = world.state();
+        let dns = s.add_load_balancer(name, healthy).dns_name.unwrap();
+        s.stacks.get_mut("S").unwrap().insert("Dns".into(), dns.clone());
+        dns
+    }
+
+    fn var(world: &World) -> Option<String> {
+        world.state().stages[&stage()].get("elb").cloned()
+    }
+
+    async fn records(ports: &Ports) -> Vec<Record> {
+        ports.registry.all().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_replaced_source_is_written_once_and_recorded() {
+        let (world, ports) = bound().await;
+        let dns = replace(&world, "lb2", 1);
+        let before = records(&ports).await[0].version;
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert_eq!(summary.changed.len(), 1, "{summary:?}");
+        assert!(summary.issues.is_empty(), "{summary:?}");
+        assert_eq!(var(&world), Some(dns.clone()));
+        let r = &records(&ports).await[0];
+        assert_eq!((r.value.as_deref(), r.version), (Some(dns.as_str()), before + 1));
+        // A second run finds nothing to do and writes nothing.
+        let calls = world.state().count("UpdateStage");
+        let again = reconcile(&ports, records(&ports).await).await;
+        assert!(again.changed.is_empty() && again.issues.is_empty(), "{again:?}");
+        assert_eq!(world.state().count("UpdateStage"), calls);
+        assert_eq!(records(&ports).await[0].version, before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_switch_waits_for_a_healthy_target_while_the_old_load_balancer_exists() {
+        let (world, ports) = bound().await;
+        let old = var(&world);
+        let dns = replace(&world, "lb2", 0);
+
+        let held = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(held.deferred().len(), 1, "{held:?}");
+        assert!(held.deferred()[0].retryable);
+        assert_eq!(var(&world), old);
+        assert!(records(&ports).await[0].last_error.as_deref().unwrap().contains("deferred"));
+
+        world.state().remove_load_balancer("lb1");
+        let switched = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(switched.changed.len(), 1, "{switched:?}");
+        assert_eq!(var(&world), Some(dns));
+        assert_eq!(records(&ports).await[0].last_error, None);
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_writer_wins_and_this_invocation_re_reads_and_converges() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        // Another invocation, which saw an even newer stack, writes between this one's stage
+        // write and its registry write.
+        let newest = {
+            let mut s = world.state();
+            s.add_load_balancer("lb3", 1).dns_name.unwrap()
+        };
+        let n = newest.clone();
+        world.before("RecordSync", move |s| {
+            s.stacks.get_mut("S").unwrap().insert("Dns".into(), n.clone());
+            s.stages.get_mut(&stage()).unwrap().insert("elb".into(), n.clone());
+            let r = s.registry.values_mut().next().unwrap();
+            r.value = Some(n);
+            r.version += 1;
+        });
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert!(summary.failures().is_empty(), "{summary:?}");
+        assert_eq!(var(&world), Some(newest.clone()));
+        assert_eq!(records(&ports).await[0].value, Some(newest));
+        let s = world.state();
+        assert_eq!(s.count("QueryByStage"), 1, "the conflict made it re-read its records");
+        assert_eq!(s.count("UpdateStage"), 1, "the retry found the stage in sync");
+    }
+
+    #[tokio::test]
+    async fn endless_contention_is_a_retryable_failure() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        for _ in 0..ATTEMPTS {
+            world.before("RecordSync", |s| {
+                s.registry.values_mut().next().unwrap().version += 1;
+            });
+        }
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        let failures = summary.failures();
+        assert_eq!(failures.len(), 1, "{summary:?}");
+        assert!(failures[0].cause.contains("still contended"), "{summary:?}");
+        assert!(failures[0].retryable);
+        assert_eq!(world.state().count("QueryByStage"), ATTEMPTS - 1);
+    }
+
+    #[tokio::test]
+    async fn a_binding_deleted_mid_flight_leaves_no_variable_behind() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        // The binding's Delete runs between this invocation's stage write and its registry
+        // write: it releases the record (and found the old value, so removed nothing).
+        world.before("RecordSync", |s| s.registry.clear());
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert!(summary.failures().is_empty(), "{summary:?}");
+        assert_eq!(var(&world), None, "the orphaned write was undone");
+        assert!(records(&ports).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_orphan_changed_by_hand_meanwhile_is_left_alone() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        world.before("RecordSync", |s| {
+            s.registry.clear();
+            s.stages
+                .get_mut(&stage())
+                .unwrap()
+                .insert("elb".into(), "by-hand.example.com".into());
+        });
+
+        reconcile(&ports, records(&ports).await).await;
+
+        assert_eq!(var(&world).as_deref(), Some("by-hand.example.com"));
+    }
+
+    #[tokio::test]
+    async fn failures_say_whether_a_retry_may_help() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        world.fail("UpdateStage", crate::ports::ErrorKind::Throttled, 1);
+        let throttled = reconcile(&ports, records(&ports).await).await;
+        assert!(throttled.failures()[0].retryable, "{throttled:?}");
+
+        world.fail("UpdateStage", crate::ports::ErrorKind::AccessDenied, 1);
+        let denied = reconcile(&ports, records(&ports).await).await;
+        assert!(!denied.failures()[0].retryable, "{denied:?}");
+
+        let ok = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(ok.changed.len(), 1, "{ok:?}");
+    }
+
+    #[tokio::test]
+    async fn the_dry_run_plan_is_the_plan_the_resync_applies() {
+        let (world, ports) = bound().await;
+        let dns = replace(&world, "lb2", 0);
+        let mut resolver = Resolver::new(&ports);
+        let planned = plans(&ports, &mut resolver, records(&ports).await).await.unwrap();
+        assert!(matches!(planned[0].variables[0].action, Action::Defer { ref to, .. } if *to == dns));
+        let writes = world.state().count("UpdateStage");
+        let summary = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(summary.deferred().len(), 1);
+        assert_eq!(world.state().count("UpdateStage"), writes);
+    }
+}

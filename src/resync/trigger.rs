@@ -1,0 +1,397 @@
+//! Triggers: what an event asks the re-sync to look at. [`classify`] turns an EventBridge event
+//! (or an operator's `{"resync": ...}`) into a [`Trigger`]; anything unknown is ignored, never
+//! an error Lambda would retry.
+
+use aws_lambda_events::event::cloudwatch_events::cloudtrail::AWSAPICall;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{lb_key, stack_key};
+
+/// Stack statuses after which outputs may have changed.
+pub const ACTIONABLE_STACK_STATUSES: &[&str] = &[
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+    "DELETE_COMPLETE",
+];
+
+/// What an event asks the re-sync to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// A stack whose outputs may have changed.
+    Stack(String),
+    /// A load balancer created or deleted (by name).
+    LoadBalancer { name: String, deleted: bool },
+    /// An ECS service that changed (deployment, steady state).
+    EcsService { cluster: String, service: String },
+    /// Every binding (the schedule, or an operator).
+    Everything,
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+/// `detail` of "CloudFormation Stack Status Change".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StackStatusChange {
+    pub stack_id: String,
+    pub status_details: StackStatusDetails,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StackStatusDetails {
+    pub status: String,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+}
+
+/// `detail` of "ECS Service Action" and "ECS Deployment State Change" (the fields used).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsServiceEvent {
+    #[serde(default)]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub event_name: Option<String>,
+    #[serde(default)]
+    pub cluster_arn: Option<String>,
+}
+
+/// An operator's direct invocation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manual {
+    pub resync: ManualScope,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ManualScope {
+    /// `"all"`.
+    All(String),
+    /// `{"stack": "..."}`.
+    Stack { stack: String },
+}
+
+/// The events the re-sync accepts, decoded.
+pub fn classify(event: &Value) -> Trigger {
+    if event.get("resync").is_some() {
+        return match Manual::deserialize(event) {
+            Ok(Manual {
+                resync: ManualScope::All(s),
+            }) if s == "all" => Trigger::Everything,
+            Ok(Manual {
+                resync: ManualScope::Stack { stack },
+            }) if !stack.is_empty() => Trigger::Stack(stack),
+            _ => Trigger::Ignored(
+                "unrecognised manual request: use {\"resync\": \"all\"} or {\"resync\": {\"stack\": \"NAME\"}}"
+                    .into(),
+            ),
+        };
+    }
+    let ev = match EventBridgeEvent::<Value>::deserialize(event) {
+        Ok(ev) => ev,
+        Err(e) => return Trigger::Ignored(format!("not an EventBridge event: {e}")),
+    };
+    match EVENT_KINDS
+        .iter()
+        .find(|k| k.source == ev.source && k.detail_type == ev.detail_type)
+    {
+        Some(kind) => (kind.decode)(&ev),
+        None => Trigger::Ignored(format!(
+            "unhandled event {:?} from {}",
+            ev.detail_type, ev.source
+        )),
+    }
+}
+
+/// One kind of EventBridge event the re-sync reacts to: where it comes from and how it becomes
+/// a trigger. Adding one is an entry here, its decoder, a rule in `template.yaml` (a test
+/// checks that every rule routes only kinds listed here) and a sample in `events/`.
+pub struct EventKind {
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    decode: fn(&EventBridgeEvent<Value>) -> Trigger,
+}
+
+/// Every EventBridge event the re-sync reacts to.
+pub const EVENT_KINDS: &[EventKind] = &[
+    EventKind {
+        source: "aws.cloudformation",
+        detail_type: "CloudFormation Stack Status Change",
+        decode: stack_status,
+    },
+    EventKind {
+        source: "aws.elasticloadbalancing",
+        detail_type: "AWS API Call via CloudTrail",
+        decode: elb_call,
+    },
+    EventKind {
+        source: "aws.ecs",
+        detail_type: "ECS Service Action",
+        decode: ecs_service,
+    },
+    EventKind {
+        source: "aws.ecs",
+        detail_type: "ECS Deployment State Change",
+        decode: ecs_service,
+    },
+    EventKind {
+        source: "aws.events",
+        detail_type: "Scheduled Event",
+        decode: |_| Trigger::Everything,
+    },
+];
+
+fn stack_status(ev: &EventBridgeEvent<Value>) -> Trigger {
+    match StackStatusChange::deserialize(&ev.detail) {
+        Ok(d) if ACTIONABLE_STACK_STATUSES.contains(&d.status_details.status.as_str()) => {
+            let name = stack_key(&d.stack_id)["stack#".len()..].to_string();
+            Trigger::Stack(name)
+        }
+        Ok(d) => Trigger::Ignored(format!(
+            "stack status {}: outputs cannot have changed",
+            d.status_details.status
+        )),
+        Err(e) => Trigger::Ignored(format!("malformed stack status detail: {e}")),
+    }
+}
+
+fn elb_call(ev: &EventBridgeEvent<Value>) -> Trigger {
+    let failed = ev.detail.get("errorCode").is_some();
+    match AWSAPICall::<Value, Value>::deserialize(&ev.detail) {
+        Ok(_) if failed => Trigger::Ignored("the API call failed".into()),
+        Ok(call) => classify_elb_call(&call),
+        Err(e) => Trigger::Ignored(format!("malformed CloudTrail detail: {e}")),
+    }
+}
+
+fn ecs_service(ev: &EventBridgeEvent<Value>) -> Trigger {
+    let detail = EcsServiceEvent::deserialize(&ev.detail).unwrap_or_default();
+    match ev
+        .resources
+        .iter()
+        .flatten()
+        .find(|r| r.contains(":service/"))
+        .and_then(|arn| ecs_service_of(arn, detail.cluster_arn.as_deref()))
+    {
+        Some((cluster, service)) => Trigger::EcsService { cluster, service },
+        None => Trigger::Ignored("ECS event without a service ARN".into()),
+    }
+}
+
+fn classify_elb_call(call: &AWSAPICall<Value, Value>) -> Trigger {
+    let req = &call.request_parameters;
+    let param = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_owned);
+    match call.event_name.as_str() {
+        "CreateLoadBalancer" => match param("name").or_else(|| param("loadBalancerName")) {
+            Some(name) => Trigger::LoadBalancer {
+                name,
+                deleted: false,
+            },
+            None => Trigger::Ignored("CreateLoadBalancer without a name".into()),
+        },
+        "DeleteLoadBalancer" => {
+            match param("loadBalancerArn").or_else(|| param("loadBalancerName")) {
+                Some(id) => Trigger::LoadBalancer {
+                    name: lb_key(&id)["lb#".len()..].to_string(),
+                    deleted: true,
+                },
+                None => Trigger::Ignored("DeleteLoadBalancer without a load balancer".into()),
+            }
+        }
+        other => Trigger::Ignored(format!(
+            "CloudTrail event {other} does not move load balancers"
+        )),
+    }
+}
+
+/// Cluster and service names from a service ARN (`service/CLUSTER/NAME`, or the older
+/// `service/NAME` with the cluster from the event).
+fn ecs_service_of(arn: &str, cluster_arn: Option<&str>) -> Option<(String, String)> {
+    let path = arn.split_once(":service/")?.1;
+    match path.split_once('/') {
+        Some((cluster, service)) => Some((cluster.to_string(), service.to_string())),
+        None => {
+            let cluster = cluster_arn?.rsplit('/').next()?;
+            Some((cluster.to_string(), path.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eb(source: &str, detail_type: &str, resources: Value, detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": detail_type, "source": source, "account": "123456789012",
+            "time": "2026-11-25T12:00:00Z", "region": "us-east-1",
+            "resources": resources, "detail": detail
+        })
+    }
+
+    fn trail(event_name: &str, request: Value) -> Value {
+        json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROA:cfn", "arn": "arn:aws:sts::123456789012:assumed-role/x/y", "accountId": "123456789012"},
+            "eventTime": "2026-11-25T12:00:00Z", "eventSource": "elasticloadbalancing.amazonaws.com",
+            "eventName": event_name, "awsRegion": "us-east-1", "sourceIPAddress": "cloudformation.amazonaws.com",
+            "userAgent": "cloudformation.amazonaws.com", "requestParameters": request, "responseElements": null,
+            "requestID": "1", "eventID": "2", "eventType": "AwsApiCall"
+        })
+    }
+
+    #[test]
+    fn stack_status_changes() {
+        let arn = "arn:aws:cloudformation:us-east-1:123456789012:stack/EcsHelloworldProd/abc";
+        let ev = |status: &str| {
+            eb(
+                "aws.cloudformation",
+                "CloudFormation Stack Status Change",
+                json!([arn]),
+                json!({"stack-id": arn, "status-details": {"status": status, "status-reason": ""}}),
+            )
+        };
+        assert_eq!(
+            classify(&ev("UPDATE_COMPLETE")),
+            Trigger::Stack("EcsHelloworldProd".into())
+        );
+        assert_eq!(
+            classify(&ev("CREATE_COMPLETE")),
+            Trigger::Stack("EcsHelloworldProd".into())
+        );
+        assert!(matches!(
+            classify(&ev("UPDATE_IN_PROGRESS")),
+            Trigger::Ignored(_)
+        ));
+        assert!(matches!(
+            classify(&ev("CREATE_FAILED")),
+            Trigger::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn load_balancer_calls() {
+        let create = eb(
+            "aws.elasticloadbalancing",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            trail(
+                "CreateLoadBalancer",
+                json!({"name": "new-alb", "type": "application"}),
+            ),
+        );
+        assert_eq!(
+            classify(&create),
+            Trigger::LoadBalancer {
+                name: "new-alb".into(),
+                deleted: false
+            }
+        );
+        let delete = eb(
+            "aws.elasticloadbalancing",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            trail(
+                "DeleteLoadBalancer",
+                json!({"loadBalancerArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/old-alb/123"}),
+            ),
+        );
+        assert_eq!(
+            classify(&delete),
+            Trigger::LoadBalancer {
+                name: "old-alb".into(),
+                deleted: true
+            }
+        );
+        let classic = eb(
+            "aws.elasticloadbalancing",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            trail("DeleteLoadBalancer", json!({"loadBalancerName": "legacy"})),
+        );
+        assert_eq!(
+            classify(&classic),
+            Trigger::LoadBalancer {
+                name: "legacy".into(),
+                deleted: true
+            }
+        );
+        let mut failed = trail("CreateLoadBalancer", json!({"name": "x"}));
+        failed["errorCode"] = json!("DuplicateLoadBalancerName");
+        let failed = eb(
+            "aws.elasticloadbalancing",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            failed,
+        );
+        assert!(matches!(classify(&failed), Trigger::Ignored(_)));
+    }
+
+    #[test]
+    fn ecs_events() {
+        let svc = "arn:aws:ecs:us-east-1:123456789012:service/prod/helloworld";
+        for dt in ["ECS Service Action", "ECS Deployment State Change"] {
+            let ev = eb(
+                "aws.ecs",
+                dt,
+                json!([svc]),
+                json!({"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
+            );
+            assert_eq!(
+                classify(&ev),
+                Trigger::EcsService {
+                    cluster: "prod".into(),
+                    service: "helloworld".into()
+                }
+            );
+        }
+        let old_format = eb(
+            "aws.ecs",
+            "ECS Service Action",
+            json!(["arn:aws:ecs:us-east-1:123456789012:service/helloworld"]),
+            json!({"clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
+        );
+        assert_eq!(
+            classify(&old_format),
+            Trigger::EcsService {
+                cluster: "prod".into(),
+                service: "helloworld".into()
+            }
+        );
+    }
+
+    #[test]
+    fn schedule_manual_and_unknown() {
+        let sched = eb(
+            "aws.events",
+            "Scheduled Event",
+            json!(["arn:aws:events:us-east-1:123456789012:rule/r"]),
+            json!({}),
+        );
+        assert_eq!(classify(&sched), Trigger::Everything);
+        assert_eq!(classify(&json!({"resync": "all"})), Trigger::Everything);
+        assert_eq!(
+            classify(&json!({"resync": {"stack": "S"}})),
+            Trigger::Stack("S".into())
+        );
+        assert!(matches!(
+            classify(&json!({"resync": "some"})),
+            Trigger::Ignored(_)
+        ));
+        assert!(matches!(
+            classify(&json!({"hello": 1})),
+            Trigger::Ignored(_)
+        ));
+        assert!(matches!(classify(&json!("text")), Trigger::Ignored(_)));
+        let other = eb("aws.s3", "Object Created", json!([]), json!({}));
+        assert!(matches!(classify(&other), Trigger::Ignored(_)));
+    }
+}
