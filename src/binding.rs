@@ -369,10 +369,20 @@ mod tests {
         create(&ports, "stack/A", "First", &spec(&[("v", "one")]), 4096, 1)
             .await
             .unwrap();
-        let err = create(&ports, "stack/B", "Second", &spec(&[("v", "two"), ("w", "x")]), 4096, 2)
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("owned by First in stack stack/A"), "{err}");
+        let err = create(
+            &ports,
+            "stack/B",
+            "Second",
+            &spec(&[("v", "two"), ("w", "x")]),
+            4096,
+            2,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("owned by First in stack stack/A"),
+            "{err}"
+        );
         assert_eq!(live(&world).unwrap().get("w"), None);
         assert_eq!(live(&world).unwrap()["v"], "one");
         assert_eq!(ports.registry.all().await.unwrap().len(), 1);
@@ -382,27 +392,52 @@ mod tests {
     async fn an_update_releases_dropped_variables_and_keeps_created_stage() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 4096, 1)
-            .await
-            .unwrap();
-        update(&ports, "stack/A", "B", &a.physical_id, &spec(&[("v", "3")]), 4096, 2)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1"), ("w", "2")]),
+            4096,
+            1,
+        )
+        .await
+        .unwrap();
+        update(
+            &ports,
+            "stack/A",
+            "B",
+            &a.physical_id,
+            &spec(&[("v", "3")]),
+            4096,
+            2,
+        )
+        .await
+        .unwrap();
         let vars = live(&world).unwrap();
         assert_eq!(vars.get("w"), None);
         assert_eq!(vars["v"], "3");
         let records = ports.registry.all().await.unwrap();
         assert_eq!(records.len(), 1);
-        assert!(records[0].created_stage, "the binding still knows it created the stage");
+        assert!(
+            records[0].created_stage,
+            "the binding still knows it created the stage"
+        );
     }
 
     #[tokio::test]
     async fn delete_leaves_hand_changed_variables_and_a_shared_stage() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 4096, 1)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1"), ("w", "2")]),
+            4096,
+            1,
+        )
+        .await
+        .unwrap();
         let stage = StageRef::new(ApiKind::Rest, "api", "prod");
         world
             .state()
@@ -411,14 +446,24 @@ mod tests {
             .unwrap()
             .insert("w".into(), "by-hand".into());
 
-        let done = delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap();
+        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+            .await
+            .unwrap();
 
         assert_eq!(done.variables_removed, 1);
         assert_eq!(done.stages_deleted, 0, "a variable still lives there");
         assert_eq!(done.records_released, 2);
-        assert_eq!(live(&world).unwrap(), BTreeMap::from([("w".to_string(), "by-hand".to_string())]));
+        assert_eq!(
+            live(&world).unwrap(),
+            BTreeMap::from([("w".to_string(), "by-hand".to_string())])
+        );
         // Deleting again finds nothing and succeeds.
-        assert_eq!(delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap(), Deleted::default());
+        assert_eq!(
+            delete(&ports, "stack/A", "B", &a.physical_id)
+                .await
+                .unwrap(),
+            Deleted::default()
+        );
     }
 
     #[tokio::test]
@@ -428,7 +473,9 @@ mod tests {
         let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
             .await
             .unwrap();
-        let done = delete(&ports, "stack/A", "B", &a.physical_id).await.unwrap();
+        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+            .await
+            .unwrap();
         assert_eq!(done.stages_deleted, 1);
         assert_eq!(live(&world), None);
     }
@@ -441,6 +488,9 @@ mod tests {
         let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
             .await
             .unwrap_err();
-        assert!(matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied), "{err}");
+        assert!(
+            matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
+            "{err}"
+        );
     }
 }

@@ -53,7 +53,8 @@ impl State {
             )),
             dns_name: Some(format!("{name}-1.us-east-1.elb.amazonaws.com")),
         };
-        self.healthy.insert(lb.arn.clone().unwrap_or_default(), healthy);
+        self.healthy
+            .insert(lb.arn.clone().unwrap_or_default(), healthy);
         self.load_balancers.push(lb.clone());
         lb
     }
@@ -112,7 +113,11 @@ impl World {
     }
 
     /// Run `change` just before the next call of `operation`.
-    pub fn before(&self, operation: &'static str, change: impl FnOnce(&mut State) + Send + 'static) {
+    pub fn before(
+        &self,
+        operation: &'static str,
+        change: impl FnOnce(&mut State) + Send + 'static,
+    ) {
         self.state()
             .hooks
             .entry(operation)
@@ -262,7 +267,10 @@ impl LoadBalancers for World {
     }
 
     async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError> {
-        Ok(self.call("DescribeAllLoadBalancers")?.load_balancers.clone())
+        Ok(self
+            .call("DescribeAllLoadBalancers")?
+            .load_balancers
+            .clone())
     }
 }
 

@@ -345,17 +345,21 @@ mod tests {
     async fn an_ecs_service_resolves_through_its_target_group_once() {
         let world = World::new();
         let lb = world.state().add_load_balancer("orders", 1);
-        world
-            .state()
-            .services
-            .insert(("prod".into(), "orders".into()), vec![attachment("orders", 80)]);
+        world.state().services.insert(
+            ("prod".into(), "orders".into()),
+            vec![attachment("orders", 80)],
+        );
         let ports = world.ports();
         let mut resolver = Resolver::new(&ports);
         let r = resolver.resolve(&service(None)).await.unwrap();
         assert_eq!(Some(r.value), lb.dns_name);
         assert_eq!(r.load_balancer.map(|l| l.name).as_deref(), Some("orders"));
         resolver.resolve(&service(None)).await.unwrap();
-        assert_eq!(world.state().count("DescribeServices"), 1, "answers are remembered");
+        assert_eq!(
+            world.state().count("DescribeServices"),
+            1,
+            "answers are remembered"
+        );
     }
 
     #[tokio::test]
@@ -370,7 +374,11 @@ mod tests {
         let ports = world.ports();
         let mut resolver = Resolver::new(&ports);
         let err = resolver.resolve(&service(None)).await.unwrap_err();
-        assert!(err.to_string().contains("set ContainerName and/or ContainerPort"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("set ContainerName and/or ContainerPort"),
+            "{err}"
+        );
         let r = resolver.resolve(&service(Some(8080))).await.unwrap();
         assert_eq!(Some(r.value), b.dns_name);
     }
@@ -380,10 +388,10 @@ mod tests {
         let world = World::new();
         let lb = world.state().add_load_balancer("a", 0);
         let dns = lb.dns_name.clone().unwrap();
-        world
-            .state()
-            .stacks
-            .insert("S".into(), BTreeMap::from([("Dns".to_string(), dns.clone())]));
+        world.state().stacks.insert(
+            "S".into(),
+            BTreeMap::from([("Dns".to_string(), dns.clone())]),
+        );
         let ports = world.ports();
         let record = Record {
             stage: crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod"),
@@ -413,7 +421,13 @@ mod tests {
         let old = world.state().add_load_balancer("old", 1).dns_name.unwrap();
         let changing = resolver.observe(record, Some(&old)).await;
         let gate = changing.gate.unwrap();
-        assert_eq!(gate.new, Some(Serving { name: "a".into(), healthy: false }));
+        assert_eq!(
+            gate.new,
+            Some(Serving {
+                name: "a".into(),
+                healthy: false
+            })
+        );
         assert_eq!(gate.current.as_deref(), Some("old"));
     }
 }

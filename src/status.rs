@@ -206,7 +206,10 @@ async fn row(
             .map_err(resolve_err)?
         {
             Some(lb) => Some(Serving {
-                healthy: resolver.has_healthy_targets(&lb).await.map_err(resolve_err)?,
+                healthy: resolver
+                    .has_healthy_targets(&lb)
+                    .await
+                    .map_err(resolve_err)?,
                 name: lb.name,
             }),
             None => None,

@@ -104,11 +104,9 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::InSync => f.write_str("in sync"),
-            Action::Write { from, to } => write!(
-                f,
-                "write {} -> {to}",
-                from.as_deref().unwrap_or("(absent)")
-            ),
+            Action::Write { from, to } => {
+                write!(f, "write {} -> {to}", from.as_deref().unwrap_or("(absent)"))
+            }
             Action::Defer { .. } => write!(f, "deferred: {}", self.deferral().unwrap_or_default()),
             Action::Unresolved(e) => write!(f, "unresolved (value kept): {e}"),
             Action::Unchecked { cause, .. } => write!(f, "health check: {cause}"),
@@ -314,13 +312,23 @@ mod tests {
 
     #[test]
     fn in_sync_writes_nothing_and_records_only_what_is_stale() {
-        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "a", Gate::default())], 9);
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", None), "a", Gate::default())],
+            9,
+        );
         assert!(p.patch.is_empty());
         assert!(matches!(p.variables[0].action, Action::InSync));
         assert!(p.variables[0].update.is_none());
 
         // A stale error or value is cleared, once.
-        let p = plan(&stage(), &live("a"), vec![observed(record("old", Some("x")), "a", Gate::default())], 9);
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("old", Some("x")), "a", Gate::default())],
+            9,
+        );
         let u = p.variables[0].update.as_ref().unwrap();
         assert_eq!((u.value.as_deref(), u.error.as_deref()), (Some("a"), None));
     }
@@ -331,10 +339,23 @@ mod tests {
             new: serving("new", true),
             current: None,
         };
-        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", gate)], 9);
-        assert_eq!(p.patch.set, BTreeMap::from([("elb".to_string(), "b".to_string())]));
-        assert!(matches!(&p.variables[0].action, Action::Write { from: Some(f), to } if f == "a" && to == "b"));
-        assert_eq!(p.variables[0].update.as_ref().unwrap().value.as_deref(), Some("b"));
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", None), "b", gate)],
+            9,
+        );
+        assert_eq!(
+            p.patch.set,
+            BTreeMap::from([("elb".to_string(), "b".to_string())])
+        );
+        assert!(
+            matches!(&p.variables[0].action, Action::Write { from: Some(f), to } if f == "a" && to == "b")
+        );
+        assert_eq!(
+            p.variables[0].update.as_ref().unwrap().value.as_deref(),
+            Some("b")
+        );
     }
 
     #[test]
@@ -343,18 +364,39 @@ mod tests {
             new: serving("new", false),
             current: Some("old".into()),
         };
-        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", held)], 9);
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", None), "b", held)],
+            9,
+        );
         assert!(p.patch.is_empty());
         let reason = p.variables[0].action.deferral().unwrap();
-        assert!(reason.contains("new has no healthy target") && reason.contains("keeping old"), "{reason}");
-        let error = p.variables[0].update.as_ref().unwrap().error.clone().unwrap();
+        assert!(
+            reason.contains("new has no healthy target") && reason.contains("keeping old"),
+            "{reason}"
+        );
+        let error = p.variables[0]
+            .update
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
         assert!(error.starts_with("switch deferred"), "{error}");
 
         // The same deferral is not recorded again.
         let again = plan(
             &stage(),
             &live("a"),
-            vec![observed(record("a", Some(&error)), "b", Gate { new: serving("new", false), current: Some("old".into()) })],
+            vec![observed(
+                record("a", Some(&error)),
+                "b",
+                Gate {
+                    new: serving("new", false),
+                    current: Some("old".into()),
+                },
+            )],
             10,
         );
         assert!(again.variables[0].update.is_none());
@@ -364,7 +406,12 @@ mod tests {
             new: serving("new", false),
             current: None,
         };
-        let p = plan(&stage(), &live("a"), vec![observed(record("a", None), "b", gone)], 9);
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", None), "b", gone)],
+            9,
+        );
         assert_eq!(p.patch.set.get("elb").map(String::as_str), Some("b"));
     }
 
@@ -375,7 +422,14 @@ mod tests {
         let p = plan(&stage(), &live("a"), vec![o], 9);
         assert!(p.patch.is_empty());
         assert!(matches!(p.variables[0].action, Action::Unresolved(_)));
-        assert!(p.variables[0].update.as_ref().unwrap().error.as_ref().unwrap().contains("stack S does not exist"));
+        assert!(p.variables[0]
+            .update
+            .as_ref()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("stack S does not exist"));
 
         let mut o = observed(record("a", None), "b", Gate::default());
         o.gate = Err(ResolveError::LoadBalancerNotFound("x".into()));
@@ -389,7 +443,13 @@ mod tests {
     fn a_missing_stage_records_its_error_once() {
         let p = missing(&stage(), vec![record("a", None)], 9);
         assert!(p.patch.is_empty());
-        let error = p.variables[0].update.as_ref().unwrap().error.clone().unwrap();
+        let error = p.variables[0]
+            .update
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
         assert_eq!(error, "stage prod of REST API api does not exist");
         let p = missing(&stage(), vec![record("a", Some(&error))], 9);
         assert!(p.variables[0].update.is_none());

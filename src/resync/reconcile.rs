@@ -154,7 +154,16 @@ async fn sync_stage<'a>(
     let mut written: BTreeMap<String, String> = BTreeMap::new();
     for attempt in 1..=ATTEMPTS {
         // The first attempt may use the stage as listed; a retry reads it afresh.
-        let conflict = apply(ports, resolver, stage, known.take(), &records, summary, &mut written).await;
+        let conflict = apply(
+            ports,
+            resolver,
+            stage,
+            known.take(),
+            &records,
+            summary,
+            &mut written,
+        )
+        .await;
         if !conflict {
             return;
         }
@@ -250,12 +259,19 @@ fn report(plan: &StagePlan, summary: &mut Summary) {
             Action::InSync | Action::Write { .. } => {}
             Action::Unresolved(e) => {
                 tracing::warn!(%stage, variable, error = %e, source = %p.record.source, "source unresolved: value kept");
-                summary.issues.push(issue(Some(variable), IssueKind::Unresolved, e.to_string(), e.retryable()));
+                summary.issues.push(issue(
+                    Some(variable),
+                    IssueKind::Unresolved,
+                    e.to_string(),
+                    e.retryable(),
+                ));
             }
             Action::Defer { .. } => {
                 let reason = p.action.deferral().unwrap_or_default();
                 tracing::warn!(%stage, variable, policy = "defer", %reason, "switch deferred");
-                summary.issues.push(issue(Some(variable), IssueKind::Deferred, reason, true));
+                summary
+                    .issues
+                    .push(issue(Some(variable), IssueKind::Deferred, reason, true));
             }
             Action::Unchecked { cause, .. } => {
                 summary.issues.push(issue(
@@ -269,7 +285,12 @@ fn report(plan: &StagePlan, summary: &mut Summary) {
         }
     }
     if missing {
-        summary.issues.push(issue(None, IssueKind::StageMissing, "does not exist".into(), false));
+        summary.issues.push(issue(
+            None,
+            IssueKind::StageMissing,
+            "does not exist".into(),
+            false,
+        ));
     }
 }
 
@@ -281,7 +302,10 @@ async fn undo_orphans(
     written: &BTreeMap<String, String>,
     summary: &mut Summary,
 ) {
-    if written.keys().all(|v| records.iter().any(|r| &r.variable == v)) {
+    if written
+        .keys()
+        .all(|v| records.iter().any(|r| &r.variable == v))
+    {
         return;
     }
     let stages = ports.stages(stage.kind);
@@ -343,7 +367,10 @@ mod tests {
     fn replace(world: &World, name: &str, healthy: usize) -> String {
         let mut s = world.state();
         let dns = s.add_load_balancer(name, healthy).dns_name.unwrap();
-        s.stacks.get_mut("S").unwrap().insert("Dns".into(), dns.clone());
+        s.stacks
+            .get_mut("S")
+            .unwrap()
+            .insert("Dns".into(), dns.clone());
         dns
     }
 
@@ -367,11 +394,17 @@ mod tests {
         assert!(summary.issues.is_empty(), "{summary:?}");
         assert_eq!(var(&world), Some(dns.clone()));
         let r = &records(&ports).await[0];
-        assert_eq!((r.value.as_deref(), r.version), (Some(dns.as_str()), before + 1));
+        assert_eq!(
+            (r.value.as_deref(), r.version),
+            (Some(dns.as_str()), before + 1)
+        );
         // A second run finds nothing to do and writes nothing.
         let calls = world.state().count("UpdateStage");
         let again = reconcile(&ports, records(&ports).await).await;
-        assert!(again.changed.is_empty() && again.issues.is_empty(), "{again:?}");
+        assert!(
+            again.changed.is_empty() && again.issues.is_empty(),
+            "{again:?}"
+        );
         assert_eq!(world.state().count("UpdateStage"), calls);
         assert_eq!(records(&ports).await[0].version, before + 1);
     }
@@ -386,7 +419,11 @@ mod tests {
         assert_eq!(held.deferred().len(), 1, "{held:?}");
         assert!(held.deferred()[0].retryable);
         assert_eq!(var(&world), old);
-        assert!(records(&ports).await[0].last_error.as_deref().unwrap().contains("deferred"));
+        assert!(records(&ports).await[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("deferred"));
 
         world.state().remove_load_balancer("lb1");
         let switched = reconcile(&ports, records(&ports).await).await;
@@ -407,8 +444,14 @@ mod tests {
         };
         let n = newest.clone();
         world.before("RecordSync", move |s| {
-            s.stacks.get_mut("S").unwrap().insert("Dns".into(), n.clone());
-            s.stages.get_mut(&stage()).unwrap().insert("elb".into(), n.clone());
+            s.stacks
+                .get_mut("S")
+                .unwrap()
+                .insert("Dns".into(), n.clone());
+            s.stages
+                .get_mut(&stage())
+                .unwrap()
+                .insert("elb".into(), n.clone());
             let r = s.registry.values_mut().next().unwrap();
             r.value = Some(n);
             r.version += 1;
@@ -420,8 +463,16 @@ mod tests {
         assert_eq!(var(&world), Some(newest.clone()));
         assert_eq!(records(&ports).await[0].value, Some(newest));
         let s = world.state();
-        assert_eq!(s.count("QueryByStage"), 1, "the conflict made it re-read its records");
-        assert_eq!(s.count("UpdateStage"), 1, "the retry found the stage in sync");
+        assert_eq!(
+            s.count("QueryByStage"),
+            1,
+            "the conflict made it re-read its records"
+        );
+        assert_eq!(
+            s.count("UpdateStage"),
+            1,
+            "the retry found the stage in sync"
+        );
     }
 
     #[tokio::test]
@@ -496,8 +547,12 @@ mod tests {
         let (world, ports) = bound().await;
         let dns = replace(&world, "lb2", 0);
         let mut resolver = Resolver::new(&ports);
-        let planned = plans(&ports, &mut resolver, records(&ports).await).await.unwrap();
-        assert!(matches!(planned[0].variables[0].action, Action::Defer { ref to, .. } if *to == dns));
+        let planned = plans(&ports, &mut resolver, records(&ports).await)
+            .await
+            .unwrap();
+        assert!(
+            matches!(planned[0].variables[0].action, Action::Defer { ref to, .. } if *to == dns)
+        );
         let writes = world.state().count("UpdateStage");
         let summary = reconcile(&ports, records(&ports).await).await;
         assert_eq!(summary.deferred().len(), 1);

@@ -251,6 +251,9 @@ mod tests {
             s.deferred()[0].to_string(),
             "stage prod of REST API a variable v: load balancer x has no healthy target yet"
         );
-        assert_eq!(serde_json::to_value(&s).unwrap()["issues"][0]["kind"], "deferred");
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["issues"][0]["kind"],
+            "deferred"
+        );
     }
 }
