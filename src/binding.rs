@@ -484,7 +484,11 @@ mod tests {
     async fn a_failed_stage_write_is_reported_with_its_cause() {
         let world = World::new();
         let ports = world.ports();
-        world.fail("CreateStage", crate::ports::ErrorKind::AccessDenied, 1);
+        world.fail(
+            crate::ports::op::CREATE_STAGE,
+            crate::ports::ErrorKind::AccessDenied,
+            1,
+        );
         let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
             .await
             .unwrap_err();

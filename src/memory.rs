@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use crate::domain::{ApiKind, StageRef};
 use crate::ports::{
-    AwsError, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage, LoadBalancer,
+    op, AwsError, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage, LoadBalancer,
     LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages, SyncUpdate,
     TargetHealth,
 };
@@ -31,7 +31,7 @@ pub struct State {
     /// Healthy targets per load balancer ARN.
     pub healthy: HashMap<String, usize>,
     pub registry: BTreeMap<(StageRef, String), Record>,
-    /// Every call made, by operation name (`GetStage`, `UpdateStage`, `RecordSync`, ...).
+    /// Every call made, by operation name ([`crate::ports::op`]).
     pub calls: Vec<&'static str>,
     faults: HashMap<&'static str, VecDeque<ErrorKind>>,
     hooks: HashMap<&'static str, VecDeque<Hook>>,
@@ -142,7 +142,7 @@ impl World {
 #[async_trait]
 impl Stages for World {
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
-        let s = self.call("GetStage")?;
+        let s = self.call(op::GET_STAGE)?;
         Ok(s.stages.get(stage).map(|v| LiveStage {
             variables: v.clone(),
         }))
@@ -153,20 +153,20 @@ impl Stages for World {
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        let mut s = self.call("CreateStage")?;
+        let mut s = self.call(op::CREATE_STAGE)?;
         if s.stages.contains_key(stage) {
-            return Err(error("CreateStage", ErrorKind::Conflict));
+            return Err(error(op::CREATE_STAGE, ErrorKind::Conflict));
         }
         s.stages.insert(stage.clone(), variables.clone());
         Ok(())
     }
 
     async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError> {
-        let mut s = self.call("UpdateStage")?;
+        let mut s = self.call(op::UPDATE_STAGE)?;
         let vars = s
             .stages
             .get_mut(stage)
-            .ok_or_else(|| error("UpdateStage", ErrorKind::NotFound))?;
+            .ok_or_else(|| error(op::UPDATE_STAGE, ErrorKind::NotFound))?;
         for r in &patch.remove {
             vars.remove(r);
         }
@@ -175,7 +175,7 @@ impl Stages for World {
     }
 
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
-        self.call("DeleteStage")?.stages.remove(stage);
+        self.call(op::DELETE_STAGE)?.stages.remove(stage);
         Ok(())
     }
 
@@ -184,7 +184,7 @@ impl Stages for World {
         kind: ApiKind,
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
-        let s = self.call("GetStages")?;
+        let s = self.call(op::GET_STAGES)?;
         Ok(Some(
             s.stages
                 .iter()
@@ -205,7 +205,7 @@ impl Stages for World {
 #[async_trait]
 impl StackOutputs for World {
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        Ok(self.call("DescribeStacks")?.stacks.get(stack).cloned())
+        Ok(self.call(op::STACK_OUTPUTS)?.stacks.get(stack).cloned())
     }
 }
 
@@ -216,7 +216,7 @@ impl EcsServices for World {
         cluster: &str,
         service: &str,
     ) -> Result<Option<Vec<EcsLoadBalancer>>, AwsError> {
-        let s = self.call("DescribeServices")?;
+        let s = self.call(op::SERVICE_LOAD_BALANCERS)?;
         Ok(s.services
             .get(&(cluster.to_string(), service.to_string()))
             .cloned())
@@ -226,7 +226,7 @@ impl EcsServices for World {
 #[async_trait]
 impl LoadBalancers for World {
     async fn v2(&self, name_or_arn: &str) -> Result<Option<LoadBalancer>, AwsError> {
-        let s = self.call("DescribeLoadBalancers")?;
+        let s = self.call(op::LOAD_BALANCER_V2)?;
         Ok(s.load_balancers
             .iter()
             .find(|lb| {
@@ -237,7 +237,7 @@ impl LoadBalancers for World {
     }
 
     async fn classic(&self, name: &str) -> Result<Option<LoadBalancer>, AwsError> {
-        let s = self.call("DescribeClassicLoadBalancers")?;
+        let s = self.call(op::LOAD_BALANCER_CLASSIC)?;
         Ok(s.load_balancers
             .iter()
             .find(|lb| lb.family == LbFamily::Classic && lb.name == name)
@@ -248,7 +248,7 @@ impl LoadBalancers for World {
         &self,
         target_group_arn: &str,
     ) -> Result<Option<Vec<String>>, AwsError> {
-        let s = self.call("DescribeTargetGroups")?;
+        let s = self.call(op::TARGET_GROUP_LOAD_BALANCERS)?;
         // A target group ARN names its load balancer after `targetgroup/`.
         let name = target_group_arn.rsplit('/').nth(1).unwrap_or_default();
         Ok(s.load_balancers
@@ -258,7 +258,7 @@ impl LoadBalancers for World {
     }
 
     async fn target_health(&self, lb_arn: &str) -> Result<TargetHealth, AwsError> {
-        let s = self.call("DescribeTargetHealth")?;
+        let s = self.call(op::TARGET_HEALTH)?;
         let healthy = s.healthy.get(lb_arn).copied().unwrap_or(0);
         Ok(TargetHealth {
             healthy,
@@ -267,10 +267,7 @@ impl LoadBalancers for World {
     }
 
     async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError> {
-        Ok(self
-            .call("DescribeAllLoadBalancers")?
-            .load_balancers
-            .clone())
+        Ok(self.call(op::ALL_LOAD_BALANCERS)?.load_balancers.clone())
     }
 }
 
@@ -289,7 +286,7 @@ fn owned_error(held: &Record, r: &Record) -> RegistryError {
 #[async_trait]
 impl Registry for World {
     async fn claim(&self, put: &[Record], release: &[Record]) -> Result<(), RegistryError> {
-        let mut s = self.call("Claim")?;
+        let mut s = self.call(op::CLAIM)?;
         for r in put {
             if let Some(held) = s.registry.get(&key(r)) {
                 if held.owner.key() != r.owner.key() {
@@ -300,7 +297,7 @@ impl Registry for World {
         for r in release {
             if let Some(held) = s.registry.get(&key(r)) {
                 if held.owner.physical_id != r.owner.physical_id {
-                    return Err(error("Claim", ErrorKind::ConditionFailed).into());
+                    return Err(error(op::CLAIM, ErrorKind::ConditionFailed).into());
                 }
             }
         }
@@ -321,7 +318,7 @@ impl Registry for World {
     }
 
     async fn release(&self, records: &[Record]) -> Result<usize, RegistryError> {
-        let mut s = self.call("Release")?;
+        let mut s = self.call(op::RELEASE)?;
         let mut removed = 0;
         for r in records {
             if s.registry.get(&key(r)).map(|h| &h.owner.physical_id) == Some(&r.owner.physical_id) {
@@ -333,30 +330,30 @@ impl Registry for World {
     }
 
     async fn get(&self, stage: &StageRef, variable: &str) -> Result<Option<Record>, RegistryError> {
-        let s = self.call("GetItem")?;
+        let s = self.call(op::GET_RECORD)?;
         Ok(s.registry
             .get(&(stage.clone(), variable.to_string()))
             .cloned())
     }
 
     async fn by_owner(&self, owner_key: &str) -> Result<Vec<Record>, RegistryError> {
-        self.select("QueryByOwner", |r| r.owner.key() == owner_key)
+        self.select(op::BY_OWNER, |r| r.owner.key() == owner_key)
     }
 
     async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError> {
-        self.select("QueryBySource", |r| r.source.key() == source_key)
+        self.select(op::BY_SOURCE, |r| r.source.key() == source_key)
     }
 
     async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError> {
-        self.select("QueryByVia", |r| r.via.as_deref() == Some(via))
+        self.select(op::BY_VIA, |r| r.via.as_deref() == Some(via))
     }
 
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError> {
-        self.select("QueryByStage", |r| &r.stage == stage)
+        self.select(op::BY_STAGE, |r| &r.stage == stage)
     }
 
     async fn all(&self) -> Result<Vec<Record>, RegistryError> {
-        self.select("Scan", |_| true)
+        self.select(op::ALL_RECORDS, |_| true)
     }
 
     async fn record_sync(
@@ -364,7 +361,7 @@ impl Registry for World {
         record: &Record,
         update: &SyncUpdate,
     ) -> Result<bool, RegistryError> {
-        let mut s = self.call("RecordSync")?;
+        let mut s = self.call(op::RECORD_SYNC)?;
         let Some(held) = s.registry.get_mut(&key(record)) else {
             return Ok(false);
         };

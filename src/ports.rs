@@ -250,3 +250,29 @@ pub trait Registry: Send + Sync {
         update: &SyncUpdate,
     ) -> Result<bool, RegistryError>;
 }
+
+/// Names of the port operations: the in-memory adapters count calls by them, and
+/// [`crate::aws::IAM_ACTIONS`] maps each to the IAM actions its AWS adapter needs.
+pub mod op {
+    pub const GET_STAGE: &str = "GetStage";
+    pub const GET_STAGES: &str = "GetStages";
+    pub const CREATE_STAGE: &str = "CreateStage";
+    pub const UPDATE_STAGE: &str = "UpdateStage";
+    pub const DELETE_STAGE: &str = "DeleteStage";
+    pub const STACK_OUTPUTS: &str = "StackOutputs";
+    pub const SERVICE_LOAD_BALANCERS: &str = "ServiceLoadBalancers";
+    pub const LOAD_BALANCER_V2: &str = "LoadBalancerV2";
+    pub const LOAD_BALANCER_CLASSIC: &str = "LoadBalancerClassic";
+    pub const TARGET_GROUP_LOAD_BALANCERS: &str = "TargetGroupLoadBalancers";
+    pub const TARGET_HEALTH: &str = "TargetHealth";
+    pub const ALL_LOAD_BALANCERS: &str = "AllLoadBalancers";
+    pub const CLAIM: &str = "Claim";
+    pub const RELEASE: &str = "Release";
+    pub const GET_RECORD: &str = "GetRecord";
+    pub const BY_OWNER: &str = "ByOwner";
+    pub const BY_SOURCE: &str = "BySource";
+    pub const BY_VIA: &str = "ByVia";
+    pub const BY_STAGE: &str = "ByStage";
+    pub const ALL_RECORDS: &str = "AllRecords";
+    pub const RECORD_SYNC: &str = "RecordSync";
+}

@@ -356,7 +356,9 @@ mod tests {
         assert_eq!(r.load_balancer.map(|l| l.name).as_deref(), Some("orders"));
         resolver.resolve(&service(None)).await.unwrap();
         assert_eq!(
-            world.state().count("DescribeServices"),
+            world
+                .state()
+                .count(crate::ports::op::SERVICE_LOAD_BALANCERS),
             1,
             "answers are remembered"
         );
@@ -416,7 +418,7 @@ mod tests {
         let mut resolver = Resolver::new(&ports);
         let same = resolver.observe(record.clone(), Some(&dns)).await;
         assert_eq!(same.gate.unwrap(), Gate::default());
-        assert_eq!(world.state().count("DescribeTargetHealth"), 0);
+        assert_eq!(world.state().count(crate::ports::op::TARGET_HEALTH), 0);
 
         let old = world.state().add_load_balancer("old", 1).dns_name.unwrap();
         let changing = resolver.observe(record, Some(&old)).await;

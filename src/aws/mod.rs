@@ -22,7 +22,7 @@ pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
 
-use crate::ports::{AwsError, ErrorKind};
+use crate::ports::{op, AwsError, ErrorKind};
 
 const THROTTLING_CODES: &[&str] = &[
     "TooManyRequestsException",
@@ -45,6 +45,59 @@ const ACCESS_CODES: &[&str] = &[
     "ExpiredTokenException",
     "InvalidSignatureException",
     "SignatureDoesNotMatch",
+];
+
+/// The IAM actions each port operation needs, as these adapters call the services. The
+/// template's policies are checked against it: every operation a function performs is granted.
+pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
+    (op::GET_STAGE, &["apigateway:GET"]),
+    (op::GET_STAGES, &["apigateway:GET"]),
+    // REST: CreateDeployment with the stage; HTTP: CreateStage.
+    (op::CREATE_STAGE, &["apigateway:POST"]),
+    (op::UPDATE_STAGE, &["apigateway:PATCH"]),
+    (op::DELETE_STAGE, &["apigateway:DELETE"]),
+    (op::STACK_OUTPUTS, &["cloudformation:DescribeStacks"]),
+    (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
+    (
+        op::LOAD_BALANCER_V2,
+        &["elasticloadbalancing:DescribeLoadBalancers"],
+    ),
+    (
+        op::LOAD_BALANCER_CLASSIC,
+        &["elasticloadbalancing:DescribeLoadBalancers"],
+    ),
+    (
+        op::TARGET_GROUP_LOAD_BALANCERS,
+        &["elasticloadbalancing:DescribeTargetGroups"],
+    ),
+    (
+        op::TARGET_HEALTH,
+        &[
+            "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth",
+        ],
+    ),
+    (
+        op::ALL_LOAD_BALANCERS,
+        &["elasticloadbalancing:DescribeLoadBalancers"],
+    ),
+    // TransactWriteItems of conditional updates and deletes; GetItem names a conflicting owner.
+    (
+        op::CLAIM,
+        &[
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+        ],
+    ),
+    (op::RELEASE, &["dynamodb:DeleteItem"]),
+    (op::GET_RECORD, &["dynamodb:GetItem"]),
+    (op::BY_OWNER, &["dynamodb:Query"]),
+    (op::BY_SOURCE, &["dynamodb:Query"]),
+    (op::BY_VIA, &["dynamodb:Query"]),
+    (op::BY_STAGE, &["dynamodb:Query"]),
+    (op::ALL_RECORDS, &["dynamodb:Scan"]),
+    (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
 ];
 
 /// Classify an SDK error, keeping it as the cause.

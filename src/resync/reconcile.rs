@@ -399,13 +399,13 @@ mod tests {
             (Some(dns.as_str()), before + 1)
         );
         // A second run finds nothing to do and writes nothing.
-        let calls = world.state().count("UpdateStage");
+        let calls = world.state().count(crate::ports::op::UPDATE_STAGE);
         let again = reconcile(&ports, records(&ports).await).await;
         assert!(
             again.changed.is_empty() && again.issues.is_empty(),
             "{again:?}"
         );
-        assert_eq!(world.state().count("UpdateStage"), calls);
+        assert_eq!(world.state().count(crate::ports::op::UPDATE_STAGE), calls);
         assert_eq!(records(&ports).await[0].version, before + 1);
     }
 
@@ -443,7 +443,7 @@ mod tests {
             s.add_load_balancer("lb3", 1).dns_name.unwrap()
         };
         let n = newest.clone();
-        world.before("RecordSync", move |s| {
+        world.before(crate::ports::op::RECORD_SYNC, move |s| {
             s.stacks
                 .get_mut("S")
                 .unwrap()
@@ -464,12 +464,12 @@ mod tests {
         assert_eq!(records(&ports).await[0].value, Some(newest));
         let s = world.state();
         assert_eq!(
-            s.count("QueryByStage"),
+            s.count(crate::ports::op::BY_STAGE),
             1,
             "the conflict made it re-read its records"
         );
         assert_eq!(
-            s.count("UpdateStage"),
+            s.count(crate::ports::op::UPDATE_STAGE),
             1,
             "the retry found the stage in sync"
         );
@@ -480,7 +480,7 @@ mod tests {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
         for _ in 0..ATTEMPTS {
-            world.before("RecordSync", |s| {
+            world.before(crate::ports::op::RECORD_SYNC, |s| {
                 s.registry.values_mut().next().unwrap().version += 1;
             });
         }
@@ -491,7 +491,10 @@ mod tests {
         assert_eq!(failures.len(), 1, "{summary:?}");
         assert!(failures[0].cause.contains("still contended"), "{summary:?}");
         assert!(failures[0].retryable);
-        assert_eq!(world.state().count("QueryByStage"), ATTEMPTS - 1);
+        assert_eq!(
+            world.state().count(crate::ports::op::BY_STAGE),
+            ATTEMPTS - 1
+        );
     }
 
     #[tokio::test]
@@ -500,7 +503,7 @@ mod tests {
         replace(&world, "lb2", 1);
         // The binding's Delete runs between this invocation's stage write and its registry
         // write: it releases the record (and found the old value, so removed nothing).
-        world.before("RecordSync", |s| s.registry.clear());
+        world.before(crate::ports::op::RECORD_SYNC, |s| s.registry.clear());
 
         let summary = reconcile(&ports, records(&ports).await).await;
 
@@ -513,7 +516,7 @@ mod tests {
     async fn an_orphan_changed_by_hand_meanwhile_is_left_alone() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
-        world.before("RecordSync", |s| {
+        world.before(crate::ports::op::RECORD_SYNC, |s| {
             s.registry.clear();
             s.stages
                 .get_mut(&stage())
@@ -530,11 +533,19 @@ mod tests {
     async fn failures_say_whether_a_retry_may_help() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
-        world.fail("UpdateStage", crate::ports::ErrorKind::Throttled, 1);
+        world.fail(
+            crate::ports::op::UPDATE_STAGE,
+            crate::ports::ErrorKind::Throttled,
+            1,
+        );
         let throttled = reconcile(&ports, records(&ports).await).await;
         assert!(throttled.failures()[0].retryable, "{throttled:?}");
 
-        world.fail("UpdateStage", crate::ports::ErrorKind::AccessDenied, 1);
+        world.fail(
+            crate::ports::op::UPDATE_STAGE,
+            crate::ports::ErrorKind::AccessDenied,
+            1,
+        );
         let denied = reconcile(&ports, records(&ports).await).await;
         assert!(!denied.failures()[0].retryable, "{denied:?}");
 
@@ -553,9 +564,9 @@ mod tests {
         assert!(
             matches!(planned[0].variables[0].action, Action::Defer { ref to, .. } if *to == dns)
         );
-        let writes = world.state().count("UpdateStage");
+        let writes = world.state().count(crate::ports::op::UPDATE_STAGE);
         let summary = reconcile(&ports, records(&ports).await).await;
         assert_eq!(summary.deferred().len(), 1);
-        assert_eq!(world.state().count("UpdateStage"), writes);
+        assert_eq!(world.state().count(crate::ports::op::UPDATE_STAGE), writes);
     }
 }

@@ -1,9 +1,17 @@
 //! The SAM template's IAM policies: every action written out (no `*`), resources scoped where
-//! the service allows it, and every call the functions make granted.
+//! the service allows it, and every call the functions make granted (the calls found by running
+//! each function's flows over the in-memory adapters, their actions as the AWS adapters declare
+//! them); the EventBridge rules route exactly the events the re-sync handles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
+use stagewire::aws::IAM_ACTIONS;
+use stagewire::binding;
+use stagewire::domain::{ApiKind, BindingSpec, Source, StageRef};
+use stagewire::memory::World;
+use stagewire::ports::{op, EcsLoadBalancer};
+use stagewire::resync::{self, Trigger, EVENT_KINDS};
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
@@ -69,45 +77,166 @@ fn check(function: &str, needed: &[&str]) {
     }
 }
 
-#[test]
-fn stage_binding_permissions() {
-    check(
-        "StageBindingFunction",
-        &[
-            "apigateway:GET",
-            "apigateway:POST",
-            "apigateway:PATCH",
-            "apigateway:DELETE",
-            "cloudformation:DescribeStacks",
-            "ecs:DescribeServices",
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeTargetGroups",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:Query",
-        ],
-    );
+/// The IAM actions behind the port operations a function performed, as its AWS adapters
+/// declare them ([`stagewire::aws::IAM_ACTIONS`]).
+fn actions_of(world: &World) -> Vec<&'static str> {
+    let calls: BTreeSet<&str> = world.state().calls.iter().copied().collect();
+    let mut actions = BTreeSet::new();
+    for call in calls {
+        let (_, needs) = IAM_ACTIONS
+            .iter()
+            .find(|(op, _)| *op == call)
+            .unwrap_or_else(|| panic!("no IAM actions declared for port operation {call}"));
+        actions.extend(needs.iter().copied());
+    }
+    actions.into_iter().collect()
 }
 
-#[test]
-fn stage_resync_permissions() {
-    check(
-        "StageResyncFunction",
-        &[
-            "apigateway:GET",
-            "apigateway:PATCH",
-            "cloudformation:DescribeStacks",
-            "ecs:DescribeServices",
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "dynamodb:Scan",
-        ],
+/// A stack output, an ECS service behind a target group and a load balancer, all pointing at
+/// the load balancer `web` (healthy), and a stage `prod` of REST API `api`.
+fn world() -> World {
+    let world = World::new();
+    {
+        let mut s = world.state();
+        let lb = s.add_load_balancer("web", 1);
+        s.stacks.insert(
+            "S".into(),
+            BTreeMap::from([("Dns".to_string(), lb.dns_name.unwrap())]),
+        );
+        s.services.insert(
+            ("prod".into(), "web".into()),
+            vec![EcsLoadBalancer {
+                target_group_arn: Some(
+                    "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/1".into(),
+                ),
+                load_balancer_name: None,
+                container_name: None,
+                container_port: None,
+            }],
+        );
+    }
+    world
+}
+
+fn spec(stage: &str, sources: &[(&str, Source)]) -> BindingSpec {
+    BindingSpec {
+        stage: StageRef::new(ApiKind::Rest, "api", stage),
+        create_stage: true,
+        variables: sources
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
+
+fn every_source() -> Vec<(&'static str, Source)> {
+    vec![
+        (
+            "out",
+            Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Dns".into(),
+            },
+        ),
+        (
+            "ecs",
+            Source::EcsService {
+                cluster: "prod".into(),
+                service: "web".into(),
+                container_name: None,
+                container_port: None,
+            },
+        ),
+        ("lb", Source::LoadBalancer { name: "web".into() }),
+        ("lit", Source::Literal { value: "v".into() }),
+    ]
+}
+
+/// Every lifecycle step of the custom resource over every source kind.
+#[tokio::test]
+async fn stage_binding_is_granted_every_action_its_adapters_call() {
+    let world = world();
+    let ports = world.ports();
+    let all = spec("prod", &every_source());
+    let a = binding::create(&ports, "s", "B", &all, 4096, 1)
+        .await
+        .unwrap();
+    binding::update(
+        &ports,
+        "s",
+        "B",
+        &a.physical_id,
+        &spec("prod", &every_source()[..1]),
+        4096,
+        2,
+    )
+    .await
+    .unwrap();
+    // A classic load balancer is looked up when no ELBv2 one has the name.
+    let classic = spec(
+        "prod",
+        &[(
+            "old",
+            Source::LoadBalancer {
+                name: "legacy".into(),
+            },
+        )],
     );
+    binding::create(&ports, "s", "C", &classic, 4096, 3)
+        .await
+        .unwrap_err();
+    binding::delete(&ports, "s", "B", &a.physical_id)
+        .await
+        .unwrap();
+    binding::delete(&ports, "s", "B", "stagewire:failed:1")
+        .await
+        .unwrap();
+
+    check("StageBindingFunction", &actions_of(&world));
+}
+
+/// Every trigger's lookup, and a reconcile that reads several stages of one API, checks a new
+/// load balancer's health, loses a conditional write and undoes an orphaned write.
+#[tokio::test]
+async fn stage_resync_is_granted_every_action_its_adapters_call() {
+    let world = world();
+    let ports = world.ports();
+    for stage in ["dev", "prod"] {
+        binding::create(&ports, "s", stage, &spec(stage, &every_source()), 4096, 1)
+            .await
+            .unwrap();
+    }
+    world.state().calls.clear();
+    {
+        let mut s = world.state();
+        let dns = s.add_load_balancer("next", 0).dns_name.unwrap();
+        s.stacks.get_mut("S").unwrap().insert("Dns".into(), dns);
+    }
+    world.before(op::RECORD_SYNC, |s| {
+        s.registry.values_mut().next().unwrap().version += 1;
+    });
+    for trigger in [
+        Trigger::Stack("S".into()),
+        Trigger::LoadBalancer {
+            name: "web".into(),
+            deleted: true,
+        },
+        Trigger::EcsService {
+            cluster: "prod".into(),
+            service: "web".into(),
+        },
+        Trigger::Everything,
+    ] {
+        let records = resync::affected(&ports, &trigger).await.unwrap();
+        resync::reconcile(&ports, records).await;
+    }
+    let actions = actions_of(&world);
+    assert!(
+        actions.contains(&"elasticloadbalancing:DescribeTargetHealth"),
+        "{actions:?}"
+    );
+
+    check("StageResyncFunction", &actions);
 }
 
 #[test]
@@ -119,5 +248,148 @@ fn the_resync_cannot_create_or_delete_stages() {
                 "the re-sync only reads and patches stages, yet has {a}"
             );
         }
+    }
+}
+
+/// The sample events of `events/`.
+fn samples() -> Vec<serde_json::Value> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("events/") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            out.push(serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap());
+        }
+    }
+    out
+}
+
+/// Each `detail` leaf of a pattern: its path and the values it admits.
+fn leaves(v: &Value, path: Vec<String>, out: &mut Vec<(Vec<String>, Vec<String>)>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, child) in m {
+                let mut p = path.clone();
+                p.push(k.as_str().unwrap().to_string());
+                leaves(child, p, out);
+            }
+        }
+        Value::Sequence(items) => out.push((
+            path,
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+        )),
+        other => panic!("unexpected pattern value {other:?}"),
+    }
+}
+
+fn pointer(path: &[String]) -> String {
+    path.iter().map(|p| format!("/{p}")).collect()
+}
+
+/// An event built from every value each EventBridge rule's pattern admits is handled by the
+/// re-sync; every event kind the re-sync handles has a rule; the stack rule admits exactly the
+/// statuses the re-sync acts on.
+#[test]
+fn every_event_rule_routes_only_events_the_resync_handles() {
+    let t = template();
+    let samples = samples();
+    let mut routed = BTreeSet::new();
+    let events = t["Resources"]["StageResyncFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .expect("the re-sync has events");
+    for (name, event) in events {
+        let name = name.as_str().unwrap();
+        let patterns = match event["Type"].as_str() {
+            Some("Schedule") => {
+                routed.insert(("aws.events".to_string(), "Scheduled Event".to_string()));
+                continue;
+            }
+            Some("EventBridgeRule") => match &event["Properties"]["Pattern"] {
+                Value::Tagged(t) if t.tag == "!If" => t.value.as_sequence().unwrap()[1..].to_vec(),
+                p => vec![p.clone()],
+            },
+            other => panic!("{name}: unexpected event type {other:?}"),
+        };
+        for pattern in patterns {
+            let mut detail = Vec::new();
+            if pattern.get("detail").is_some() {
+                leaves(&pattern["detail"], Vec::new(), &mut detail);
+            }
+            for source in strings(&pattern["source"]) {
+                for detail_type in strings(&pattern["detail-type"]) {
+                    assert!(
+                        EVENT_KINDS
+                            .iter()
+                            .any(|k| k.source == source && k.detail_type == detail_type),
+                        "{name} routes {detail_type:?} from {source}, which the re-sync ignores"
+                    );
+                    routed.insert((source.clone(), detail_type.clone()));
+                    let candidates: Vec<&serde_json::Value> = samples
+                        .iter()
+                        .filter(|s| {
+                            s["source"] == source.as_str()
+                                && s["detail-type"] == detail_type.as_str()
+                        })
+                        .collect();
+                    assert!(
+                        !candidates.is_empty(),
+                        "events/ has no sample of {detail_type:?}"
+                    );
+                    let mut cases: Vec<serde_json::Value> = Vec::new();
+                    for (path, values) in &detail {
+                        let at = format!("/detail{}", pointer(path));
+                        for value in values {
+                            let event = match candidates
+                                .iter()
+                                .find(|c| c.pointer(&at) == Some(&serde_json::json!(value)))
+                            {
+                                Some(c) => (*c).clone(),
+                                None => {
+                                    let mut e = candidates[0].clone();
+                                    *e.pointer_mut(&at)
+                                        .unwrap_or_else(|| panic!("sample lacks {at}")) =
+                                        serde_json::json!(value);
+                                    e
+                                }
+                            };
+                            cases.push(event);
+                        }
+                    }
+                    if cases.is_empty() {
+                        cases = candidates.iter().map(|c| (*c).clone()).collect();
+                    }
+                    for event in cases {
+                        let trigger = resync::classify(&event);
+                        assert!(
+                            !matches!(trigger, Trigger::Ignored(_)),
+                            "{name}: the re-sync ignores {event}: {trigger:?}"
+                        );
+                    }
+                }
+            }
+            if let Some(statuses) = detail
+                .iter()
+                .find(|(p, _)| p.join(".") == "status-details.status")
+            {
+                let listed: BTreeSet<&str> = statuses.1.iter().map(String::as_str).collect();
+                let acted: BTreeSet<&str> =
+                    resync::ACTIONABLE_STACK_STATUSES.iter().copied().collect();
+                assert_eq!(
+                    listed, acted,
+                    "{name}: the rule and the re-sync disagree on stack statuses"
+                );
+            }
+        }
+    }
+    for k in EVENT_KINDS {
+        assert!(
+            routed.contains(&(k.source.to_string(), k.detail_type.to_string())),
+            "no rule routes {:?} from {} to the re-sync",
+            k.detail_type,
+            k.source
+        );
     }
 }
