@@ -16,6 +16,7 @@ use crate::domain::{
 use crate::plan::{self, Release};
 use crate::ports::{AwsError, Record, RegistryError};
 use crate::resolve::{ResolveError, Resolver};
+use crate::wait::{self, HealthWait, WaitError};
 use crate::Ports;
 
 /// `Fn::GetAtt` name of the stage URL.
@@ -52,6 +53,8 @@ pub enum BindingError {
     )]
     ResponseTooLarge { size: usize, limit: usize },
     #[error(transparent)]
+    NotServing(#[from] WaitError),
+    #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("could not write {stage}: {source}")]
     Stage {
@@ -84,7 +87,8 @@ fn owner_of(stack_id: &str, logical_id: &str, spec: &BindingSpec) -> Owner {
     }
 }
 
-/// Create the binding. `data_limit` is the room left for `Data` in the response.
+/// Create the binding. `data_limit` is the room left for `Data` in the response; `wait` says
+/// how long a switch to a load balancer without a healthy target may wait ([`crate::wait`]).
 pub async fn create(
     ports: &Ports,
     stack_id: &str,
@@ -92,9 +96,10 @@ pub async fn create(
     spec: &BindingSpec,
     data_limit: usize,
     now_ms: i64,
+    wait: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
-    apply(ports, &owner, spec, &[], data_limit, now_ms).await
+    apply(ports, &owner, spec, &[], data_limit, now_ms, wait).await
 }
 
 /// Update the binding. A change of API or stage is a replacement: the new binding is created
@@ -107,6 +112,7 @@ pub async fn update(
     spec: &BindingSpec,
     data_limit: usize,
     now_ms: i64,
+    wait: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
     let prior: Vec<Record> = if owner.physical_id == old_physical_id {
@@ -114,7 +120,7 @@ pub async fn update(
     } else {
         Vec::new()
     };
-    apply(ports, &owner, spec, &prior, data_limit, now_ms).await
+    apply(ports, &owner, spec, &prior, data_limit, now_ms, wait).await
 }
 
 async fn apply(
@@ -124,6 +130,7 @@ async fn apply(
     prior: &[Record],
     data_limit: usize,
     now_ms: i64,
+    health: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let stage = &spec.stage;
 
@@ -178,6 +185,16 @@ async fn apply(
         .map(|l| plan::patch(&l.variables, &wanted, &releases));
     if let (Some(live), Some(patch)) = (&live, &patch) {
         validate_variable_count(stage, plan::count_after(&live.variables, patch))?;
+        // Switch only to load balancers that serve, before claiming anything.
+        wait::until_serving(
+            ports,
+            &mut resolver,
+            &live.variables,
+            &patch.set,
+            &resolved,
+            health,
+        )
+        .await?;
     }
 
     // 3. Claim the variables.
@@ -349,9 +366,17 @@ mod tests {
     async fn create_makes_the_stage_and_claims_its_variables() {
         let world = World::new();
         let ports = world.ports();
-        let applied = create(&ports, "stack/A", "B", &spec(&[("v", "one")]), 4096, 1)
-            .await
-            .unwrap();
+        let applied = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "one")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         assert_eq!(applied.change, Change::CreatedStage);
         assert_eq!(applied.data["v"], "one");
         assert!(applied.data[INVOKE_URL].ends_with("/prod"));
@@ -366,9 +391,17 @@ mod tests {
     async fn a_second_owner_is_refused_by_name_and_writes_nothing() {
         let world = World::new();
         let ports = world.ports();
-        create(&ports, "stack/A", "First", &spec(&[("v", "one")]), 4096, 1)
-            .await
-            .unwrap();
+        create(
+            &ports,
+            "stack/A",
+            "First",
+            &spec(&[("v", "one")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         let err = create(
             &ports,
             "stack/B",
@@ -376,6 +409,7 @@ mod tests {
             &spec(&[("v", "two"), ("w", "x")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await
         .unwrap_err();
@@ -399,6 +433,7 @@ mod tests {
             &spec(&[("v", "1"), ("w", "2")]),
             4096,
             1,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -410,6 +445,7 @@ mod tests {
             &spec(&[("v", "3")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -435,6 +471,7 @@ mod tests {
             &spec(&[("v", "1"), ("w", "2")]),
             4096,
             1,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -470,9 +507,17 @@ mod tests {
     async fn delete_of_a_created_stage_deletes_it_once_empty() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         let done = delete(&ports, "stack/A", "B", &a.physical_id)
             .await
             .unwrap();
@@ -489,9 +534,17 @@ mod tests {
             crate::ports::ErrorKind::AccessDenied,
             1,
         );
-        let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
-            .await
-            .unwrap_err();
+        let err = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
             "{err}"

@@ -410,6 +410,8 @@ pub struct Timing {
     pub max_reserve: Duration,
     /// Shortest time kept back.
     pub min_reserve: Duration,
+    /// Pause between two target-health checks while a switch waits for a load balancer.
+    pub health_poll: Duration,
 }
 
 impl Default for Timing {
@@ -417,6 +419,7 @@ impl Default for Timing {
         Timing {
             max_reserve: Duration::from_secs(10),
             min_reserve: Duration::from_millis(300),
+            health_poll: crate::wait::DEFAULT_INTERVAL,
         }
     }
 }
@@ -619,14 +622,25 @@ impl Handler {
         let limit = data_limit(&env.ids, &success_id);
         let ids = env.ids.clone();
         let request_type = env.request_type;
+        let wait = crate::wait::HealthWait {
+            enabled: props::wait_for_healthy_targets(&env.properties),
+            deadline: work_deadline,
+            interval: self.timing.health_poll,
+        };
         let task = tokio::spawn(async move {
             let now = crate::now_ms();
             match (request_type, spec) {
-                (RequestType::Create, Some(spec)) => {
-                    binding::create(&ports, &ids.stack_id, &ids.logical_id, &spec, limit, now)
-                        .await
-                        .map(|a| (a.physical_id, a.data))
-                }
+                (RequestType::Create, Some(spec)) => binding::create(
+                    &ports,
+                    &ids.stack_id,
+                    &ids.logical_id,
+                    &spec,
+                    limit,
+                    now,
+                    &wait,
+                )
+                .await
+                .map(|a| (a.physical_id, a.data)),
                 (RequestType::Update, Some(spec)) => binding::update(
                     &ports,
                     &ids.stack_id,
@@ -635,6 +649,7 @@ impl Handler {
                     &spec,
                     limit,
                     now,
+                    &wait,
                 )
                 .await
                 .map(|a| (a.physical_id, a.data)),

@@ -22,6 +22,7 @@ const TOP_LEVEL: &[&str] = &[
     "StageName",
     "CreateStage",
     "Variables",
+    "WaitForHealthyTargets",
 ];
 
 /// Why a set of properties cannot be used.
@@ -135,12 +136,24 @@ pub fn service_timeout(props: &Value) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
+/// `WaitForHealthyTargets` (default true): whether a switch to a load balancer without a healthy
+/// target waits for one ([`crate::wait`]). An invalid value is refused by [`parse`].
+pub fn wait_for_healthy_targets(props: &Value) -> bool {
+    props
+        .get("WaitForHealthyTargets")
+        .and_then(|v| boolean("WaitForHealthyTargets", v).ok())
+        .unwrap_or(true)
+}
+
 /// Decode and validate properties.
 pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let obj = props.as_object().ok_or(PropertiesError::NotAnObject)?;
     check_keys(obj, TOP_LEVEL, "")?;
     if let Some(v) = obj.get("ServiceTimeout") {
         unsigned("ServiceTimeout", v, 3600)?;
+    }
+    if let Some(v) = obj.get("WaitForHealthyTargets") {
+        boolean("WaitForHealthyTargets", v)?;
     }
     let kind_and_id = match (obj.get("RestApiId"), obj.get("HttpApiId")) {
         (Some(id), None) => (ApiKind::Rest, string("RestApiId", id)?),
@@ -328,6 +341,20 @@ mod tests {
             err.contains("CreateStage") && err.contains("maybe"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn wait_for_healthy_targets_defaults_to_true_and_accepts_strings() {
+        let mut p = seed();
+        assert!(wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!("false");
+        parse(&p).unwrap();
+        assert!(!wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!(true);
+        assert!(wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!("later");
+        let err = parse(&p).unwrap_err().to_string();
+        assert!(err.contains("WaitForHealthyTargets"), "{err}");
     }
 
     #[test]

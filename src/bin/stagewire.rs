@@ -15,6 +15,7 @@ use stagewire::config::TABLE_VAR;
 use stagewire::domain::{owner_key, validate_stage_name, ApiKind, BindingSpec, StageRef};
 use stagewire::resync::{self, IssueKind, Summary, Trigger};
 use stagewire::status::{self, Filter, Row, State};
+use stagewire::wait::HealthWait;
 use stagewire::Ports;
 
 /// Exit status for bad arguments or settings (BSD `EX_USAGE`).
@@ -570,6 +571,9 @@ async fn bind_cmd(ports: &Ports, spec: &BindingSpec) -> Result<u8, Failure> {
         .iter()
         .any(|r| r.owner.physical_id == physical_id);
     let now = stagewire::now_ms();
+    // As the custom resource does: a switch to a load balancer without a healthy target waits
+    // for one, here for at most two minutes.
+    let wait = HealthWait::until(tokio::time::Instant::now() + Duration::from_secs(120));
     let applied = if exists {
         binding::update(
             ports,
@@ -579,10 +583,20 @@ async fn bind_cmd(ports: &Ports, spec: &BindingSpec) -> Result<u8, Failure> {
             spec,
             usize::MAX,
             now,
+            &wait,
         )
         .await
     } else {
-        binding::create(ports, CLI_STACK_ID, CLI_LOGICAL_ID, spec, usize::MAX, now).await
+        binding::create(
+            ports,
+            CLI_STACK_ID,
+            CLI_LOGICAL_ID,
+            spec,
+            usize::MAX,
+            now,
+            &wait,
+        )
+        .await
     };
     let applied = applied.map_err(|e| match e {
         binding::BindingError::Invalid(v) => Failure::Usage(v.to_string()),
