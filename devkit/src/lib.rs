@@ -16,9 +16,13 @@
 
 #![warn(missing_docs)]
 
+pub mod choreography;
 pub mod error;
 pub mod fault_proxy;
+pub mod gateway;
 mod http;
+pub mod lbs;
+pub mod load;
 pub mod moto;
 pub mod receiver;
 pub mod registry;

@@ -9,3 +9,4 @@ mod properties;
 mod resync;
 mod support;
 mod template;
+mod zero_downtime;
