@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::Ports;
 use stagewire_devkit::choreography::{
-    replace_load_balancer, BoxFuture, EcsStack, Parties, Placement, Replayed, Timeline,
+    replace_load_balancer, BoxFuture, ByHandTarget, EcsStack, Parties, Placement, Replayed,
+    Timeline,
 };
 use stagewire_devkit::gateway::Gateway;
 use stagewire_devkit::lbs::{LocalLoadBalancers, HELLO};
@@ -107,16 +108,30 @@ async fn replace_under_load(
     let cfn = Cloudformation::new().await;
     let mut handler = w.handler();
     handler.timing.health_poll = Duration::from_millis(250);
-    let r = cfn
-        .send(
-            &handler,
-            cfn.create(LOGICAL, props(&api, source, service_timeout)),
-        )
-        .await;
-    assert_success(&r);
+    let physical_id = if let Placement::ByHand { .. } = placement {
+        // The seed's static variable, set by hand.
+        w.deploy_stage(&api, "prod", &[("helloworldElb", &old.dns)])
+            .await;
+        String::new()
+    } else {
+        let r = cfn
+            .send(
+                &handler,
+                cfn.create(LOGICAL, props(&api, source, service_timeout)),
+            )
+            .await;
+        assert_success(&r);
+        r.field("PhysicalResourceId").unwrap().to_string()
+    };
+    let by_hand = ByHandTarget {
+        apigw: w.apigw.clone(),
+        api_id: api.clone(),
+        stage: "prod".into(),
+        variable: "helloworldElb".into(),
+    };
     let actors = Arc::new(Actors {
         handler,
-        physical_id: r.field("PhysicalResourceId").unwrap().to_string(),
+        physical_id,
         cfn,
         ports: w.ports.clone(),
         api: api.clone(),
@@ -142,7 +157,7 @@ async fn replace_under_load(
         actors.clone(),
         placement,
         timeline,
-        None,
+        Some(&by_hand),
         (ACCOUNT, "us-east-1"),
     )
     .await
@@ -230,4 +245,84 @@ async fn a_new_load_balancer_that_never_serves_fails_the_update_and_keeps_the_ol
     assert_eq!(run.report.failed, 0, "{:?}", run.report);
     assert!(run.lbs.is_running(&run.old_dns));
     assert!(!run.lbs.is_running(&run.new_dns));
+}
+
+/// The benchmark of `scripts/bench-swap.sh`: failed requests while the load balancer is
+/// replaced, per placement of the binding, as a markdown table.
+#[tokio::test]
+#[ignore = "a benchmark: run by scripts/bench-swap.sh"]
+async fn bench_swap() {
+    let ms = Duration::from_millis;
+    let timeline = |latency: u64, cleanup: u64| Timeline {
+        eventbridge_latency: ms(latency),
+        cleanup_delete_delay: ms(cleanup),
+        targets_healthy_after: Some(ms(2000)),
+    };
+    let cases: Vec<(&str, Placement, Timeline)> = vec![
+        (
+            "stagewire, binding in the ECS stack (`LoadBalancer: !Ref LB`)",
+            Placement::SameStack,
+            timeline(500, 2000),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(500, 2000),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(500, 1000),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(500, 600),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(500, 250),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(500, 0),
+        ),
+        (
+            "stagewire, binding fed by the output (re-sync on cleanup)",
+            Placement::Output,
+            timeline(2000, 1000),
+        ),
+        (
+            "static variable set by hand 5 s after UPDATE_COMPLETE (the seed)",
+            Placement::ByHand { after: ms(5000) },
+            timeline(500, 2000),
+        ),
+        (
+            "re-sync that waits for UPDATE_COMPLETE",
+            Placement::OutputOnComplete,
+            timeline(500, 2000),
+        ),
+    ];
+    let mut table = String::from(
+        "| binding | EventBridge latency | cleanup deletes the old ELB after | requests sent | failed | failing window |\n|---|---|---|---|---|---|\n",
+    );
+    for (what, placement, t) in cases {
+        let run = replace_under_load(placement, t, "60").await;
+        let latency = match placement {
+            Placement::Output | Placement::OutputOnComplete => {
+                format!("{:.2} s", t.eventbridge_latency.as_secs_f64())
+            }
+            _ => "-".into(),
+        };
+        table.push_str(&format!(
+            "| {what} | {latency} | {:.2} s | {} | {} | {:.2} s |\n",
+            t.cleanup_delete_delay.as_secs_f64(),
+            run.report.sent,
+            run.report.failed,
+            run.report.window_secs(),
+        ));
+    }
+    println!("\n{table}");
 }
