@@ -3,9 +3,8 @@
 //!
 //! Order of work on create and update: resolve every source and validate every value, read
 //! the stage, claim the variables in the registry (atomically, failing on another owner), then
-//! write the stage in one call. A failure before the claim writes nothing; a failure after it
-//! leaves registry items that the following Delete (after a failed Create) or rollback Update
-//! cleans up.
+//! write the stage in one call. A failure before the claim writes nothing; a failure of the
+//! write releases what the call newly claimed, so a failed call leaves nothing of itself.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +13,7 @@ use crate::domain::{
     StageRef, ValidationError,
 };
 use crate::plan::{self, Release};
-use crate::ports::{AwsError, Record, RegistryError};
+use crate::ports::{AwsError, ErrorKind, Record, RegistryError, StagePatch, Stages};
 use crate::resolve::{ResolveError, Resolver};
 use crate::Ports;
 
@@ -109,11 +108,14 @@ pub async fn update(
     now_ms: i64,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
-    let prior: Vec<Record> = if owner.physical_id == old_physical_id {
-        owned(ports, &owner.key(), &owner.physical_id).await?
-    } else {
-        Vec::new()
-    };
+    // In place, the records are this id's own. A replacement gets a new id with no records yet,
+    // except when it is the rollback of a replacement: CloudFormation then sends the old
+    // properties to the new id, which names the old binding again, records and all (including
+    // whether it created its stage).
+    let prior = owned(ports, &owner.key(), &owner.physical_id).await?;
+    if owner.physical_id != old_physical_id {
+        tracing::info!(from = old_physical_id, to = %owner.physical_id, known = prior.len(), "replacement");
+    }
     apply(ports, &owner, spec, &prior, data_limit, now_ms).await
 }
 
@@ -200,22 +202,14 @@ async fn apply(
         .collect();
     ports.registry.claim(&records, &released).await?;
 
-    // 4. Write the stage in one call.
-    let change = match patch {
-        None => {
-            stages
-                .create(stage, &wanted)
-                .await
-                .map_err(stage_err(stage))?;
-            Change::CreatedStage
-        }
-        Some(patch) if patch.is_empty() => Change::Unchanged,
-        Some(patch) => {
-            stages
-                .update(stage, &patch)
-                .await
-                .map_err(stage_err(stage))?;
-            Change::Updated
+    // 4. Write the stage in one call. A failure leaves nothing of this call: what it newly
+    // claimed is released and what it wrote is undone (no Delete comes for the id of a failed
+    // replacement).
+    let change = match write(stages, stage, patch, &wanted, &releases).await {
+        Ok(change) => change,
+        Err(e) => {
+            undo(ports, &records, prior).await;
+            return Err(stage_err(stage)(e));
         }
     };
     Ok(Applied {
@@ -223,6 +217,67 @@ async fn apply(
         data,
         change,
     })
+}
+
+/// Create the stage, or patch it. A stage that a concurrent invocation created after it was
+/// read (siblings of one template creating one new stage) is patched instead: the outcome is
+/// the same stage with every binding's variables.
+async fn write(
+    stages: &dyn Stages,
+    stage: &StageRef,
+    patch: Option<StagePatch>,
+    wanted: &BTreeMap<String, String>,
+    releases: &[Release],
+) -> Result<Change, AwsError> {
+    match patch {
+        None => match stages.create(stage, wanted).await {
+            Ok(()) => Ok(Change::CreatedStage),
+            Err(e) if e.is(ErrorKind::Conflict) => {
+                tracing::info!(%stage, "stage created concurrently: updating it");
+                let live = stages.get(stage).await?.unwrap_or_default();
+                let patch = plan::patch(&live.variables, wanted, releases);
+                if !patch.is_empty() {
+                    stages.update(stage, &patch).await?;
+                }
+                Ok(Change::Updated)
+            }
+            Err(e) => Err(e),
+        },
+        Some(patch) if patch.is_empty() => Ok(Change::Unchanged),
+        Some(patch) => {
+            stages.update(stage, &patch).await?;
+            Ok(Change::Updated)
+        }
+    }
+}
+
+/// After a failed write: release the records this call claimed anew (those held before keep
+/// their last state), so that the variables are free again. Best effort: the write failed, so
+/// there is nothing on the stage to undo but what a partial write may have set, which is
+/// removed while it still holds this call's value.
+async fn undo(ports: &Ports, claimed: &[Record], prior: &[Record]) {
+    let new: Vec<Record> = claimed
+        .iter()
+        .filter(|r| !prior.iter().any(|p| p.variable == r.variable))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return;
+    }
+    let stage = &new[0].stage;
+    let stages = ports.stages(stage.kind);
+    if let Ok(Some(live)) = stages.get(stage).await {
+        let releases: Vec<Release> = new.iter().map(release_of).collect();
+        let patch = plan::patch(&live.variables, &BTreeMap::new(), &releases);
+        if !patch.is_empty() {
+            if let Err(e) = stages.update(stage, &patch).await {
+                tracing::warn!(%stage, error = %e, "could not undo a partial write");
+            }
+        }
+    }
+    if let Err(e) = ports.registry.release(&new).await {
+        tracing::warn!(error = %e, "could not release the claims of a failed write");
+    }
 }
 
 fn release_of(r: &Record) -> Release {
@@ -289,11 +344,13 @@ pub async fn delete(
         let patch = plan::patch(&live.variables, &BTreeMap::new(), &releases);
         let remaining = plan::count_after(&live.variables, &patch);
         if !patch.is_empty() {
-            done.variables_removed += patch.remove.len();
-            stages
-                .update(&stage, &patch)
-                .await
-                .map_err(stage_err(&stage))?;
+            match stages.update(&stage, &patch).await {
+                Ok(()) => done.variables_removed += patch.remove.len(),
+                // The stage or its API went away since it was read (its stack is being
+                // deleted in parallel): nothing is left to remove.
+                Err(e) if e.is(ErrorKind::NotFound) => continue,
+                Err(e) => return Err(stage_err(&stage)(e)),
+            }
         }
         if remaining == 0 && mine.iter().any(|r| r.created_stage) {
             let others = ports
@@ -304,8 +361,11 @@ pub async fn delete(
                 .filter(|r| r.owner.physical_id != physical_id || r.owner.key() != owner_key)
                 .count();
             if others == 0 {
-                stages.delete(&stage).await.map_err(stage_err(&stage))?;
-                done.stages_deleted += 1;
+                match stages.delete(&stage).await {
+                    Ok(()) => done.stages_deleted += 1,
+                    Err(e) if e.is(ErrorKind::NotFound) => {}
+                    Err(e) => return Err(stage_err(&stage)(e)),
+                }
             }
         }
     }
@@ -496,5 +556,164 @@ mod tests {
             matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
             "{err}"
         );
+    }
+
+    fn on(stage: &str, variables: &[(&str, &str)]) -> BindingSpec {
+        BindingSpec {
+            stage: StageRef::new(ApiKind::Rest, "api", stage),
+            ..spec(variables)
+        }
+    }
+
+    fn vars(world: &World, stage: &str) -> Option<BTreeMap<String, String>> {
+        world
+            .state()
+            .stages
+            .get(&StageRef::new(ApiKind::Rest, "api", stage))
+            .cloned()
+    }
+
+    #[tokio::test]
+    async fn siblings_creating_one_new_stage_both_succeed_with_both_sets() {
+        let world = World::new();
+        let ports = world.ports();
+        // The sibling creates the stage between this binding's read and its create.
+        world.before(crate::ports::op::CREATE_STAGE, |s| {
+            s.stages.insert(
+                StageRef::new(ApiKind::Rest, "api", "prod"),
+                BTreeMap::from([("a".to_string(), "1".to_string())]),
+            );
+        });
+        let b = create(&ports, "stack/A", "B", &spec(&[("b", "2")]), 4096, 1).await;
+        assert_eq!(b.unwrap().change, Change::Updated);
+        assert_eq!(
+            live(&world).unwrap(),
+            BTreeMap::from([
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "2".to_string())
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_replacement_leaves_nothing_and_its_rollback_restores_the_binding() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &on("prod", &[("v", "1")]), 4096, 1)
+            .await
+            .unwrap();
+        let before = ports.registry.all().await.unwrap();
+        world.fail(
+            crate::ports::op::CREATE_STAGE,
+            crate::ports::ErrorKind::Other,
+            1,
+        );
+
+        let failed = update(
+            &ports,
+            "stack/A",
+            "B",
+            &a.physical_id,
+            &on("next", &[("v", "2")]),
+            4096,
+            2,
+        )
+        .await;
+
+        assert!(failed.is_err());
+        assert_eq!(
+            ports.registry.all().await.unwrap(),
+            before,
+            "no claim of the failed id remains"
+        );
+        assert_eq!(vars(&world, "next"), None);
+        // The rollback: the old properties, the current (old) id.
+        let back = update(
+            &ports,
+            "stack/A",
+            "B",
+            &a.physical_id,
+            &on("prod", &[("v", "1")]),
+            4096,
+            3,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (back.physical_id, back.change),
+            (a.physical_id, Change::Unchanged)
+        );
+        assert!(ports
+            .registry
+            .all()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.created_stage));
+    }
+
+    #[tokio::test]
+    async fn the_rollback_of_a_replacement_keeps_what_the_old_binding_created() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &on("prod", &[("v", "1")]), 4096, 1)
+            .await
+            .unwrap();
+        let b = update(
+            &ports,
+            "stack/A",
+            "B",
+            &a.physical_id,
+            &on("dev", &[("v", "2")]),
+            4096,
+            2,
+        )
+        .await
+        .unwrap();
+        assert_ne!(a.physical_id, b.physical_id);
+        // A later resource fails: the rollback sends the old properties to the new id.
+        let back = update(
+            &ports,
+            "stack/A",
+            "B",
+            &b.physical_id,
+            &on("prod", &[("v", "1")]),
+            4096,
+            3,
+        )
+        .await
+        .unwrap();
+        assert_eq!(back.physical_id, a.physical_id);
+        // Cleanup deletes the new id: only its own variables go.
+        delete(&ports, "stack/A", "B", &b.physical_id)
+            .await
+            .unwrap();
+        assert_eq!(vars(&world, "prod").unwrap()["v"], "1");
+        assert_eq!(
+            vars(&world, "dev").map(|v| v.is_empty()),
+            None,
+            "dev was created by B: deleted"
+        );
+        // The final Delete of the old binding deletes the stage it created.
+        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+            .await
+            .unwrap();
+        assert_eq!(done.stages_deleted, 1);
+        assert_eq!(vars(&world, "prod"), None);
+    }
+
+    #[tokio::test]
+    async fn a_stage_that_vanishes_mid_delete_makes_the_delete_succeed() {
+        let world = World::new();
+        let ports = world.ports();
+        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
+            .await
+            .unwrap();
+        world.before(crate::ports::op::UPDATE_STAGE, |s| s.stages.clear());
+        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+            .await
+            .unwrap();
+        assert_eq!(done.records_released, 1);
+        assert!(ports.registry.all().await.unwrap().is_empty());
     }
 }
