@@ -1,0 +1,5 @@
+//! The CloudFormation custom-resource protocol.
+
+mod handler;
+
+pub use handler::*;
