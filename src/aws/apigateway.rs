@@ -65,12 +65,19 @@ impl RestStages {
         Ok(latest.map(|(_, id)| id))
     }
 
-    /// Deploy the API's current configuration, to no stage.
+    /// Deploy the API's current configuration, to no stage. After each wait for the
+    /// deployment quota the API is looked at again: a deployment made meanwhile (by a sibling
+    /// creating another stage) serves as well, and saves a call of that scarce quota.
     async fn deploy(&self, api_id: &str) -> Result<String, AwsError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.deployments.acquire().await;
+            if attempt > 1 || self.deployments.waited() {
+                if let Some(id) = self.latest_deployment(api_id).await? {
+                    return Ok(id);
+                }
+            }
             self.pacer.acquire().await;
             let res = self
                 .client
