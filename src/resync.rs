@@ -19,7 +19,8 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{ecs_key, lb_key, stack_key, ApiKind, StageRef};
+use crate::domain::source::{load_balancer_name, stack_name};
+use crate::domain::{ApiKind, SourceKey, StageRef};
 use crate::ports::{LiveStage, Record, RegistryError, StagePatch, SyncUpdate};
 use crate::resolve::{Resolved, Resolver};
 use crate::Ports;
@@ -117,8 +118,7 @@ pub fn classify(event: &Value) -> Trigger {
         ("aws.cloudformation", "CloudFormation Stack Status Change") => {
             match serde_json::from_value::<StackStatusChange>(ev.detail) {
                 Ok(d) if ACTIONABLE_STACK_STATUSES.contains(&d.status_details.status.as_str()) => {
-                    let name = stack_key(&d.stack_id)["stack#".len()..].to_string();
-                    Trigger::Stack(name)
+                    Trigger::Stack(stack_name(&d.stack_id).to_string())
                 }
                 Ok(d) => Trigger::Ignored(format!(
                     "stack status {}: outputs cannot have changed",
@@ -167,7 +167,7 @@ fn classify_elb_call(call: &AWSAPICall<Value, Value>) -> Trigger {
         "DeleteLoadBalancer" => {
             match param("loadBalancerArn").or_else(|| param("loadBalancerName")) {
                 Some(id) => Trigger::LoadBalancer {
-                    name: lb_key(&id)["lb#".len()..].to_string(),
+                    name: load_balancer_name(&id).to_string(),
                     deleted: true,
                 },
                 None => Trigger::Ignored("DeleteLoadBalancer without a load balancer".into()),
@@ -195,15 +195,18 @@ fn ecs_service_of(arn: &str, cluster_arn: Option<&str>) -> Option<(String, Strin
 /// The bindings a trigger can affect, without duplicates.
 pub async fn affected(ports: &Ports, trigger: &Trigger) -> Result<Vec<Record>, RegistryError> {
     let mut records = match trigger {
-        Trigger::Stack(name) => ports.registry.by_source(&stack_key(name)).await?,
+        Trigger::Stack(name) => ports.registry.by_source(&SourceKey::stack(name)).await?,
         Trigger::LoadBalancer { name, .. } => {
-            let key = lb_key(name);
+            let key = SourceKey::load_balancer(name);
             let mut r = ports.registry.by_source(&key).await?;
             r.extend(ports.registry.by_via(&key).await?);
             r
         }
         Trigger::EcsService { cluster, service } => {
-            ports.registry.by_source(&ecs_key(cluster, service)).await?
+            ports
+                .registry
+                .by_source(&SourceKey::ecs(cluster, service))
+                .await?
         }
         Trigger::Everything => ports.registry.all().await?,
         Trigger::Ignored(_) => Vec::new(),

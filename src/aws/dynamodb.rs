@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use tracing::instrument;
 
 use super::sdk_error;
-use crate::domain::{ApiKind, Owner, Source, StageRef};
+use crate::domain::{ApiKind, Owner, Source, SourceKey, StageRef};
 use crate::ports::{AwsError, ErrorKind, Record, Registry, RegistryError, SyncUpdate};
 
 const SERVICE: &str = "dynamodb";
@@ -89,7 +89,10 @@ fn decode(item: &Item) -> Result<Record, RegistryError> {
         source,
         value: get_s(item, "value").map(str::to_owned),
         written_at: get_n(item, "written_at"),
-        via: get_s(item, "via_key").map(str::to_owned),
+        via: get_s(item, "via_key")
+            .map(|k| k.parse::<SourceKey>())
+            .transpose()
+            .map_err(|e| corrupt(&format!("via_key: {e}")))?,
         created_stage: item
             .get("created_stage")
             .and_then(|v| v.as_bool().ok())
@@ -111,7 +114,7 @@ pub fn encode(r: &Record) -> HashMap<String, AttributeValue> {
     put("stack_id", s(&r.owner.stack_id));
     put("logical_id", s(&r.owner.logical_id));
     put("physical_id", s(&r.owner.physical_id));
-    put("source_key", s(r.source.key()));
+    put("source_key", s(r.source.key().to_string()));
     put(
         "source",
         s(serde_json::to_string(&r.source).unwrap_or_default()),
@@ -129,7 +132,7 @@ pub fn encode(r: &Record) -> HashMap<String, AttributeValue> {
         put("written_at", n(at));
     }
     if let Some(via) = &r.via {
-        put("via_key", s(via));
+        put("via_key", s(via.to_string()));
     }
     if let Some(e) = &r.last_error {
         put("last_error", s(e));
@@ -181,7 +184,7 @@ impl DynamoRegistry {
             (":sid".to_string(), s(&r.owner.stack_id)),
             (":lid".to_string(), s(&r.owner.logical_id)),
             (":pid".to_string(), s(&r.owner.physical_id)),
-            (":skey".to_string(), s(r.source.key())),
+            (":skey".to_string(), s(r.source.key().to_string())),
             (
                 ":src".to_string(),
                 s(serde_json::to_string(&r.source).unwrap_or_default()),
@@ -206,7 +209,7 @@ impl DynamoRegistry {
         match &r.via {
             Some(via) => {
                 set.push("via_key = :via");
-                values.insert(":via".into(), s(via));
+                values.insert(":via".into(), s(via.to_string()));
             }
             None => remove.push("via_key"),
         }
@@ -366,13 +369,14 @@ impl Registry for DynamoRegistry {
         self.query(Some("by-owner"), "owner_key", owner_key).await
     }
 
-    async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError> {
-        self.query(Some("by-source"), "source_key", source_key)
+    async fn by_source(&self, key: &SourceKey) -> Result<Vec<Record>, RegistryError> {
+        self.query(Some("by-source"), "source_key", &key.to_string())
             .await
     }
 
-    async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError> {
-        self.query(Some("by-via"), "via_key", via).await
+    async fn by_via(&self, via: &SourceKey) -> Result<Vec<Record>, RegistryError> {
+        self.query(Some("by-via"), "via_key", &via.to_string())
+            .await
     }
 
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError> {
@@ -419,7 +423,7 @@ impl Registry for DynamoRegistry {
         }
         if let Some(via) = &update.via {
             set.push("via_key = :via");
-            values.insert(":via".into(), s(via));
+            values.insert(":via".into(), s(via.to_string()));
         }
         match &update.error {
             Some(e) => {
