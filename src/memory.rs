@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKind, StageRef};
+use crate::domain::{ApiKind, SourceKey, StageRef};
 use crate::ports::{
     op, AwsError, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage, LoadBalancer,
     LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages, SyncUpdate,
@@ -340,12 +340,12 @@ impl Registry for World {
         self.select(op::BY_OWNER, |r| r.owner.key() == owner_key)
     }
 
-    async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError> {
-        self.select(op::BY_SOURCE, |r| r.source.key() == source_key)
+    async fn by_source(&self, source_key: &SourceKey) -> Result<Vec<Record>, RegistryError> {
+        self.select(op::BY_SOURCE, |r| r.source.key() == *source_key)
     }
 
-    async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError> {
-        self.select(op::BY_VIA, |r| r.via.as_deref() == Some(via))
+    async fn by_via(&self, via: &SourceKey) -> Result<Vec<Record>, RegistryError> {
+        self.select(op::BY_VIA, |r| r.via.as_ref() == Some(via))
     }
 
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError> {

@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKind, Owner, Source, StageRef};
+use crate::domain::{ApiKind, Owner, Source, SourceKey, StageRef};
 
 /// Boxed cause of a failed call.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -188,8 +188,8 @@ pub struct Record {
     pub value: Option<String>,
     /// Epoch milliseconds of the last write.
     pub written_at: Option<i64>,
-    /// The load balancer the value currently comes from (registry key form `lb#name`).
-    pub via: Option<String>,
+    /// The load balancer the value currently comes from ([`SourceKey::LoadBalancer`]).
+    pub via: Option<SourceKey>,
     /// Whether the owner created the stage (and so may delete it).
     pub created_stage: bool,
     pub last_error: Option<String>,
@@ -204,7 +204,7 @@ pub struct Record {
 pub struct SyncUpdate {
     /// New value written to the stage, if any.
     pub value: Option<String>,
-    pub via: Option<String>,
+    pub via: Option<SourceKey>,
     pub error: Option<String>,
     pub at: i64,
 }
@@ -237,8 +237,10 @@ pub trait Registry: Send + Sync {
     async fn release(&self, records: &[Record]) -> Result<usize, RegistryError>;
     async fn get(&self, stage: &StageRef, variable: &str) -> Result<Option<Record>, RegistryError>;
     async fn by_owner(&self, owner_key: &str) -> Result<Vec<Record>, RegistryError>;
-    async fn by_source(&self, source_key: &str) -> Result<Vec<Record>, RegistryError>;
-    async fn by_via(&self, via: &str) -> Result<Vec<Record>, RegistryError>;
+    /// The records whose source has this key.
+    async fn by_source(&self, key: &SourceKey) -> Result<Vec<Record>, RegistryError>;
+    /// The records whose value currently comes from this load balancer.
+    async fn by_via(&self, via: &SourceKey) -> Result<Vec<Record>, RegistryError>;
     /// Every record of a stage, read consistently.
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError>;
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;

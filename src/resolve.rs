@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::domain::{lb_key, Source};
+use crate::domain::{Source, SourceKey};
 use crate::plan::stage::{Gate, Observed, Serving};
 use crate::ports::{AwsError, LbFamily, LoadBalancer, Record};
 use crate::Ports;
@@ -18,8 +18,10 @@ pub struct Resolved {
 
 impl Resolved {
     /// The registry's `via` key of the load balancer behind the value.
-    pub fn via(&self) -> Option<String> {
-        self.load_balancer.as_ref().map(|lb| lb_key(&lb.name))
+    pub fn via(&self) -> Option<SourceKey> {
+        self.load_balancer
+            .as_ref()
+            .map(|lb| SourceKey::load_balancer(&lb.name))
     }
 }
 

@@ -401,7 +401,7 @@ impl World {
                     WriteRequest::builder()
                         .put_request(
                             PutRequest::builder()
-                                .set_item(Some(stagewire::aws::dynamodb::encode(r)))
+                                .set_item(Some(stagewire::aws::dynamodb::item::encode(r)))
                                 .build()
                                 .unwrap(),
                         )

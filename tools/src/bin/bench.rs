@@ -23,8 +23,11 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::Parameter;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::{json, Value};
+use stagewire::aws::dynamodb::item;
+use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+use stagewire::ports::Record;
 use stagewire_devkit::seed;
 use stagewire_devkit::{
     FaultProxy, LambdaProcess, MotoServer, Outcome, ResponseReceiver, RuntimeApi,
@@ -197,37 +200,33 @@ impl Launcher {
     }
 }
 
-/// The registry item of one filler binding, in the layout of `src/aws/dynamodb.rs` `encode`.
-fn filler_item(i: usize, stages: usize) -> BTreeMap<String, AttributeValue> {
-    let s = |v: String| AttributeValue::S(v);
+/// The registry record of one filler binding, stored with the library's codec.
+fn filler_record(i: usize, stages: usize) -> Record {
     let stage_no = i % stages;
-    let api_id = format!("filler{}", stage_no / 10);
-    let stage = format!("s{stage_no}");
-    let variable = format!("v{}", i / stages);
-    let stack_id = format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/Filler/{stage_no}");
-    let stack = format!("FillerStack{}", i % 100);
-    let source = json!({ "kind": "stack_output", "stack": stack, "output_key": OUTPUT_KEY });
-    BTreeMap::from([
-        ("pk".into(), s(format!("STAGE#rest#{api_id}#{stage}"))),
-        ("sk".into(), s(format!("VAR#{variable}"))),
-        ("owner_key".into(), s(format!("{stack_id}#Filler"))),
-        ("stack_id".into(), s(stack_id)),
-        ("logical_id".into(), s("Filler".into())),
-        ("physical_id".into(), s(format!("filler-{stage_no}"))),
-        ("source_key".into(), s(format!("stack#{stack}"))),
-        ("source".into(), s(source.to_string())),
-        ("api_kind".into(), s("rest".into())),
-        ("api_id".into(), s(api_id)),
-        ("stage_name".into(), s(stage)),
-        ("var_name".into(), s(variable)),
-        ("created_stage".into(), AttributeValue::Bool(false)),
-        ("version".into(), AttributeValue::N("1".into())),
-        (
-            "value".into(),
-            s(format!("filler-{i}.{REGION}.elb.amazonaws.com")),
+    Record {
+        stage: StageRef::new(
+            ApiKind::Rest,
+            format!("filler{}", stage_no / 10),
+            format!("s{stage_no}"),
         ),
-        ("written_at".into(), AttributeValue::N("0".into())),
-    ])
+        variable: format!("v{}", i / stages),
+        owner: Owner {
+            stack_id: format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/Filler/{stage_no}"),
+            logical_id: "Filler".into(),
+            physical_id: format!("filler-{stage_no}"),
+        },
+        source: Source::StackOutput {
+            stack: format!("FillerStack{}", i % 100),
+            output_key: OUTPUT_KEY.into(),
+        },
+        value: Some(format!("filler-{i}.{REGION}.elb.amazonaws.com")),
+        written_at: Some(0),
+        via: None,
+        created_stage: false,
+        last_error: None,
+        checked_at: None,
+        version: 1,
+    }
 }
 
 /// Writes `count` filler bindings over `stages` stages, 25 per BatchWriteItem.
@@ -243,7 +242,7 @@ async fn load_filler(
             chunk
                 .iter()
                 .filter_map(|&i| {
-                    let item = filler_item(i, stages).into_iter().collect();
+                    let item = item::encode(&filler_record(i, stages));
                     let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
                     Some(WriteRequest::builder().put_request(put).build())
                 })

@@ -1,10 +1,16 @@
 //! The domain: what a binding is, where its values come from, and the rules API Gateway puts on
 //! stage names, variable names and values. Nothing here knows about the AWS SDK.
+//!
+//! [`source`] holds the kinds of sources and their registry keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub mod source;
+
+pub use source::{Source, SourceKey, SourceKind, SOURCE_KINDS};
 
 /// Most variables API Gateway accepts on one stage.
 pub const MAX_VARIABLES_PER_STAGE: usize = 100;
@@ -81,98 +87,6 @@ impl fmt::Display for StageRef {
         };
         write!(f, "stage {} of {} {}", self.stage, family, self.api_id)
     }
-}
-
-/// Where a stage variable's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Source {
-    /// An output of a CloudFormation stack (name or stack ARN).
-    StackOutput { stack: String, output_key: String },
-    /// The load balancer in front of an ECS service.
-    EcsService {
-        cluster: String,
-        service: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        container_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        container_port: Option<u16>,
-    },
-    /// An ELBv2 load balancer by name or ARN, or a classic ELB by name.
-    LoadBalancer { name: String },
-    /// A literal value.
-    Literal { value: String },
-}
-
-impl Source {
-    /// The registry key that events are matched against: every binding whose source has this
-    /// key is affected by an event about that stack, service or load balancer.
-    pub fn key(&self) -> String {
-        match self {
-            Source::StackOutput { stack, .. } => stack_key(stack),
-            Source::EcsService {
-                cluster, service, ..
-            } => ecs_key(cluster, service),
-            Source::LoadBalancer { name } => lb_key(name),
-            Source::Literal { .. } => "literal".to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::StackOutput { stack, output_key } => {
-                write!(f, "output {output_key} of stack {stack}")
-            }
-            Source::EcsService {
-                cluster, service, ..
-            } => write!(f, "ECS service {service} in cluster {cluster}"),
-            Source::LoadBalancer { name } => write!(f, "load balancer {name}"),
-            Source::Literal { value } => write!(f, "literal {value:?}"),
-        }
-    }
-}
-
-/// The last path segment of an ARN-like identifier (`.../name` -> `name`), or the input.
-fn name_of(id: &str) -> &str {
-    if id.starts_with("arn:") {
-        id.rsplit('/').next().unwrap_or(id)
-    } else {
-        id
-    }
-}
-
-/// Registry key of a stack: its name, taken out of a stack ARN when given one.
-pub fn stack_key(stack: &str) -> String {
-    // arn:aws:cloudformation:region:account:stack/NAME/uuid
-    let name = if stack.starts_with("arn:") {
-        stack.split('/').nth(1).unwrap_or(stack)
-    } else {
-        stack
-    };
-    format!("stack#{name}")
-}
-
-/// Registry key of an ECS service: cluster and service names (ARNs reduced to names).
-pub fn ecs_key(cluster: &str, service: &str) -> String {
-    format!("ecs#{}/{}", name_of(cluster), name_of(service))
-}
-
-/// Registry key of a load balancer: its name (an ELBv2 ARN reduced to its name).
-pub fn lb_key(name_or_arn: &str) -> String {
-    // arn:aws:elasticloadbalancing:region:account:loadbalancer/app/NAME/id
-    let name = if name_or_arn.starts_with("arn:") {
-        let parts: Vec<&str> = name_or_arn.split('/').collect();
-        if parts.len() >= 3 {
-            parts[parts.len() - 2]
-        } else {
-            name_or_arn
-        }
-    } else {
-        name_or_arn
-    };
-    format!("lb#{name}")
 }
 
 /// Who owns a binding: one `Custom::StageBinding` resource of one stack.
@@ -343,27 +257,6 @@ mod tests {
         assert!(validate_variable_count(&stage, 100).is_ok());
         let err = validate_variable_count(&stage, 101).unwrap_err();
         assert!(err.to_string().contains("101"));
-    }
-
-    #[test]
-    fn source_keys_reduce_arns_to_names() {
-        assert_eq!(
-            stack_key("arn:aws:cloudformation:us-east-1:123456789012:stack/EcsHelloworldProd/0f1e"),
-            "stack#EcsHelloworldProd"
-        );
-        assert_eq!(stack_key("EcsHelloworldProd"), "stack#EcsHelloworldProd");
-        assert_eq!(
-            lb_key("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"),
-            "lb#my-alb"
-        );
-        assert_eq!(lb_key("my-elb"), "lb#my-elb");
-        assert_eq!(
-            ecs_key(
-                "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
-                "arn:aws:ecs:us-east-1:123456789012:service/prod/helloworld"
-            ),
-            "ecs#prod/helloworld"
-        );
     }
 
     #[test]
