@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::binding::INVOKE_URL;
 use crate::domain::source::{self, FieldType, FieldValue, Fields};
 use crate::domain::{
     validate_stage_name, validate_variable_count, validate_variable_name, validate_variable_value,
@@ -46,6 +47,10 @@ pub enum PropertiesError {
     NoVariables,
     #[error("variable {0}: give exactly one source: {kinds}", kinds = source::readable_kinds())]
     Source(String),
+    #[error(
+        "variable name {0} is reserved: Fn::GetAtt {0} answers the stage URL; give the variable another name"
+    )]
+    Reserved(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -151,7 +156,7 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
         obj.get("StageName")
             .ok_or(PropertiesError::Missing("StageName"))?,
     )?;
-    validate_stage_name(&stage_name)?;
+    validate_stage_name(kind_and_id.0, &stage_name)?;
     let create_stage = match obj.get("CreateStage") {
         Some(v) => boolean("CreateStage", v)?,
         None => true,
@@ -176,6 +181,9 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let mut variables = BTreeMap::new();
     for (name, source) in vars {
         validate_variable_name(name)?;
+        if name == INVOKE_URL {
+            return Err(PropertiesError::Reserved(name.clone()));
+        }
         variables.insert(name.clone(), parse_source(name, source)?);
     }
     Ok(BindingSpec {
@@ -419,5 +427,25 @@ mod tests {
         let p = json!({"RestApiId": "a", "StageName": "p", "Variables": vars});
         let err = parse(&p).unwrap_err().to_string();
         assert!(err.contains("101") && err.contains("at most 100"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_named_like_an_answer_is_refused() {
+        let mut p = seed();
+        p["Variables"]["InvokeUrl"] = json!("x");
+        let e = parse(&p).unwrap_err();
+        assert!(e.to_string().contains("InvokeUrl is reserved"), "{e}");
+    }
+
+    #[test]
+    fn an_http_api_default_stage_is_bindable() {
+        let mut p = seed();
+        p.as_object_mut().unwrap().remove("RestApiId");
+        p["HttpApiId"] = json!("h1");
+        p["StageName"] = json!("$default");
+        assert_eq!(parse(&p).unwrap().stage.stage, "$default");
+        p.as_object_mut().unwrap().remove("HttpApiId");
+        p["RestApiId"] = json!("r1");
+        assert!(parse(&p).is_err(), "a REST API has no $default stage");
     }
 }

@@ -290,7 +290,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let bind_spec = match &cli.command {
         Command::Bind(args) => Some(bind_spec(args)?),
         Command::Unbind(args) => {
-            validate_stage_name(&args.stage).map_err(|e| Failure::Usage(e.to_string()))?;
+            validate_stage_name(args.api.kind_and_id().0, &args.stage)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             None
         }
         _ => None,
