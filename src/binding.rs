@@ -7,13 +7,14 @@
 //! write releases what the call newly claimed, so a failed call leaves nothing of itself.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::domain::{
     stage_of_physical_id, validate_variable_count, validate_variable_value, BindingSpec, Owner,
     StageRef, ValidationError,
 };
 use crate::plan::{self, Release};
-use crate::ports::{AwsError, ErrorKind, Record, RegistryError, StagePatch, Stages};
+use crate::ports::{AwsError, ClaimTerms, ErrorKind, Record, RegistryError, StagePatch, Stages};
 use crate::resolve::{ResolveError, Resolver};
 use crate::Ports;
 
@@ -93,7 +94,22 @@ pub async fn create(
     now_ms: i64,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
-    apply(ports, &owner, spec, &[], data_limit, now_ms).await
+    let applied = apply(ports, &owner, spec, &[], data_limit, now_ms).await?;
+    // CloudFormation may have given up on this Create while it ran (a sibling failed, or the
+    // answer is too late): its Delete, with an id CloudFormation made up, may have come and
+    // gone before this call's writes. Undo them; nobody waits for this answer any more.
+    if let Some(at) = ports.registry.cancelled(&owner.key()).await? {
+        if at > now_ms {
+            tracing::warn!(owner = %owner, "the Create was cancelled while it ran: undoing it");
+            let records = owned(ports, &owner.key(), &owner.physical_id).await?;
+            remove(ports, &records).await?;
+            return Err(RegistryError::Cancelled {
+                owner_key: owner.key(),
+            }
+            .into());
+        }
+    }
+    Ok(applied)
 }
 
 /// Update the binding. A change of API or stage is a replacement: the new binding is created
@@ -197,10 +213,11 @@ async fn apply(
             created_stage,
             last_error: None,
             checked_at: None,
-            version: 0,
+            // The version a newly claimed item starts from.
+            version: now_ms.max(0) as u64,
         })
         .collect();
-    ports.registry.claim(&records, &released).await?;
+    claim(ports, owner, &records, now_ms).await?;
 
     // 4. Write the stage in one call. A failure leaves nothing of this call: what it newly
     // claimed is released and what it wrote is undone (no Delete comes for the id of a failed
@@ -212,11 +229,82 @@ async fn apply(
             return Err(stage_err(stage)(e));
         }
     };
+    // 5. Forget the variables let go of, now that the stage no longer holds them.
+    if !released.is_empty() {
+        ports.registry.release(&released).await?;
+    }
     Ok(Applied {
         physical_id: owner.physical_id.clone(),
         data,
         change,
     })
+}
+
+/// Attempts at a claim that concurrent transactions keep cancelling.
+const CLAIM_ATTEMPTS: u32 = 4;
+
+/// Claim the records' variables. Another owner's claim fails the call with a Reason naming it,
+/// unless that owner is this resource under a logical id that left its stack's template (a
+/// rename: CloudFormation creates the new logical id during the update and deletes the old one
+/// only in cleanup). Transient transaction conflicts are tried again.
+async fn claim(
+    ports: &Ports,
+    owner: &Owner,
+    records: &[Record],
+    started_ms: i64,
+) -> Result<(), BindingError> {
+    let mut terms = ClaimTerms {
+        started_ms,
+        takeover: None,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ports.registry.claim(records, &terms).await {
+            Ok(()) => return Ok(()),
+            Err(RegistryError::Owned {
+                variable,
+                stage,
+                owner: holder,
+            }) => {
+                if terms.takeover.is_none() && renamed(ports, owner, &holder).await? {
+                    tracing::info!(from = %holder, to = %owner, "taking over the variables of a renamed binding");
+                    terms.takeover = Some(holder.key());
+                    continue;
+                }
+                return Err(RegistryError::Owned {
+                    variable,
+                    stage,
+                    owner: holder,
+                }
+                .into());
+            }
+            Err(RegistryError::Aws(e)) if e.is(ErrorKind::Conflict) && attempt < CLAIM_ATTEMPTS => {
+                let wait = Duration::from_millis(fastrand::u64(50..200) * u64::from(attempt));
+                tracing::info!(
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "claim conflicted with a concurrent transaction: trying again"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether `holder` is `owner`'s resource under a former logical id: same stack, and that
+/// logical id is no longer in the stack's template.
+async fn renamed(ports: &Ports, owner: &Owner, holder: &Owner) -> Result<bool, BindingError> {
+    if holder.stack_id != owner.stack_id || holder.logical_id == owner.logical_id {
+        return Ok(false);
+    }
+    let resources = ports
+        .outputs
+        .template_resources(&owner.stack_id)
+        .await
+        .map_err(|e| BindingError::Registry(e.into()))?;
+    Ok(resources.is_some_and(|r| !r.contains(&holder.logical_id)))
 }
 
 /// Create the stage, or patch it. A stage that a concurrent invocation created after it was
@@ -319,26 +407,58 @@ pub struct Deleted {
     pub records_released: usize,
 }
 
+/// Whether CloudFormation has this physical id from stagewire. Any other id is one
+/// CloudFormation made up for a Create that never answered (cancelled when a sibling failed, or
+/// too late).
+fn is_ours(physical_id: &str) -> bool {
+    physical_id.starts_with("stagewire:")
+}
+
 /// Delete the binding with this physical id: remove the variables it owns that still hold the
 /// value it wrote, delete a stage it created once nothing else lives there, and forget it.
 /// Deleting what is already gone succeeds.
+///
+/// A Delete with an id CloudFormation made up ends a Create that never answered and may still
+/// be running: it first records the cancellation (so that Create's claim fails, or the Create
+/// undoes itself once it sees it), then removes whatever that Create already wrote, found by
+/// the stage its properties name (read consistently) or else by owner.
 pub async fn delete(
     ports: &Ports,
     stack_id: &str,
     logical_id: &str,
     physical_id: &str,
+    spec: Option<&BindingSpec>,
 ) -> Result<Deleted, BindingError> {
     let owner_key = crate::domain::owner_key(stack_id, logical_id);
-    let records = owned(ports, &owner_key, physical_id).await?;
+    let records = if is_ours(physical_id) {
+        owned(ports, &owner_key, physical_id).await?
+    } else {
+        ports.registry.cancel(&owner_key, crate::now_ms()).await?;
+        let candidates = match spec {
+            Some(spec) => ports.registry.by_stage(&spec.stage).await?,
+            None => ports.registry.by_owner(&owner_key).await?,
+        };
+        candidates
+            .into_iter()
+            .filter(|r| r.owner.key() == owner_key)
+            .collect()
+    };
+    remove(ports, &records).await
+}
+
+/// Remove these records' variables where they still hold what was written, delete the stages
+/// their owners created once nothing else lives there, and forget the records. A stage or API
+/// that is gone (its stack deleted in parallel) has nothing left to remove.
+pub async fn remove(ports: &Ports, records: &[Record]) -> Result<Deleted, BindingError> {
     let mut by_stage: BTreeMap<StageRef, Vec<&Record>> = BTreeMap::new();
-    for r in &records {
+    for r in records {
         by_stage.entry(r.stage.clone()).or_default().push(r);
     }
     let mut done = Deleted::default();
     for (stage, mine) in by_stage {
         let stages = ports.stages(stage.kind);
         let Some(live) = stages.get(&stage).await.map_err(stage_err(&stage))? else {
-            continue; // the stage or its API is gone: nothing to remove
+            continue;
         };
         let releases: Vec<Release> = mine.iter().map(|r| release_of(r)).collect();
         let patch = plan::patch(&live.variables, &BTreeMap::new(), &releases);
@@ -346,8 +466,6 @@ pub async fn delete(
         if !patch.is_empty() {
             match stages.update(&stage, &patch).await {
                 Ok(()) => done.variables_removed += patch.remove.len(),
-                // The stage or its API went away since it was read (its stack is being
-                // deleted in parallel): nothing is left to remove.
                 Err(e) if e.is(ErrorKind::NotFound) => continue,
                 Err(e) => return Err(stage_err(&stage)(e)),
             }
@@ -358,7 +476,11 @@ pub async fn delete(
                 .by_stage(&stage)
                 .await?
                 .into_iter()
-                .filter(|r| r.owner.physical_id != physical_id || r.owner.key() != owner_key)
+                .filter(|r| {
+                    !mine
+                        .iter()
+                        .any(|m| m.variable == r.variable && m.owner == r.owner)
+                })
                 .count();
             if others == 0 {
                 match stages.delete(&stage).await {
@@ -369,14 +491,14 @@ pub async fn delete(
             }
         }
     }
-    done.records_released = ports.registry.release(&records).await?;
+    done.records_released = ports.registry.release(records).await?;
     Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiKind, Source};
+    use crate::domain::{owner_key, ApiKind, Source};
     use crate::memory::World;
 
     fn spec(variables: &[(&str, &str)]) -> BindingSpec {
@@ -506,7 +628,7 @@ mod tests {
             .unwrap()
             .insert("w".into(), "by-hand".into());
 
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
 
@@ -519,7 +641,7 @@ mod tests {
         );
         // Deleting again finds nothing and succeeds.
         assert_eq!(
-            delete(&ports, "stack/A", "B", &a.physical_id)
+            delete(&ports, "stack/A", "B", &a.physical_id, None)
                 .await
                 .unwrap(),
             Deleted::default()
@@ -533,7 +655,7 @@ mod tests {
         let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
             .await
             .unwrap();
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.stages_deleted, 1);
@@ -685,7 +807,7 @@ mod tests {
         .unwrap();
         assert_eq!(back.physical_id, a.physical_id);
         // Cleanup deletes the new id: only its own variables go.
-        delete(&ports, "stack/A", "B", &b.physical_id)
+        delete(&ports, "stack/A", "B", &b.physical_id, None)
             .await
             .unwrap();
         assert_eq!(vars(&world, "prod").unwrap()["v"], "1");
@@ -695,7 +817,7 @@ mod tests {
             "dev was created by B: deleted"
         );
         // The final Delete of the old binding deletes the stage it created.
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.stages_deleted, 1);
@@ -710,10 +832,144 @@ mod tests {
             .await
             .unwrap();
         world.before(crate::ports::op::UPDATE_STAGE, |s| s.stages.clear());
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.records_released, 1);
         assert!(ports.registry.all().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_before_its_claim_writes_nothing() {
+        let world = World::new();
+        let ports = world.ports();
+        // The Delete with CloudFormation's made-up id runs while the Create resolves.
+        world.before(crate::ports::op::CLAIM, move |s| {
+            s.cancelled.insert(owner_key("stack/A", "B"), i64::MAX);
+        });
+        let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(ports.registry.all().await.unwrap().is_empty());
+        assert_eq!(live(&world), None);
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_after_its_write_undoes_itself() {
+        let world = World::new();
+        let ports = world.ports();
+        let delete_ports = ports.clone();
+        // The made-up-id Delete comes and goes between the Create's stage write and its end:
+        // it finds the claim (so it removes what it can) and records the cancellation.
+        let started = crate::now_ms();
+        let s = spec(&[("v", "1")]);
+        let create = create(&ports, "stack/A", "B", &s, 4096, started);
+        world.before(crate::ports::op::CANCELLED, move |s| {
+            s.cancelled.insert(owner_key("stack/A", "B"), started + 1);
+        });
+        let err = create.await.unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(delete_ports.registry.all().await.unwrap().is_empty());
+        assert_eq!(live(&world), None, "the stage it created is gone too");
+    }
+
+    #[tokio::test]
+    async fn the_made_up_id_delete_of_a_finished_create_removes_it_and_frees_its_variables() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        create(&ports, "stack/A", "B", &s, 4096, 1).await.unwrap();
+        // The answer never reached CloudFormation: it deletes with an id of its own.
+        let done = delete(&ports, "stack/A", "B", "A-B-1XYZ", Some(&s))
+            .await
+            .unwrap();
+        assert_eq!((done.records_released, done.stages_deleted), (1, 1));
+        // The same logical id in a re-created stack of the same name claims at once.
+        create(&ports, "stack/A2", "B", &s, 4096, crate::now_ms() + 1)
+            .await
+            .unwrap();
+        assert_eq!(live(&world).unwrap()["v"], "1");
+        // A later Create of the same resource in the same stack is not held by the marker.
+        delete(&ports, "stack/A2", "B", &s.physical_id("B"), None)
+            .await
+            .unwrap();
+        create(&ports, "stack/A", "B", &s, 4096, crate::now_ms() + 10)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_renamed_logical_id_takes_over_and_the_old_ids_delete_leaves_it_alone() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        let old = create(&ports, "stack/A", "Old", &s, 4096, 1).await.unwrap();
+        // Both still in the template: the second is refused, naming the first.
+        world.state().templates.insert(
+            "stack/A".into(),
+            ["Old".to_string(), "New".to_string()].into(),
+        );
+        let err = create(&ports, "stack/A", "New", &s, 4096, 2)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("owned by Old in stack stack/A"),
+            "{err}"
+        );
+        // The update renamed Old to New.
+        world
+            .state()
+            .templates
+            .insert("stack/A".into(), ["New".to_string()].into());
+        create(&ports, "stack/A", "New", &s, 4096, 3).await.unwrap();
+        let done = delete(&ports, "stack/A", "Old", &old.physical_id, None)
+            .await
+            .unwrap();
+        assert_eq!(done, Deleted::default());
+        assert_eq!(live(&world).unwrap()["v"], "1");
+        assert_eq!(
+            ports.registry.all().await.unwrap()[0].owner.logical_id,
+            "New"
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_transaction_conflicts_are_tried_again() {
+        let world = World::new();
+        let ports = world.ports();
+        world.fail(
+            crate::ports::op::CLAIM,
+            crate::ports::ErrorKind::Conflict,
+            2,
+        );
+        create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
+            .await
+            .unwrap();
+        assert_eq!(world.state().count(crate::ports::op::CLAIM), 3);
+    }
+
+    #[tokio::test]
+    async fn a_variable_released_and_claimed_again_never_reuses_a_version() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        let a = create(&ports, "stack/A", "B", &s, 4096, 1_000)
+            .await
+            .unwrap();
+        let first = ports.registry.all().await.unwrap()[0].clone();
+        delete(&ports, "stack/A", "B", &a.physical_id, None)
+            .await
+            .unwrap();
+        create(&ports, "stack/A", "B", &s, 4096, 2_000)
+            .await
+            .unwrap();
+        let again = ports.registry.all().await.unwrap()[0].clone();
+        assert!(
+            again.version > first.version,
+            "{} then {}",
+            first.version,
+            again.version
+        );
     }
 }

@@ -610,7 +610,7 @@ async fn unbind_cmd(ports: &Ports, args: &UnbindArgs) -> Result<u8, Failure> {
     let (kind, api_id) = args.api.kind_and_id();
     let stage = StageRef::new(kind, api_id, args.stage.clone());
     let physical_id = cli_physical_id(&stage);
-    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id)
+    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id, None)
         .await
         .map_err(Failure::runtime)?;
     if done.records_released == 0 && done.variables_removed == 0 && done.stages_deleted == 0 {

@@ -184,9 +184,10 @@ impl Handler {
             Ok(p) => p.clone(),
             Err(reason) => return failed(format!("stagewire is misconfigured: {reason}"), fail_id),
         };
-        // Properties are decoded before anything is written; on Delete they are not needed.
+        // Properties are decoded before anything is written. A Delete needs none, but uses
+        // them where they name the stage (the Delete of a Create that never answered).
         let spec = match env.request_type {
-            RequestType::Delete => None,
+            RequestType::Delete => props::parse(&env.properties).ok(),
             _ => match props::parse(&env.properties) {
                 Ok(spec) => Some(spec),
                 Err(e) => return failed(format!("invalid properties: {e}"), fail_id),
@@ -258,11 +259,17 @@ async fn step(
         )
         .await
         .map(|a| (a.physical_id, a.data)),
-        (_, _) => {
+        (_, spec) => {
             let physical = ids.physical_id.clone().unwrap_or_default();
-            binding::delete(&ports, &ids.stack_id, &ids.logical_id, &physical)
-                .await
-                .map(|_| (physical, BTreeMap::new()))
+            binding::delete(
+                &ports,
+                &ids.stack_id,
+                &ids.logical_id,
+                &physical,
+                spec.as_ref(),
+            )
+            .await
+            .map(|_| (physical, BTreeMap::new()))
         }
     }
 }
