@@ -29,6 +29,8 @@ pub struct Applied {
     pub data: BTreeMap<String, String>,
     /// Whether the stage was created, changed, or already held every value.
     pub change: Change,
+    /// The records claimed.
+    pub records: Vec<Record>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +103,8 @@ pub async fn create(
     if let Some(at) = ports.registry.cancelled(&owner.key()).await? {
         if at > now_ms {
             tracing::warn!(owner = %owner, "the Create was cancelled while it ran: undoing it");
-            let records = owned(ports, &owner.key(), &owner.physical_id).await?;
-            remove(ports, &records).await?;
+            // What this call wrote, whether or not that Delete already released the records.
+            remove(ports, &applied.records).await?;
             return Err(RegistryError::Cancelled {
                 owner_key: owner.key(),
             }
@@ -237,6 +239,7 @@ async fn apply(
         physical_id: owner.physical_id.clone(),
         data,
         change,
+        records,
     })
 }
 
@@ -860,13 +863,14 @@ mod tests {
         let world = World::new();
         let ports = world.ports();
         let delete_ports = ports.clone();
-        // The made-up-id Delete comes and goes between the Create's stage write and its end:
-        // it finds the claim (so it removes what it can) and records the cancellation.
+        // The made-up-id Delete comes and goes while the Create's stage write is under way: it
+        // records the cancellation and releases the claim, but finds no variable to remove yet.
         let started = crate::now_ms();
         let s = spec(&[("v", "1")]);
         let create = create(&ports, "stack/A", "B", &s, 4096, started);
         world.before(crate::ports::op::CANCELLED, move |s| {
             s.cancelled.insert(owner_key("stack/A", "B"), started + 1);
+            s.registry.clear();
         });
         let err = create.await.unwrap_err();
         assert!(err.to_string().contains("cancelled"), "{err}");
