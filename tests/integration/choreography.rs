@@ -23,9 +23,7 @@ fn sandbox(w: &World) -> Handler {
 /// Another view of the same stack with a response receiver of its own, so that calls in flight
 /// at the same time each get their own one response.
 async fn same_stack(cfn: &Cloudformation) -> Arc<Cloudformation> {
-    let mut other = Cloudformation::new().await;
-    other.stack_id = cfn.stack_id.clone();
-    Arc::new(other)
+    Arc::new(Cloudformation::for_stack(&cfn.stack_id).await)
 }
 
 async fn records(w: &World) -> Vec<Record> {
@@ -257,8 +255,7 @@ async fn update_renames_the_logical_id_then_cleanup_deletes_the_old_one() {
         .send()
         .await
         .unwrap();
-    let mut cfn = Cloudformation::new().await;
-    cfn.stack_id = created.stack_id().unwrap().to_string();
+    let cfn = Cloudformation::for_stack(created.stack_id().unwrap()).await;
     let props = seed_props(&api, "prod", &stack.name);
     let old = cfn
         .send(&w.handler(), cfn.create("Old", props.clone()))
