@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`domain`]: bindings, sources, owners and API Gateway's naming rules. No AWS types.
+//!   [`domain::source`] holds the one table of source kinds (property keys, CLI forms, help)
+//!   and the typed registry key [`domain::SourceKey`].
 //! - [`props`]: `Custom::StageBinding` properties into a [`domain::BindingSpec`].
 //! - [`ports`]: what the domain needs from AWS, as traits in domain terms.
 //! - [`aws`]: one adapter per AWS service implementing those ports with the AWS SDK.

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::binding::INVOKE_URL;
+use crate::domain::source::{self, FieldType, FieldValue, Fields};
 use crate::domain::{
     validate_stage_name, validate_variable_count, validate_variable_name, validate_variable_value,
     ApiKind, BindingSpec, Source, StageRef, ValidationError,
@@ -44,10 +46,12 @@ pub enum PropertiesError {
     Unsupported { name: String, supported: String },
     #[error("Variables must name at least one stage variable")]
     NoVariables,
-    #[error(
-        "variable {0}: give exactly one source: StackName + OutputKey, Cluster + Service, LoadBalancer, or Value"
-    )]
+    #[error("variable {0}: give exactly one source: {kinds}", kinds = source::readable_kinds())]
     Source(String),
+    #[error(
+        "variable name {0} is reserved: Fn::GetAtt {0} answers the stage URL; give the variable another name"
+    )]
+    Reserved(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -165,7 +169,7 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
         obj.get("StageName")
             .ok_or(PropertiesError::Missing("StageName"))?,
     )?;
-    validate_stage_name(&stage_name)?;
+    validate_stage_name(kind_and_id.0, &stage_name)?;
     let create_stage = match obj.get("CreateStage") {
         Some(v) => boolean("CreateStage", v)?,
         None => true,
@@ -190,6 +194,9 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let mut variables = BTreeMap::new();
     for (name, source) in vars {
         validate_variable_name(name)?;
+        if name == INVOKE_URL {
+            return Err(PropertiesError::Reserved(name.clone()));
+        }
         variables.insert(name.clone(), parse_source(name, source)?);
     }
     Ok(BindingSpec {
@@ -217,55 +224,30 @@ fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
             })
         }
     };
-    let has = |k: &str| obj.contains_key(k);
-    let get =
-        |k: &str| -> Result<String, PropertiesError> { string(&format!("{prefix}{k}"), &obj[k]) };
-    if has("Value") {
-        check_keys(obj, &["Value"], &prefix)?;
-        let value = get("Value")?;
-        validate_variable_value(variable, &value)?;
-        Ok(Source::Literal { value })
-    } else if has("StackName") || has("OutputKey") {
-        check_keys(obj, &["StackName", "OutputKey"], &prefix)?;
-        if !(has("StackName") && has("OutputKey")) {
-            return Err(PropertiesError::Source(variable.to_string()));
-        }
-        Ok(Source::StackOutput {
-            stack: get("StackName")?,
-            output_key: get("OutputKey")?,
-        })
-    } else if has("Cluster") || has("Service") {
-        check_keys(
-            obj,
-            &["Cluster", "Service", "ContainerName", "ContainerPort"],
-            &prefix,
-        )?;
-        if !(has("Cluster") && has("Service")) {
-            return Err(PropertiesError::Source(variable.to_string()));
-        }
-        let container_name = if has("ContainerName") {
-            Some(get("ContainerName")?)
-        } else {
-            None
-        };
-        let container_port = match obj.get("ContainerPort") {
-            Some(p) => Some(unsigned(&format!("{prefix}ContainerPort"), p, 65535)? as u16),
-            None => None,
-        };
-        Ok(Source::EcsService {
-            cluster: get("Cluster")?,
-            service: get("Service")?,
-            container_name,
-            container_port,
-        })
-    } else if has("LoadBalancer") {
-        check_keys(obj, &["LoadBalancer"], &prefix)?;
-        Ok(Source::LoadBalancer {
-            name: get("LoadBalancer")?,
-        })
-    } else {
-        Err(PropertiesError::Source(variable.to_string()))
+    let missing = || PropertiesError::Source(variable.to_string());
+    let kind = source::kind_of_properties(|k| obj.contains_key(k)).ok_or_else(missing)?;
+    let allowed: Vec<&str> = kind.keys().collect();
+    check_keys(obj, &allowed, &prefix)?;
+    if !kind.required.iter().all(|f| obj.contains_key(f.key)) {
+        return Err(missing());
     }
+    let mut fields = Fields::default();
+    for field in kind.optional.iter().chain(kind.required) {
+        let Some(v) = obj.get(field.key) else {
+            continue;
+        };
+        let name = format!("{prefix}{}", field.key);
+        let value = match field.ty {
+            FieldType::Text => FieldValue::Text(string(&name, v)?),
+            FieldType::Port => FieldValue::Port(unsigned(&name, v, u16::MAX.into())? as u16),
+        };
+        fields.insert(field.key, value);
+    }
+    let source = kind.build(&fields).ok_or_else(missing)?;
+    if let Some(value) = source.literal_value() {
+        validate_variable_value(variable, value)?;
+    }
+    Ok(source)
 }
 
 #[cfg(test)]
@@ -424,10 +406,73 @@ mod tests {
     }
 
     #[test]
+    fn a_source_error_names_every_kind() {
+        let p = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"Cluster": "c"}}});
+        assert_eq!(
+            parse(&p).unwrap_err().to_string(),
+            "variable v: give exactly one source: StackName + OutputKey, Cluster + Service, LoadBalancer, or Value"
+        );
+    }
+
+    #[test]
+    fn every_kind_parses_from_its_keys() {
+        for kind in crate::domain::SOURCE_KINDS {
+            let source: Map<String, Value> = kind
+                .required
+                .iter()
+                .chain(kind.optional)
+                .map(|f| match f.ty {
+                    FieldType::Text => (f.key.to_string(), json!(format!("x{}", f.key.len()))),
+                    FieldType::Port => (f.key.to_string(), json!("8080")),
+                })
+                .collect();
+            let p = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": source}});
+            let spec = parse(&p).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!(
+                source::kind_of_properties(|k| source.contains_key(k)).map(|k| k.cli_prefix),
+                Some(kind.cli_prefix)
+            );
+            assert!(spec.variables.contains_key("v"));
+            // Any one required key missing is a source error naming the variable.
+            for f in kind.required {
+                let mut partial = source.clone();
+                partial.remove(f.key);
+                let p = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": partial}});
+                assert_eq!(
+                    parse(&p).unwrap_err(),
+                    PropertiesError::Source("v".into()),
+                    "{kind:?} without {}",
+                    f.key
+                );
+            }
+        }
+    }
+
+    #[test]
     fn too_many_variables() {
         let vars: Map<String, Value> = (0..101).map(|i| (format!("v{i}"), json!("x"))).collect();
         let p = json!({"RestApiId": "a", "StageName": "p", "Variables": vars});
         let err = parse(&p).unwrap_err().to_string();
         assert!(err.contains("101") && err.contains("at most 100"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_named_like_an_answer_is_refused() {
+        let mut p = seed();
+        p["Variables"]["InvokeUrl"] = json!("x");
+        let e = parse(&p).unwrap_err();
+        assert!(e.to_string().contains("InvokeUrl is reserved"), "{e}");
+    }
+
+    #[test]
+    fn an_http_api_default_stage_is_bindable() {
+        let mut p = seed();
+        p.as_object_mut().unwrap().remove("RestApiId");
+        p["HttpApiId"] = json!("h1");
+        p["StageName"] = json!("$default");
+        assert_eq!(parse(&p).unwrap().stage.stage, "$default");
+        p.as_object_mut().unwrap().remove("HttpApiId");
+        p["RestApiId"] = json!("r1");
+        assert!(parse(&p).is_err(), "a REST API has no $default stage");
     }
 }

@@ -36,6 +36,72 @@ impl RestStages {
             deployments: Pacer::deployments(),
         }
     }
+
+    /// The id of the API's most recent deployment, if it has one.
+    async fn latest_deployment(&self, api_id: &str) -> Result<Option<String>, AwsError> {
+        let mut pages = self
+            .client
+            .get_deployments()
+            .rest_api_id(api_id)
+            .limit(500)
+            .into_paginator()
+            .send();
+        let mut latest: Option<(i64, String)> = None;
+        loop {
+            self.pacer.acquire().await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| sdk_error(SERVICE, "GetDeployments", e))?;
+            for d in page.items() {
+                let at = d.created_date().map(|t| t.secs()).unwrap_or(0);
+                if let Some(id) = d.id() {
+                    if latest.as_ref().is_none_or(|(t, _)| at >= *t) {
+                        latest = Some((at, id.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(latest.map(|(_, id)| id))
+    }
+
+    /// Deploy the API's current configuration, to no stage. After each wait for the
+    /// deployment quota the API is looked at again: a deployment made meanwhile (by a sibling
+    /// creating another stage) serves as well, and saves a call of that scarce quota.
+    async fn deploy(&self, api_id: &str) -> Result<String, AwsError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.deployments.acquire().await;
+            if attempt > 1 || self.deployments.waited() {
+                if let Some(id) = self.latest_deployment(api_id).await? {
+                    return Ok(id);
+                }
+            }
+            self.pacer.acquire().await;
+            let res = self
+                .client
+                .create_deployment()
+                .rest_api_id(api_id)
+                .description("deployment made by stagewire for a new stage")
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "CreateDeployment", e));
+            match res {
+                Ok(out) => return Ok(out.id().unwrap_or_default().to_string()),
+                Err(e) if e.is(ErrorKind::Throttled) && attempt < DEPLOYMENT_ATTEMPTS => {
+                    let wait = Duration::from_millis(1000 + fastrand::u64(..4000));
+                    tracing::warn!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "CreateDeployment throttled: waiting"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -68,46 +134,34 @@ impl Stages for RestStages {
         }
     }
 
-    /// A new stage is a deployment of the API's current configuration to that stage name,
-    /// carrying the variables (as `aws apigateway create-deployment --stage-name --variables`).
-    /// `CreateDeployment` has a quota of its own (one call every 5 seconds): calls are paced to
-    /// it, and a throttled call waits a jittered 1-5 s and tries again, so a burst of new stages
-    /// from concurrent invocations completes instead of failing.
+    /// A new stage serves the API's latest deployment: one `CreateStage`, at the account's
+    /// pace. Only an API never deployed needs a deployment first (`CreateDeployment`, whose
+    /// quota is one call every 5 seconds: paced to it, and a throttled call waits a jittered
+    /// 1-5 s and tries again). The deployment is made without a stage, so it never touches a
+    /// stage a concurrent invocation created meanwhile; that one makes `CreateStage` answer
+    /// `ConflictException`, and the caller updates the stage instead.
     #[instrument(skip(self, variables), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn create(
         &self,
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.deployments.acquire().await;
-            self.pacer.acquire().await;
-            let res = self
-                .client
-                .create_deployment()
-                .rest_api_id(&stage.api_id)
-                .stage_name(&stage.stage)
-                .description("stage created by stagewire")
-                .set_variables(Some(variables.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error(SERVICE, "CreateDeployment", e));
-            match res {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is(ErrorKind::Throttled) && attempt < DEPLOYMENT_ATTEMPTS => {
-                    let wait = Duration::from_millis(1000 + fastrand::u64(..4000));
-                    tracing::warn!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "CreateDeployment throttled: waiting"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let deployment = match self.latest_deployment(&stage.api_id).await? {
+            Some(id) => id,
+            None => self.deploy(&stage.api_id).await?,
+        };
+        self.pacer.acquire().await;
+        self.client
+            .create_stage()
+            .rest_api_id(&stage.api_id)
+            .stage_name(&stage.stage)
+            .deployment_id(deployment)
+            .description("stage created by stagewire")
+            .set_variables(Some(variables.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "CreateStage", e))?;
+        Ok(())
     }
 
     #[instrument(skip(self, patch), fields(api = %stage.api_id, stage = %stage.stage))]

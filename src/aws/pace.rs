@@ -21,6 +21,7 @@ pub struct Pacer {
     rate: f64,
     burst: f64,
     state: Mutex<(f64, Instant)>,
+    waited: std::sync::atomic::AtomicBool,
 }
 
 impl Pacer {
@@ -32,6 +33,7 @@ impl Pacer {
             rate,
             burst,
             state: Mutex::new((burst, Instant::now())),
+            waited: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -45,8 +47,14 @@ impl Pacer {
         Pacer::new(DEPLOYMENT_RATE, 1.0)
     }
 
+    /// Whether the last [`Pacer::acquire`] had to wait for its token.
+    pub fn waited(&self) -> bool {
+        self.waited.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Wait for a token.
     pub async fn acquire(&self) {
+        let mut waited = false;
         loop {
             let wait = {
                 let mut s = self.state.lock().await;
@@ -56,10 +64,13 @@ impl Pacer {
                 s.1 = now;
                 if s.0 >= 1.0 {
                     s.0 -= 1.0;
+                    self.waited
+                        .store(waited, std::sync::atomic::Ordering::Relaxed);
                     return;
                 }
                 Duration::from_secs_f64((1.0 - s.0) / self.rate)
             };
+            waited = true;
             tokio::time::sleep(wait).await;
         }
     }

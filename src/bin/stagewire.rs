@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 use stagewire::binding::{self, Change};
 use stagewire::config::TABLE_VAR;
-use stagewire::domain::{owner_key, validate_stage_name, ApiKind, BindingSpec, StageRef};
+use stagewire::domain::{owner_key, source, validate_stage_name, ApiKind, BindingSpec, StageRef};
 use stagewire::resync::{self, IssueKind, Summary, Trigger};
 use stagewire::status::{self, Filter, Row, State};
 use stagewire::wait::HealthWait;
@@ -102,19 +102,7 @@ With --dry-run, prints the changes a reconcile would make (variable, from, to) a
     Sync(SyncArgs),
     /// Bind variables of a stage that CloudFormation does not manage
     #[command(
-        long_about = "Bind stage variables to their sources, for a stage that CloudFormation \
-does not manage: resolve every source, create the stage if needed, write the values and \
-register them so the re-sync keeps them current.\n\n\
-The binding belongs to owner stack 'cli', logical id 'stagewire-cli'; its physical id is \
-stagewire:<rest|http>:<API>:<STAGE>:stagewire-cli. Running bind again on the same stage \
-updates that binding: the --var list is its whole set, and variables bound earlier but left \
-out are released (removed from the stage if they still hold the bound value). A variable \
-owned by another binding (a CloudFormation stack) is refused.\n\n\
-SOURCE is one of:\n  \
-stack:STACK/OUTPUTKEY   an output of a CloudFormation stack (name or stack ARN)\n  \
-ecs:CLUSTER/SERVICE     the load balancer in front of an ECS service\n  \
-lb:NAME_OR_ARN          an ELBv2 load balancer by name or ARN, or a classic ELB by name\n  \
-value:LITERAL           a literal value",
+        long_about = bind_long_about(),
         after_help = EXIT_CODES
     )]
     Bind(BindArgs),
@@ -180,9 +168,16 @@ struct BindArgs {
     /// The stage
     #[arg(long, value_name = "NAME")]
     stage: String,
-    /// A stage variable and its source (repeatable); SOURCE: stack:STACK/OUTPUTKEY,
-    /// ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL
-    #[arg(long = "var", value_name = "NAME=SOURCE", required = true, value_parser = parse_var)]
+    #[arg(
+        long = "var",
+        value_name = "NAME=SOURCE",
+        required = true,
+        value_parser = parse_var,
+        help = format!(
+            "A stage variable and its source (repeatable); SOURCE: {}",
+            source::cli_forms()
+        )
+    )]
     vars: Vec<(String, Value)>,
     /// Fail instead of creating the stage when it does not exist
     #[arg(long)]
@@ -198,50 +193,50 @@ struct UnbindArgs {
     stage: String,
 }
 
-const SOURCE_FORMS: &str =
-    "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL";
+/// The long help of `bind`; its list of sources comes from the table of source kinds.
+fn bind_long_about() -> String {
+    format!(
+        "Bind stage variables to their sources, for a stage that CloudFormation \
+does not manage: resolve every source, create the stage if needed, write the values and \
+register them so the re-sync keeps them current.\n\n\
+The binding belongs to owner stack 'cli', logical id 'stagewire-cli'; its physical id is \
+stagewire:<rest|http>:<API>:<STAGE>:stagewire-cli. Running bind again on the same stage \
+updates that binding: the --var list is its whole set, and variables bound earlier but left \
+out are released (removed from the stage if they still hold the bound value). A variable \
+owned by another binding (a CloudFormation stack) is refused.\n\n\
+SOURCE is one of:\n{}",
+        source::cli_help()
+    )
+}
 
 /// `NAME=SOURCE` into the variable name and its source as `Custom::StageBinding` properties.
 fn parse_var(s: &str) -> Result<(String, Value), String> {
-    let (name, source) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=SOURCE with SOURCE one of {SOURCE_FORMS}"))?;
+    let (name, source) = s.split_once('=').ok_or_else(|| {
+        format!(
+            "expected NAME=SOURCE with SOURCE one of {}",
+            source::cli_forms()
+        )
+    })?;
     if name.is_empty() {
         return Err("the variable name before '=' is empty".into());
     }
     Ok((name.to_string(), parse_source(source)?))
 }
 
+/// `kind:...` into the kind's properties, as the table of source kinds declares them.
 fn parse_source(s: &str) -> Result<Value, String> {
-    let unknown = || format!("unknown source {s:?}: use {SOURCE_FORMS}");
-    let (kind, rest) = s.split_once(':').ok_or_else(unknown)?;
-    // The last '/' separates the two parts, so that stack and cluster ARNs work.
-    let pair = |form: &str| -> Result<(String, String), String> {
-        match rest.rsplit_once('/') {
-            Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
-            _ => Err(format!("source {s:?} must have the form {form}")),
-        }
-    };
-    let nonempty = |form: &str| -> Result<String, String> {
-        if rest.is_empty() {
-            Err(format!("source {s:?} must have the form {form}"))
-        } else {
-            Ok(rest.to_string())
-        }
-    };
-    match kind {
-        "stack" => {
-            let (stack, key) = pair("stack:STACK/OUTPUTKEY")?;
-            Ok(json!({"StackName": stack, "OutputKey": key}))
-        }
-        "ecs" => {
-            let (cluster, service) = pair("ecs:CLUSTER/SERVICE")?;
-            Ok(json!({"Cluster": cluster, "Service": service}))
-        }
-        "lb" => Ok(json!({"LoadBalancer": nonempty("lb:NAME_OR_ARN")?})),
-        "value" => Ok(json!({"Value": nonempty("value:LITERAL")?})),
-        _ => Err(unknown()),
-    }
+    let unknown = || format!("unknown source {s:?}: use {}", source::cli_forms());
+    let (prefix, rest) = s.split_once(':').ok_or_else(unknown)?;
+    let kind = source::kind_of_cli_prefix(prefix).ok_or_else(unknown)?;
+    let props = kind
+        .cli_properties(rest)
+        .ok_or_else(|| format!("source {s:?} must have the form {}", kind.cli_form))?;
+    Ok(Value::Object(
+        props
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect(),
+    ))
 }
 
 /// Why a command did not run to the end.
@@ -296,7 +291,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let bind_spec = match &cli.command {
         Command::Bind(args) => Some(bind_spec(args)?),
         Command::Unbind(args) => {
-            validate_stage_name(&args.stage).map_err(|e| Failure::Usage(e.to_string()))?;
+            validate_stage_name(args.api.kind_and_id().0, &args.stage)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             None
         }
         _ => None,
@@ -628,7 +624,7 @@ async fn unbind_cmd(ports: &Ports, args: &UnbindArgs) -> Result<u8, Failure> {
     let (kind, api_id) = args.api.kind_and_id();
     let stage = StageRef::new(kind, api_id, args.stage.clone());
     let physical_id = cli_physical_id(&stage);
-    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id)
+    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id, None)
         .await
         .map_err(Failure::runtime)?;
     if done.records_released == 0 && done.variables_removed == 0 && done.stages_deleted == 0 {
@@ -675,6 +671,24 @@ mod tests {
         );
         assert_eq!(parse_source("value:a=b").unwrap(), json!({"Value": "a=b"}));
         assert_eq!(parse_var("v=value:x=y").unwrap().1, json!({"Value": "x=y"}));
+    }
+
+    #[test]
+    fn every_kind_has_a_cli_form_the_properties_accept() {
+        let about = bind_long_about();
+        for kind in stagewire::domain::SOURCE_KINDS {
+            assert!(
+                about.contains(kind.cli_form) && about.contains(kind.help),
+                "{kind:?}"
+            );
+            let arg = match kind.required.len() {
+                1 => format!("v={}:x", kind.cli_prefix),
+                _ => format!("v={}:x/y", kind.cli_prefix),
+            };
+            let (_, source) = parse_var(&arg).unwrap();
+            let props = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": source}});
+            stagewire::props::parse(&props).unwrap_or_else(|e| panic!("{arg}: {e}"));
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{lb_key, stack_key};
+use crate::domain::source::{load_balancer_name, stack_name};
 
 /// Stack statuses after which outputs may have changed. An update's cleanup statuses are the
 /// first moment its outputs are final: replaced resources (a load balancer) still exist and are
@@ -154,8 +154,7 @@ pub const EVENT_KINDS: &[EventKind] = &[
 fn stack_status(ev: &EventBridgeEvent<Value>) -> Trigger {
     match StackStatusChange::deserialize(&ev.detail) {
         Ok(d) if ACTIONABLE_STACK_STATUSES.contains(&d.status_details.status.as_str()) => {
-            let name = stack_key(&d.stack_id)["stack#".len()..].to_string();
-            Trigger::Stack(name)
+            Trigger::Stack(stack_name(&d.stack_id).to_string())
         }
         Ok(d) => Trigger::Ignored(format!(
             "stack status {}: outputs cannot have changed",
@@ -202,7 +201,7 @@ fn classify_elb_call(call: &AWSAPICall<Value, Value>) -> Trigger {
         "DeleteLoadBalancer" => {
             match param("loadBalancerArn").or_else(|| param("loadBalancerName")) {
                 Some(id) => Trigger::LoadBalancer {
-                    name: lb_key(&id)["lb#".len()..].to_string(),
+                    name: load_balancer_name(&id).to_string(),
                     deleted: true,
                 },
                 None => Trigger::Ignored("DeleteLoadBalancer without a load balancer".into()),

@@ -121,7 +121,16 @@ async fn every_source_kind_resolves() {
     assert_eq!(vars["banner"], "v2");
     let items = w.registry_items().await;
     let service_item = items.iter().find(|i| i.variable == "fromService").unwrap();
-    assert_eq!(service_item.via, Some(format!("lb#{}", stack.lb_name)));
+    assert_eq!(
+        service_item.via.as_ref().map(ToString::to_string),
+        Some(format!("lb#{}", stack.lb_name))
+    );
+    assert_eq!(
+        service_item.via,
+        Some(stagewire::domain::SourceKey::LoadBalancer(
+            stack.lb_name.clone()
+        ))
+    );
 }
 
 #[tokio::test]
@@ -203,7 +212,10 @@ async fn update_that_changes_a_source() {
     );
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].source.key(), format!("stack#{}", b.name));
+    assert_eq!(
+        items[0].source.key().to_string(),
+        format!("stack#{}", b.name)
+    );
     assert_eq!(items[0].value.as_deref(), Some(b.dns.as_str()));
 }
 
@@ -805,6 +817,13 @@ impl stagewire::ports::StackOutputs for Exploding {
         _stack: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, stagewire::ports::AwsError>
     {
+        panic!("boom inside a port")
+    }
+
+    async fn template_resources(
+        &self,
+        _stack: &str,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, stagewire::ports::AwsError> {
         panic!("boom inside a port")
     }
 }

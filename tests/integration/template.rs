@@ -209,10 +209,29 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
     binding::create(&ports, "s", "C", &classic, 4096, 3, &wait())
         .await
         .unwrap_err();
-    binding::delete(&ports, "s", "B", &a.physical_id)
+    binding::delete(&ports, "s", "B", &a.physical_id, None)
         .await
         .unwrap();
-    binding::delete(&ports, "s", "B", "stagewire:failed:1")
+    binding::delete(&ports, "s", "B", "stagewire:failed:1", None)
+        .await
+        .unwrap();
+    // A rename: the variable's holder left the stack's template.
+    let one = spec("prod", &every_source()[3..]);
+    binding::create(&ports, "s", "Old", &one, 4096, 4, &wait())
+        .await
+        .unwrap();
+    world
+        .state()
+        .templates
+        .insert("s".into(), ["New".to_string()].into());
+    binding::create(&ports, "s", "New", &one, 4096, 5, &wait())
+        .await
+        .unwrap();
+    // The Deletes of Creates that never answered, with and without their properties.
+    binding::delete(&ports, "s", "Gone", "s-Gone-ABC123", Some(&one))
+        .await
+        .unwrap();
+    binding::delete(&ports, "s", "Gone", "s-Gone-ABC123", None)
         .await
         .unwrap();
 

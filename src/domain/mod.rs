@@ -1,10 +1,16 @@
 //! The domain: what a binding is, where its values come from, and the rules API Gateway puts on
 //! stage names, variable names and values. Nothing here knows about the AWS SDK.
+//!
+//! [`source`] holds the kinds of sources and their registry keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub mod source;
+
+pub use source::{Source, SourceKey, SourceKind, SOURCE_KINDS};
 
 /// Most variables API Gateway accepts on one stage.
 pub const MAX_VARIABLES_PER_STAGE: usize = 100;
@@ -14,6 +20,8 @@ pub const MAX_VARIABLE_NAME_LEN: usize = 64;
 pub const MAX_VARIABLE_VALUE_LEN: usize = 512;
 /// Longest stage name.
 pub const MAX_STAGE_NAME_LEN: usize = 128;
+/// The HTTP API stage served at the API's root (SAM's `HttpApi` and most HTTP APIs use it).
+pub const DEFAULT_STAGE: &str = "$default";
 
 /// Which API Gateway API family a stage belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -66,10 +74,12 @@ impl StageRef {
         } else {
             "amazonaws.com"
         };
-        format!(
-            "https://{}.execute-api.{}.{}/{}",
-            self.api_id, region, suffix, self.stage
-        )
+        let base = format!("https://{}.execute-api.{region}.{suffix}", self.api_id);
+        if self.kind == ApiKind::Http && self.stage == DEFAULT_STAGE {
+            base
+        } else {
+            format!("{base}/{}", self.stage)
+        }
     }
 }
 
@@ -81,98 +91,6 @@ impl fmt::Display for StageRef {
         };
         write!(f, "stage {} of {} {}", self.stage, family, self.api_id)
     }
-}
-
-/// Where a stage variable's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Source {
-    /// An output of a CloudFormation stack (name or stack ARN).
-    StackOutput { stack: String, output_key: String },
-    /// The load balancer in front of an ECS service.
-    EcsService {
-        cluster: String,
-        service: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        container_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        container_port: Option<u16>,
-    },
-    /// An ELBv2 load balancer by name or ARN, or a classic ELB by name.
-    LoadBalancer { name: String },
-    /// A literal value.
-    Literal { value: String },
-}
-
-impl Source {
-    /// The registry key that events are matched against: every binding whose source has this
-    /// key is affected by an event about that stack, service or load balancer.
-    pub fn key(&self) -> String {
-        match self {
-            Source::StackOutput { stack, .. } => stack_key(stack),
-            Source::EcsService {
-                cluster, service, ..
-            } => ecs_key(cluster, service),
-            Source::LoadBalancer { name } => lb_key(name),
-            Source::Literal { .. } => "literal".to_string(),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::StackOutput { stack, output_key } => {
-                write!(f, "output {output_key} of stack {stack}")
-            }
-            Source::EcsService {
-                cluster, service, ..
-            } => write!(f, "ECS service {service} in cluster {cluster}"),
-            Source::LoadBalancer { name } => write!(f, "load balancer {name}"),
-            Source::Literal { value } => write!(f, "literal {value:?}"),
-        }
-    }
-}
-
-/// The last path segment of an ARN-like identifier (`.../name` -> `name`), or the input.
-fn name_of(id: &str) -> &str {
-    if id.starts_with("arn:") {
-        id.rsplit('/').next().unwrap_or(id)
-    } else {
-        id
-    }
-}
-
-/// Registry key of a stack: its name, taken out of a stack ARN when given one.
-pub fn stack_key(stack: &str) -> String {
-    // arn:aws:cloudformation:region:account:stack/NAME/uuid
-    let name = if stack.starts_with("arn:") {
-        stack.split('/').nth(1).unwrap_or(stack)
-    } else {
-        stack
-    };
-    format!("stack#{name}")
-}
-
-/// Registry key of an ECS service: cluster and service names (ARNs reduced to names).
-pub fn ecs_key(cluster: &str, service: &str) -> String {
-    format!("ecs#{}/{}", name_of(cluster), name_of(service))
-}
-
-/// Registry key of a load balancer: its name (an ELBv2 ARN reduced to its name).
-pub fn lb_key(name_or_arn: &str) -> String {
-    // arn:aws:elasticloadbalancing:region:account:loadbalancer/app/NAME/id
-    let name = if name_or_arn.starts_with("arn:") {
-        let parts: Vec<&str> = name_or_arn.split('/').collect();
-        if parts.len() >= 3 {
-            parts[parts.len() - 2]
-        } else {
-            name_or_arn
-        }
-    } else {
-        name_or_arn
-    };
-    format!("lb#{name}")
 }
 
 /// Who owns a binding: one `Custom::StageBinding` resource of one stack.
@@ -232,13 +150,14 @@ pub fn stage_of_physical_id(id: &str) -> Option<StageRef> {
     let api = parts.next()?;
     let stage = parts.next()?;
     parts.next()?;
-    (!api.is_empty() && validate_stage_name(stage).is_ok()).then(|| StageRef::new(kind, api, stage))
+    (!api.is_empty() && validate_stage_name(kind, stage).is_ok())
+        .then(|| StageRef::new(kind, api, stage))
 }
 
 /// A rule of API Gateway that an input breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
-    #[error("stage name {0:?} is invalid: use 1 to 128 characters among A-Z a-z 0-9 _ -")]
+    #[error("stage name {0:?} is invalid: use 1 to 128 characters among A-Z a-z 0-9 _ - (or $default for an HTTP API)")]
     StageName(String),
     #[error("stage variable name {0:?} is invalid: use 1 to 64 characters among A-Z a-z 0-9 _")]
     VariableName(String),
@@ -250,12 +169,13 @@ pub enum ValidationError {
     TooManyVariables { stage: String, count: usize },
 }
 
-pub fn validate_stage_name(name: &str) -> Result<(), ValidationError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_STAGE_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+pub fn validate_stage_name(kind: ApiKind, name: &str) -> Result<(), ValidationError> {
+    let ok = (kind == ApiKind::Http && name == DEFAULT_STAGE)
+        || (!name.is_empty()
+            && name.len() <= MAX_STAGE_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
     if ok {
         Ok(())
     } else {
@@ -307,13 +227,35 @@ mod tests {
 
     #[test]
     fn stage_names() {
-        assert!(validate_stage_name("prod").is_ok());
-        assert!(validate_stage_name("dev_2-x").is_ok());
-        assert!(validate_stage_name(&"a".repeat(128)).is_ok());
-        assert!(validate_stage_name(&"a".repeat(129)).is_err());
-        assert!(validate_stage_name("").is_err());
-        assert!(validate_stage_name("pr od").is_err());
-        assert!(validate_stage_name("prod.1").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "prod").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, "dev_2-x").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, &"a".repeat(128)).is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, &"a".repeat(129)).is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "pr od").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "prod.1").is_err());
+        assert!(validate_stage_name(ApiKind::Http, "$default").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, "$default").is_err());
+        assert!(validate_stage_name(ApiKind::Http, "$other").is_err());
+    }
+
+    #[test]
+    fn the_default_stage_is_served_at_the_root() {
+        let default = StageRef::new(ApiKind::Http, "h1", DEFAULT_STAGE);
+        assert_eq!(
+            default.invoke_url("us-east-1"),
+            "https://h1.execute-api.us-east-1.amazonaws.com"
+        );
+        let spec = BindingSpec {
+            stage: default.clone(),
+            create_stage: true,
+            variables: Default::default(),
+        };
+        assert_eq!(stage_of_physical_id(&spec.physical_id("B")), Some(default));
+        assert_eq!(
+            StageRef::new(ApiKind::Rest, "r1", "prod").invoke_url("cn-north-1"),
+            "https://r1.execute-api.cn-north-1.amazonaws.com.cn/prod"
+        );
     }
 
     #[test]
@@ -343,27 +285,6 @@ mod tests {
         assert!(validate_variable_count(&stage, 100).is_ok());
         let err = validate_variable_count(&stage, 101).unwrap_err();
         assert!(err.to_string().contains("101"));
-    }
-
-    #[test]
-    fn source_keys_reduce_arns_to_names() {
-        assert_eq!(
-            stack_key("arn:aws:cloudformation:us-east-1:123456789012:stack/EcsHelloworldProd/0f1e"),
-            "stack#EcsHelloworldProd"
-        );
-        assert_eq!(stack_key("EcsHelloworldProd"), "stack#EcsHelloworldProd");
-        assert_eq!(
-            lb_key("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188"),
-            "lb#my-alb"
-        );
-        assert_eq!(lb_key("my-elb"), "lb#my-elb");
-        assert_eq!(
-            ecs_key(
-                "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
-                "arn:aws:ecs:us-east-1:123456789012:service/prod/helloworld"
-            ),
-            "ecs#prod/helloworld"
-        );
     }
 
     #[test]

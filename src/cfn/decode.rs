@@ -1,0 +1,168 @@
+//! Event decoding, phase one: the envelope (ids, ResponseURL, RequestType). The properties stay
+//! raw JSON here; phase two (`props::parse`) runs inside the handler, so that a properties error
+//! is a FAILED response rather than a decode error.
+
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ResponseUrl;
+
+/// The kind of request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    Create,
+    Update,
+    Delete,
+}
+
+impl RequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Create => "Create",
+            RequestType::Update => "Update",
+            RequestType::Delete => "Delete",
+        }
+    }
+}
+
+/// The identifiers every response echoes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    pub stack_id: String,
+    pub request_id: String,
+    pub logical_id: String,
+    /// Present on Update and Delete.
+    pub physical_id: Option<String>,
+}
+
+/// A decoded envelope; the properties are still raw JSON.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub request_type: RequestType,
+    pub response_url: ResponseUrl,
+    pub ids: Ids,
+    pub properties: Value,
+    pub old_properties: Option<Value>,
+}
+
+/// An event that could not be decoded.
+#[derive(Debug, Clone)]
+pub struct Malformed {
+    /// Where to answer, when the event carries a ResponseURL at all.
+    pub respond_to: Option<(ResponseUrl, Ids, Option<RequestType>)>,
+    pub reason: String,
+}
+
+fn str_field(event: &Value, name: &str) -> Option<String> {
+    event.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Phase one: the envelope.
+pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
+    match Request::deserialize(event) {
+        Ok(Request::Create(r)) => Ok(Envelope {
+            request_type: RequestType::Create,
+            response_url: ResponseUrl::new(r.response_url),
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: None,
+            },
+            properties: r.resource_properties,
+            old_properties: None,
+        }),
+        Ok(Request::Update(r)) => Ok(Envelope {
+            request_type: RequestType::Update,
+            response_url: ResponseUrl::new(r.response_url),
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: Some(r.physical_resource_id),
+            },
+            properties: r.resource_properties,
+            old_properties: Some(r.old_resource_properties),
+        }),
+        Ok(Request::Delete(r)) => Ok(Envelope {
+            request_type: RequestType::Delete,
+            response_url: ResponseUrl::new(r.response_url),
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: Some(r.physical_resource_id),
+            },
+            properties: r.resource_properties,
+            old_properties: None,
+        }),
+        Ok(_) => Err(Box::new(Malformed {
+            respond_to: None,
+            reason: "unsupported RequestType".into(),
+        })),
+        Err(e) => Err(Box::new(malformed(event, &e))),
+    }
+}
+
+/// What can still be salvaged from an event that does not decode: where to answer, and why.
+fn malformed(event: &Value, error: &serde_json::Error) -> Malformed {
+    let url = str_field(event, "ResponseURL").filter(|u| !u.is_empty());
+    let request_type = match event.get("RequestType").and_then(Value::as_str) {
+        Some("Create") => Some(RequestType::Create),
+        Some("Update") => Some(RequestType::Update),
+        Some("Delete") => Some(RequestType::Delete),
+        _ => None,
+    };
+    let what = if event.is_object() {
+        format!("malformed custom resource event: {error}")
+    } else {
+        "malformed custom resource event: not a JSON object".to_string()
+    };
+    let respond_to = url.map(|u| {
+        let url = ResponseUrl::new(u);
+        let ids = Ids {
+            stack_id: str_field(event, "StackId").unwrap_or_else(|| "unknown".into()),
+            request_id: str_field(event, "RequestId").unwrap_or_else(|| "unknown".into()),
+            logical_id: str_field(event, "LogicalResourceId").unwrap_or_else(|| "unknown".into()),
+            physical_id: str_field(event, "PhysicalResourceId"),
+        };
+        (url, ids, request_type)
+    });
+    let reason = match &respond_to {
+        Some((url, _, _)) => url.scrub(&what),
+        None => what,
+    };
+    Malformed { respond_to, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decode_phases() {
+        let ok = json!({
+            "RequestType": "Update", "ResponseURL": "http://h/x", "StackId": "s", "RequestId": "r",
+            "ResourceType": "Custom::StageBinding", "LogicalResourceId": "L", "PhysicalResourceId": "P",
+            "ResourceProperties": {"anything": 1}, "OldResourceProperties": {}
+        });
+        let env = decode(&ok).unwrap();
+        assert_eq!(env.request_type, RequestType::Update);
+        assert_eq!(env.ids.physical_id.as_deref(), Some("P"));
+
+        let broken =
+            json!({"RequestType": "Create", "ResponseURL": "http://h/x?sig=S", "StackId": 5});
+        let m = decode(&broken).unwrap_err();
+        let (url, ids, rt) = m.respond_to.unwrap();
+        assert_eq!(url.expose(), "http://h/x?sig=S");
+        assert_eq!(ids.stack_id, "unknown");
+        assert_eq!(rt, Some(RequestType::Create));
+        assert!(m.reason.contains("malformed"), "{}", m.reason);
+
+        let no_url = json!({"hello": "world"});
+        assert!(decode(&no_url).unwrap_err().respond_to.is_none());
+        assert!(decode(&json!([1, 2])).unwrap_err().respond_to.is_none());
+    }
+}

@@ -1,0 +1,157 @@
+//! Delivering the response to the ResponseURL.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ResponseUrl;
+
+/// Why a response could not be delivered. Never contains the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the ResponseURL answered HTTP {status} on every one of {attempts} attempts")]
+    Status { status: u16, attempts: u32 },
+    #[error("the ResponseURL could not be reached in {attempts} attempts: {last}")]
+    Transport { attempts: u32, last: String },
+    #[error("the ResponseURL is not a valid http(s) URL")]
+    BadUrl,
+}
+
+impl SendError {
+    /// How many PUTs were made before giving up.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            SendError::Status { attempts, .. } | SendError::Transport { attempts, .. } => *attempts,
+            SendError::BadUrl => 0,
+        }
+    }
+}
+
+/// Delivers responses: one PUT with an empty Content-Type and the exact length, retried with
+/// full-jitter exponential backoff on transport errors and non-2xx answers, never following a
+/// redirect, bounded in attempts and by the deadline.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub attempt_timeout: Duration,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Sender::new(5, Duration::from_millis(250), Duration::from_secs(10))
+    }
+}
+
+impl Sender {
+    pub fn new(max_attempts: u32, base_delay: Duration, attempt_timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Sender {
+            client,
+            max_attempts: max_attempts.max(1),
+            base_delay,
+            attempt_timeout,
+        }
+    }
+
+    /// Send `body`; the answer's HTTP status and the attempts made, on success. Gives up at
+    /// `deadline`.
+    pub async fn send(
+        &self,
+        url: &ResponseUrl,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<(u16, u32), SendError> {
+        let parsed = reqwest::Url::parse(url.expose()).map_err(|_| SendError::BadUrl)?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(SendError::BadUrl);
+        }
+        let mut last_status = None;
+        let mut last_transport = String::new();
+        let mut attempts = 0;
+        while attempts < self.max_attempts {
+            attempts += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let res = self
+                .client
+                .put(parsed.clone())
+                .header(reqwest::header::CONTENT_TYPE, "")
+                .body(body.clone())
+                .timeout(
+                    self.attempt_timeout
+                        .min(left.max(Duration::from_millis(100))),
+                )
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().is_success() => return Ok((r.status().as_u16(), attempts)),
+                Ok(r) => {
+                    last_status = Some(r.status().as_u16());
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        attempt = attempts,
+                        "response PUT refused"
+                    );
+                }
+                Err(e) => {
+                    last_status = None;
+                    last_transport = url.scrub(&e.without_url().to_string());
+                    tracing::warn!(error = %last_transport, attempt = attempts, "response PUT failed");
+                }
+            }
+            if attempts >= self.max_attempts {
+                break;
+            }
+            let cap = self.base_delay.saturating_mul(1 << attempts.min(10));
+            let delay = cap.mul_f64(fastrand::f64());
+            if Instant::now() + delay >= deadline {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+        }
+        Err(match last_status {
+            Some(status) => SendError::Status { status, attempts },
+            None => SendError::Transport {
+                attempts,
+                last: last_transport,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_url_that_is_not_http_is_refused_before_any_attempt() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for url in ["ftp://h/x?sig=S", "not a url"] {
+            let err = Sender::default()
+                .send(&ResponseUrl::new(url), Vec::new(), deadline)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, SendError::BadUrl), "{err:?}");
+            assert_eq!(err.attempts(), 0);
+            assert!(!err.to_string().contains("sig=S"), "{err}");
+        }
+    }
+
+    #[test]
+    fn attempts_are_kept_on_failure() {
+        let status = SendError::Status {
+            status: 403,
+            attempts: 3,
+        };
+        let transport = SendError::Transport {
+            attempts: 2,
+            last: "connection refused".into(),
+        };
+        assert_eq!(status.attempts(), 3);
+        assert_eq!(transport.attempts(), 2);
+    }
+}
