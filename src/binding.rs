@@ -121,6 +121,7 @@ pub async fn create(
 
 /// Update the binding. A change of API or stage is a replacement: the new binding is created
 /// under a new physical id and CloudFormation deletes the old one afterwards.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     ports: &Ports,
     stack_id: &str,

@@ -29,6 +29,9 @@ const INTERNAL: &str = r#"{"message": "Internal server error"}"#;
 const TIMED_OUT: &str = r#"{"message": "Endpoint request timed out"}"#;
 const MISSING: &str = r#"{"message":"Missing Authentication Token"}"#;
 
+/// A stage's variables (`None`: no such stage) and when they were read.
+type Cached = (Instant, Option<BTreeMap<String, String>>);
+
 struct Shared {
     client: aws_sdk_apigateway::Client,
     api_id: String,
@@ -37,7 +40,7 @@ struct Shared {
     lbs: LocalLoadBalancers,
     refresh: Duration,
     timeout: Duration,
-    stages: Mutex<HashMap<String, (Instant, Option<BTreeMap<String, String>>)>>,
+    stages: Mutex<HashMap<String, Cached>>,
 }
 
 /// A running local gateway for one REST API.
