@@ -88,8 +88,9 @@ for f in "${functions[@]}"; do
   log "${f}/bootstrap: ${arch} executable, $(stat -c %s "${bootstrap}") bytes"
 done
 
-log "building the demo and the stagewire CLI (debug)"
-cargo build --bin demo --bin stagewire
+# The same build as scripts/demo.sh (same packages, so same features): nothing to do after it.
+log "building the demo and the stagewire CLI (debug, as scripts/demo.sh)"
+cargo build --bin stage-binding --bin stage-resync --bin stagewire --bin demo
 
 log "running the demo with the packaged functions${launcher:+ under ${launcher}}"
 started=${SECONDS}
