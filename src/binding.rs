@@ -237,7 +237,21 @@ async fn apply(
             version: now_ms.max(0) as u64,
         })
         .collect();
-    claim(ports, owner, &records, now_ms).await?;
+    if let Err(e) = claim(ports, owner, &records, now_ms).await {
+        // A claim of more than one transaction (100 variables) may have partly landed: release
+        // what it claimed anew (nothing was written to the stage).
+        if records.len() > MAX_ONE_TRANSACTION {
+            let new: Vec<Record> = records
+                .iter()
+                .filter(|r| !prior.iter().any(|p| p.variable == r.variable))
+                .cloned()
+                .collect();
+            if let Err(e) = ports.registry.release(&new).await {
+                tracing::warn!(error = %e, "could not release a partly landed claim");
+            }
+        }
+        return Err(e);
+    }
 
     // 4. Write the stage in one call. A failure leaves nothing of this call: what it newly
     // claimed is released and what it wrote is undone (no Delete comes for the id of a failed
@@ -260,6 +274,10 @@ async fn apply(
         records,
     })
 }
+
+/// The most variables one claim transaction holds (DynamoDB's 100 actions, one of them the
+/// cancellation check).
+const MAX_ONE_TRANSACTION: usize = 99;
 
 /// Attempts at a claim that concurrent transactions keep cancelling.
 const CLAIM_ATTEMPTS: u32 = 4;
