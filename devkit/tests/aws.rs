@@ -215,6 +215,7 @@ Resources:
         - { AttributeName: source_key, AttributeType: S }
         - { AttributeName: owner_key, AttributeType: S }
         - { AttributeName: via_key, AttributeType: S }
+        - { AttributeName: stack_id, AttributeType: S }
       KeySchema:
         - { AttributeName: pk, KeyType: HASH }
         - { AttributeName: sk, KeyType: RANGE }
@@ -232,6 +233,11 @@ Resources:
         - IndexName: by-via
           KeySchema:
             - { AttributeName: via_key, KeyType: HASH }
+            - { AttributeName: pk, KeyType: RANGE }
+          Projection: { ProjectionType: ALL }
+        - IndexName: by-stack
+          KeySchema:
+            - { AttributeName: stack_id, KeyType: HASH }
             - { AttributeName: pk, KeyType: RANGE }
           Projection: { ProjectionType: ALL }
 Outputs:
@@ -289,6 +295,12 @@ async fn assert_registry_shape(client: &aws_sdk_dynamodb::Client, table: &str) {
             (
                 "by-source".into(),
                 "source_key".into(),
+                "pk".into(),
+                all.clone()
+            ),
+            (
+                "by-stack".into(),
+                "stack_id".into(),
                 "pk".into(),
                 all.clone()
             ),
