@@ -8,8 +8,12 @@
 #   3. checks each bootstrap is an executable for that architecture,
 #   4. runs the demo with the two packaged bootstraps (under qemu-aarch64 for arm64 on another
 #      machine) as its functions, against moto: the seed Creates must answer SUCCESS with the
-#      stage variable set, a stack status event must re-point it, the Delete must clean up.
-# Exits non-zero when the packages do not build, do not start, or any check of the demo fails.
+#      stage variable set, a stack status event must re-point it, the Delete must clean up,
+#   5. runs `sam package` as the README's publishing steps do, against moto's S3: the packaged
+#      template must point at uploaded code, LICENSE and README and carry the application
+#      metadata `sam publish` requires.
+# Exits non-zero when the packages do not build, do not start, any check of the demo fails, or
+# the packaging does not hold.
 #
 # Usage: scripts/package-test.sh [--no-build]   (--no-build runs the packages already in .aws-sam/build)
 set -euo pipefail
@@ -29,7 +33,7 @@ build=1
 for arg in "$@"; do
   case "${arg}" in
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument ${arg} (usage: scripts/package-test.sh [--no-build])" ;;
   esac
 done
@@ -104,3 +108,41 @@ if [[ ${status} -ne 0 ]]; then
   die "the packaged functions failed the demo (exit status ${status})"
 fi
 log "both ${arch} packages built, started and passed the seed scenario"
+
+log "sam package against moto's S3 (the upload of the publishing steps)"
+port="$("${venv}/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"${venv}/bin/moto_server" -H 127.0.0.1 -p "${port}" >/dev/null 2>&1 &
+moto_pid=$!
+packaged="$(mktemp --suffix=.yaml)"
+trap 'kill "${moto_pid}" 2>/dev/null || true; rm -f "${packaged}"' EXIT
+export AWS_ENDPOINT_URL="http://127.0.0.1:${port}" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=AKIDSTAGEWIREPACKAGE AWS_SECRET_ACCESS_KEY=stagewire-package-dummy-secret
+"${venv}/bin/python" - <<'PY'
+import time, boto3
+s3 = boto3.client("s3")
+for _ in range(100):
+    try:
+        s3.create_bucket(Bucket="stagewire-package-test")
+        break
+    except Exception:
+        time.sleep(0.2)
+else:
+    raise SystemExit("moto did not start")
+PY
+sam package --s3-bucket stagewire-package-test --output-template-file "${packaged}"
+"${venv}/bin/python" - "${packaged}" <<'PY'
+import sys
+from samcli.yamlhelper import yaml_parse
+from samcli.vendor.serverlessrepo.parser import get_app_metadata
+template = yaml_parse(open(sys.argv[1]).read())
+app = get_app_metadata(template)
+app.validate(["name", "description", "author", "semantic_version"])  # sam publish's own check
+uploaded = {"LicenseUrl": app.license_url, "ReadmeUrl": app.readme_url}
+for name in ("StageBindingFunction", "StageResyncFunction"):
+    uploaded[name + " CodeUri"] = template["Resources"][name]["Properties"]["CodeUri"]
+bad = {k: v for k, v in uploaded.items() if not str(v).startswith("s3://stagewire-package-test/")}
+if bad:
+    raise SystemExit(f"not uploaded to S3: {bad}")
+print(f"package-test: packaged {app.name} {app.semantic_version}: " + ", ".join(uploaded))
+PY
+log "the packaged template is ready for sam publish"
