@@ -319,10 +319,11 @@ async fn registry_table_from_a_fixture_template() {
 #[tokio::test]
 async fn registry_table_from_the_workspace_template() {
     let template = stagewire_devkit::registry::template_path();
-    if !template.exists() {
-        eprintln!("{} does not exist yet: skipped", template.display());
-        return;
-    }
+    assert!(
+        template.is_file(),
+        "{} is missing: the registry is defined there",
+        template.display()
+    );
     let moto = moto::shared().await;
     let client = dynamodb(&moto.endpoint()).await;
     stagewire_devkit::create_registry_table(&client, "devkit-workspace-registry")
