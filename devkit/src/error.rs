@@ -67,6 +67,19 @@ pub enum DevkitError {
     /// A caller passed an argument the bench cannot use.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// An answer lacked something the bench relies on.
+    #[error("{0}")]
+    Unexpected(String),
+    /// A function binary did not poll its Runtime API in time.
+    #[error("{} did not poll the Runtime API within {after:?}; output:\n{}", binary.display(), output.join("\n"))]
+    NotStarted {
+        /// The binary.
+        binary: PathBuf,
+        /// How long the bench waited.
+        after: Duration,
+        /// Everything the process printed.
+        output: Vec<String>,
+    },
 }
 
 impl DevkitError {
@@ -95,14 +108,41 @@ impl DevkitError {
     }
 }
 
-/// Formats an error with all its causes, for messages.
+/// Formats an error with all its causes, for messages; a cause whose text already ends the
+/// message (an error that displays its source) is not repeated.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Shows(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Hides(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner;
+
+    #[test]
+    fn chains_name_each_cause_once() {
+        assert_eq!(error_chain(&Hides(Inner)), "outer: inner");
+        assert_eq!(error_chain(&Shows(Inner)), "outer: inner");
+    }
 }

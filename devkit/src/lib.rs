@@ -13,9 +13,15 @@
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays.
+//! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
+//! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
+//! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
+//! - [`error::error_chain`]: an error and its causes on one line.
 
 #![warn(missing_docs)]
 
+pub mod cfn_event;
+pub mod elb_stack;
 pub mod error;
 pub mod fault_proxy;
 mod http;
@@ -24,13 +30,16 @@ pub mod receiver;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
+pub mod stages;
 
-pub use error::DevkitError;
+pub use cfn_event::CfnEvents;
+pub use elb_stack::{deploy_elb_stack, ElbStack};
+pub use error::{error_chain, DevkitError};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
 pub use moto::{sdk_config, MotoServer};
 pub use receiver::{Received, ResponseReceiver};
 pub use registry::{create_registry_table, create_table_from_template};
-pub use runtime_api::{Invocation, LambdaProcess, Outcome, RuntimeApi};
+pub use runtime_api::{Function, Invocation, LambdaProcess, Outcome, RuntimeApi};
 
 use std::path::PathBuf;
 

@@ -253,6 +253,24 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// The environment of a process (a function binary, the CLI) whose AWS calls go to the local
+/// emulator (or a proxy in front of it) at `endpoint`: the endpoint URL, region
+/// `us-east-1`, dummy credentials and no instance-metadata probing.
+pub fn process_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIREDEVKIT"),
+        ("AWS_SECRET_ACCESS_KEY", "stagewire-devkit-dummy-secret"),
+        ("AWS_SESSION_TOKEN", "stagewire-devkit-dummy-token"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// The interpreter to run moto with: `STAGEWIRE_PYTHON`, the workspace venv, or `python3`.
 pub fn python_interpreter() -> PathBuf {
     if let Ok(python) = std::env::var(PYTHON_ENV) {

@@ -338,6 +338,39 @@ async fn next(shared: &Shared) -> Response<Body> {
     }
 }
 
+/// A function binary running under its own [`RuntimeApi`], as [`Function::launch`] starts it.
+#[derive(Debug)]
+pub struct Function {
+    /// The Runtime API the function polls; [`RuntimeApi::invoke`] sends it events.
+    pub api: RuntimeApi,
+    /// The running process.
+    pub process: LambdaProcess,
+    /// From the spawn to the first poll: the cold init.
+    pub init: Duration,
+}
+
+impl Function {
+    /// Starts a Runtime API, spawns `binary` against it with `env` (see
+    /// [`LambdaProcess::spawn`]) and waits at most `timeout` for its first poll.
+    pub async fn launch(
+        binary: &Path,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Function, DevkitError> {
+        let api = RuntimeApi::start().await?;
+        let process = LambdaProcess::spawn(binary, &api, env)?;
+        let Some(first_poll) = api.first_poll(timeout).await else {
+            return Err(DevkitError::NotStarted {
+                binary: binary.to_path_buf(),
+                after: timeout,
+                output: process.logs(),
+            });
+        };
+        let init = first_poll.saturating_duration_since(process.spawned_at());
+        Ok(Function { api, process, init })
+    }
+}
+
 /// A function binary running against a [`RuntimeApi`]; killed on drop.
 #[derive(Debug)]
 pub struct LambdaProcess {

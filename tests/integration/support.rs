@@ -13,6 +13,8 @@ use stagewire::cfn::{Handler, Report, Sender, Undelivered};
 use stagewire::ports::Record;
 use stagewire::Ports;
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
+use stagewire_devkit::CfnEvents;
+pub use stagewire_devkit::ElbStack;
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -41,19 +43,6 @@ pub struct World {
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub ddb: aws_sdk_dynamodb::Client,
-}
-
-/// A deployed ELB stack.
-#[derive(Debug, Clone)]
-pub struct ElbStack {
-    pub name: String,
-    pub stack_id: String,
-    pub dns: String,
-    pub lb_arn: String,
-    pub lb_name: String,
-    pub tg_arn: String,
-    pub vpc: String,
-    pub subnets: Vec<String>,
 }
 
 impl World {
@@ -138,23 +127,13 @@ impl World {
             .unwrap();
     }
 
-    /// The variables of a REST API stage, `None` when the stage does not exist.
+    /// The variables of a REST API stage, `None` when the stage does not exist (or cannot be
+    /// read).
     pub async fn stage_vars(&self, api: &str, stage: &str) -> Option<BTreeMap<String, String>> {
-        match self
-            .apigw
-            .get_stage()
-            .rest_api_id(api)
-            .stage_name(stage)
-            .send()
+        stagewire_devkit::stages::rest_stage_variables(&self.apigw, api, stage)
             .await
-        {
-            Ok(s) => Some(
-                s.variables()
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            ),
-            Err(_) => None,
-        }
+            .ok()
+            .flatten()
     }
 
     pub async fn var(&self, api: &str, stage: &str, name: &str) -> Option<String> {
@@ -163,48 +142,9 @@ impl World {
 
     /// Deploy the ELB stack `name` with a fresh load balancer.
     pub async fn elb_stack(&self, name: &str) -> ElbStack {
-        let lb_name = unique("alb");
-        let template = include_str!("../fixtures/elb-stack.yaml");
-        self.cfn
-            .create_stack()
-            .stack_name(name)
-            .template_body(template)
-            .parameters(
-                aws_sdk_cloudformation::types::Parameter::builder()
-                    .parameter_key("LbName")
-                    .parameter_value(&lb_name)
-                    .build(),
-            )
-            .send()
+        stagewire_devkit::deploy_elb_stack(&self.cfn, name, &unique("alb"))
             .await
-            .unwrap();
-        let out = self
-            .cfn
-            .describe_stacks()
-            .stack_name(name)
-            .send()
-            .await
-            .unwrap();
-        let outputs: BTreeMap<String, String> = out.stacks()[0]
-            .outputs()
-            .iter()
-            .map(|o| {
-                (
-                    o.output_key().unwrap().to_string(),
-                    o.output_value().unwrap().to_string(),
-                )
-            })
-            .collect();
-        ElbStack {
-            name: name.to_string(),
-            stack_id: out.stacks()[0].stack_id().unwrap().to_string(),
-            dns: outputs["EcsElbDnsName"].clone(),
-            lb_arn: outputs["LoadBalancerArn"].clone(),
-            lb_name,
-            tg_arn: outputs["TargetGroupArn"].clone(),
-            vpc: outputs["VpcId"].clone(),
-            subnets: outputs["SubnetIds"].split(',').map(str::to_owned).collect(),
-        }
+            .unwrap()
     }
 
     pub async fn delete_stack(&self, name: &str) {
@@ -430,7 +370,7 @@ impl World {
 pub struct Cloudformation {
     pub receiver: ResponseReceiver,
     pub stack_id: String,
-    sent: std::sync::atomic::AtomicUsize,
+    events: CfnEvents,
 }
 
 impl Cloudformation {
@@ -440,45 +380,31 @@ impl Cloudformation {
 
     pub fn with_receiver(receiver: ResponseReceiver) -> Cloudformation {
         let name = unique("EcsDemoApiStack");
+        let stack_id = format!(
+            "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}/{}",
+            unique("id")
+        );
         Cloudformation {
             receiver,
-            stack_id: format!(
-                "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}/{}",
-                unique("id")
+            events: CfnEvents::new(
+                &stack_id,
+                format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
             ),
-            sent: Default::default(),
+            stack_id,
         }
     }
 
-    fn base(&self, request_type: &str, logical: &str, props: &Value) -> Value {
-        let n = self.sent.fetch_add(1, Ordering::Relaxed);
-        json!({
-            "RequestType": request_type,
-            "ServiceToken": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
-            "ResponseURL": self.receiver.url(&format!("cfn-response/{logical}/{n}")),
-            "StackId": self.stack_id,
-            "RequestId": unique("req"),
-            "LogicalResourceId": logical,
-            "ResourceType": "Custom::StageBinding",
-            "ResourceProperties": props,
-        })
-    }
-
     pub fn create(&self, logical: &str, props: Value) -> Value {
-        self.base("Create", logical, &props)
+        self.events.create(&self.receiver, logical, props)
     }
 
     pub fn update(&self, logical: &str, physical: &str, props: Value, old: Value) -> Value {
-        let mut e = self.base("Update", logical, &props);
-        e["PhysicalResourceId"] = json!(physical);
-        e["OldResourceProperties"] = old;
-        e
+        self.events
+            .update(&self.receiver, logical, physical, props, old)
     }
 
     pub fn delete(&self, logical: &str, physical: &str, props: Value) -> Value {
-        let mut e = self.base("Delete", logical, &props);
-        e["PhysicalResourceId"] = json!(physical);
-        e
+        self.events.delete(&self.receiver, logical, physical, props)
     }
 
     /// Send one event through the handler and return the one response CloudFormation got,

@@ -17,20 +17,20 @@
 //! `--bin-dir` defaults to the directory of this executable.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::{json, Value};
 use stagewire::aws::dynamodb::item;
 use stagewire::domain::{ApiKind, Owner, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::seed;
+use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
-    FaultProxy, LambdaProcess, MotoServer, Outcome, ResponseReceiver, RuntimeApi,
+    deploy_elb_stack, error_chain, CfnEvents, FaultProxy, Function, MotoServer, Outcome,
+    ResponseReceiver,
 };
 
 const TABLE: &str = "stagewire-bench-registry";
@@ -39,7 +39,6 @@ const REGION: &str = stagewire_devkit::moto::REGION;
 const ELB_STACK: &str = "BenchElbStack";
 const OUTPUT_KEY: &str = "EcsElbDnsName";
 const VARIABLE: &str = "helloworldElb";
-const ELB_TEMPLATE: &str = "tests/fixtures/elb-stack.yaml";
 const SERVICE_TOKEN: &str =
     "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
 /// The stages the three real bindings create; the first Create is the measured seed Create.
@@ -51,16 +50,8 @@ const LOAD_PARALLELISM: usize = 4;
 
 type BenchResult<T> = Result<T, String>;
 
-fn err<E: std::error::Error>(doing: &str) -> impl FnOnce(E) -> String + '_ {
-    move |e| {
-        let mut text = format!("{doing}: {e}");
-        let mut source = e.source();
-        while let Some(cause) = source {
-            let _ = write!(text, ": {cause}");
-            source = cause.source();
-        }
-        text
-    }
+fn err<E: std::error::Error + 'static>(doing: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{doing}: {}", error_chain(&e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,13 +148,6 @@ fn breakdown(counts: &BTreeMap<(String, String), u64>) -> String {
         .join(", ")
 }
 
-/// A function under its own Runtime API.
-struct Function {
-    api: RuntimeApi,
-    process: LambdaProcess,
-    init: Duration,
-}
-
 /// The command that starts a function: a binary, or a wrapper script.
 struct Launcher {
     path: PathBuf,
@@ -172,20 +156,9 @@ struct Launcher {
 
 impl Launcher {
     async fn start(&self) -> BenchResult<Function> {
-        let api = RuntimeApi::start()
+        Function::launch(&self.path, &self.env, Duration::from_secs(30))
             .await
-            .map_err(err("starting a Runtime API"))?;
-        let process = LambdaProcess::spawn(&self.path, &api, &self.env)
-            .map_err(err(&format!("spawning {}", self.path.display())))?;
-        let Some(first_poll) = api.first_poll(Duration::from_secs(30)).await else {
-            return Err(format!(
-                "{} did not poll the Runtime API within 30 s; output:\n{}",
-                self.path.display(),
-                process.log_text()
-            ));
-        };
-        let init = first_poll.saturating_duration_since(process.spawned_at());
-        Ok(Function { api, process, init })
+            .map_err(err(&format!("starting {}", self.path.display())))
     }
 
     /// Median time from spawn to the first poll over `n` fresh processes.
@@ -290,19 +263,16 @@ struct World {
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
     ddb: aws_sdk_dynamodb::Client,
-    stack_id: String,
+    /// CloudFormation's side of the stack holding the bindings.
+    events: CfnEvents,
+    /// Bindings created so far (their logical ids are numbered).
     sent: usize,
 }
 
 impl World {
     /// The environment the functions run with: every AWS call goes through the proxy.
     fn env(&self, with_table: bool) -> Vec<(String, String)> {
-        let mut env = vec![
-            ("AWS_ENDPOINT_URL".to_string(), self.proxy.endpoint()),
-            ("AWS_REGION".to_string(), REGION.to_string()),
-            ("AWS_DEFAULT_REGION".to_string(), REGION.to_string()),
-            ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
-        ];
+        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
         if with_table {
             env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
         }
@@ -311,88 +281,43 @@ impl World {
 
     /// Creates (or re-creates) the ELB stack with load balancer `lb_name`; returns (id, DNS).
     async fn elb_stack(&self, lb_name: &str) -> BenchResult<(String, String)> {
-        let template =
-            std::fs::read_to_string(stagewire_devkit::workspace_root().join(ELB_TEMPLATE))
-                .map_err(err(ELB_TEMPLATE))?;
-        self.cfn
-            .create_stack()
-            .stack_name(ELB_STACK)
-            .template_body(template)
-            .parameters(
-                Parameter::builder()
-                    .parameter_key("LbName")
-                    .parameter_value(lb_name)
-                    .build(),
-            )
-            .send()
+        let stack = deploy_elb_stack(&self.cfn, ELB_STACK, lb_name)
             .await
-            .map_err(err("CreateStack"))?;
-        let out = self
-            .cfn
-            .describe_stacks()
-            .stack_name(ELB_STACK)
-            .send()
-            .await
-            .map_err(err("DescribeStacks"))?;
-        let stack = out
-            .stacks()
-            .first()
-            .ok_or("DescribeStacks returned no stack")?;
-        let dns = stack
-            .outputs()
-            .iter()
-            .find(|o| o.output_key() == Some(OUTPUT_KEY))
-            .and_then(|o| o.output_value())
-            .ok_or("the ELB stack has no EcsElbDnsName output")?;
-        Ok((
-            stack.stack_id().unwrap_or_default().to_string(),
-            dns.to_string(),
-        ))
+            .map_err(err("deploying the ELB stack"))?;
+        Ok((stack.stack_id, stack.dns))
     }
 
     /// A REST API with `GET /helloworld` proxied to `http://${stageVariables.helloworldElb}`.
     async fn rest_api(&self) -> BenchResult<String> {
         seed::helloworld_rest_api(&self.apigw, "EcsDemoAPI")
             .await
-            .map_err(|e| stagewire_devkit::error::error_chain(&e))
+            .map_err(|e| error_chain(&e))
     }
 
     async fn stage_var(&self, api_id: &str, stage: &str) -> Option<String> {
-        let out = self
-            .apigw
-            .get_stage()
-            .rest_api_id(api_id)
-            .stage_name(stage)
-            .send()
+        rest_stage_variables(&self.apigw, api_id, stage)
             .await
-            .ok()?;
-        out.variables()?.get(VARIABLE).cloned()
+            .ok()
+            .flatten()?
+            .get(VARIABLE)
+            .cloned()
     }
 
     /// A Create event for a binding of `stage` to the ELB stack's output.
     fn create_event(&mut self, api_id: &str, stage: &str) -> Value {
         self.sent += 1;
         let logical_id = format!("Binding{}", self.sent);
-        json!({
-            "RequestType": "Create",
-            "ServiceToken": SERVICE_TOKEN,
-            "ResponseURL": self.receiver.url(&format!(
-                "{}%7C{logical_id}%7C{}",
-                self.stack_id.replace(':', "%3A").replace('/', "%2F"),
-                self.sent
-            )),
-            "StackId": self.stack_id,
-            "RequestId": seed::uuid(),
-            "LogicalResourceId": logical_id,
-            "ResourceType": "Custom::StageBinding",
-            "ResourceProperties": {
+        self.events.create(
+            &self.receiver,
+            &logical_id,
+            json!({
                 "ServiceToken": SERVICE_TOKEN,
                 "ServiceTimeout": "300",
                 "RestApiId": api_id,
                 "StageName": stage,
                 "Variables": { VARIABLE: { "StackName": ELB_STACK, "OutputKey": OUTPUT_KEY } }
-            }
-        })
+            }),
+        )
     }
 }
 
@@ -625,9 +550,12 @@ async fn run(options: Options) -> BenchResult<()> {
         _moto: moto,
         proxy,
         receiver,
-        stack_id: format!(
-            "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-            seed::uuid()
+        events: CfnEvents::new(
+            format!(
+                "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
+                seed::uuid()
+            ),
+            SERVICE_TOKEN,
         ),
         sent: 0,
     };

@@ -25,8 +25,10 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
 use stagewire_devkit::seed::{self, INTEGRATION_URI};
+use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
-    LambdaProcess, MotoServer, Outcome, Received, ResponseReceiver, RuntimeApi,
+    error_chain, CfnEvents, DevkitError, LambdaProcess, MotoServer, Outcome, Received,
+    ResponseReceiver, RuntimeApi,
 };
 
 /// Number of narrated steps.
@@ -96,24 +98,9 @@ impl Failure {
 
 type Step<T> = Result<T, Failure>;
 
-/// Formats an error with all its causes.
-fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Maps an error to a [`Failure`] saying what was being done.
 fn failed<E: StdError + 'static>(doing: impl Display) -> impl FnOnce(E) -> Failure {
-    move |e| Failure::new(format!("{doing} failed: {}", chain(&e)))
+    move |e| Failure::new(format!("{doing} failed: {}", error_chain(&e)))
 }
 
 /// Fails unless `found == expected`.
@@ -236,25 +223,9 @@ struct Bench {
 impl Bench {
     /// The environment the functions and the CLI run with.
     fn function_env(&self) -> Vec<(String, String)> {
-        [
-            ("STAGEWIRE_TABLE", TABLE.to_string()),
-            ("AWS_ENDPOINT_URL", self.moto.endpoint()),
-            ("AWS_REGION", REGION.to_string()),
-            ("AWS_DEFAULT_REGION", REGION.to_string()),
-            ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIREDEMO".to_string()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                "stagewire-demo-dummy-secret".to_string(),
-            ),
-            (
-                "AWS_SESSION_TOKEN",
-                "stagewire-demo-dummy-token".to_string(),
-            ),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        let mut env = stagewire_devkit::moto::process_env(&self.moto.endpoint());
+        env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
+        env
     }
 
     /// The variables of a REST API stage; `None` when the stage does not exist.
@@ -263,27 +234,9 @@ impl Bench {
         api_id: &str,
         stage: &str,
     ) -> Step<Option<BTreeMap<String, String>>> {
-        match self
-            .apigw
-            .get_stage()
-            .rest_api_id(api_id)
-            .stage_name(stage)
-            .send()
+        rest_stage_variables(&self.apigw, api_id, stage)
             .await
-        {
-            Ok(s) => Ok(Some(
-                s.variables()
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            )),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(failed(format!("GetStage {stage}"))(e)),
-        }
+            .map_err(failed(format!("GetStage {stage}")))
     }
 
     /// The value of `helloworldElb` on `stage`, `None` when the variable or the stage is missing.
@@ -326,7 +279,7 @@ async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
         match (killed, process.try_wait()) {
             (Ok(()), Ok(Some(_))) => out.detail(format!("{name} (pid {pid}) stopped")),
             (Err(e), _) | (_, Err(e)) => {
-                problems.push(format!("{name} (pid {pid}): {}", chain(&e)))
+                problems.push(format!("{name} (pid {pid}): {}", error_chain(&e)))
             }
             (Ok(()), Ok(None)) => problems.push(format!("{name} (pid {pid}) is still running")),
         }
@@ -447,7 +400,7 @@ async fn describe_stack(bench: &Bench, name_or_id: &str) -> Step<Option<Stack>> 
         .await
     {
         Ok(out) => Ok(out.stacks().first().cloned()),
-        Err(e) if chain(&e).contains("does not exist") => Ok(None),
+        Err(e) if error_chain(&e).contains("does not exist") => Ok(None),
         Err(e) => Err(failed(format!("DescribeStacks {name_or_id}"))(e)),
     }
 }
@@ -726,19 +679,33 @@ async fn start_function(
             "no such file",
         ));
     }
-    let api = RuntimeApi::start()
-        .await
-        .map_err(failed("starting the Lambda Runtime API"))?;
-    let process = LambdaProcess::spawn(&path, &api, &bench.function_env())
-        .map_err(failed(format!("spawning {}", path.display())))?;
-    let function = Function { name, api, process };
-    let Some(first_poll) = function.api.first_poll(Duration::from_secs(15)).await else {
-        return Err(Failure::mismatch(
-            format!("{name} did not start"),
-            "a poll of /runtime/invocation/next within 15 s",
-            "no poll",
-        )
-        .with_context(function.log_tail(15)));
+    let launched =
+        stagewire_devkit::Function::launch(&path, &bench.function_env(), Duration::from_secs(15))
+            .await;
+    let launched = match launched {
+        Ok(launched) => launched,
+        Err(DevkitError::NotStarted { after, output, .. }) => {
+            let tail = output[output.len().saturating_sub(15)..]
+                .iter()
+                .map(|l| format!("{name} | {l}"))
+                .collect();
+            return Err(Failure::mismatch(
+                format!("{name} did not start"),
+                format!(
+                    "a poll of /runtime/invocation/next within {} s",
+                    after.as_secs()
+                ),
+                "no poll",
+            )
+            .with_context(tail));
+        }
+        Err(e) => return Err(failed(format!("starting {}", path.display()))(e)),
+    };
+    let init = launched.init;
+    let function = Function {
+        name,
+        api: launched.api,
+        process: launched.process,
     };
     if let Some(error) = function.api.init_error() {
         return Err(Failure::mismatch(
@@ -754,69 +721,34 @@ async fn start_function(
             .pid()
             .map_or("?".to_string(), |p| p.to_string()),
         function.api.address(),
-        secs(first_poll.saturating_duration_since(function.process.spawned_at()))
+        secs(init)
     ));
     Ok(function)
 }
 
-/// Plays CloudFormation: builds the custom-resource requests and receives their responses.
-struct CloudFormation {
-    /// The stack that would hold the bindings (`examples/ecs-demo-api.yaml`).
-    stack_id: String,
-    sent: usize,
+/// The stack that would hold the bindings (`examples/ecs-demo-api.yaml`), as CloudFormation's
+/// side of their requests.
+fn binding_stack() -> CfnEvents {
+    CfnEvents::new(
+        format!(
+            "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
+            seed::uuid()
+        ),
+        SERVICE_TOKEN,
+    )
 }
 
-impl CloudFormation {
-    fn new() -> CloudFormation {
-        CloudFormation {
-            stack_id: format!(
-                "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-                seed::uuid()
-            ),
-            sent: 0,
+/// The properties of a binding of `stage`'s `helloworldElb` to `stack`'s output.
+fn binding_properties(api_id: &str, stage: &str, stack: &str) -> Value {
+    json!({
+        "ServiceToken": SERVICE_TOKEN,
+        "ServiceTimeout": "300",
+        "RestApiId": api_id,
+        "StageName": stage,
+        "Variables": {
+            VARIABLE: { "StackName": stack, "OutputKey": OUTPUT_KEY }
         }
-    }
-
-    fn properties(api_id: &str, stage: &str, stack: &str) -> Value {
-        json!({
-            "ServiceToken": SERVICE_TOKEN,
-            "ServiceTimeout": "300",
-            "RestApiId": api_id,
-            "StageName": stage,
-            "Variables": {
-                VARIABLE: { "StackName": stack, "OutputKey": OUTPUT_KEY }
-            }
-        })
-    }
-
-    fn event(
-        &mut self,
-        receiver: &ResponseReceiver,
-        request_type: &str,
-        logical_id: &str,
-        physical_id: Option<&str>,
-        properties: Value,
-    ) -> Value {
-        self.sent += 1;
-        let mut event = json!({
-            "RequestType": request_type,
-            "ServiceToken": SERVICE_TOKEN,
-            "ResponseURL": receiver.url(&format!(
-                "{}%7C{logical_id}%7C{}",
-                self.stack_id.replace(':', "%3A").replace('/', "%2F"),
-                self.sent
-            )),
-            "StackId": self.stack_id,
-            "RequestId": seed::uuid(),
-            "LogicalResourceId": logical_id,
-            "ResourceType": "Custom::StageBinding",
-            "ResourceProperties": properties,
-        });
-        if let Some(physical_id) = physical_id {
-            event["PhysicalResourceId"] = json!(physical_id);
-        }
-        event
-    }
+    })
 }
 
 /// Sends one custom-resource event to `stage-binding`; returns the one response it PUT.
@@ -905,7 +837,7 @@ fn show_response(out: &mut Narrator, response: &Received) {
 /// One Create for `stage`, bound to `stack`'s output; returns the PhysicalResourceId.
 async fn create_binding(
     bench: &Bench,
-    cfn: &mut CloudFormation,
+    cfn: &CfnEvents,
     out: &mut Narrator,
     api_id: &str,
     logical_id: &str,
@@ -916,8 +848,8 @@ async fn create_binding(
         .receiver
         .as_ref()
         .ok_or_else(|| Failure::new("the response receiver is not running"))?;
-    let properties = CloudFormation::properties(api_id, stage, &stack.name);
-    let event = cfn.event(receiver, "Create", logical_id, None, properties);
+    let properties = binding_properties(api_id, stage, &stack.name);
+    let event = cfn.create(receiver, logical_id, properties);
     out.detail(format!(
         "Create {logical_id}: stage {stage}, {VARIABLE} from {}/{OUTPUT_KEY}",
         stack.name
@@ -1212,7 +1144,7 @@ async fn resync(
 /// Step 8: the prod binding's Delete.
 async fn delete_binding(
     bench: &Bench,
-    cfn: &mut CloudFormation,
+    cfn: &CfnEvents,
     out: &mut Narrator,
     api_id: &str,
     physical_id: &str,
@@ -1222,14 +1154,8 @@ async fn delete_binding(
         .receiver
         .as_ref()
         .ok_or_else(|| Failure::new("the response receiver is not running"))?;
-    let properties = CloudFormation::properties(api_id, "prod", PROD_STACK);
-    let event = cfn.event(
-        receiver,
-        "Delete",
-        "HelloworldProdBinding",
-        Some(physical_id),
-        properties,
-    );
+    let properties = binding_properties(api_id, "prod", PROD_STACK);
+    let event = cfn.delete(receiver, "HelloworldProdBinding", physical_id, properties);
     out.detail(format!("Delete HelloworldProdBinding ({physical_id})"));
     let response = send_custom_resource(bench, event, out).await?;
     show_response(out, &response);
@@ -1300,10 +1226,10 @@ async fn run(
         ));
         bench.receiver = Some(receiver);
         bench.binding = Some(start_function(bench, bin_dir, "stage-binding", out).await?);
-        let mut cfn = CloudFormation::new();
+        let cfn = binding_stack();
         let prod_id = create_binding(
             bench,
-            &mut cfn,
+            &cfn,
             out,
             &api_id,
             "HelloworldProdBinding",
@@ -1313,7 +1239,7 @@ async fn run(
         .await?;
         create_binding(
             bench,
-            &mut cfn,
+            &cfn,
             out,
             &api_id,
             "HelloworldDevBinding",
@@ -1324,7 +1250,7 @@ async fn run(
         Ok((cfn, prod_id))
     }
     .await;
-    let (mut cfn, prod_physical_id) = out.end(bound)?;
+    let (cfn, prod_physical_id) = out.end(bound)?;
 
     out.begin("Asking the stagewire CLI for the bindings' status");
     let status = cli_status(bench, bin_dir, out, &prod.dns, &dev.dns).await;
@@ -1344,7 +1270,7 @@ async fn run(
     out.end(synced)?;
 
     out.begin("Deleting the prod binding");
-    let deleted = delete_binding(bench, &mut cfn, out, &api_id, &prod_physical_id, &dev).await;
+    let deleted = delete_binding(bench, &cfn, out, &api_id, &prod_physical_id, &dev).await;
     out.end(deleted)?;
     Ok(())
 }
