@@ -300,6 +300,11 @@ impl FaultProxy {
         self.lock().quotas = Some(Quotas::new());
     }
 
+    /// Stops enforcing the quotas (what they throttled stays recorded).
+    pub fn lift_apigateway_quotas(&self) {
+        self.lock().quotas = None;
+    }
+
     /// Plays HTTP API (v2) `CreateStage` conflicts and `UpdateStage` in front of moto from now
     /// on (see the module docs).
     pub fn play_http_api_stages(&self) {

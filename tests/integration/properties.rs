@@ -469,7 +469,7 @@ fn the_handler_answers_every_malformed_event_exactly_once() {
                 // The Reason may be shortened (with "...") to keep the body within 4096 bytes.
                 const MALFORMED: &str = "malformed custom resource event";
                 let reason = new[0].field("Reason").unwrap_or_default();
-                let stem = reason.strip_suffix("...").unwrap_or(&reason);
+                let stem = reason.strip_suffix("...").unwrap_or(reason);
                 // Identifiers whose JSON fills the body leave the Reason no room at all.
                 let ids_json: usize = [
                     "StackId",
