@@ -7,14 +7,16 @@
 //! write releases what the call newly claimed, so a failed call leaves nothing of itself.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::domain::{
     stage_of_physical_id, validate_variable_count, validate_variable_value, BindingSpec, Owner,
     StageRef, ValidationError,
 };
 use crate::plan::{self, Release};
-use crate::ports::{AwsError, ErrorKind, Record, RegistryError, StagePatch, Stages};
+use crate::ports::{AwsError, ClaimTerms, ErrorKind, Record, RegistryError, StagePatch, Stages};
 use crate::resolve::{ResolveError, Resolver};
+use crate::wait::{self, HealthWait, WaitError};
 use crate::Ports;
 
 /// `Fn::GetAtt` name of the stage URL.
@@ -28,6 +30,8 @@ pub struct Applied {
     pub data: BTreeMap<String, String>,
     /// Whether the stage was created, changed, or already held every value.
     pub change: Change,
+    /// The records claimed.
+    pub records: Vec<Record>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,8 @@ pub enum BindingError {
         "the attributes of this binding (its variables' values and InvokeUrl) take {size} bytes, more than the {limit} bytes left in CloudFormation's 4096-byte response: split the variables over several bindings"
     )]
     ResponseTooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    NotServing(#[from] WaitError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("could not write {stage}: {source}")]
@@ -83,7 +89,8 @@ fn owner_of(stack_id: &str, logical_id: &str, spec: &BindingSpec) -> Owner {
     }
 }
 
-/// Create the binding. `data_limit` is the room left for `Data` in the response.
+/// Create the binding. `data_limit` is the room left for `Data` in the response; `wait` says
+/// how long a switch to a load balancer without a healthy target may wait ([`crate::wait`]).
 pub async fn create(
     ports: &Ports,
     stack_id: &str,
@@ -91,13 +98,30 @@ pub async fn create(
     spec: &BindingSpec,
     data_limit: usize,
     now_ms: i64,
+    wait: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
-    apply(ports, &owner, spec, &[], data_limit, now_ms).await
+    let applied = apply(ports, &owner, spec, &[], data_limit, now_ms, wait).await?;
+    // CloudFormation may have given up on this Create while it ran (a sibling failed, or the
+    // answer is too late): its Delete, with an id CloudFormation made up, may have come and
+    // gone before this call's writes. Undo them; nobody waits for this answer any more.
+    if let Some(at) = ports.registry.cancelled(&owner.key()).await? {
+        if at > now_ms {
+            tracing::warn!(owner = %owner, "the Create was cancelled while it ran: undoing it");
+            // What this call wrote, whether or not that Delete already released the records.
+            remove(ports, &applied.records).await?;
+            return Err(RegistryError::Cancelled {
+                owner_key: owner.key(),
+            }
+            .into());
+        }
+    }
+    Ok(applied)
 }
 
 /// Update the binding. A change of API or stage is a replacement: the new binding is created
 /// under a new physical id and CloudFormation deletes the old one afterwards.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     ports: &Ports,
     stack_id: &str,
@@ -106,6 +130,7 @@ pub async fn update(
     spec: &BindingSpec,
     data_limit: usize,
     now_ms: i64,
+    wait: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let owner = owner_of(stack_id, logical_id, spec);
     // In place, the records are this id's own. A replacement gets a new id with no records yet,
@@ -116,7 +141,7 @@ pub async fn update(
     if owner.physical_id != old_physical_id {
         tracing::info!(from = old_physical_id, to = %owner.physical_id, known = prior.len(), "replacement");
     }
-    apply(ports, &owner, spec, &prior, data_limit, now_ms).await
+    apply(ports, &owner, spec, &prior, data_limit, now_ms, wait).await
 }
 
 async fn apply(
@@ -126,6 +151,7 @@ async fn apply(
     prior: &[Record],
     data_limit: usize,
     now_ms: i64,
+    health: &HealthWait,
 ) -> Result<Applied, BindingError> {
     let stage = &spec.stage;
 
@@ -180,6 +206,16 @@ async fn apply(
         .map(|l| plan::patch(&l.variables, &wanted, &releases));
     if let (Some(live), Some(patch)) = (&live, &patch) {
         validate_variable_count(stage, plan::count_after(&live.variables, patch))?;
+        // Switch only to load balancers that serve, before claiming anything.
+        wait::until_serving(
+            ports,
+            &mut resolver,
+            &live.variables,
+            &patch.set,
+            &resolved,
+            health,
+        )
+        .await?;
     }
 
     // 3. Claim the variables.
@@ -197,10 +233,25 @@ async fn apply(
             created_stage,
             last_error: None,
             checked_at: None,
-            version: 0,
+            // The version a newly claimed item starts from.
+            version: now_ms.max(0) as u64,
         })
         .collect();
-    ports.registry.claim(&records, &released).await?;
+    if let Err(e) = claim(ports, owner, &records, now_ms).await {
+        // A claim of more than one transaction (100 variables) may have partly landed: release
+        // what it claimed anew (nothing was written to the stage).
+        if records.len() > MAX_ONE_TRANSACTION {
+            let new: Vec<Record> = records
+                .iter()
+                .filter(|r| !prior.iter().any(|p| p.variable == r.variable))
+                .cloned()
+                .collect();
+            if let Err(e) = ports.registry.release(&new).await {
+                tracing::warn!(error = %e, "could not release a partly landed claim");
+            }
+        }
+        return Err(e);
+    }
 
     // 4. Write the stage in one call. A failure leaves nothing of this call: what it newly
     // claimed is released and what it wrote is undone (no Delete comes for the id of a failed
@@ -212,11 +263,87 @@ async fn apply(
             return Err(stage_err(stage)(e));
         }
     };
+    // 5. Forget the variables let go of, now that the stage no longer holds them.
+    if !released.is_empty() {
+        ports.registry.release(&released).await?;
+    }
     Ok(Applied {
         physical_id: owner.physical_id.clone(),
         data,
         change,
+        records,
     })
+}
+
+/// The most variables one claim transaction holds (DynamoDB's 100 actions, one of them the
+/// cancellation check).
+const MAX_ONE_TRANSACTION: usize = 99;
+
+/// Attempts at a claim that concurrent transactions keep cancelling.
+const CLAIM_ATTEMPTS: u32 = 4;
+
+/// Claim the records' variables. Another owner's claim fails the call with a Reason naming it,
+/// unless that owner is this resource under a logical id that left its stack's template (a
+/// rename: CloudFormation creates the new logical id during the update and deletes the old one
+/// only in cleanup). Transient transaction conflicts are tried again.
+async fn claim(
+    ports: &Ports,
+    owner: &Owner,
+    records: &[Record],
+    started_ms: i64,
+) -> Result<(), BindingError> {
+    let mut terms = ClaimTerms {
+        started_ms,
+        takeover: None,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ports.registry.claim(records, &terms).await {
+            Ok(()) => return Ok(()),
+            Err(RegistryError::Owned {
+                variable,
+                stage,
+                owner: holder,
+            }) => {
+                if terms.takeover.is_none() && renamed(ports, owner, &holder).await? {
+                    tracing::info!(from = %holder, to = %owner, "taking over the variables of a renamed binding");
+                    terms.takeover = Some(holder.key());
+                    continue;
+                }
+                return Err(RegistryError::Owned {
+                    variable,
+                    stage,
+                    owner: holder,
+                }
+                .into());
+            }
+            Err(RegistryError::Aws(e)) if e.is(ErrorKind::Conflict) && attempt < CLAIM_ATTEMPTS => {
+                let wait = Duration::from_millis(fastrand::u64(50..200) * u64::from(attempt));
+                tracing::info!(
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "claim conflicted with a concurrent transaction: trying again"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether `holder` is `owner`'s resource under a former logical id: same stack, and that
+/// logical id is no longer in the stack's template.
+async fn renamed(ports: &Ports, owner: &Owner, holder: &Owner) -> Result<bool, BindingError> {
+    if holder.stack_id != owner.stack_id || holder.logical_id == owner.logical_id {
+        return Ok(false);
+    }
+    let resources = ports
+        .outputs
+        .template_resources(&owner.stack_id)
+        .await
+        .map_err(|e| BindingError::Registry(e.into()))?;
+    Ok(resources.is_some_and(|r| !r.contains(&holder.logical_id)))
 }
 
 /// Create the stage, or patch it. A stage that a concurrent invocation created after it was
@@ -319,26 +446,58 @@ pub struct Deleted {
     pub records_released: usize,
 }
 
+/// Whether CloudFormation has this physical id from stagewire. Any other id is one
+/// CloudFormation made up for a Create that never answered (cancelled when a sibling failed, or
+/// too late).
+fn is_ours(physical_id: &str) -> bool {
+    physical_id.starts_with("stagewire:")
+}
+
 /// Delete the binding with this physical id: remove the variables it owns that still hold the
 /// value it wrote, delete a stage it created once nothing else lives there, and forget it.
 /// Deleting what is already gone succeeds.
+///
+/// A Delete with an id CloudFormation made up ends a Create that never answered and may still
+/// be running: it first records the cancellation (so that Create's claim fails, or the Create
+/// undoes itself once it sees it), then removes whatever that Create already wrote, found by
+/// the stage its properties name (read consistently) or else by owner.
 pub async fn delete(
     ports: &Ports,
     stack_id: &str,
     logical_id: &str,
     physical_id: &str,
+    spec: Option<&BindingSpec>,
 ) -> Result<Deleted, BindingError> {
     let owner_key = crate::domain::owner_key(stack_id, logical_id);
-    let records = owned(ports, &owner_key, physical_id).await?;
+    let records = if is_ours(physical_id) {
+        owned(ports, &owner_key, physical_id).await?
+    } else {
+        ports.registry.cancel(&owner_key, crate::now_ms()).await?;
+        let candidates = match spec {
+            Some(spec) => ports.registry.by_stage(&spec.stage).await?,
+            None => ports.registry.by_owner(&owner_key).await?,
+        };
+        candidates
+            .into_iter()
+            .filter(|r| r.owner.key() == owner_key)
+            .collect()
+    };
+    remove(ports, &records).await
+}
+
+/// Remove these records' variables where they still hold what was written, delete the stages
+/// their owners created once nothing else lives there, and forget the records. A stage or API
+/// that is gone (its stack deleted in parallel) has nothing left to remove.
+pub async fn remove(ports: &Ports, records: &[Record]) -> Result<Deleted, BindingError> {
     let mut by_stage: BTreeMap<StageRef, Vec<&Record>> = BTreeMap::new();
-    for r in &records {
+    for r in records {
         by_stage.entry(r.stage.clone()).or_default().push(r);
     }
     let mut done = Deleted::default();
     for (stage, mine) in by_stage {
         let stages = ports.stages(stage.kind);
         let Some(live) = stages.get(&stage).await.map_err(stage_err(&stage))? else {
-            continue; // the stage or its API is gone: nothing to remove
+            continue;
         };
         let releases: Vec<Release> = mine.iter().map(|r| release_of(r)).collect();
         let patch = plan::patch(&live.variables, &BTreeMap::new(), &releases);
@@ -346,8 +505,6 @@ pub async fn delete(
         if !patch.is_empty() {
             match stages.update(&stage, &patch).await {
                 Ok(()) => done.variables_removed += patch.remove.len(),
-                // The stage or its API went away since it was read (its stack is being
-                // deleted in parallel): nothing is left to remove.
                 Err(e) if e.is(ErrorKind::NotFound) => continue,
                 Err(e) => return Err(stage_err(&stage)(e)),
             }
@@ -358,7 +515,11 @@ pub async fn delete(
                 .by_stage(&stage)
                 .await?
                 .into_iter()
-                .filter(|r| r.owner.physical_id != physical_id || r.owner.key() != owner_key)
+                .filter(|r| {
+                    !mine
+                        .iter()
+                        .any(|m| m.variable == r.variable && m.owner == r.owner)
+                })
                 .count();
             if others == 0 {
                 match stages.delete(&stage).await {
@@ -369,14 +530,14 @@ pub async fn delete(
             }
         }
     }
-    done.records_released = ports.registry.release(&records).await?;
+    done.records_released = ports.registry.release(records).await?;
     Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiKind, Source};
+    use crate::domain::{owner_key, ApiKind, Source};
     use crate::memory::World;
 
     fn spec(variables: &[(&str, &str)]) -> BindingSpec {
@@ -409,9 +570,17 @@ mod tests {
     async fn create_makes_the_stage_and_claims_its_variables() {
         let world = World::new();
         let ports = world.ports();
-        let applied = create(&ports, "stack/A", "B", &spec(&[("v", "one")]), 4096, 1)
-            .await
-            .unwrap();
+        let applied = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "one")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         assert_eq!(applied.change, Change::CreatedStage);
         assert_eq!(applied.data["v"], "one");
         assert!(applied.data[INVOKE_URL].ends_with("/prod"));
@@ -426,9 +595,17 @@ mod tests {
     async fn a_second_owner_is_refused_by_name_and_writes_nothing() {
         let world = World::new();
         let ports = world.ports();
-        create(&ports, "stack/A", "First", &spec(&[("v", "one")]), 4096, 1)
-            .await
-            .unwrap();
+        create(
+            &ports,
+            "stack/A",
+            "First",
+            &spec(&[("v", "one")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         let err = create(
             &ports,
             "stack/B",
@@ -436,6 +613,7 @@ mod tests {
             &spec(&[("v", "two"), ("w", "x")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await
         .unwrap_err();
@@ -459,6 +637,7 @@ mod tests {
             &spec(&[("v", "1"), ("w", "2")]),
             4096,
             1,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -470,6 +649,7 @@ mod tests {
             &spec(&[("v", "3")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -495,6 +675,7 @@ mod tests {
             &spec(&[("v", "1"), ("w", "2")]),
             4096,
             1,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -506,7 +687,7 @@ mod tests {
             .unwrap()
             .insert("w".into(), "by-hand".into());
 
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
 
@@ -519,7 +700,7 @@ mod tests {
         );
         // Deleting again finds nothing and succeeds.
         assert_eq!(
-            delete(&ports, "stack/A", "B", &a.physical_id)
+            delete(&ports, "stack/A", "B", &a.physical_id, None)
                 .await
                 .unwrap(),
             Deleted::default()
@@ -530,10 +711,18 @@ mod tests {
     async fn delete_of_a_created_stage_deletes_it_once_empty() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
-            .await
-            .unwrap();
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.stages_deleted, 1);
@@ -549,9 +738,17 @@ mod tests {
             crate::ports::ErrorKind::AccessDenied,
             1,
         );
-        let err = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
-            .await
-            .unwrap_err();
+        let err = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
             "{err}"
@@ -584,7 +781,16 @@ mod tests {
                 BTreeMap::from([("a".to_string(), "1".to_string())]),
             );
         });
-        let b = create(&ports, "stack/A", "B", &spec(&[("b", "2")]), 4096, 1).await;
+        let b = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("b", "2")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await;
         assert_eq!(b.unwrap().change, Change::Updated);
         assert_eq!(
             live(&world).unwrap(),
@@ -599,9 +805,17 @@ mod tests {
     async fn a_failed_replacement_leaves_nothing_and_its_rollback_restores_the_binding() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &on("prod", &[("v", "1")]), 4096, 1)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &on("prod", &[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         let before = ports.registry.all().await.unwrap();
         world.fail(
             crate::ports::op::CREATE_STAGE,
@@ -617,6 +831,7 @@ mod tests {
             &on("next", &[("v", "2")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await;
 
@@ -636,6 +851,7 @@ mod tests {
             &on("prod", &[("v", "1")]),
             4096,
             3,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -656,9 +872,17 @@ mod tests {
     async fn the_rollback_of_a_replacement_keeps_what_the_old_binding_created() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &on("prod", &[("v", "1")]), 4096, 1)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &on("prod", &[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         let b = update(
             &ports,
             "stack/A",
@@ -667,6 +891,7 @@ mod tests {
             &on("dev", &[("v", "2")]),
             4096,
             2,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
@@ -680,12 +905,13 @@ mod tests {
             &on("prod", &[("v", "1")]),
             4096,
             3,
+            &HealthWait::off(),
         )
         .await
         .unwrap();
         assert_eq!(back.physical_id, a.physical_id);
         // Cleanup deletes the new id: only its own variables go.
-        delete(&ports, "stack/A", "B", &b.physical_id)
+        delete(&ports, "stack/A", "B", &b.physical_id, None)
             .await
             .unwrap();
         assert_eq!(vars(&world, "prod").unwrap()["v"], "1");
@@ -695,7 +921,7 @@ mod tests {
             "dev was created by B: deleted"
         );
         // The final Delete of the old binding deletes the stage it created.
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.stages_deleted, 1);
@@ -706,14 +932,196 @@ mod tests {
     async fn a_stage_that_vanishes_mid_delete_makes_the_delete_succeed() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(&ports, "stack/A", "B", &spec(&[("v", "1")]), 4096, 1)
-            .await
-            .unwrap();
+        let a = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
         world.before(crate::ports::op::UPDATE_STAGE, |s| s.stages.clear());
-        let done = delete(&ports, "stack/A", "B", &a.physical_id)
+        let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
         assert_eq!(done.records_released, 1);
         assert!(ports.registry.all().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_before_its_claim_writes_nothing() {
+        let world = World::new();
+        let ports = world.ports();
+        // The Delete with CloudFormation's made-up id runs while the Create resolves.
+        world.before(crate::ports::op::CLAIM, move |s| {
+            s.cancelled.insert(owner_key("stack/A", "B"), i64::MAX);
+        });
+        let err = create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(ports.registry.all().await.unwrap().is_empty());
+        assert_eq!(live(&world), None);
+    }
+
+    #[tokio::test]
+    async fn a_create_cancelled_after_its_write_undoes_itself() {
+        let world = World::new();
+        let ports = world.ports();
+        let delete_ports = ports.clone();
+        // The made-up-id Delete comes and goes while the Create's stage write is under way: it
+        // records the cancellation and releases the claim, but finds no variable to remove yet.
+        let started = crate::now_ms();
+        let s = spec(&[("v", "1")]);
+        let no_wait = HealthWait::off();
+        let create = create(&ports, "stack/A", "B", &s, 4096, started, &no_wait);
+        world.before(crate::ports::op::CANCELLED, move |s| {
+            s.cancelled.insert(owner_key("stack/A", "B"), started + 1);
+            s.registry.clear();
+        });
+        let err = create.await.unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        assert!(delete_ports.registry.all().await.unwrap().is_empty());
+        assert_eq!(live(&world), None, "the stage it created is gone too");
+    }
+
+    #[tokio::test]
+    async fn the_made_up_id_delete_of_a_finished_create_removes_it_and_frees_its_variables() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        create(&ports, "stack/A", "B", &s, 4096, 1, &HealthWait::off())
+            .await
+            .unwrap();
+        // The answer never reached CloudFormation: it deletes with an id of its own.
+        let done = delete(&ports, "stack/A", "B", "A-B-1XYZ", Some(&s))
+            .await
+            .unwrap();
+        assert_eq!((done.records_released, done.stages_deleted), (1, 1));
+        // The same logical id in a re-created stack of the same name claims at once.
+        create(
+            &ports,
+            "stack/A2",
+            "B",
+            &s,
+            4096,
+            crate::now_ms() + 1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(live(&world).unwrap()["v"], "1");
+        // A later Create of the same resource in the same stack is not held by the marker.
+        delete(&ports, "stack/A2", "B", &s.physical_id("B"), None)
+            .await
+            .unwrap();
+        create(
+            &ports,
+            "stack/A",
+            "B",
+            &s,
+            4096,
+            crate::now_ms() + 10,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_renamed_logical_id_takes_over_and_the_old_ids_delete_leaves_it_alone() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        let old = create(&ports, "stack/A", "Old", &s, 4096, 1, &HealthWait::off())
+            .await
+            .unwrap();
+        // Both still in the template: the second is refused, naming the first.
+        world.state().templates.insert(
+            "stack/A".into(),
+            ["Old".to_string(), "New".to_string()].into(),
+        );
+        let err = create(&ports, "stack/A", "New", &s, 4096, 2, &HealthWait::off())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("owned by Old in stack stack/A"),
+            "{err}"
+        );
+        // The update renamed Old to New.
+        world
+            .state()
+            .templates
+            .insert("stack/A".into(), ["New".to_string()].into());
+        create(&ports, "stack/A", "New", &s, 4096, 3, &HealthWait::off())
+            .await
+            .unwrap();
+        let done = delete(&ports, "stack/A", "Old", &old.physical_id, None)
+            .await
+            .unwrap();
+        assert_eq!(done, Deleted::default());
+        assert_eq!(live(&world).unwrap()["v"], "1");
+        assert_eq!(
+            ports.registry.all().await.unwrap()[0].owner.logical_id,
+            "New"
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_transaction_conflicts_are_tried_again() {
+        let world = World::new();
+        let ports = world.ports();
+        world.fail(
+            crate::ports::op::CLAIM,
+            crate::ports::ErrorKind::Conflict,
+            2,
+        );
+        create(
+            &ports,
+            "stack/A",
+            "B",
+            &spec(&[("v", "1")]),
+            4096,
+            1,
+            &HealthWait::off(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(world.state().count(crate::ports::op::CLAIM), 3);
+    }
+
+    #[tokio::test]
+    async fn a_variable_released_and_claimed_again_never_reuses_a_version() {
+        let world = World::new();
+        let ports = world.ports();
+        let s = spec(&[("v", "1")]);
+        let a = create(&ports, "stack/A", "B", &s, 4096, 1_000, &HealthWait::off())
+            .await
+            .unwrap();
+        let first = ports.registry.all().await.unwrap()[0].clone();
+        delete(&ports, "stack/A", "B", &a.physical_id, None)
+            .await
+            .unwrap();
+        create(&ports, "stack/A", "B", &s, 4096, 2_000, &HealthWait::off())
+            .await
+            .unwrap();
+        let again = ports.registry.all().await.unwrap()[0].clone();
+        assert!(
+            again.version > first.version,
+            "{} then {}",
+            first.version,
+            again.version
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! - [`memory`]: in-memory adapters of every port, for fast tests of the flows above.
 //! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
 //! - [`config`]: configuration read once from the environment.
+//! - [`wait`]: holding a switch until the new load balancer has a healthy target.
 
 pub mod aws;
 pub mod binding;
@@ -31,6 +32,7 @@ pub mod props;
 pub mod resolve;
 pub mod resync;
 pub mod status;
+pub mod wait;
 
 use std::sync::Arc;
 

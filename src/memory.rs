@@ -6,16 +6,16 @@
 //! mid-flight), so that flows are tested in microseconds and in orders hard to time against a
 //! real service.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use crate::domain::{ApiKind, SourceKey, StageRef};
 use crate::ports::{
-    op, AwsError, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage, LoadBalancer,
-    LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages, SyncUpdate,
-    TargetHealth,
+    op, AwsError, ClaimTerms, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage,
+    LoadBalancer, LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages,
+    SyncUpdate, TargetHealth,
 };
 use crate::Ports;
 
@@ -26,11 +26,15 @@ type Hook = Box<dyn FnOnce(&mut State) + Send>;
 pub struct State {
     pub stages: BTreeMap<StageRef, BTreeMap<String, String>>,
     pub stacks: BTreeMap<String, BTreeMap<String, String>>,
+    /// The logical ids in each stack's template.
+    pub templates: BTreeMap<String, BTreeSet<String>>,
     pub services: BTreeMap<(String, String), Vec<EcsLoadBalancer>>,
     pub load_balancers: Vec<LoadBalancer>,
     /// Healthy targets per load balancer ARN.
     pub healthy: HashMap<String, usize>,
     pub registry: BTreeMap<(StageRef, String), Record>,
+    /// Cancellation times by owner key.
+    pub cancelled: BTreeMap<String, i64>,
     /// Every call made, by operation name ([`crate::ports::op`]).
     pub calls: Vec<&'static str>,
     faults: HashMap<&'static str, VecDeque<ErrorKind>>,
@@ -207,6 +211,14 @@ impl StackOutputs for World {
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
         Ok(self.call(op::STACK_OUTPUTS)?.stacks.get(stack).cloned())
     }
+
+    async fn template_resources(&self, stack: &str) -> Result<Option<BTreeSet<String>>, AwsError> {
+        Ok(self
+            .call(op::TEMPLATE_RESOURCES)?
+            .templates
+            .get(stack)
+            .cloned())
+    }
 }
 
 #[async_trait]
@@ -279,42 +291,51 @@ fn owned_error(held: &Record, r: &Record) -> RegistryError {
     RegistryError::Owned {
         variable: r.variable.clone(),
         stage: r.stage.to_string(),
-        owner: held.owner.to_string(),
+        owner: held.owner.clone(),
     }
 }
 
 #[async_trait]
 impl Registry for World {
-    async fn claim(&self, put: &[Record], release: &[Record]) -> Result<(), RegistryError> {
+    async fn claim(&self, put: &[Record], terms: &ClaimTerms) -> Result<(), RegistryError> {
         let mut s = self.call(op::CLAIM)?;
         for r in put {
-            if let Some(held) = s.registry.get(&key(r)) {
-                if held.owner.key() != r.owner.key() {
-                    return Err(owned_error(held, r));
+            if let Some(at) = s.cancelled.get(&r.owner.key()) {
+                if *at > terms.started_ms {
+                    return Err(RegistryError::Cancelled {
+                        owner_key: r.owner.key(),
+                    });
                 }
             }
-        }
-        for r in release {
             if let Some(held) = s.registry.get(&key(r)) {
-                if held.owner.physical_id != r.owner.physical_id {
-                    return Err(error(op::CLAIM, ErrorKind::ConditionFailed).into());
+                let key = held.owner.key();
+                if key != r.owner.key() && terms.takeover.as_ref() != Some(&key) {
+                    return Err(owned_error(held, r));
                 }
             }
         }
         for r in put {
             let old = s.registry.get(&key(r));
             let record = Record {
-                version: old.map_or(0, |o| o.version) + 1,
+                version: old.map_or(r.version, |o| o.version) + 1,
                 checked_at: old.and_then(|o| o.checked_at),
                 last_error: None,
                 ..r.clone()
             };
             s.registry.insert(key(r), record);
         }
-        for r in release {
-            s.registry.remove(&key(r));
-        }
         Ok(())
+    }
+
+    async fn cancel(&self, owner_key: &str, at_ms: i64) -> Result<(), RegistryError> {
+        let mut s = self.call(op::CANCEL)?;
+        let at = s.cancelled.entry(owner_key.to_string()).or_insert(at_ms);
+        *at = (*at).max(at_ms);
+        Ok(())
+    }
+
+    async fn cancelled(&self, owner_key: &str) -> Result<Option<i64>, RegistryError> {
+        Ok(self.call(op::CANCELLED)?.cancelled.get(owner_key).copied())
     }
 
     async fn release(&self, records: &[Record]) -> Result<usize, RegistryError> {
@@ -350,6 +371,10 @@ impl Registry for World {
 
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError> {
         self.select(op::BY_STAGE, |r| &r.stage == stage)
+    }
+
+    async fn by_stack(&self, stack_id: &str) -> Result<Vec<Record>, RegistryError> {
+        self.select(op::BY_STACK, |r| r.owner.stack_id == stack_id)
     }
 
     async fn all(&self) -> Result<Vec<Record>, RegistryError> {

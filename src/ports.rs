@@ -113,6 +113,12 @@ pub trait Stages: Send + Sync {
 pub trait StackOutputs: Send + Sync {
     /// Outputs of a live stack, `None` when the stack does not exist (or is deleted).
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError>;
+    /// The logical ids of the resources in a stack's template (during an update, the new
+    /// template), `None` when the stack does not exist.
+    async fn template_resources(
+        &self,
+        stack: &str,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError>;
 }
 
 /// A load balancer attachment of an ECS service.
@@ -217,21 +223,41 @@ pub enum RegistryError {
     Owned {
         variable: String,
         stage: String,
-        owner: String,
+        owner: Owner,
     },
+    /// CloudFormation gave up on this owner's Create after the claiming call started.
+    #[error("CloudFormation cancelled the Create of {owner_key}")]
+    Cancelled { owner_key: String },
     #[error("registry item {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
 
+/// What a claim may do beyond taking free variables and its owner's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimTerms {
+    /// Epoch milliseconds when the claiming call started.
+    pub started_ms: i64,
+    /// The owner key whose variables may be taken over: the same resource under a logical id
+    /// that left its stack's template (a rename).
+    pub takeover: Option<String>,
+}
+
 /// The registry of bindings (a DynamoDB table).
 #[async_trait]
 pub trait Registry: Send + Sync {
-    /// Atomically write `put` (claiming each variable for its owner: fails with
-    /// [`RegistryError::Owned`] when another owner holds one) and delete `release` (only items
-    /// still held by the same physical resource).
-    async fn claim(&self, put: &[Record], release: &[Record]) -> Result<(), RegistryError>;
+    /// Atomically write `put`, claiming each variable for its owner: fails with
+    /// [`RegistryError::Owned`] when another owner holds one (other than `terms.takeover`), and
+    /// with [`RegistryError::Cancelled`] when the owner's Creates were cancelled after
+    /// `terms.started_ms`. An item claimed anew starts its version at the record's `version`
+    /// (the claim's time), so a variable released and claimed again never reuses an old one.
+    async fn claim(&self, put: &[Record], terms: &ClaimTerms) -> Result<(), RegistryError>;
+    /// Record that CloudFormation gave up on the Creates of `owner_key` at `at_ms` (a Delete
+    /// with a physical id CloudFormation made up): claims by calls that started earlier fail.
+    async fn cancel(&self, owner_key: &str, at_ms: i64) -> Result<(), RegistryError>;
+    /// When the Creates of `owner_key` were last given up on, read consistently.
+    async fn cancelled(&self, owner_key: &str) -> Result<Option<i64>, RegistryError>;
     /// Forget records, each only while still held by the same physical resource; answers how
     /// many were removed.
     async fn release(&self, records: &[Record]) -> Result<usize, RegistryError>;
@@ -243,6 +269,8 @@ pub trait Registry: Send + Sync {
     async fn by_via(&self, via: &SourceKey) -> Result<Vec<Record>, RegistryError>;
     /// Every record of a stage, read consistently.
     async fn by_stage(&self, stage: &StageRef) -> Result<Vec<Record>, RegistryError>;
+    /// Every record owned by the bindings of one stack.
+    async fn by_stack(&self, stack_id: &str) -> Result<Vec<Record>, RegistryError>;
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;
     /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a
     /// concurrent writer changed (or removed) it first.
@@ -262,6 +290,7 @@ pub mod op {
     pub const UPDATE_STAGE: &str = "UpdateStage";
     pub const DELETE_STAGE: &str = "DeleteStage";
     pub const STACK_OUTPUTS: &str = "StackOutputs";
+    pub const TEMPLATE_RESOURCES: &str = "TemplateResources";
     pub const SERVICE_LOAD_BALANCERS: &str = "ServiceLoadBalancers";
     pub const LOAD_BALANCER_V2: &str = "LoadBalancerV2";
     pub const LOAD_BALANCER_CLASSIC: &str = "LoadBalancerClassic";
@@ -275,6 +304,9 @@ pub mod op {
     pub const BY_SOURCE: &str = "BySource";
     pub const BY_VIA: &str = "ByVia";
     pub const BY_STAGE: &str = "ByStage";
+    pub const BY_STACK: &str = "ByStack";
+    pub const CANCEL: &str = "Cancel";
+    pub const CANCELLED: &str = "Cancelled";
     pub const ALL_RECORDS: &str = "AllRecords";
     pub const RECORD_SYNC: &str = "RecordSync";
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::binding::INVOKE_URL;
 use crate::domain::source::{self, FieldType, FieldValue, Fields};
 use crate::domain::{
     validate_stage_name, validate_variable_count, validate_variable_name, validate_variable_value,
@@ -23,6 +24,7 @@ const TOP_LEVEL: &[&str] = &[
     "StageName",
     "CreateStage",
     "Variables",
+    "WaitForHealthyTargets",
 ];
 
 /// Why a set of properties cannot be used.
@@ -46,6 +48,10 @@ pub enum PropertiesError {
     NoVariables,
     #[error("variable {0}: give exactly one source: {kinds}", kinds = source::readable_kinds())]
     Source(String),
+    #[error(
+        "variable name {0} is reserved: Fn::GetAtt {0} answers the stage URL; give the variable another name"
+    )]
+    Reserved(String),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -134,12 +140,24 @@ pub fn service_timeout(props: &Value) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
+/// `WaitForHealthyTargets` (default true): whether a switch to a load balancer without a healthy
+/// target waits for one ([`crate::wait`]). An invalid value is refused by [`parse`].
+pub fn wait_for_healthy_targets(props: &Value) -> bool {
+    props
+        .get("WaitForHealthyTargets")
+        .and_then(|v| boolean("WaitForHealthyTargets", v).ok())
+        .unwrap_or(true)
+}
+
 /// Decode and validate properties.
 pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let obj = props.as_object().ok_or(PropertiesError::NotAnObject)?;
     check_keys(obj, TOP_LEVEL, "")?;
     if let Some(v) = obj.get("ServiceTimeout") {
         unsigned("ServiceTimeout", v, 3600)?;
+    }
+    if let Some(v) = obj.get("WaitForHealthyTargets") {
+        boolean("WaitForHealthyTargets", v)?;
     }
     let kind_and_id = match (obj.get("RestApiId"), obj.get("HttpApiId")) {
         (Some(id), None) => (ApiKind::Rest, string("RestApiId", id)?),
@@ -151,7 +169,7 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
         obj.get("StageName")
             .ok_or(PropertiesError::Missing("StageName"))?,
     )?;
-    validate_stage_name(&stage_name)?;
+    validate_stage_name(kind_and_id.0, &stage_name)?;
     let create_stage = match obj.get("CreateStage") {
         Some(v) => boolean("CreateStage", v)?,
         None => true,
@@ -176,6 +194,9 @@ pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let mut variables = BTreeMap::new();
     for (name, source) in vars {
         validate_variable_name(name)?;
+        if name == INVOKE_URL {
+            return Err(PropertiesError::Reserved(name.clone()));
+        }
         variables.insert(name.clone(), parse_source(name, source)?);
     }
     Ok(BindingSpec {
@@ -305,6 +326,20 @@ mod tests {
     }
 
     #[test]
+    fn wait_for_healthy_targets_defaults_to_true_and_accepts_strings() {
+        let mut p = seed();
+        assert!(wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!("false");
+        parse(&p).unwrap();
+        assert!(!wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!(true);
+        assert!(wait_for_healthy_targets(&p));
+        p["WaitForHealthyTargets"] = json!("later");
+        let err = parse(&p).unwrap_err().to_string();
+        assert!(err.contains("WaitForHealthyTargets"), "{err}");
+    }
+
+    #[test]
     fn http_api() {
         let mut p = seed();
         p.as_object_mut().unwrap().remove("RestApiId");
@@ -419,5 +454,25 @@ mod tests {
         let p = json!({"RestApiId": "a", "StageName": "p", "Variables": vars});
         let err = parse(&p).unwrap_err().to_string();
         assert!(err.contains("101") && err.contains("at most 100"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_named_like_an_answer_is_refused() {
+        let mut p = seed();
+        p["Variables"]["InvokeUrl"] = json!("x");
+        let e = parse(&p).unwrap_err();
+        assert!(e.to_string().contains("InvokeUrl is reserved"), "{e}");
+    }
+
+    #[test]
+    fn an_http_api_default_stage_is_bindable() {
+        let mut p = seed();
+        p.as_object_mut().unwrap().remove("RestApiId");
+        p["HttpApiId"] = json!("h1");
+        p["StageName"] = json!("$default");
+        assert_eq!(parse(&p).unwrap().stage.stage, "$default");
+        p.as_object_mut().unwrap().remove("HttpApiId");
+        p["RestApiId"] = json!("r1");
+        assert!(parse(&p).is_err(), "a REST API has no $default stage");
     }
 }

@@ -136,83 +136,8 @@ impl<'a> Resolver<'a> {
                 container_name,
                 container_port,
             } => {
-                let lbs = self
-                    .ports
-                    .ecs
-                    .load_balancers(cluster, service)
-                    .await?
-                    .ok_or_else(|| ResolveError::ServiceNotFound {
-                        cluster: cluster.clone(),
-                        service: service.clone(),
-                    })?;
-                let matching: Vec<_> = lbs
-                    .iter()
-                    .filter(|lb| {
-                        container_name
-                            .as_ref()
-                            .is_none_or(|c| lb.container_name.as_ref() == Some(c))
-                            && container_port.is_none_or(|p| lb.container_port == Some(p))
-                    })
-                    .collect();
-                let describe = |lb: &crate::ports::EcsLoadBalancer| {
-                    format!(
-                        "{}:{} -> {}",
-                        lb.container_name.as_deref().unwrap_or("?"),
-                        lb.container_port.map(|p| p.to_string()).unwrap_or_default(),
-                        lb.target_group_arn
-                            .as_deref()
-                            .or(lb.load_balancer_name.as_deref())
-                            .unwrap_or("?")
-                    )
-                };
-                let chosen = match matching.as_slice() {
-                    [] if lbs.is_empty() => {
-                        return Err(ResolveError::ServiceWithoutLoadBalancer {
-                            cluster: cluster.clone(),
-                            service: service.clone(),
-                        })
-                    }
-                    [one] => *one,
-                    _ => {
-                        return Err(ResolveError::AmbiguousService {
-                            cluster: cluster.clone(),
-                            service: service.clone(),
-                            candidates: lbs.iter().map(describe).collect::<Vec<_>>().join("; "),
-                        })
-                    }
-                };
-                let what = format!("load balancer of ECS service {service} in cluster {cluster}");
-                if let Some(tg) = &chosen.target_group_arn {
-                    let lb_arns = self
-                        .ports
-                        .elb
-                        .target_group_load_balancers(tg)
-                        .await?
-                        .ok_or_else(|| ResolveError::TargetGroupNotFound(tg.clone()))?;
-                    let arn = lb_arns
-                        .first()
-                        .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
-                    let lb = self
-                        .ports
-                        .elb
-                        .v2(arn)
-                        .await?
-                        .ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))?;
-                    with_dns(lb, || what)
-                } else if let Some(name) = &chosen.load_balancer_name {
-                    let lb = self
-                        .ports
-                        .elb
-                        .classic(name)
-                        .await?
-                        .ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))?;
-                    with_dns(lb, || what)
-                } else {
-                    Err(ResolveError::ServiceWithoutLoadBalancer {
-                        cluster: cluster.clone(),
-                        service: service.clone(),
-                    })
-                }
+                self.ecs_service(cluster, service, container_name.as_deref(), *container_port)
+                    .await
             }
         }
     }
@@ -254,6 +179,94 @@ impl<'a> Resolver<'a> {
             }),
             current,
         })
+    }
+
+    /// The DNS name of the load balancer in front of an ECS service (through its target group,
+    /// or a classic load balancer by name).
+    async fn ecs_service(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        container_name: Option<&str>,
+        container_port: Option<u16>,
+    ) -> Result<Resolved, ResolveError> {
+        let lbs = self
+            .ports
+            .ecs
+            .load_balancers(cluster, service)
+            .await?
+            .ok_or_else(|| ResolveError::ServiceNotFound {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+            })?;
+        let matching: Vec<_> = lbs
+            .iter()
+            .filter(|lb| {
+                container_name
+                    .as_ref()
+                    .is_none_or(|c| lb.container_name.as_deref() == Some(c))
+                    && container_port.is_none_or(|p| lb.container_port == Some(p))
+            })
+            .collect();
+        let describe = |lb: &crate::ports::EcsLoadBalancer| {
+            format!(
+                "{}:{} -> {}",
+                lb.container_name.as_deref().unwrap_or("?"),
+                lb.container_port.map(|p| p.to_string()).unwrap_or_default(),
+                lb.target_group_arn
+                    .as_deref()
+                    .or(lb.load_balancer_name.as_deref())
+                    .unwrap_or("?")
+            )
+        };
+        let chosen = match matching.as_slice() {
+            [] if lbs.is_empty() => {
+                return Err(ResolveError::ServiceWithoutLoadBalancer {
+                    cluster: cluster.to_string(),
+                    service: service.to_string(),
+                })
+            }
+            [one] => *one,
+            _ => {
+                return Err(ResolveError::AmbiguousService {
+                    cluster: cluster.to_string(),
+                    service: service.to_string(),
+                    candidates: lbs.iter().map(describe).collect::<Vec<_>>().join("; "),
+                })
+            }
+        };
+        let what = format!("load balancer of ECS service {service} in cluster {cluster}");
+        if let Some(tg) = &chosen.target_group_arn {
+            let lb_arns = self
+                .ports
+                .elb
+                .target_group_load_balancers(tg)
+                .await?
+                .ok_or_else(|| ResolveError::TargetGroupNotFound(tg.clone()))?;
+            let arn = lb_arns
+                .first()
+                .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
+            let lb = self
+                .ports
+                .elb
+                .v2(arn)
+                .await?
+                .ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))?;
+            with_dns(lb, || what)
+        } else if let Some(name) = &chosen.load_balancer_name {
+            let lb = self
+                .ports
+                .elb
+                .classic(name)
+                .await?
+                .ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))?;
+            with_dns(lb, || what)
+        } else {
+            Err(ResolveError::ServiceWithoutLoadBalancer {
+                cluster: cluster.to_string(),
+                service: service.to_string(),
+            })
+        }
     }
 
     /// An ELBv2 load balancer by name or ARN, else a classic one by name.

@@ -21,10 +21,14 @@
 #![warn(missing_docs)]
 
 pub mod cfn_event;
+pub mod choreography;
 pub mod elb_stack;
 pub mod error;
 pub mod fault_proxy;
+pub mod gateway;
 mod http;
+pub mod lbs;
+pub mod load;
 pub mod moto;
 pub mod receiver;
 pub mod registry;

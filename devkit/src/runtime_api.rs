@@ -357,8 +357,19 @@ impl Function {
         env: &[(String, String)],
         timeout: Duration,
     ) -> Result<Function, DevkitError> {
+        Function::launch_with(&[], binary, env, timeout).await
+    }
+
+    /// As [`Function::launch`], with `binary` started through `launcher` (see
+    /// [`LambdaProcess::spawn_with`]).
+    pub async fn launch_with(
+        launcher: &[String],
+        binary: &Path,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Function, DevkitError> {
         let api = RuntimeApi::start().await?;
-        let process = LambdaProcess::spawn(binary, &api, env)?;
+        let process = LambdaProcess::spawn_with(launcher, binary, &api, env)?;
         let Some(first_poll) = api.first_poll(timeout).await else {
             return Err(DevkitError::NotStarted {
                 binary: binary.to_path_buf(),
@@ -396,6 +407,20 @@ impl LambdaProcess {
         runtime_api: &RuntimeApi,
         env: &[(String, String)],
     ) -> Result<LambdaProcess, DevkitError> {
+        Self::spawn_with(&[], binary, runtime_api, env)
+    }
+
+    /// As [`LambdaProcess::spawn`], with `binary` started through `launcher`: the program
+    /// and arguments put before it, for example `qemu-aarch64 -L /usr/aarch64-linux-gnu` to run
+    /// an arm64 Lambda package (`.aws-sam/build/<Function>/bootstrap`) under user-mode
+    /// emulation. An empty launcher runs `binary` itself. The function name is the binary's
+    /// file name, or its directory's name when the file is called `bootstrap`.
+    pub fn spawn_with(
+        launcher: &[String],
+        binary: &Path,
+        runtime_api: &RuntimeApi,
+        env: &[(String, String)],
+    ) -> Result<LambdaProcess, DevkitError> {
         let name = binary
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -407,7 +432,14 @@ impl LambdaProcess {
                     .map(|n| n.to_string_lossy().into_owned())
             })
             .unwrap_or_else(|| "function".to_string());
-        let mut command = Command::new(binary);
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", &name)
@@ -429,9 +461,15 @@ impl LambdaProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let spawned_at = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(|e| DevkitError::io(format!("spawning {}", binary.display()), e))?;
+        let mut child = command.spawn().map_err(|e| {
+            let shown = launcher
+                .iter()
+                .cloned()
+                .chain([binary.display().to_string()])
+                .collect::<Vec<_>>()
+                .join(" ");
+            DevkitError::io(format!("spawning {shown}"), e)
+        })?;
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {

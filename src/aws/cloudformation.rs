@@ -1,6 +1,6 @@
 //! CloudFormation stack outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::StackStatus;
@@ -28,13 +28,7 @@ impl StackOutputs for CfnStackOutputs {
             Ok(out) => out,
             Err(e) => {
                 let e = sdk_error("cloudformation", "DescribeStacks", e);
-                // A missing stack is a ValidationError "Stack with id X does not exist".
-                let missing = e.is(ErrorKind::NotFound)
-                    || (e.code.as_deref() == Some("ValidationError")
-                        && e.message
-                            .as_deref()
-                            .is_some_and(|m| m.contains("does not exist")));
-                return if missing { Ok(None) } else { Err(e) };
+                return if missing(&e) { Ok(None) } else { Err(e) };
             }
         };
         let Some(stack) = out.stacks().first() else {
@@ -50,5 +44,69 @@ impl StackOutputs for CfnStackOutputs {
                 .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
                 .collect(),
         ))
+    }
+
+    #[instrument(skip(self))]
+    async fn template_resources(&self, stack: &str) -> Result<Option<BTreeSet<String>>, AwsError> {
+        let out = match self.client.get_template().stack_name(stack).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = sdk_error("cloudformation", "GetTemplate", e);
+                return if missing(&e) { Ok(None) } else { Err(e) };
+            }
+        };
+        let body = out.template_body().unwrap_or_default();
+        Ok(Some(logical_ids(body).map_err(|reason| AwsError {
+            service: "cloudformation",
+            operation: "GetTemplate",
+            kind: ErrorKind::Other,
+            code: None,
+            message: Some(format!("unreadable template: {reason}")),
+            source: None,
+        })?))
+    }
+}
+
+/// A missing stack answers `ValidationError` "Stack with id X does not exist".
+fn missing(e: &AwsError) -> bool {
+    e.is(ErrorKind::NotFound)
+        || (e.code.as_deref() == Some("ValidationError")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("does not exist")))
+}
+
+/// The keys of a template's `Resources`, from its JSON or YAML body (YAML's short forms such as
+/// `!Ref` read as tagged values).
+fn logical_ids(body: &str) -> Result<BTreeSet<String>, String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(body).map_err(|e| e.to_string())?;
+    Ok(doc
+        .get("Resources")
+        .and_then(serde_yaml::Value::as_mapping)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_ids_of_json_and_yaml_templates() {
+        let yaml = "Resources:\n  A:\n    Type: Custom::StageBinding\n    Properties:\n      RestApiId: !Ref Api\n  Api:\n    Type: AWS::ApiGateway::RestApi\n";
+        assert_eq!(
+            logical_ids(yaml).unwrap(),
+            BTreeSet::from(["A".to_string(), "Api".to_string()])
+        );
+        let json = r#"{"Resources": {"B": {"Type": "Custom::StageBinding"}}}"#;
+        assert_eq!(
+            logical_ids(json).unwrap(),
+            BTreeSet::from(["B".to_string()])
+        );
+        assert!(logical_ids("Resources: [").is_err());
     }
 }

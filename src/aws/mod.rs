@@ -57,6 +57,7 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::UPDATE_STAGE, &["apigateway:PATCH"]),
     (op::DELETE_STAGE, &["apigateway:DELETE"]),
     (op::STACK_OUTPUTS, &["cloudformation:DescribeStacks"]),
+    (op::TEMPLATE_RESOURCES, &["cloudformation:GetTemplate"]),
     (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
     (
         op::LOAD_BALANCER_V2,
@@ -96,6 +97,9 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::BY_SOURCE, &["dynamodb:Query"]),
     (op::BY_VIA, &["dynamodb:Query"]),
     (op::BY_STAGE, &["dynamodb:Query"]),
+    (op::BY_STACK, &["dynamodb:Query"]),
+    (op::CANCEL, &["dynamodb:UpdateItem"]),
+    (op::CANCELLED, &["dynamodb:GetItem"]),
     (op::ALL_RECORDS, &["dynamodb:Scan"]),
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
 ];

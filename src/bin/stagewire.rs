@@ -15,6 +15,7 @@ use stagewire::config::TABLE_VAR;
 use stagewire::domain::{owner_key, source, validate_stage_name, ApiKind, BindingSpec, StageRef};
 use stagewire::resync::{self, IssueKind, Summary, Trigger};
 use stagewire::status::{self, Filter, Row, State};
+use stagewire::wait::HealthWait;
 use stagewire::Ports;
 
 /// Exit status for bad arguments or settings (BSD `EX_USAGE`).
@@ -290,7 +291,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let bind_spec = match &cli.command {
         Command::Bind(args) => Some(bind_spec(args)?),
         Command::Unbind(args) => {
-            validate_stage_name(&args.stage).map_err(|e| Failure::Usage(e.to_string()))?;
+            validate_stage_name(args.api.kind_and_id().0, &args.stage)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
             None
         }
         _ => None,
@@ -565,6 +567,9 @@ async fn bind_cmd(ports: &Ports, spec: &BindingSpec) -> Result<u8, Failure> {
         .iter()
         .any(|r| r.owner.physical_id == physical_id);
     let now = stagewire::now_ms();
+    // As the custom resource does: a switch to a load balancer without a healthy target waits
+    // for one, here for at most two minutes.
+    let wait = HealthWait::until(tokio::time::Instant::now() + Duration::from_secs(120));
     let applied = if exists {
         binding::update(
             ports,
@@ -574,10 +579,20 @@ async fn bind_cmd(ports: &Ports, spec: &BindingSpec) -> Result<u8, Failure> {
             spec,
             usize::MAX,
             now,
+            &wait,
         )
         .await
     } else {
-        binding::create(ports, CLI_STACK_ID, CLI_LOGICAL_ID, spec, usize::MAX, now).await
+        binding::create(
+            ports,
+            CLI_STACK_ID,
+            CLI_LOGICAL_ID,
+            spec,
+            usize::MAX,
+            now,
+            &wait,
+        )
+        .await
     };
     let applied = applied.map_err(|e| match e {
         binding::BindingError::Invalid(v) => Failure::Usage(v.to_string()),
@@ -609,7 +624,7 @@ async fn unbind_cmd(ports: &Ports, args: &UnbindArgs) -> Result<u8, Failure> {
     let (kind, api_id) = args.api.kind_and_id();
     let stage = StageRef::new(kind, api_id, args.stage.clone());
     let physical_id = cli_physical_id(&stage);
-    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id)
+    let done = binding::delete(ports, CLI_STACK_ID, CLI_LOGICAL_ID, &physical_id, None)
         .await
         .map_err(Failure::runtime)?;
     if done.records_released == 0 && done.variables_removed == 0 && done.stages_deleted == 0 {

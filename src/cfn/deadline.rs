@@ -11,6 +11,8 @@ pub struct Timing {
     pub max_reserve: Duration,
     /// Shortest time kept back.
     pub min_reserve: Duration,
+    /// Pause between two target-health checks while a switch waits for a load balancer.
+    pub health_poll: Duration,
 }
 
 impl Default for Timing {
@@ -18,6 +20,7 @@ impl Default for Timing {
         Timing {
             max_reserve: Duration::from_secs(10),
             min_reserve: Duration::from_millis(300),
+            health_poll: crate::wait::DEFAULT_INTERVAL,
         }
     }
 }

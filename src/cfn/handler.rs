@@ -15,6 +15,7 @@ use super::{
 use crate::binding::{self, BindingError};
 use crate::domain::BindingSpec;
 use crate::props;
+use crate::wait::HealthWait;
 use crate::Ports;
 
 /// The `stage-binding` function.
@@ -184,9 +185,10 @@ impl Handler {
             Ok(p) => p.clone(),
             Err(reason) => return failed(format!("stagewire is misconfigured: {reason}"), fail_id),
         };
-        // Properties are decoded before anything is written; on Delete they are not needed.
+        // Properties are decoded before anything is written. A Delete needs none, but uses
+        // them where they name the stage (the Delete of a Create that never answered).
         let spec = match env.request_type {
-            RequestType::Delete => None,
+            RequestType::Delete => props::parse(&env.properties).ok(),
             _ => match props::parse(&env.properties) {
                 Ok(spec) => Some(spec),
                 Err(e) => return failed(format!("invalid properties: {e}"), fail_id),
@@ -203,7 +205,19 @@ impl Handler {
             _ => fail_id.clone(),
         };
         let limit = data_limit(&env.ids, &success_id);
-        let task = tokio::spawn(step(ports, env.request_type, env.ids.clone(), spec, limit));
+        let wait = HealthWait {
+            enabled: props::wait_for_healthy_targets(&env.properties),
+            deadline: work_deadline,
+            interval: self.timing.health_poll,
+        };
+        let task = tokio::spawn(step(
+            ports,
+            env.request_type,
+            env.ids.clone(),
+            spec,
+            limit,
+            wait,
+        ));
         let abort = task.abort_handle();
         let started = Instant::now();
         match tokio::time::timeout_at(work_deadline, task).await {
@@ -239,14 +253,21 @@ async fn step(
     ids: Ids,
     spec: Option<BindingSpec>,
     limit: usize,
+    wait: HealthWait,
 ) -> Result<(String, BTreeMap<String, String>), BindingError> {
     let now = crate::now_ms();
     match (request_type, spec) {
-        (RequestType::Create, Some(spec)) => {
-            binding::create(&ports, &ids.stack_id, &ids.logical_id, &spec, limit, now)
-                .await
-                .map(|a| (a.physical_id, a.data))
-        }
+        (RequestType::Create, Some(spec)) => binding::create(
+            &ports,
+            &ids.stack_id,
+            &ids.logical_id,
+            &spec,
+            limit,
+            now,
+            &wait,
+        )
+        .await
+        .map(|a| (a.physical_id, a.data)),
         (RequestType::Update, Some(spec)) => binding::update(
             &ports,
             &ids.stack_id,
@@ -255,14 +276,21 @@ async fn step(
             &spec,
             limit,
             now,
+            &wait,
         )
         .await
         .map(|a| (a.physical_id, a.data)),
-        (_, _) => {
+        (_, spec) => {
             let physical = ids.physical_id.clone().unwrap_or_default();
-            binding::delete(&ports, &ids.stack_id, &ids.logical_id, &physical)
-                .await
-                .map(|_| (physical, BTreeMap::new()))
+            binding::delete(
+                &ports,
+                &ids.stack_id,
+                &ids.logical_id,
+                &physical,
+                spec.as_ref(),
+            )
+            .await
+            .map(|_| (physical, BTreeMap::new()))
         }
     }
 }

@@ -20,6 +20,8 @@ pub const MAX_VARIABLE_NAME_LEN: usize = 64;
 pub const MAX_VARIABLE_VALUE_LEN: usize = 512;
 /// Longest stage name.
 pub const MAX_STAGE_NAME_LEN: usize = 128;
+/// The HTTP API stage served at the API's root (SAM's `HttpApi` and most HTTP APIs use it).
+pub const DEFAULT_STAGE: &str = "$default";
 
 /// Which API Gateway API family a stage belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -72,10 +74,12 @@ impl StageRef {
         } else {
             "amazonaws.com"
         };
-        format!(
-            "https://{}.execute-api.{}.{}/{}",
-            self.api_id, region, suffix, self.stage
-        )
+        let base = format!("https://{}.execute-api.{region}.{suffix}", self.api_id);
+        if self.kind == ApiKind::Http && self.stage == DEFAULT_STAGE {
+            base
+        } else {
+            format!("{base}/{}", self.stage)
+        }
     }
 }
 
@@ -146,13 +150,14 @@ pub fn stage_of_physical_id(id: &str) -> Option<StageRef> {
     let api = parts.next()?;
     let stage = parts.next()?;
     parts.next()?;
-    (!api.is_empty() && validate_stage_name(stage).is_ok()).then(|| StageRef::new(kind, api, stage))
+    (!api.is_empty() && validate_stage_name(kind, stage).is_ok())
+        .then(|| StageRef::new(kind, api, stage))
 }
 
 /// A rule of API Gateway that an input breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
-    #[error("stage name {0:?} is invalid: use 1 to 128 characters among A-Z a-z 0-9 _ -")]
+    #[error("stage name {0:?} is invalid: use 1 to 128 characters among A-Z a-z 0-9 _ - (or $default for an HTTP API)")]
     StageName(String),
     #[error("stage variable name {0:?} is invalid: use 1 to 64 characters among A-Z a-z 0-9 _")]
     VariableName(String),
@@ -164,12 +169,13 @@ pub enum ValidationError {
     TooManyVariables { stage: String, count: usize },
 }
 
-pub fn validate_stage_name(name: &str) -> Result<(), ValidationError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_STAGE_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+pub fn validate_stage_name(kind: ApiKind, name: &str) -> Result<(), ValidationError> {
+    let ok = (kind == ApiKind::Http && name == DEFAULT_STAGE)
+        || (!name.is_empty()
+            && name.len() <= MAX_STAGE_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
     if ok {
         Ok(())
     } else {
@@ -221,13 +227,35 @@ mod tests {
 
     #[test]
     fn stage_names() {
-        assert!(validate_stage_name("prod").is_ok());
-        assert!(validate_stage_name("dev_2-x").is_ok());
-        assert!(validate_stage_name(&"a".repeat(128)).is_ok());
-        assert!(validate_stage_name(&"a".repeat(129)).is_err());
-        assert!(validate_stage_name("").is_err());
-        assert!(validate_stage_name("pr od").is_err());
-        assert!(validate_stage_name("prod.1").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "prod").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, "dev_2-x").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, &"a".repeat(128)).is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, &"a".repeat(129)).is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "pr od").is_err());
+        assert!(validate_stage_name(ApiKind::Rest, "prod.1").is_err());
+        assert!(validate_stage_name(ApiKind::Http, "$default").is_ok());
+        assert!(validate_stage_name(ApiKind::Rest, "$default").is_err());
+        assert!(validate_stage_name(ApiKind::Http, "$other").is_err());
+    }
+
+    #[test]
+    fn the_default_stage_is_served_at_the_root() {
+        let default = StageRef::new(ApiKind::Http, "h1", DEFAULT_STAGE);
+        assert_eq!(
+            default.invoke_url("us-east-1"),
+            "https://h1.execute-api.us-east-1.amazonaws.com"
+        );
+        let spec = BindingSpec {
+            stage: default.clone(),
+            create_stage: true,
+            variables: Default::default(),
+        };
+        assert_eq!(stage_of_physical_id(&spec.physical_id("B")), Some(default));
+        assert_eq!(
+            StageRef::new(ApiKind::Rest, "r1", "prod").invoke_url("cn-north-1"),
+            "https://r1.execute-api.cn-north-1.amazonaws.com.cn/prod"
+        );
     }
 
     #[test]

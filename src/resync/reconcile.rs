@@ -402,9 +402,17 @@ mod tests {
                 },
             )]),
         };
-        binding::create(&ports, "stack/A", "Binding", &spec, 4096, 1)
-            .await
-            .unwrap();
+        binding::create(
+            &ports,
+            "stack/A",
+            "Binding",
+            &spec,
+            4096,
+            1,
+            &crate::wait::HealthWait::off(),
+        )
+        .await
+        .unwrap();
         (world, ports)
     }
 

@@ -66,7 +66,9 @@ impl Retryable for RegistryError {
     fn retryable(&self) -> bool {
         match self {
             RegistryError::Aws(e) => e.retryable(),
-            RegistryError::Owned { .. } | RegistryError::Corrupt { .. } => false,
+            RegistryError::Owned { .. }
+            | RegistryError::Cancelled { .. }
+            | RegistryError::Corrupt { .. } => false,
         }
     }
 }

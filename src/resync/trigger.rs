@@ -9,10 +9,14 @@ use serde_json::Value;
 
 use crate::domain::source::{load_balancer_name, stack_name};
 
-/// Stack statuses after which outputs may have changed.
+/// Stack statuses after which outputs may have changed. An update's cleanup statuses are the
+/// first moment its outputs are final: replaced resources (a load balancer) still exist and are
+/// deleted only during cleanup, so a re-point then comes before the old one goes.
 pub const ACTIONABLE_STACK_STATUSES: &[&str] = &[
     "CREATE_COMPLETE",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
     "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
     "UPDATE_ROLLBACK_COMPLETE",
     "IMPORT_COMPLETE",
     "IMPORT_ROLLBACK_COMPLETE",
@@ -266,6 +270,16 @@ mod tests {
             classify(&ev("CREATE_COMPLETE")),
             Trigger::Stack("EcsHelloworldProd".into())
         );
+        // Outputs are final and the replaced resources still exist.
+        for cleanup in [
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        ] {
+            assert_eq!(
+                classify(&ev(cleanup)),
+                Trigger::Stack("EcsHelloworldProd".into())
+            );
+        }
         assert!(matches!(
             classify(&ev("UPDATE_IN_PROGRESS")),
             Trigger::Ignored(_)

@@ -919,6 +919,13 @@ impl stagewire::ports::StackOutputs for Exploding {
     {
         panic!("boom inside a port")
     }
+
+    async fn template_resources(
+        &self,
+        _stack: &str,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, stagewire::ports::AwsError> {
+        panic!("boom inside a port")
+    }
 }
 
 #[tokio::test]

@@ -62,6 +62,10 @@ fn resync_expectations() -> BTreeMap<&'static str, Trigger> {
             Trigger::Stack("EcsHelloworldProd".into()),
         ),
         (
+            "stack-status-cleanup.json",
+            Trigger::Stack("EcsHelloworldProd".into()),
+        ),
+        (
             "elbv2-create-load-balancer.json",
             lb("EcsHel-LoadB-7HQ3N5R8TV2C1", false),
         ),

@@ -1,11 +1,14 @@
 //! Integration tests: the real AWS SDK against a moto server, with CloudFormation's side of
 //! the custom-resource protocol played by the tests. One test binary, one module per concern.
 
+mod choreography;
 mod cli;
 mod custom_resource;
 mod events;
 mod faults;
+mod package;
 mod properties;
 mod resync;
 mod support;
 mod template;
+mod zero_downtime;

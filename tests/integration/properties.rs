@@ -395,7 +395,7 @@ proptest! {
         props in prop_oneof![3 => resource_properties(), 1 => json_value()]
     ) {
         if let Ok(spec) = stagewire::props::parse(&props) {
-            prop_assert!(validate_stage_name(&spec.stage.stage).is_ok(), "{:?}", spec.stage);
+            prop_assert!(validate_stage_name(spec.stage.kind, &spec.stage.stage).is_ok(), "{:?}", spec.stage);
             prop_assert!(!spec.variables.is_empty());
             for (name, source) in &spec.variables {
                 prop_assert!(validate_variable_name(name).is_ok(), "{name:?}");

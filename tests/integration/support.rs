@@ -384,6 +384,16 @@ impl Cloudformation {
             "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}/{}",
             unique("id")
         );
+        Cloudformation::of(receiver, stack_id)
+    }
+
+    /// CloudFormation's side for the stack `stack_id`, with a response receiver of its own.
+    pub async fn for_stack(stack_id: &str) -> Cloudformation {
+        let receiver = ResponseReceiver::start(vec![]).await.unwrap();
+        Cloudformation::of(receiver, stack_id.to_string())
+    }
+
+    fn of(receiver: ResponseReceiver, stack_id: String) -> Cloudformation {
         Cloudformation {
             receiver,
             events: CfnEvents::new(

@@ -12,6 +12,7 @@ use stagewire::domain::{ApiKind, BindingSpec, Source, StageRef};
 use stagewire::memory::World;
 use stagewire::ports::{op, EcsLoadBalancer};
 use stagewire::resync::{self, Trigger, EVENT_KINDS};
+use stagewire::wait::HealthWait;
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
@@ -118,6 +119,13 @@ fn world() -> World {
     world
 }
 
+fn wait() -> HealthWait {
+    HealthWait {
+        interval: std::time::Duration::from_millis(10),
+        ..HealthWait::until(tokio::time::Instant::now() + std::time::Duration::from_secs(5))
+    }
+}
+
 fn spec(stage: &str, sources: &[(&str, Source)]) -> BindingSpec {
     BindingSpec {
         stage: StageRef::new(ApiKind::Rest, "api", stage),
@@ -158,9 +166,24 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
     let world = world();
     let ports = world.ports();
     let all = spec("prod", &every_source());
-    let a = binding::create(&ports, "s", "B", &all, 4096, 1)
+    let a = binding::create(&ports, "s", "B", &all, 4096, 1, &wait())
         .await
         .unwrap();
+    // The output moves to a load balancer that serves only from its second health check: the
+    // update waits for it.
+    let next = world.state().add_load_balancer("next", 0);
+    world
+        .state()
+        .stacks
+        .get_mut("S")
+        .unwrap()
+        .insert("Dns".into(), next.dns_name.unwrap());
+    let arn = next.arn.unwrap();
+    world.before(op::TARGET_HEALTH, |_| {});
+    world.before(op::TARGET_HEALTH, |_| {});
+    world.before(op::TARGET_HEALTH, move |s| {
+        s.healthy.insert(arn, 1);
+    });
     binding::update(
         &ports,
         "s",
@@ -169,6 +192,7 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
         &spec("prod", &every_source()[..1]),
         4096,
         2,
+        &wait(),
     )
     .await
     .unwrap();
@@ -182,13 +206,32 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
             },
         )],
     );
-    binding::create(&ports, "s", "C", &classic, 4096, 3)
+    binding::create(&ports, "s", "C", &classic, 4096, 3, &wait())
         .await
         .unwrap_err();
-    binding::delete(&ports, "s", "B", &a.physical_id)
+    binding::delete(&ports, "s", "B", &a.physical_id, None)
         .await
         .unwrap();
-    binding::delete(&ports, "s", "B", "stagewire:failed:1")
+    binding::delete(&ports, "s", "B", "stagewire:failed:1", None)
+        .await
+        .unwrap();
+    // A rename: the variable's holder left the stack's template.
+    let one = spec("prod", &every_source()[3..]);
+    binding::create(&ports, "s", "Old", &one, 4096, 4, &wait())
+        .await
+        .unwrap();
+    world
+        .state()
+        .templates
+        .insert("s".into(), ["New".to_string()].into());
+    binding::create(&ports, "s", "New", &one, 4096, 5, &wait())
+        .await
+        .unwrap();
+    // The Deletes of Creates that never answered, with and without their properties.
+    binding::delete(&ports, "s", "Gone", "s-Gone-ABC123", Some(&one))
+        .await
+        .unwrap();
+    binding::delete(&ports, "s", "Gone", "s-Gone-ABC123", None)
         .await
         .unwrap();
 
@@ -202,9 +245,17 @@ async fn stage_resync_is_granted_every_action_its_adapters_call() {
     let world = world();
     let ports = world.ports();
     for stage in ["dev", "prod"] {
-        binding::create(&ports, "s", stage, &spec(stage, &every_source()), 4096, 1)
-            .await
-            .unwrap();
+        binding::create(
+            &ports,
+            "s",
+            stage,
+            &spec(stage, &every_source()),
+            4096,
+            1,
+            &wait(),
+        )
+        .await
+        .unwrap();
     }
     world.state().calls.clear();
     {

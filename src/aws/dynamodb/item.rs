@@ -292,15 +292,16 @@ impl UpdateParts {
         self.remove.push(name);
     }
 
-    /// `SET #a = #a + :one` (from `:zero` when the item has none yet, if `or_zero`).
-    fn count(&mut self, a: Attr, or_zero: bool) {
+    /// `SET #a = #a + :one` (from `base` when the item has none yet, if given).
+    fn count(&mut self, a: Attr, base: Option<u64>) {
         let name = self.name(a);
         let one = self.value("one", n(1));
-        let from = if or_zero {
-            let zero = self.value("zero", n(0));
-            format!("if_not_exists({name}, {zero})")
-        } else {
-            name.clone()
+        let from = match base {
+            Some(base) => {
+                let base = self.value("base", n(base));
+                format!("if_not_exists({name}, {base})")
+            }
+            None => name.clone(),
         };
         self.set.push(format!("{name} = {from} + {one}"));
     }
@@ -323,7 +324,7 @@ pub fn claim(r: &Record) -> UpdateParts {
     for a in Attr::ALL {
         match (a.on_claim(), item.remove(a.name())) {
             (OnClaim::Key, _) => {}
-            (OnClaim::Count, _) => parts.count(a, true),
+            (OnClaim::Count, _) => parts.count(a, Some(r.version)),
             (OnClaim::Set | OnClaim::SetOrRemove | OnClaim::SetOrKeep, Some(v)) => parts.set(a, v),
             (OnClaim::SetOrRemove, None) => parts.remove(a),
             (OnClaim::Set | OnClaim::SetOrKeep, None) => {}
@@ -332,19 +333,60 @@ pub fn claim(r: &Record) -> UpdateParts {
     parts
 }
 
-/// The condition of a claim: the item is new, or already the same owner's.
-pub fn claim_condition(r: &Record, parts: &mut UpdateParts) -> String {
+/// The condition of a claim: the item is new, or already the same owner's, or held by the
+/// owner it may take over.
+pub fn claim_condition(r: &Record, takeover: Option<&str>, parts: &mut UpdateParts) -> String {
     let pk = parts.name(Attr::Pk);
     let owner = parts.name(Attr::OwnerKey);
     let owner_value = parts.value(Attr::OwnerKey.name(), s(r.owner.key()));
-    format!("attribute_not_exists({pk}) OR {owner} = {owner_value}")
+    let mut condition = format!("attribute_not_exists({pk}) OR {owner} = {owner_value}");
+    if let Some(from) = takeover {
+        let from = parts.value("takeover", s(from));
+        condition.push_str(&format!(" OR {owner} = {from}"));
+    }
+    condition
+}
+
+/// The cancellation marker of an owner's Creates: one item per owner, beside the records.
+pub mod marker {
+    use super::{n, s, Attr, Item};
+
+    /// When CloudFormation gave up on the owner's Create (epoch milliseconds).
+    pub const CANCELLED_AT: &str = "cancelled_at";
+    /// When DynamoDB may drop the marker (epoch seconds; the table's TTL attribute).
+    pub const EXPIRES_AT: &str = "expires_at";
+    /// How long a marker is kept: far longer than any Create runs.
+    pub const KEEP_SECONDS: i64 = 86_400;
+
+    /// The marker's key.
+    pub fn key(owner_key: &str) -> Item {
+        Item::from([
+            (Attr::Pk.name().to_string(), s(format!("OWNER#{owner_key}"))),
+            (Attr::Sk.name().to_string(), s("CANCELLED")),
+        ])
+    }
+
+    /// `SET cancelled_at = :at, expires_at = :expires`, for `at_ms`.
+    pub fn values(at_ms: i64) -> [(&'static str, aws_sdk_dynamodb::types::AttributeValue); 2] {
+        [
+            (":at", n(at_ms)),
+            (":expires", n(at_ms / 1000 + KEEP_SECONDS)),
+        ]
+    }
+}
+
+/// Whether an item is a registry record (not a marker).
+pub fn is_record(item: &Item) -> bool {
+    item.get(Attr::Sk.name())
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|sk| sk.starts_with("VAR#"))
 }
 
 /// The update that records a re-sync's outcome, and its condition (the version unchanged).
 pub fn sync(record: &Record, update: &SyncUpdate) -> (UpdateParts, String) {
     let mut parts = UpdateParts::default();
     parts.set(Attr::CheckedAt, n(update.at));
-    parts.count(Attr::Version, false);
+    parts.count(Attr::Version, None);
     if let Some(v) = &update.value {
         parts.set(Attr::Value, s(v));
         parts.set(Attr::WrittenAt, n(update.at));
@@ -517,7 +559,9 @@ mod tests {
             assert!(expr.contains(p.as_str()), "{p} unused in {expr}");
         }
         assert_eq!(parts.values[":value"], encode(&r)["value"]);
-        assert!(expr.contains("#version = if_not_exists(#version, :zero) + :one"));
+        // A new item counts from the claim's base, never from an old item's number.
+        assert!(expr.contains("#version = if_not_exists(#version, :base) + :one"));
+        assert_eq!(parts.values[":base"], n(r.version));
     }
 
     #[test]
@@ -542,7 +586,7 @@ mod tests {
         ] {
             assert!(set.contains(&a.placeholder()), "{a:?} in {set}");
         }
-        let condition = claim_condition(&r, &mut parts);
+        let condition = claim_condition(&r, None, &mut parts);
         assert_eq!(
             condition,
             "attribute_not_exists(#pk) OR #owner_key = :owner_key"

@@ -9,7 +9,19 @@
 //!
 //! The function binaries are taken from the directory of this executable (`target/debug` after
 //! `cargo build --bin stage-binding --bin stage-resync --bin stagewire --bin demo`);
-//! `scripts/demo.sh` builds them and runs the demo.
+//! `scripts/demo.sh` builds them and runs the demo. Options run other builds of the functions,
+//! for example the arm64 Lambda packages of `sam build` under qemu user-mode emulation
+//! (`scripts/package-test.sh`):
+//!
+//! ```text
+//! demo [--stage-binding PATH] [--stage-resync PATH] [--launcher "PROGRAM ARGS..."]
+//! demo --stage-binding .aws-sam/build/StageBindingFunction/bootstrap \
+//!      --stage-resync .aws-sam/build/StageResyncFunction/bootstrap \
+//!      --launcher "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+//! ```
+//!
+//! The launcher (split on whitespace) is put before each function binary. The operator CLI is
+//! always `stagewire` from this executable's directory.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -664,24 +676,32 @@ async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<Stri
     Ok(api_id)
 }
 
-/// Starts `name` from `bin_dir` under a fresh Runtime API and waits for its first poll.
+/// Starts `name` (as `programs` says where it is) under a fresh Runtime API and waits for its
+/// first poll.
 async fn start_function(
     bench: &Bench,
-    bin_dir: &Path,
+    programs: &Programs,
     name: &'static str,
     out: &mut Narrator,
 ) -> Step<Function> {
-    let path = bin_dir.join(name);
+    let path = programs.function(name);
     if !path.is_file() {
         return Err(Failure::mismatch(
             format!("the {name} binary is missing"),
-            format!("{} (cargo build --bin {name})", path.display()),
+            format!(
+                "{} (cargo build --bin {name}, or sam build for the Lambda package)",
+                path.display()
+            ),
             "no such file",
         ));
     }
-    let launched =
-        stagewire_devkit::Function::launch(&path, &bench.function_env(), Duration::from_secs(15))
-            .await;
+    let launched = stagewire_devkit::Function::launch_with(
+        &programs.launcher,
+        path,
+        &bench.function_env(),
+        Duration::from_secs(15),
+    )
+    .await;
     let launched = match launched {
         Ok(launched) => launched,
         Err(DevkitError::NotStarted { after, output, .. }) => {
@@ -699,7 +719,11 @@ async fn start_function(
             )
             .with_context(tail));
         }
-        Err(e) => return Err(failed(format!("starting {}", path.display()))(e)),
+        Err(e) => {
+            return Err(failed(format!("starting {}", programs.command_line(name)))(
+                e,
+            ))
+        }
     };
     let init = launched.init;
     let function = Function {
@@ -882,12 +906,12 @@ async fn create_binding(
 /// Step 5: the operator CLI's view of the bindings. Never fails the demo.
 async fn cli_status(
     bench: &Bench,
-    bin_dir: &Path,
+    programs: &Programs,
     out: &mut Narrator,
     prod_dns: &str,
     dev_dns: &str,
 ) -> Step<()> {
-    let path = bin_dir.join("stagewire");
+    let path = &programs.cli;
     if !path.is_file() {
         out.detail(format!(
             "note: {} is not built (cargo build --bin stagewire); skipped",
@@ -896,7 +920,7 @@ async fn cli_status(
         return Ok(());
     }
     out.detail("$ stagewire status");
-    let child = tokio::process::Command::new(&path)
+    let child = tokio::process::Command::new(path)
         .arg("status")
         .envs(bench.function_env())
         .stdin(Stdio::null())
@@ -1193,7 +1217,7 @@ async fn run(
     out: &mut Narrator,
     slot: &mut Option<Bench>,
     root: &Path,
-    bin_dir: &Path,
+    programs: &Programs,
 ) -> Step<()> {
     out.begin("Starting moto and creating the registry table");
     let started = start_bench(out).await;
@@ -1225,7 +1249,7 @@ async fn run(
             receiver.url("").split('?').next().unwrap_or_default()
         ));
         bench.receiver = Some(receiver);
-        bench.binding = Some(start_function(bench, bin_dir, "stage-binding", out).await?);
+        bench.binding = Some(start_function(bench, programs, "stage-binding", out).await?);
         let cfn = binding_stack();
         let prod_id = create_binding(
             bench,
@@ -1253,7 +1277,7 @@ async fn run(
     let (cfn, prod_physical_id) = out.end(bound)?;
 
     out.begin("Asking the stagewire CLI for the bindings' status");
-    let status = cli_status(bench, bin_dir, out, &prod.dns, &dev.dns).await;
+    let status = cli_status(bench, programs, out, &prod.dns, &dev.dns).await;
     out.end(status)?;
 
     out.begin("Replacing the prod load balancer (delete and re-create EcsHelloworldProd)");
@@ -1262,7 +1286,7 @@ async fn run(
 
     out.begin("Re-syncing with the stage-resync function");
     let synced = async {
-        bench.resync = Some(start_function(bench, bin_dir, "stage-resync", out).await?);
+        bench.resync = Some(start_function(bench, programs, "stage-resync", out).await?);
         resync(bench, out, &api_id, &prod, &new_prod, &dev).await
     }
     .await;
@@ -1287,17 +1311,92 @@ fn bin_dir() -> PathBuf {
         })
 }
 
+const USAGE: &str =
+    "usage: demo [--stage-binding PATH] [--stage-resync PATH] [--launcher \"PROGRAM ARGS...\"]";
+
+/// The programs the demo runs.
+#[derive(Debug, Clone, PartialEq)]
+struct Programs {
+    /// Put before each function binary (program and arguments); empty runs the binary itself.
+    launcher: Vec<String>,
+    stage_binding: PathBuf,
+    stage_resync: PathBuf,
+    /// The operator CLI, run directly.
+    cli: PathBuf,
+}
+
+impl Programs {
+    /// The binaries in `bin_dir`, changed by the command-line `args` (without the program name).
+    fn from_args(bin_dir: &Path, args: &[String]) -> Result<Programs, String> {
+        let mut programs = Programs {
+            launcher: Vec::new(),
+            stage_binding: bin_dir.join("stage-binding"),
+            stage_resync: bin_dir.join("stage-resync"),
+            cli: bin_dir.join("stagewire"),
+        };
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--stage-binding" => programs.stage_binding = PathBuf::from(value()?),
+                "--stage-resync" => programs.stage_resync = PathBuf::from(value()?),
+                "--launcher" => {
+                    programs.launcher = value()?.split_whitespace().map(str::to_string).collect()
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(programs)
+    }
+
+    /// The binary of function `name`.
+    fn function(&self, name: &str) -> &Path {
+        if name == "stage-resync" {
+            &self.stage_resync
+        } else {
+            &self.stage_binding
+        }
+    }
+
+    /// How function `name` is started, as a shell would show it.
+    fn command_line(&self, name: &str) -> String {
+        self.launcher
+            .iter()
+            .cloned()
+            .chain([self.function(name).display().to_string()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let root = stagewire_devkit::workspace_root();
-    let bin_dir = bin_dir();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let programs = match Programs::from_args(&bin_dir(), &args) {
+        Ok(programs) => programs,
+        Err(e) => {
+            eprintln!("demo: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     println!("stagewire demo: the seed scenario on this machine, against moto (no AWS account)");
-    println!("functions from {}", bin_dir.display());
+    for name in ["stage-binding", "stage-resync"] {
+        println!("{name}: {}", programs.command_line(name));
+    }
     println!();
     let mut out = Narrator::new();
     let mut slot = None;
     let outcome = tokio::select! {
-        result = run(&mut out, &mut slot, &root, &bin_dir) => result,
+        result = run(&mut out, &mut slot, &root, &programs) => result,
         _ = tokio::signal::ctrl_c() => {
             println!("{INTERRUPTED}");
             Err(Failure::new(INTERRUPTED))
@@ -1335,5 +1434,67 @@ async fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn without_options_the_functions_come_from_the_demo_directory() {
+        let programs = Programs::from_args(Path::new("/t/debug"), &[]).unwrap();
+        assert!(programs.launcher.is_empty());
+        assert_eq!(programs.stage_binding, Path::new("/t/debug/stage-binding"));
+        assert_eq!(programs.stage_resync, Path::new("/t/debug/stage-resync"));
+        assert_eq!(programs.cli, Path::new("/t/debug/stagewire"));
+        assert_eq!(
+            programs.command_line("stage-resync"),
+            "/t/debug/stage-resync"
+        );
+    }
+
+    #[test]
+    fn packages_run_through_the_launcher() {
+        let programs = Programs::from_args(
+            Path::new("/t/debug"),
+            &args(&[
+                "--stage-binding",
+                ".aws-sam/build/StageBindingFunction/bootstrap",
+                "--launcher",
+                " qemu-aarch64  -L /usr/aarch64-linux-gnu ",
+                "--stage-resync",
+                ".aws-sam/build/StageResyncFunction/bootstrap",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            programs.launcher,
+            args(&["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"])
+        );
+        assert_eq!(
+            programs.command_line("stage-binding"),
+            "qemu-aarch64 -L /usr/aarch64-linux-gnu .aws-sam/build/StageBindingFunction/bootstrap"
+        );
+        assert_eq!(
+            programs.function("stage-resync"),
+            Path::new(".aws-sam/build/StageResyncFunction/bootstrap")
+        );
+        assert_eq!(programs.cli, Path::new("/t/debug/stagewire"));
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        let dir = Path::new("/t/debug");
+        assert!(Programs::from_args(dir, &args(&["--launcher"]))
+            .unwrap_err()
+            .contains("--launcher needs a value"));
+        assert!(Programs::from_args(dir, &args(&["--bin-dir", "x"]))
+            .unwrap_err()
+            .contains("unknown argument"));
     }
 }

@@ -1,0 +1,238 @@
+//! A local stand-in for an API Gateway REST API's deployed stages with HTTP_PROXY integrations.
+//!
+//! `GET /<stage>/<path>` is proxied to the integration URI of `GET /<path>` with every
+//! `${stageVariables.NAME}` replaced by the stage's variable, as a deployed stage does. The
+//! integrations are read from moto once (GetResources, GetIntegration); each stage's variables
+//! are read from moto (GetStage) and kept for a short refresh interval, as a deployed stage picks
+//! up an UpdateStage within moments. Host names resolve through [`LocalLoadBalancers`].
+//!
+//! Answers as API Gateway does: the target's status and body when it answers; `500
+//! {"message": "Internal server error"}` when it cannot be reached (or a variable the URI needs
+//! is missing); `504 {"message": "Endpoint request timed out"}` when it does not answer in time;
+//! `403 {"message":"Missing Authentication Token"}` for an unknown stage or path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::{Method, Response, StatusCode};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::http::{full, serve, Body, ServerHandle};
+use crate::lbs::LocalLoadBalancers;
+use crate::DevkitError;
+
+const INTERNAL: &str = r#"{"message": "Internal server error"}"#;
+const TIMED_OUT: &str = r#"{"message": "Endpoint request timed out"}"#;
+const MISSING: &str = r#"{"message":"Missing Authentication Token"}"#;
+
+/// A stage's variables (`None`: no such stage) and when they were read.
+type Cached = (Instant, Option<BTreeMap<String, String>>);
+
+struct Shared {
+    client: aws_sdk_apigateway::Client,
+    api_id: String,
+    /// `GET` path (`/helloworld`) to integration URI.
+    routes: BTreeMap<String, String>,
+    lbs: LocalLoadBalancers,
+    refresh: Duration,
+    timeout: Duration,
+    stages: Mutex<HashMap<String, Cached>>,
+}
+
+/// A running local gateway for one REST API.
+pub struct Gateway {
+    server: ServerHandle,
+}
+
+impl Gateway {
+    /// Serve the REST API `api_id` as deployed, its stage variables refreshed every `refresh`.
+    pub async fn start(
+        client: aws_sdk_apigateway::Client,
+        api_id: &str,
+        lbs: LocalLoadBalancers,
+        refresh: Duration,
+    ) -> Result<Gateway, DevkitError> {
+        let routes = integrations(&client, api_id).await?;
+        let shared = Arc::new(Shared {
+            client,
+            api_id: api_id.to_string(),
+            routes,
+            lbs,
+            refresh,
+            timeout: Duration::from_secs(5),
+            stages: Mutex::new(HashMap::new()),
+        });
+        let server = serve("gateway", move |req| {
+            let shared = shared.clone();
+            async move { Ok(shared.handle(req.method().clone(), req.uri().path()).await) }
+        })
+        .await?;
+        Ok(Gateway { server })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The invoke URL of a stage.
+    pub fn stage_url(&self, stage: &str) -> String {
+        format!("{}/{stage}", self.endpoint())
+    }
+}
+
+/// Every `GET` method with an HTTP_PROXY integration: path to URI.
+async fn integrations(
+    client: &aws_sdk_apigateway::Client,
+    api_id: &str,
+) -> Result<BTreeMap<String, String>, DevkitError> {
+    let resources = client
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("GetResources", e))?;
+    let mut routes = BTreeMap::new();
+    for r in resources.items() {
+        let (Some(id), Some(path)) = (r.id(), r.path()) else {
+            continue;
+        };
+        if !r.resource_methods().is_some_and(|m| m.contains_key("GET")) {
+            continue;
+        }
+        let integration = client
+            .get_integration()
+            .rest_api_id(api_id)
+            .resource_id(id)
+            .http_method("GET")
+            .send()
+            .await
+            .map_err(|e| DevkitError::aws("GetIntegration", e))?;
+        if let Some(uri) = integration.uri() {
+            routes.insert(path.to_string(), uri.to_string());
+        }
+    }
+    Ok(routes)
+}
+
+fn answer(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .unwrap_or_default()
+}
+
+/// The URI with every `${stageVariables.NAME}` replaced; `None` when a variable is missing.
+pub fn substitute(uri: &str, vars: &BTreeMap<String, String>) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = uri;
+    while let Some(start) = rest.find("${stageVariables.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "${stageVariables.".len()..];
+        let end = after.find('}')?;
+        out.push_str(vars.get(&after[..end])?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+impl Shared {
+    async fn variables(&self, stage: &str) -> Option<BTreeMap<String, String>> {
+        let mut stages = self.stages.lock().await;
+        if let Some((at, vars)) = stages.get(stage) {
+            if at.elapsed() < self.refresh {
+                return vars.clone();
+            }
+        }
+        let vars = match self
+            .client
+            .get_stage()
+            .rest_api_id(&self.api_id)
+            .stage_name(stage)
+            .send()
+            .await
+        {
+            Ok(s) => Some(
+                s.variables()
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            ),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                None
+            }
+            // The control plane hiccuped: a deployed stage keeps serving what it had.
+            Err(_) => stages.get(stage).and_then(|(_, v)| v.clone()),
+        };
+        stages.insert(stage.to_string(), (Instant::now(), vars.clone()));
+        vars
+    }
+
+    async fn handle(&self, method: Method, path: &str) -> Response<Body> {
+        let trimmed = path.trim_start_matches('/');
+        let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        let route = format!("/{rest}");
+        let Some(uri) = self.routes.get(&route).filter(|_| method == Method::GET) else {
+            return answer(StatusCode::FORBIDDEN, MISSING);
+        };
+        let Some(vars) = self.variables(stage).await else {
+            return answer(StatusCode::FORBIDDEN, MISSING);
+        };
+        let Some(target) = substitute(uri, &vars) else {
+            return answer(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL);
+        };
+        match tokio::time::timeout(self.timeout, self.forward(&target)).await {
+            Ok(Some((status, body))) => answer(status, body),
+            Ok(None) => answer(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL),
+            Err(_) => answer(StatusCode::GATEWAY_TIMEOUT, TIMED_OUT),
+        }
+    }
+
+    /// `GET target`; `None` when its host cannot be resolved or reached.
+    async fn forward(&self, target: &str) -> Option<(StatusCode, bytes::Bytes)> {
+        let rest = target.strip_prefix("http://")?;
+        let (host_port, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let host = host_port.split(':').next().unwrap_or_default();
+        let addr: SocketAddr = self.lbs.resolve(host)?;
+        let req = hyper::Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, host_port)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .ok()?;
+        let resp = crate::http::send(&addr.to_string(), req).await.ok()?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_variables_are_substituted() {
+        let vars = BTreeMap::from([("helloworldElb".to_string(), "a.elb".to_string())]);
+        assert_eq!(
+            substitute("http://${stageVariables.helloworldElb}", &vars).as_deref(),
+            Some("http://a.elb")
+        );
+        assert_eq!(substitute("http://${stageVariables.other}/x", &vars), None);
+        assert_eq!(
+            substitute("http://fixed", &vars).as_deref(),
+            Some("http://fixed")
+        );
+    }
+}

@@ -1,0 +1,558 @@
+//! Waiting for a load balancer to serve before a variable is switched to it.
+//!
+//! The switch rule of the custom resource, as of the re-sync ([`crate::plan::stage`]): a variable
+//! does not move from a load balancer with a healthy target to one without. Where the re-sync
+//! defers and tries again on the next event, a Create or Update cannot: CloudFormation waits for
+//! its answer (and, in the stack that replaces a load balancer, deletes the old one only after
+//! it). So the binding waits, checking the new load balancer's target health every
+//! [`HealthWait::interval`], until it has a healthy target or the work deadline is near; then it
+//! fails with a Reason, having written nothing.
+//!
+//! The rule applies to every value that is a load balancer's DNS name, whatever its source: a
+//! literal or a stack output is looked up among the account's load balancers by DNS name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::ports::{LbFamily, LoadBalancer};
+use crate::resolve::{ResolveError, Resolved, Resolver};
+use crate::Ports;
+
+/// The default pause between two health checks of a load balancer being waited for.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Time kept back after the wait for the writes that follow it: a quarter of the time left,
+/// at most this much.
+const MAX_WRITE_RESERVE: Duration = Duration::from_secs(3);
+
+/// How a create or update waits for new load balancers to serve.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthWait {
+    /// Whether to wait at all (`WaitForHealthyTargets`, default true). Without waiting, a
+    /// variable switches at once, healthy targets or not.
+    pub enabled: bool,
+    /// The work deadline: the wait ends early enough to write and answer before it.
+    pub deadline: Instant,
+    /// Pause between two health checks.
+    pub interval: Duration,
+}
+
+impl HealthWait {
+    /// Wait until `deadline`, checking every [`DEFAULT_INTERVAL`].
+    pub fn until(deadline: Instant) -> Self {
+        HealthWait {
+            enabled: true,
+            deadline,
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+
+    /// Never wait.
+    pub fn off() -> Self {
+        HealthWait {
+            enabled: false,
+            deadline: Instant::now(),
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+
+    /// When the wait gives up: the deadline less the time the writes after it need.
+    fn give_up_at(&self, now: Instant) -> Instant {
+        let left = self.deadline.saturating_duration_since(now);
+        self.deadline - (left / 4).min(MAX_WRITE_RESERVE)
+    }
+}
+
+/// A variable held back until its new load balancer serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub variable: String,
+    /// The load balancer behind the new value.
+    pub new_lb: String,
+    /// The load balancer behind the current value, which serves.
+    pub current_lb: String,
+}
+
+/// Why the wait did not end with every new load balancer serving.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("{}", not_serving(.held, *.waited))]
+    NotServing { held: Vec<Held>, waited: Duration },
+    #[error("could not check the target health of load balancer {load_balancer}: {source}")]
+    Check {
+        load_balancer: String,
+        #[source]
+        source: ResolveError,
+    },
+}
+
+fn not_serving(held: &[Held], waited: Duration) -> String {
+    let parts: Vec<String> = held
+        .iter()
+        .map(|h| {
+            format!(
+                "variable {}: load balancer {} has no healthy target; the stage keeps {}, which still serves",
+                h.variable, h.new_lb, h.current_lb
+            )
+        })
+        .collect();
+    format!(
+        "{} (waited {:.1}s). Register healthy targets with the new load balancer, give the wait more time with ServiceTimeout, or set WaitForHealthyTargets: false to switch without waiting",
+        parts.join("; "),
+        waited.as_secs_f64()
+    )
+}
+
+/// A wait that ended with every new load balancer serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waited {
+    pub held: Vec<Held>,
+    pub duration: Duration,
+    pub checks: usize,
+}
+
+impl fmt::Display for Waited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.held.iter().map(|h| h.new_lb.as_str()).collect();
+        write!(
+            f,
+            "{} served after {:.1}s",
+            names.join(", "),
+            self.duration.as_secs_f64()
+        )
+    }
+}
+
+/// Hold the switch of each variable in `changes` (variable to new value) whose current value in
+/// `live` is the DNS name of a load balancer with a healthy target while the new value's load
+/// balancer has none, until every such new load balancer has a healthy target. `resolved` gives
+/// the load balancer a source resolved through, when it did. `Ok(None)`: nothing to wait for.
+pub async fn until_serving(
+    ports: &Ports,
+    resolver: &mut Resolver<'_>,
+    live: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, String>,
+    resolved: &BTreeMap<String, Resolved>,
+    wait: &HealthWait,
+) -> Result<Option<Waited>, WaitError> {
+    if !wait.enabled {
+        return Ok(None);
+    }
+    let start = Instant::now();
+    let mut held: Vec<(Held, LoadBalancer)> = Vec::new();
+    for (variable, new_value) in changes {
+        let Some(current) = live.get(variable) else {
+            continue; // a new variable: nothing serves through it yet
+        };
+        let known = resolved.get(variable).and_then(|r| r.load_balancer.clone());
+        if let Some((h, lb)) = hold(resolver, variable, current, new_value, known).await? {
+            held.push((h, lb));
+        }
+    }
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let give_up = wait.give_up_at(start);
+    let all: Vec<Held> = held.iter().map(|(h, _)| h.clone()).collect();
+    tracing::info!(held = ?all, interval_ms = wait.interval.as_millis() as u64, "waiting for healthy targets before switching");
+    let mut checks = 0;
+    loop {
+        if Instant::now() + wait.interval > give_up {
+            let waited = start.elapsed();
+            metrics::emit(all.len(), waited, false);
+            return Err(WaitError::NotServing {
+                held: held.into_iter().map(|(h, _)| h).collect(),
+                waited,
+            });
+        }
+        tokio::time::sleep(wait.interval).await;
+        let mut still = Vec::with_capacity(held.len());
+        for (h, lb) in held {
+            checks += 1;
+            let check = tokio::time::timeout_at(give_up, serves(ports, &lb)).await;
+            match check {
+                Ok(Ok(true)) => tracing::info!(load_balancer = %lb.name, "load balancer serves"),
+                Ok(Ok(false)) | Err(_) => still.push((h, lb)),
+                Ok(Err(source)) => {
+                    return Err(WaitError::Check {
+                        load_balancer: lb.name,
+                        source,
+                    })
+                }
+            }
+        }
+        held = still;
+        if held.is_empty() {
+            let duration = start.elapsed();
+            metrics::emit(all.len(), duration, true);
+            return Ok(Some(Waited {
+                held: all,
+                duration,
+                checks,
+            }));
+        }
+    }
+}
+
+/// Whether switching `variable` from `current` to `new_value` must wait, and for which load
+/// balancer.
+async fn hold(
+    resolver: &mut Resolver<'_>,
+    variable: &str,
+    current: &str,
+    new_value: &str,
+    known: Option<LoadBalancer>,
+) -> Result<Option<(Held, LoadBalancer)>, WaitError> {
+    let check = |lb: &str| {
+        let lb = lb.to_string();
+        move |source| WaitError::Check {
+            load_balancer: lb,
+            source,
+        }
+    };
+    let new_lb = match known {
+        Some(lb) => Some(lb),
+        None => resolver
+            .load_balancer_by_dns(new_value)
+            .await
+            .map_err(check(new_value))?,
+    };
+    let Some(new_lb) = new_lb else {
+        return Ok(None); // not a load balancer's DNS name
+    };
+    if resolver
+        .has_healthy_targets(&new_lb)
+        .await
+        .map_err(check(&new_lb.name))?
+    {
+        return Ok(None);
+    }
+    let Some(current_lb) = resolver
+        .load_balancer_by_dns(current)
+        .await
+        .map_err(check(current))?
+    else {
+        return Ok(None); // the current value serves nothing a switch could break
+    };
+    if current_lb.name == new_lb.name
+        || !resolver
+            .has_healthy_targets(&current_lb)
+            .await
+            .map_err(check(&current_lb.name))?
+    {
+        return Ok(None);
+    }
+    Ok(Some((
+        Held {
+            variable: variable.to_string(),
+            new_lb: new_lb.name.clone(),
+            current_lb: current_lb.name,
+        },
+        new_lb,
+    )))
+}
+
+/// A fresh health check (the resolver remembers answers; a wait must not).
+async fn serves(ports: &Ports, lb: &LoadBalancer) -> Result<bool, ResolveError> {
+    match (lb.family, &lb.arn) {
+        (LbFamily::V2, Some(arn)) => Ok(ports.elb.target_health(arn).await?.healthy > 0),
+        _ => Ok(true),
+    }
+}
+
+/// CloudWatch Embedded Metric Format for health waits of the `stage-binding` function.
+pub mod metrics {
+    use serde_json::Value;
+
+    use super::*;
+
+    pub const FUNCTION: &str = "stage-binding";
+
+    /// The EMF document of one wait.
+    pub fn document(held: usize, waited: Duration, served: bool, timestamp_ms: i64) -> Value {
+        let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
+        json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": crate::resync::metrics::NAMESPACE,
+                    "Dimensions": [["Function"]],
+                    "Metrics": [
+                        metric("HealthWaits", "Count"),
+                        metric("HealthWaitVariables", "Count"),
+                        metric("HealthWaitDuration", "Milliseconds"),
+                        metric("HealthWaitTimeouts", "Count"),
+                    ]
+                }]
+            },
+            "Function": FUNCTION,
+            "HealthWaits": 1,
+            "HealthWaitVariables": held,
+            "HealthWaitDuration": waited.as_millis() as u64,
+            "HealthWaitTimeouts": if served { 0 } else { 1 },
+        })
+    }
+
+    pub(super) fn emit(held: usize, waited: Duration, served: bool) {
+        println!("{}", document(held, waited, served, crate::now_ms()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::World;
+    use crate::ports::{op, ErrorKind};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn wait(ms: u64) -> HealthWait {
+        HealthWait {
+            enabled: true,
+            deadline: Instant::now() + MS * ms as u32,
+            interval: MS * 20,
+        }
+    }
+
+    fn dns(lb: &LoadBalancer) -> String {
+        lb.dns_name.clone().unwrap()
+    }
+
+    async fn run(
+        world: &World,
+        current: &str,
+        new: &str,
+        w: HealthWait,
+    ) -> Result<Option<Waited>, WaitError> {
+        let ports = world.ports();
+        let mut resolver = Resolver::new(&ports);
+        let live = BTreeMap::from([("v".to_string(), current.to_string())]);
+        let changes = BTreeMap::from([("v".to_string(), new.to_string())]);
+        until_serving(&ports, &mut resolver, &live, &changes, &BTreeMap::new(), &w).await
+    }
+
+    #[tokio::test]
+    async fn a_healthy_new_load_balancer_is_switched_to_without_waiting() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 2);
+        let new = world.state().add_load_balancer("new", 1);
+        let r = run(&world, &dns(&old), &dns(&new), wait(1000)).await;
+        assert_eq!(r.unwrap(), None);
+        assert_eq!(world.state().count(op::TARGET_HEALTH), 1);
+    }
+
+    #[tokio::test]
+    async fn waits_until_the_new_load_balancer_has_a_healthy_target() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 2);
+        let new = world.state().add_load_balancer("new", 0);
+        let arn = new.arn.clone().unwrap();
+        // Healthy from the third check on (the first is the resolver's).
+        world.before(op::TARGET_HEALTH, |_| {});
+        world.before(op::TARGET_HEALTH, |_| {});
+        world.before(op::TARGET_HEALTH, |_| {});
+        world.before(op::TARGET_HEALTH, move |s| {
+            s.healthy.insert(arn, 1);
+        });
+        let started = Instant::now();
+        let waited = run(&world, &dns(&old), &dns(&new), wait(5000))
+            .await
+            .unwrap()
+            .expect("it waited");
+        assert_eq!(
+            waited.held,
+            vec![Held {
+                variable: "v".into(),
+                new_lb: "new".into(),
+                current_lb: "old".into()
+            }]
+        );
+        // Checks of the new one: the first (no), then paced ones until the one that serves.
+        assert_eq!(waited.checks, 2);
+        assert!(started.elapsed() >= MS * 40, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn gives_up_before_the_deadline_naming_both_load_balancers() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        let w = wait(400);
+        let err = run(&world, &dns(&old), &dns(&new), w).await.unwrap_err();
+        assert!(Instant::now() < w.deadline, "gave up before the deadline");
+        let text = err.to_string();
+        for needle in [
+            "variable v",
+            "load balancer new has no healthy target",
+            "keeps old",
+            "WaitForHealthyTargets: false",
+        ] {
+            assert!(text.contains(needle), "{text} lacks {needle}");
+        }
+        // Paced: about one check per interval, not a busy loop.
+        let checks = world.state().count(op::TARGET_HEALTH);
+        assert!((5..=20).contains(&checks), "{checks} checks");
+    }
+
+    #[tokio::test]
+    async fn nothing_to_protect_means_no_wait() {
+        let world = World::new();
+        let sick = world.state().add_load_balancer("sick", 0);
+        let new = world.state().add_load_balancer("new", 0);
+        // The current load balancer has no healthy target either.
+        assert_eq!(
+            run(&world, &dns(&sick), &dns(&new), wait(1000))
+                .await
+                .unwrap(),
+            None
+        );
+        // The current value is no load balancer (gone, or a literal).
+        assert_eq!(
+            run(&world, "gone.example.com", &dns(&new), wait(1000))
+                .await
+                .unwrap(),
+            None
+        );
+        // The new value is no load balancer.
+        let old = world.state().add_load_balancer("old", 1);
+        assert_eq!(
+            run(&world, &dns(&old), "v2", wait(1000)).await.unwrap(),
+            None
+        );
+        // Turned off.
+        assert_eq!(
+            run(&world, &dns(&old), &dns(&new), HealthWait::off())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_health_check_is_reported_with_its_cause() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        world.fail(op::TARGET_HEALTH, ErrorKind::AccessDenied, 1);
+        let err = run(&world, &dns(&old), &dns(&new), wait(1000))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, WaitError::Check { ref load_balancer, .. } if load_balancer == "new"),
+            "{err}"
+        );
+    }
+
+    mod through_a_binding {
+        use super::*;
+        use crate::binding;
+        use crate::domain::{ApiKind, BindingSpec, Source, StageRef};
+
+        fn stage() -> StageRef {
+            StageRef::new(ApiKind::Rest, "api", "prod")
+        }
+
+        fn spec() -> BindingSpec {
+            BindingSpec {
+                stage: stage(),
+                create_stage: true,
+                variables: BTreeMap::from([(
+                    "elb".to_string(),
+                    Source::StackOutput {
+                        stack: "Ecs".into(),
+                        output_key: "Dns".into(),
+                    },
+                )]),
+            }
+        }
+
+        /// A binding to the stack output `Ecs.Dns`, bound to a serving `old`; then the output
+        /// moves to `new` with no healthy target.
+        async fn replaced(world: &World) -> (Ports, String, LoadBalancer) {
+            let old = world.state().add_load_balancer("old", 1);
+            world.state().stacks.insert(
+                "Ecs".into(),
+                BTreeMap::from([("Dns".to_string(), dns(&old))]),
+            );
+            let ports = world.ports();
+            let a = binding::create(&ports, "s", "B", &spec(), 4096, 1, &wait(1000))
+                .await
+                .unwrap();
+            let new = world.state().add_load_balancer("new", 0);
+            world.state().stacks.insert(
+                "Ecs".into(),
+                BTreeMap::from([("Dns".to_string(), dns(&new))]),
+            );
+            (ports, a.physical_id, new)
+        }
+
+        fn live(world: &World) -> String {
+            world.state().stages[&stage()]["elb"].clone()
+        }
+
+        #[tokio::test]
+        async fn an_update_switches_once_the_new_load_balancer_serves() {
+            let world = World::new();
+            let (ports, id, new) = replaced(&world).await;
+            let arn = new.arn.clone().unwrap();
+            for _ in 0..3 {
+                world.before(op::TARGET_HEALTH, |_| {});
+            }
+            world.before(op::TARGET_HEALTH, move |s| {
+                s.healthy.insert(arn, 2);
+            });
+            world.before(op::CLAIM, |s| {
+                assert_eq!(
+                    s.stages[&stage()]["elb"],
+                    "old-1.us-east-1.elb.amazonaws.com"
+                );
+            });
+            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(5000))
+                .await
+                .unwrap();
+            assert_eq!(live(&world), dns(&new));
+        }
+
+        #[tokio::test]
+        async fn an_update_that_never_serves_fails_and_writes_nothing() {
+            let world = World::new();
+            let (ports, id, _) = replaced(&world).await;
+            let before = ports.registry.all().await.unwrap();
+            let err = binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(300))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, binding::BindingError::NotServing(_)), "{err}");
+            assert_eq!(live(&world), "old-1.us-east-1.elb.amazonaws.com");
+            assert_eq!(ports.registry.all().await.unwrap(), before);
+            assert_eq!(world.state().count(op::UPDATE_STAGE), 0);
+        }
+
+        #[tokio::test]
+        async fn turned_off_the_switch_is_immediate() {
+            let world = World::new();
+            let (ports, id, new) = replaced(&world).await;
+            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &HealthWait::off())
+                .await
+                .unwrap();
+            assert_eq!(live(&world), dns(&new));
+        }
+    }
+
+    #[test]
+    fn every_declared_metric_has_a_value() {
+        let doc = metrics::document(2, Duration::from_millis(1500), false, 1);
+        for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+        {
+            let name = m["Name"].as_str().unwrap();
+            assert!(doc[name].is_number(), "{name} has no value");
+        }
+        assert_eq!(doc["HealthWaitTimeouts"], 1);
+        assert_eq!(doc["HealthWaitDuration"], 1500);
+    }
+}
