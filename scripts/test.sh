@@ -12,5 +12,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build --workspace --bins (tests run the function binaries)"
+cargo build --workspace --bins
 echo "== cargo test"
 cargo test --workspace

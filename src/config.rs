@@ -49,12 +49,15 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// The loader behind [`load_sdk_config`], for callers that add settings of their own (the
 /// operator CLI's `--profile` and `--region`).
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).retry_config(
-        RetryConfig::standard()
-            .with_max_attempts(6)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(8)),
-    )
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config())
+}
+
+/// The functions' retries: 6 attempts, exponential backoff with jitter from 200 ms to 8 s.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(6)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(8))
 }
 
 #[cfg(test)]

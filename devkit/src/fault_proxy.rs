@@ -11,10 +11,22 @@
 //!   RPCv2 path (`/service/<S>/operation/<Op>`), else `"<METHOD> <path>"` (REST protocols such
 //!   as API Gateway, ids left as they are).
 //!
-//! Every request is recorded (see [`FaultProxy::counts`], [`FaultProxy::max_rate_per_sec`]).
+//! Every request is recorded with its body and the status it was answered (see
+//! [`FaultProxy::counts`], [`FaultProxy::records`], [`FaultProxy::max_rate_per_sec`]).
 //! [`Rule`]s pick requests to fail with a [`Fault`]; the draws against a rule's probability use
 //! a seeded PRNG, so a run is reproducible. Anything not faulted is forwarded unchanged
 //! (method, path and query, headers including Host, body) and the answer is streamed back.
+//!
+//! Two modes play API Gateway where moto does not:
+//! - [`FaultProxy::enforce_apigateway_quotas`]: the account's quotas as API Gateway answers
+//!   them, 10 requests per second with a burst of 40 over every API Gateway call (REST and HTTP
+//!   APIs alike), and `CreateDeployment` at one call every 5 seconds; a call over quota is
+//!   answered 429 `TooManyRequestsException` without being forwarded and consumes no quota.
+//! - [`FaultProxy::play_http_api_stages`]: HTTP API (v2) stages as the service documents them.
+//!   `CreateStage` of an existing stage answers 409 `ConflictException` (moto would silently
+//!   replace it); `UpdateStage` (`PATCH /v2/apis/{id}/stages/{name}`, which moto lacks) merges
+//!   the given `stageVariables` into the stage's (a variable given `""` is removed) by reading
+//!   the stage from moto and re-creating it there, and answers the stage as UpdateStage does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -122,8 +134,92 @@ pub struct Record {
     pub operation: String,
     /// When the request arrived.
     pub at: Instant,
-    /// The fault injected, if any.
+    /// The fault injected, if any (a throttle answered by the quotas included).
     pub fault: Option<Fault>,
+    /// The request body.
+    pub body: Bytes,
+    /// The status the proxy answered, once the answer has started (`None` for a reset
+    /// connection or an answer still pending).
+    pub status: Option<u16>,
+    /// Whether the account quotas of [`FaultProxy::enforce_apigateway_quotas`] throttled it.
+    pub over_quota: bool,
+    seq: u64,
+}
+
+impl Record {
+    /// The request body as text (lossy).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` held.
+#[derive(Debug, Clone)]
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Bucket {
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let gained = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + gained).min(self.burst);
+        self.at = now;
+    }
+}
+
+/// API Gateway's account quotas, as [`FaultProxy::enforce_apigateway_quotas`] plays them.
+#[derive(Debug, Clone)]
+struct Quotas {
+    account: Bucket,
+    deployments: Bucket,
+}
+
+/// API Gateway's default account quota: requests per second.
+pub const APIGATEWAY_RATE: f64 = 10.0;
+/// API Gateway's default account quota: burst.
+pub const APIGATEWAY_BURST: f64 = 40.0;
+/// API Gateway's `CreateDeployment` quota: one call every 5 seconds.
+pub const DEPLOYMENT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Quotas {
+    fn new() -> Quotas {
+        Quotas {
+            account: Bucket::new(APIGATEWAY_RATE, APIGATEWAY_BURST),
+            deployments: Bucket::new(1.0 / DEPLOYMENT_INTERVAL.as_secs_f64(), 1.0),
+        }
+    }
+
+    /// Whether the call is within quota; a call within quota takes its tokens.
+    fn admit(&mut self, operation: &str, now: Instant) -> bool {
+        self.account.refill(now);
+        self.deployments.refill(now);
+        let deployment = is_create_deployment(operation);
+        if self.account.tokens < 1.0 || (deployment && self.deployments.tokens < 1.0) {
+            return false;
+        }
+        self.account.tokens -= 1.0;
+        if deployment {
+            self.deployments.tokens -= 1.0;
+        }
+        true
+    }
+}
+
+/// `POST /restapis/{id}/deployments` (REST) or `POST /v2/apis/{id}/deployments` (HTTP).
+fn is_create_deployment(operation: &str) -> bool {
+    operation.starts_with("POST /") && operation.ends_with("/deployments")
 }
 
 #[derive(Debug)]
@@ -131,6 +227,9 @@ struct State {
     records: Vec<Record>,
     rules: Vec<Rule>,
     rng: fastrand::Rng,
+    quotas: Option<Quotas>,
+    http_api_stages: bool,
+    seq: u64,
 }
 
 #[derive(Debug)]
@@ -160,6 +259,9 @@ impl FaultProxy {
                 records: Vec::new(),
                 rules: Vec::new(),
                 rng: fastrand::Rng::with_seed(seed),
+                quotas: None,
+                http_api_stages: false,
+                seq: 0,
             }),
             upstream: authority,
         });
@@ -190,6 +292,28 @@ impl FaultProxy {
     /// The rules with their remaining counts.
     pub fn rules(&self) -> Vec<Rule> {
         self.lock().rules.clone()
+    }
+
+    /// Enforces API Gateway's account quotas from now on (see the module docs), with full
+    /// buckets.
+    pub fn enforce_apigateway_quotas(&self) {
+        self.lock().quotas = Some(Quotas::new());
+    }
+
+    /// Stops enforcing the quotas (what they throttled stays recorded).
+    pub fn lift_apigateway_quotas(&self) {
+        self.lock().quotas = None;
+    }
+
+    /// Plays HTTP API (v2) `CreateStage` conflicts and `UpdateStage` in front of moto from now
+    /// on (see the module docs).
+    pub fn play_http_api_stages(&self) {
+        self.lock().http_api_stages = true;
+    }
+
+    /// Requests the account quotas answered 429.
+    pub fn over_quota(&self) -> u64 {
+        self.lock().records.iter().filter(|r| r.over_quota).count() as u64
     }
 
     /// Restarts the PRNG from `seed`.
@@ -341,13 +465,17 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
         Err(_) => return Err(DropConnection),
     };
     let (service, operation, protocol) = classify_with_protocol(&parts, &body);
-    let fault = {
+    let (seq, fault, over_quota, http_api_stages) = {
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         let State {
             rules,
             rng,
             records,
+            quotas,
+            http_api_stages,
+            seq,
         } = &mut *state;
+        let now = Instant::now();
         let mut chosen = None;
         for rule in rules.iter_mut() {
             if !rule.matches(&service, &operation) {
@@ -361,24 +489,72 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
                 break;
             }
         }
+        let mut over_quota = false;
+        let faulted_before = matches!(
+            chosen,
+            Some(Fault::Throttle { .. } | Fault::Status(_) | Fault::Reset)
+        );
+        if let (Some(quotas), false) = (quotas.as_mut(), faulted_before) {
+            if service == "apigateway" && !quotas.admit(&operation, now) {
+                over_quota = true;
+                chosen = Some(Fault::Throttle { retry_after: None });
+            }
+        }
+        *seq += 1;
         records.push(Record {
             service,
-            operation,
-            at: Instant::now(),
+            operation: operation.clone(),
+            at: now,
             fault: chosen.clone(),
+            body: body.clone(),
+            status: None,
+            over_quota,
+            seq: *seq,
         });
-        chosen
+        (*seq, chosen, over_quota, *http_api_stages)
     };
-    match fault {
-        None => Ok(forward(shared, parts, body).await),
+    let _ = over_quota;
+    let answer = match fault {
+        None => Ok(dispatch(shared, parts, body, http_api_stages).await),
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
-            Ok(forward(shared, parts, body).await)
+            Ok(dispatch(shared, parts, body, http_api_stages).await)
         }
         Some(Fault::Reset) => Err(DropConnection),
         Some(Fault::Throttle { retry_after }) => Ok(throttle(protocol, retry_after)),
         Some(Fault::Status(status)) => Ok(server_error(protocol, status)),
+    };
+    if let Ok(response) = &answer {
+        let status = response.status().as_u16();
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = state.records.iter_mut().rev().find(|r| r.seq == seq) {
+            record.status = Some(status);
+        }
     }
+    answer
+}
+
+/// Forwards the request, or plays the HTTP API stage calls moto lacks.
+async fn dispatch(
+    shared: &Shared,
+    parts: Parts,
+    body: Bytes,
+    http_api_stages: bool,
+) -> Response<Body> {
+    if http_api_stages {
+        let path = parts.uri.path().to_string();
+        let segments: Vec<&str> = path.split('/').collect();
+        match (&parts.method, segments.as_slice()) {
+            (&hyper::Method::POST, ["", "v2", "apis", api, "stages"]) => {
+                return http_api::create_stage(shared, &parts, body, api).await;
+            }
+            (&hyper::Method::PATCH, ["", "v2", "apis", api, "stages", stage]) => {
+                return http_api::update_stage(shared, &parts, body, api, stage).await;
+            }
+            _ => {}
+        }
+    }
+    forward(shared, parts, body).await
 }
 
 async fn forward(shared: &Shared, parts: Parts, body: Bytes) -> Response<Body> {
@@ -503,6 +679,166 @@ fn server_error(protocol: Protocol, status: u16) -> Response<Body> {
     }
 }
 
+/// HTTP API (v2) stages as API Gateway documents them, played in front of moto.
+mod http_api {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    /// Sends `method path` with the original request's headers (and `body`) to moto; answers
+    /// the status and the collected body.
+    async fn exchange(
+        shared: &Shared,
+        original: &Parts,
+        method: hyper::Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), String> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .version(hyper::Version::HTTP_11);
+        for (name, value) in &original.headers {
+            if name != header::CONTENT_LENGTH {
+                builder = builder.header(name, value);
+            }
+        }
+        let request = builder
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Full::new(body))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let response = http::send(&shared.upstream, request)
+            .await
+            .map_err(|e| crate::error::error_chain(&e))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading moto's answer: {e}"))?
+            .to_bytes();
+        Ok((status, body))
+    }
+
+    fn answer(status: u16, body: Bytes) -> Response<Body> {
+        response(
+            status,
+            &[("content-type", "application/json".to_string())],
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    fn conflict(message: &str) -> Response<Body> {
+        json_error(Protocol::Rest, 409, "ConflictException", message, &[])
+    }
+
+    fn bad_request(message: &str) -> Response<Body> {
+        json_error(Protocol::Rest, 400, "BadRequestException", message, &[])
+    }
+
+    /// `CreateStage`: 409 `ConflictException` when the stage exists, else moto's answer.
+    pub(super) async fn create_stage(
+        shared: &Shared,
+        parts: &Parts,
+        body: Bytes,
+        api: &str,
+    ) -> Response<Body> {
+        let name = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            v.get("stageName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let Some(name) = name else {
+            return bad_request("stageName is required");
+        };
+        let existing = exchange(
+            shared,
+            parts,
+            hyper::Method::GET,
+            &format!("/v2/apis/{api}/stages/{name}"),
+            Bytes::new(),
+        )
+        .await;
+        match existing {
+            Ok((200, _)) => conflict(&format!("Stage {name} already exists")),
+            Ok(_) => forward(shared, parts.clone(), body).await,
+            Err(e) => bad_gateway(&e),
+        }
+    }
+
+    /// `UpdateStage`: merges `stageVariables` ("" removes one) and the other given fields into
+    /// the stage read from moto, re-creates it there and answers the stage.
+    pub(super) async fn update_stage(
+        shared: &Shared,
+        parts: &Parts,
+        body: Bytes,
+        api: &str,
+        stage: &str,
+    ) -> Response<Body> {
+        let patch: Map<String, Value> = match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => m,
+            _ => return bad_request("the body must be a JSON object"),
+        };
+        let path = format!("/v2/apis/{api}/stages/{stage}");
+        let current = match exchange(shared, parts, hyper::Method::GET, &path, Bytes::new()).await {
+            Ok((200, body)) => body,
+            Ok((status, body)) => return answer(status, body),
+            Err(e) => return bad_gateway(&e),
+        };
+        let Ok(Value::Object(mut merged)) = serde_json::from_slice::<Value>(&current) else {
+            return bad_gateway("moto answered a stage that is not a JSON object");
+        };
+        let mut variables = match merged.remove("stageVariables") {
+            Some(Value::Object(v)) => v,
+            _ => Map::new(),
+        };
+        for (key, value) in patch {
+            if key == "stageVariables" {
+                let Value::Object(given) = value else {
+                    return bad_request("stageVariables must be an object");
+                };
+                for (name, value) in given {
+                    match value.as_str() {
+                        Some("") => {
+                            variables.remove(&name);
+                        }
+                        Some(_) => {
+                            variables.insert(name, value);
+                        }
+                        None => return bad_request("stage variable values must be strings"),
+                    }
+                }
+            } else {
+                merged.insert(key, value);
+            }
+        }
+        merged.insert("stageName".into(), Value::String(stage.to_string()));
+        merged.insert("stageVariables".into(), Value::Object(variables));
+        // Fields CreateStage does not take.
+        for read_only in [
+            "createdDate",
+            "lastUpdatedDate",
+            "apiGatewayManaged",
+            "lastDeploymentStatusMessage",
+        ] {
+            merged.remove(read_only);
+        }
+        let body = Bytes::from(Value::Object(merged).to_string());
+        match exchange(
+            shared,
+            parts,
+            hyper::Method::POST,
+            &format!("/v2/apis/{api}/stages"),
+            body,
+        )
+        .await
+        {
+            Ok((status, body)) if (200..300).contains(&status) => answer(200, body),
+            Ok((status, body)) => answer(status, body),
+            Err(e) => bad_gateway(&e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +919,31 @@ mod tests {
             classify(&p, b""),
             ("unsigned".into(), "GetMetricData".into())
         );
+    }
+
+    #[test]
+    fn quotas_burst_then_refill_and_pace_deployments() {
+        let start = Instant::now();
+        let mut q = Quotas::new();
+        for _ in 0..40 {
+            assert!(q.admit("GET /restapis/a/stages/s", start));
+        }
+        assert!(!q.admit("GET /restapis/a/stages/s", start));
+        // 100 ms later one token has come back.
+        let later = start + Duration::from_millis(100);
+        assert!(q.admit("GET /restapis/a/stages/s", later));
+        assert!(!q.admit("GET /restapis/a/stages/s", later));
+        let mut q = Quotas::new();
+        assert!(q.admit("POST /restapis/a/deployments", start));
+        assert!(!q.admit(
+            "POST /restapis/a/deployments",
+            start + Duration::from_secs(4)
+        ));
+        assert!(q.admit(
+            "POST /restapis/a/deployments",
+            start + Duration::from_secs(5)
+        ));
+        assert!(q.admit("POST /restapis/a/stages", start + Duration::from_secs(5)));
     }
 
     #[test]

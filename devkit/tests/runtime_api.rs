@@ -142,4 +142,22 @@ async fn init_error_is_reported() {
 async fn invoke_without_a_function_times_out_on_delivery() {
     let api = RuntimeApi::start().await.unwrap();
     assert!(api.first_poll(Duration::from_millis(50)).await.is_none());
+    let started = std::time::Instant::now();
+    let result = api
+        .invoke(json!({"nobody": "polls"}), Duration::from_secs(1))
+        .await;
+    let waited = started.elapsed();
+    match result {
+        Err(DevkitError::Timeout { what, after }) => {
+            assert!(what.contains("invocation/next"), "{what}");
+            assert_eq!(after, stagewire_devkit::runtime_api::DELIVERY_TIMEOUT);
+        }
+        other => panic!("expected a delivery timeout, got {other:?}"),
+    }
+    // The wait is the delivery timeout, not the invocation's own 1 s.
+    assert!(
+        waited >= stagewire_devkit::runtime_api::DELIVERY_TIMEOUT,
+        "gave up after {waited:?}"
+    );
+    assert!(api.first_poll(Duration::from_millis(10)).await.is_none());
 }

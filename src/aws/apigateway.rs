@@ -39,20 +39,22 @@ impl RestStages {
 
     /// The id of the API's most recent deployment, if it has one.
     async fn latest_deployment(&self, api_id: &str) -> Result<Option<String>, AwsError> {
-        let mut pages = self
-            .client
-            .get_deployments()
-            .rest_api_id(api_id)
-            .limit(500)
-            .into_paginator()
-            .send();
         let mut latest: Option<(i64, String)> = None;
+        let mut position: Option<String> = None;
         loop {
-            self.pacer.acquire().await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = page.map_err(|e| sdk_error(SERVICE, "GetDeployments", e))?;
+            let page = self
+                .pacer
+                .call(|| async {
+                    self.client
+                        .get_deployments()
+                        .rest_api_id(api_id)
+                        .limit(500)
+                        .set_position(position.clone())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(SERVICE, "GetDeployments", e))
+                })
+                .await?;
             for d in page.items() {
                 let at = d.created_date().map(|t| t.secs()).unwrap_or(0);
                 if let Some(id) = d.id() {
@@ -60,6 +62,12 @@ impl RestStages {
                         latest = Some((at, id.to_string()));
                     }
                 }
+            }
+            match page.position() {
+                Some(next) if !next.is_empty() && page.items().len() == 500 => {
+                    position = Some(next.to_string());
+                }
+                _ => break,
             }
         }
         Ok(latest.map(|(_, id)| id))
@@ -108,15 +116,19 @@ impl RestStages {
 impl Stages for RestStages {
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
-        self.pacer.acquire().await;
-        match self
-            .client
-            .get_stage()
-            .rest_api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .send()
-            .await
-        {
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .get_stage()
+                    .rest_api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "GetStage", e))
+            })
+            .await;
+        match res {
             Ok(out) => Ok(Some(LiveStage {
                 variables: out
                     .variables()
@@ -124,7 +136,6 @@ impl Stages for RestStages {
                     .unwrap_or_default(),
             })),
             Err(e) => {
-                let e = sdk_error(SERVICE, "GetStage", e);
                 if e.is(ErrorKind::NotFound) {
                     Ok(None)
                 } else {
@@ -150,17 +161,20 @@ impl Stages for RestStages {
             Some(id) => id,
             None => self.deploy(&stage.api_id).await?,
         };
-        self.pacer.acquire().await;
-        self.client
-            .create_stage()
-            .rest_api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .deployment_id(deployment)
-            .description("stage created by stagewire")
-            .set_variables(Some(variables.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "CreateStage", e))?;
+        self.pacer
+            .call(|| async {
+                self.client
+                    .create_stage()
+                    .rest_api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .deployment_id(&deployment)
+                    .description("stage created by stagewire")
+                    .set_variables(Some(variables.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "CreateStage", e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -184,15 +198,18 @@ impl Stages for RestStages {
                     .build(),
             );
         }
-        self.pacer.acquire().await;
-        self.client
-            .update_stage()
-            .rest_api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .set_patch_operations(Some(ops))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))?;
+        self.pacer
+            .call(|| async {
+                self.client
+                    .update_stage()
+                    .rest_api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .set_patch_operations(Some(ops.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))
+            })
+            .await?;
         Ok(())
     }
 

@@ -65,16 +65,19 @@ impl Stages for HttpStages {
         stage: &StageRef,
         variables: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        self.pacer.acquire().await;
-        self.client
-            .create_stage()
-            .api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .description("stage created by stagewire")
-            .set_stage_variables(Some(variables.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "CreateStage", e))?;
+        self.pacer
+            .call(|| async {
+                self.client
+                    .create_stage()
+                    .api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .description("stage created by stagewire")
+                    .set_stage_variables(Some(variables.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "CreateStage", e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -88,15 +91,18 @@ impl Stages for HttpStages {
             .map(|name| (name.clone(), String::new()))
             .collect();
         vars.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.pacer.acquire().await;
-        self.client
-            .update_stage()
-            .api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .set_stage_variables(Some(vars))
-            .send()
-            .await
-            .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))?;
+        self.pacer
+            .call(|| async {
+                self.client
+                    .update_stage()
+                    .api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .set_stage_variables(Some(vars.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -174,9 +180,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn throttling_is_classified_and_kept() {
+    async fn a_throttled_update_slows_down_and_is_made_again() {
         let throttled = mock!(Client::update_stage).then_error(|| {
             UpdateStageError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("TooManyRequestsException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let ok = mock!(Client::update_stage).then_output(|| UpdateStageOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_apigatewayv2,
+            RuleMode::Sequential,
+            [&throttled, &ok]
+        );
+        HttpStages::new(client, Arc::new(Pacer::apigateway()))
+            .update(&stage(), &StagePatch::default())
+            .await
+            .unwrap();
+        // The SDK's own attempts were all throttled; the pacer waited and made the call again.
+        assert!(throttled.num_calls() >= 1);
+        assert_eq!(ok.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_classified_and_kept() {
+        let throttled = mock!(Client::get_stage).then_error(|| {
+            GetStageError::TooManyRequestsException(
                 TooManyRequestsException::builder()
                     .message("slow down")
                     .meta(
@@ -190,7 +224,7 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
         let err = HttpStages::new(client, Arc::new(Pacer::apigateway()))
-            .update(&stage(), &StagePatch::default())
+            .get(&stage())
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Throttled);

@@ -4,9 +4,12 @@
 //! relying on throttling and retries. Throttles caused by other clients of the same account are
 //! still retried with backoff by the SDK.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+
+use crate::ports::{AwsError, ErrorKind};
 use tokio::time::Instant;
 
 /// API Gateway's default management-API rate per account and region.
@@ -16,11 +19,25 @@ pub const APIGATEWAY_BURST: f64 = 40.0;
 /// API Gateway's `CreateDeployment` rate: one call every 5 seconds.
 pub const DEPLOYMENT_RATE: f64 = 0.2;
 
+/// Attempts at a call the account's quota keeps throttling, after the SDK's own retries (the
+/// caller's deadline usually ends the wait first).
+pub const THROTTLED_ATTEMPTS: u32 = 20;
+/// The slowest this pacer goes after throttled answers, in calls per second.
+const MIN_RATE: f64 = 0.5;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// The current rate: the configured one, lowered by throttled answers.
+    rate: f64,
+}
+
 #[derive(Debug)]
 pub struct Pacer {
     rate: f64,
     burst: f64,
-    state: Mutex<(f64, Instant)>,
+    state: Mutex<Bucket>,
     waited: std::sync::atomic::AtomicBool,
 }
 
@@ -32,7 +49,11 @@ impl Pacer {
         Pacer {
             rate,
             burst,
-            state: Mutex::new((burst, Instant::now())),
+            state: Mutex::new(Bucket {
+                tokens: burst,
+                at: Instant::now(),
+                rate,
+            }),
             waited: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -59,19 +80,67 @@ impl Pacer {
             let wait = {
                 let mut s = self.state.lock().await;
                 let now = Instant::now();
-                let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
-                s.0 = (s.0 + refill).min(self.burst);
-                s.1 = now;
-                if s.0 >= 1.0 {
-                    s.0 -= 1.0;
+                let refill = now.duration_since(s.at).as_secs_f64() * s.rate;
+                s.tokens = (s.tokens + refill).min(self.burst);
+                s.at = now;
+                if s.tokens >= 1.0 {
+                    s.tokens -= 1.0;
                     self.waited
                         .store(waited, std::sync::atomic::Ordering::Relaxed);
                     return;
                 }
-                Duration::from_secs_f64((1.0 - s.0) / self.rate)
+                Duration::from_secs_f64((1.0 - s.tokens) / s.rate)
             };
             waited = true;
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Other clients of the account are using its quota: halve this pacer's rate (down to
+    /// [`MIN_RATE`]) and spend the tokens it holds.
+    pub async fn throttled(&self) {
+        let mut s = self.state.lock().await;
+        s.rate = (s.rate / 2.0).max(MIN_RATE.min(self.rate));
+        s.tokens = s.tokens.min(0.0);
+    }
+
+    /// A call went through: win back some of the configured rate.
+    pub async fn succeeded(&self) {
+        let mut s = self.state.lock().await;
+        s.rate = (s.rate + 0.5).min(self.rate);
+    }
+
+    /// Makes `call` at this pacer's rate. A throttled answer (after the SDK's own retries: the
+    /// account's quota is met by other clients, such as sibling sandboxes) slows this pacer
+    /// and waits a jittered 1-3 s before trying again, so that concurrent sandboxes back off
+    /// instead of hammering the quota.
+    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.acquire().await;
+            match call().await {
+                Ok(out) => {
+                    self.succeeded().await;
+                    return Ok(out);
+                }
+                Err(e) if e.is(ErrorKind::Throttled) && attempt < THROTTLED_ATTEMPTS => {
+                    self.throttled().await;
+                    let wait = Duration::from_millis(1000 + fastrand::u64(..2000));
+                    tracing::warn!(
+                        operation = e.operation,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "throttled by the account's quota: slowing down"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -91,6 +160,6 @@ mod tests {
         let paced = start.elapsed();
         assert!(paced >= Duration::from_millis(95), "took {paced:?}");
         let s = pacer.state.lock().await;
-        assert!(s.0 < 1.0, "the bucket is drained");
+        assert!(s.tokens < 1.0, "the bucket is drained");
     }
 }

@@ -60,6 +60,18 @@ fn str_field(event: &Value, name: &str) -> Option<String> {
 
 /// Phase one: the envelope.
 pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
+    let envelope = decode_request(event)?;
+    if envelope.response_url.expose().is_empty() {
+        // An empty ResponseURL leaves nowhere to answer, as a missing one does.
+        return Err(Box::new(Malformed {
+            respond_to: None,
+            reason: "malformed custom resource event: the ResponseURL is empty".into(),
+        }));
+    }
+    Ok(envelope)
+}
+
+fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
     match Request::deserialize(event) {
         Ok(Request::Create(r)) => Ok(Envelope {
             request_type: RequestType::Create,

@@ -123,15 +123,29 @@ pub fn response_body(ids: &Ids, outcome: &Outcome) -> Vec<u8> {
     }
 }
 
-/// Room left for `Data` in a SUCCESS response with these identifiers.
+/// Room left for `Data` (its JSON object) in a SUCCESS response with these identifiers: Data
+/// of at most this size is answered whole. Identifiers so long that the response would have to
+/// shorten them leave no room (the Data would give way first).
 pub fn data_limit(ids: &Ids, physical_id: &str) -> usize {
-    let empty = Outcome {
+    let cap = |s: &str| truncate_utf8(non_empty(s), MAX_ID_BYTES).to_string();
+    let (physical, stack, request, logical) = (
+        cap(physical_id),
+        cap(&ids.stack_id),
+        cap(&ids.request_id),
+        cap(&ids.logical_id),
+    );
+    let empty = BTreeMap::new();
+    let body = Body {
         status: Status::Success,
         reason: None,
-        physical_id: physical_id.to_string(),
-        data: BTreeMap::new(),
+        physical_resource_id: &physical,
+        stack_id: &stack,
+        request_id: &request,
+        logical_resource_id: &logical,
+        no_echo: false,
+        data: &empty,
     };
-    let base = response_body(ids, &empty).len() + r#","Data":"#.len();
+    let base = serde_json::to_vec(&body).map_or(usize::MAX, |b| b.len()) + r#","Data":"#.len();
     MAX_RESPONSE_BYTES.saturating_sub(base)
 }
 

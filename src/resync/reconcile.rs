@@ -1,10 +1,11 @@
 //! Reconcile: bring every record's variable in line with its source. Each source is resolved
 //! once and each stage read once (one `GetStages` per API when several of its stages are
 //! affected); [`crate::plan::stage`] decides, this module only gathers the facts and applies
-//! the plan: one `UpdateStage` per stage, then the registry writes, each conditional on the
-//! record's version. A concurrent invocation that wrote first makes this one re-read and
-//! re-resolve, so stale values never win; a variable written here whose binding was deleted
-//! meanwhile is removed again.
+//! the plan: the registry records of the variables to write move first, each conditional on
+//! the version planned from, then one `UpdateStage` per stage. A concurrent invocation that
+//! recorded first makes this one re-read and re-resolve before it writes anything, so an older
+//! value is never written over a newer one; a variable written here whose binding was deleted
+//! meanwhile is removed again on the retry.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -211,10 +212,33 @@ async fn apply(
     };
     let plan = plan(resolver, stage, live.as_ref(), records.to_vec()).await;
     report(&plan, summary);
+    let mut conflict = false;
     if !plan.patch.is_empty() {
+        // The registry first: each written variable's record moves to its new value on the
+        // condition that its version is the one planned from. A concurrent invocation that
+        // recorded first (with a value resolved later) wins, and this one re-reads and
+        // re-resolves without writing the stage, so an older value never lands after a newer.
+        let mut claimed = Vec::new();
+        for p in &plan.variables {
+            let (Action::Write { .. }, Some(update)) = (&p.action, &p.update) else {
+                continue;
+            };
+            match ports.registry.record_sync(&p.record, update).await {
+                Ok(true) => claimed.push(p),
+                Ok(false) => conflict = true,
+                Err(e) => {
+                    summary.fail(stage, Some(&p.record.variable), &e);
+                    conflict = true;
+                }
+            }
+        }
+        if conflict {
+            return true;
+        }
         if let Err(e) = stages.update(stage, &plan.patch).await {
             tracing::error!(%stage, error = %e, "stage update failed");
             summary.fail(stage, None, &e);
+            restore(ports, &claimed, &e).await;
             return false;
         }
         for p in &plan.variables {
@@ -229,9 +253,27 @@ async fn apply(
             }
         }
         written.extend(plan.patch.set.clone());
+        // A binding deleted between the registry write and the stage write has released its
+        // records and found nothing of this value to remove: the variable goes again here.
+        let mut after = live.map(|l| l.variables).unwrap_or_default();
+        after.extend(plan.patch.set.clone());
+        match ports.registry.by_stage(stage).await {
+            Ok(still) => {
+                let orphans = stage_plan::orphans(&after, &plan.patch.set, &still);
+                if !orphans.is_empty() {
+                    tracing::warn!(%stage, variables = ?orphans.remove, "bindings deleted meanwhile: their variables go");
+                    if let Err(e) = stages.update(stage, &orphans).await {
+                        summary.fail(stage, None, &e);
+                    }
+                }
+            }
+            Err(e) => summary.fail(stage, None, &e),
+        }
     }
-    let mut conflict = false;
     for p in &plan.variables {
+        if matches!(p.action, Action::Write { .. }) && !plan.patch.is_empty() {
+            continue;
+        }
         let Some(update) = &p.update else { continue };
         match ports.registry.record_sync(&p.record, update).await {
             Ok(true) => {}
@@ -240,6 +282,25 @@ async fn apply(
         }
     }
     conflict
+}
+
+/// After a failed stage write: the records claimed for it go back to the value they held, with
+/// the error (best effort; the next re-sync repairs whatever this leaves).
+async fn restore(ports: &Ports, claimed: &[&stage_plan::Planned], error: &AwsError) {
+    for p in claimed {
+        let Some(update) = &p.update else { continue };
+        let mut record = p.record.clone();
+        record.version += 1;
+        let back = crate::ports::SyncUpdate {
+            value: p.record.value.clone(),
+            via: p.record.via.clone(),
+            error: Some(error.to_string()),
+            at: update.at,
+        };
+        if let Err(e) = ports.registry.record_sync(&record, &back).await {
+            tracing::warn!(variable = %p.record.variable, error = %e, "could not restore a record after a failed stage write");
+        }
+    }
 }
 
 /// Log and count what the plan holds back.
@@ -444,8 +505,8 @@ mod tests {
     async fn a_concurrent_writer_wins_and_this_invocation_re_reads_and_converges() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
-        // Another invocation, which saw an even newer stack, writes between this one's stage
-        // write and its registry write.
+        // Another invocation, which saw an even newer stack, records and writes its value
+        // between this one's plan and its registry write.
         let newest = {
             let mut s = world.state();
             s.add_load_balancer("lb3", 1).dns_name.unwrap()
@@ -478,8 +539,8 @@ mod tests {
         );
         assert_eq!(
             s.count(crate::ports::op::UPDATE_STAGE),
-            1,
-            "the retry found the stage in sync"
+            0,
+            "the older value was never written, and the retry found the stage in sync"
         );
     }
 
@@ -509,14 +570,36 @@ mod tests {
     async fn a_binding_deleted_mid_flight_leaves_no_variable_behind() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
-        // The binding's Delete runs between this invocation's stage write and its registry
-        // write: it releases the record (and found the old value, so removed nothing).
-        world.before(crate::ports::op::RECORD_SYNC, |s| s.registry.clear());
+        // The binding's Delete runs between this invocation's plan and its registry write: it
+        // removes its variable (which still held the value it wrote) and releases the record.
+        world.before(crate::ports::op::RECORD_SYNC, |s| {
+            s.registry.clear();
+            s.stages.get_mut(&stage()).unwrap().remove("elb");
+        });
 
         let summary = reconcile(&ports, records(&ports).await).await;
 
         assert!(summary.failures().is_empty(), "{summary:?}");
         assert_eq!(var(&world), None, "the orphaned write was undone");
+        assert!(records(&ports).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_binding_deleted_between_the_registry_write_and_the_stage_write_leaves_nothing() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        // The Delete runs after this invocation recorded the new value: the stage still holds
+        // the old one, so the Delete removes nothing, and releases the record.
+        world.before(crate::ports::op::UPDATE_STAGE, |s| s.registry.clear());
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert!(summary.failures().is_empty(), "{summary:?}");
+        assert_eq!(
+            var(&world),
+            None,
+            "the variable written for a deleted binding went again"
+        );
         assert!(records(&ports).await.is_empty());
     }
 

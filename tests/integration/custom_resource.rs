@@ -658,16 +658,116 @@ async fn a_malformed_event_with_a_response_url_gets_one_failed_response() {
     assert!(received.is_empty());
 }
 
+/// A function binary of the workspace, built by `cargo build --workspace --bins` into the
+/// target directory this test binary runs from (`CARGO_TARGET_DIR` honoured).
+fn function_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/debug/deps/integration-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it first (cargo build --workspace --bins)",
+        binary.display()
+    );
+    binary
+}
+
 #[tokio::test]
 async fn a_misconfigured_function_answers_failed() {
-    let cfn = Cloudformation::new().await;
-    let h = Handler::misconfigured(
-        "STAGEWIRE_TABLE is not set: it must name the stagewire registry table",
+    assert!(
+        std::env::var_os(stagewire::config::TABLE_VAR).is_none(),
+        "this test runs the function without {}",
+        stagewire::config::TABLE_VAR
     );
-    let r = cfn
-        .send(&h, cfn.create("B", seed_props("api", "prod", "S")))
-        .await;
-    assert_failed(&r, &["misconfigured", "STAGEWIRE_TABLE"]);
+    let moto = stagewire_devkit::moto::shared().await;
+    let cfn = Cloudformation::new().await;
+    // The real binary, started as Lambda starts it, without STAGEWIRE_TABLE.
+    let function = stagewire_devkit::Function::launch(
+        &function_binary("stage-binding"),
+        &stagewire_devkit::moto::process_env(&moto.endpoint()),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    let invocation = function
+        .api
+        .invoke(
+            cfn.create("B", seed_props("api", "prod", "S")),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+
+    let report = invocation.response().expect("the function answered");
+    assert_eq!(report["outcome"], "FAILED", "{report}");
+    let received = cfn.receiver.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(
+        received[0].violations.is_empty(),
+        "{:?}",
+        received[0].violations
+    );
+    assert_failed(
+        &received[0],
+        &["misconfigured", "STAGEWIRE_TABLE is not set"],
+    );
+    assert!(
+        function.process.log_text().contains("configuration error"),
+        "{}",
+        function.process.log_text()
+    );
+}
+
+#[tokio::test]
+async fn the_function_answers_before_the_deadline_lambda_gives_it() {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = stagewire_devkit::fault_proxy::FaultProxy::start(&moto.endpoint())
+        .await
+        .unwrap();
+    let w = World::at(&proxy.endpoint()).await;
+    let a = w.elb_stack(&unique("EcsA")).await;
+    let api = w.rest_api().await;
+    // Every API Gateway call hangs far beyond the invocation's time.
+    proxy.add_rule(
+        stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Delay(
+            Duration::from_secs(60),
+        ))
+        .service("apigateway"),
+    );
+    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
+    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
+    let function = stagewire_devkit::Function::launch(
+        &function_binary("stage-binding"),
+        &env,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let cfn = Cloudformation::new().await;
+    let budget = Duration::from_secs(4);
+
+    // The Runtime API gives the invocation a deadline 4 s after delivery; the function reads it
+    // from the Lambda-Runtime-Deadline-Ms header.
+    let invocation = function
+        .api
+        .invoke(cfn.create("B", seed_props(&api, "prod", &a.name)), budget)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no answer within the deadline: {e}\n{}",
+                function.process.log_text()
+            )
+        });
+
+    assert!(invocation.duration < budget, "{:?}", invocation.duration);
+    let received = cfn.receiver.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_failed(&received[0], &["timed out"]);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value};
-use stagewire::cfn::{self, Handler, Ids, Outcome, Status, MAX_RESPONSE_BYTES};
+use stagewire::cfn::{self, Ids, Outcome, Status, MAX_RESPONSE_BYTES};
 use stagewire::domain::Source;
 use stagewire::domain::{validate_stage_name, validate_variable_name, validate_variable_value};
 use stagewire_devkit::receiver::{check_document, ResponseReceiver};
@@ -179,6 +179,41 @@ fn any_url() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A well-formed custom-resource event (it decodes), with random ids and properties.
+fn valid_event() -> impl Strategy<Value = Value> {
+    (
+        prop_oneof![Just("Create"), Just("Update"), Just("Delete")],
+        "[a-zA-Z0-9:/-]{1,60}",
+        "[a-f0-9-]{1,36}",
+        "[A-Za-z0-9]{1,40}",
+        "[a-zA-Z0-9:_-]{1,60}",
+        resource_properties(),
+    )
+        .prop_map(|(rt, stack, request, logical, physical, props)| {
+            let mut m = Map::new();
+            m.insert("RequestType".into(), Value::String(rt.into()));
+            m.insert(
+                "ResponseURL".into(),
+                Value::String("https://cfn-response.s3.amazonaws.com/x?X-Amz-Signature=ab".into()),
+            );
+            m.insert("StackId".into(), Value::String(stack));
+            m.insert("RequestId".into(), Value::String(request));
+            m.insert("LogicalResourceId".into(), Value::String(logical));
+            m.insert(
+                "ResourceType".into(),
+                Value::String("Custom::StageBinding".into()),
+            );
+            m.insert("ResourceProperties".into(), props.clone());
+            if rt != "Create" {
+                m.insert("PhysicalResourceId".into(), Value::String(physical));
+            }
+            if rt == "Update" {
+                m.insert("OldResourceProperties".into(), props);
+            }
+            Value::Object(m)
+        })
+}
+
 /// The checks every response body must pass.
 fn check_body(body: &[u8]) -> Result<(), TestCaseError> {
     prop_assert!(
@@ -285,32 +320,72 @@ proptest! {
     #[test]
     fn every_response_body_is_valid_bounded_json(ids in ids(), outcome in outcome()) {
         check_body(&cfn::response_body(&ids, &outcome))?;
-        let limit = cfn::data_limit(&ids, &outcome.physical_id);
-        prop_assert!(limit <= MAX_RESPONSE_BYTES);
     }
 
     #[test]
-    fn arbitrary_bytes_without_a_response_url_are_a_clean_error(
-        bytes in prop_oneof![
-            proptest::collection::vec(any::<u8>(), 0..512),
-            json_value().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
-        ]
+    fn a_success_carrying_exactly_the_data_limit_keeps_its_data(
+        ids in ids(),
+        physical_id in id_text(),
+        key in "[A-Za-z]{1,12}",
+        fill in prop_oneof![Just('a'), Just('é'), Just('😀')],
     ) {
-        if let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) {
-            if let Some(m) = value.as_object_mut() {
-                m.remove("ResponseURL");
+        let limit = cfn::data_limit(&ids, &physical_id);
+        // One Data entry whose JSON object (`{"key":"value"}`, as the binding measures it)
+        // weighs exactly `limit` bytes.
+        let overhead = r#"{"":""}"#.len() + key.len();
+        prop_assume!(limit > overhead + fill.len_utf8());
+        let room = limit - overhead;
+        let mut value: String = std::iter::repeat_n(fill, room / fill.len_utf8()).collect();
+        value.extend(std::iter::repeat_n('a', room - value.len()));
+        let data = BTreeMap::from([(key.clone(), value.clone())]);
+        prop_assert_eq!(serde_json::to_vec(&data).unwrap().len(), limit);
+        let outcome = Outcome {
+            status: Status::Success,
+            reason: None,
+            physical_id,
+            data,
+        };
+        let body = cfn::response_body(&ids, &outcome);
+        check_body(&body)?;
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        prop_assert_eq!(doc["Status"].as_str(), Some("SUCCESS"));
+        prop_assert_eq!(
+            doc["Data"][key.as_str()].as_str(),
+            Some(value.as_str()),
+            "the Data was dropped or cut at the limit of {} bytes",
+            limit
+        );
+    }
+
+    #[test]
+    fn a_valid_event_without_a_response_url_is_a_clean_error(
+        event in valid_event(),
+        broken in prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            Just(Some(Value::String(String::new()))),
+            any::<i64>().prop_map(|n| Some(Value::from(n))),
+            json_value().prop_filter("not a string", |v| !v.is_string()).prop_map(Some),
+        ],
+    ) {
+        // The event decodes with its ResponseURL...
+        prop_assert!(cfn::decode(&event).is_ok(), "{}", event);
+        // ...and not with it removed or retyped.
+        let mut event = event;
+        match broken {
+            None => { event.as_object_mut().unwrap().remove("ResponseURL"); }
+            Some(v) => { event["ResponseURL"] = v; }
+        }
+        match cfn::decode(&event) {
+            Ok(envelope) => {
+                return Err(TestCaseError::fail(format!(
+                    "decoded without a usable ResponseURL: {:?}",
+                    envelope.ids
+                )));
             }
-            match cfn::decode(&value) {
-                Ok(envelope) => {
-                    return Err(TestCaseError::fail(format!(
-                        "decoded without a ResponseURL: {:?}",
-                        envelope.ids
-                    )));
-                }
-                Err(m) => {
-                    prop_assert!(m.respond_to.is_none());
-                    prop_assert!(!m.reason.is_empty());
-                }
+            Err(m) => {
+                prop_assert!(m.respond_to.is_none(), "somewhere to answer in {}", event);
+                prop_assert!(!m.reason.is_empty());
             }
         }
     }
@@ -372,7 +447,9 @@ fn the_handler_answers_every_malformed_event_exactly_once() {
         .build()
         .unwrap();
     let receiver = rt.block_on(ResponseReceiver::start(vec![])).unwrap();
-    let handler = Handler::misconfigured("x");
+    // A working handler: the FAILED answers come from the decoding, not from configuration.
+    let world = rt.block_on(crate::support::World::new());
+    let handler = world.handler();
     let mut runner = TestRunner::new(config(32));
     let url = receiver.url("cfn-response/malformed");
     runner
@@ -389,6 +466,34 @@ fn the_handler_answers_every_malformed_event_exactly_once() {
                 prop_assert_eq!(new.len(), 1, "responses for {}", event);
                 prop_assert!(new[0].violations.is_empty(), "{:?}", new[0].violations);
                 prop_assert_eq!(new[0].status(), Some("FAILED"));
+                // The Reason may be shortened (with "...") to keep the body within 4096 bytes.
+                const MALFORMED: &str = "malformed custom resource event";
+                let reason = new[0].field("Reason").unwrap_or_default();
+                let stem = reason.strip_suffix("...").unwrap_or(reason);
+                // Identifiers whose JSON fills the body leave the Reason no room at all.
+                let ids_json: usize = [
+                    "StackId",
+                    "RequestId",
+                    "LogicalResourceId",
+                    "PhysicalResourceId",
+                ]
+                .iter()
+                .filter_map(|k| event.get(*k).and_then(Value::as_str))
+                .map(|v| {
+                    serde_json::to_string(cfn::truncate_utf8(v, 1024))
+                        .unwrap()
+                        .len()
+                })
+                .sum();
+                let crowded = ids_json + 200 > MAX_RESPONSE_BYTES;
+                prop_assert!(
+                    stem.starts_with(MALFORMED)
+                        || (stem.len() >= 9 && MALFORMED.starts_with(stem))
+                        || (crowded && MALFORMED.starts_with(stem)),
+                    "Reason {:?} for {}",
+                    reason,
+                    event
+                );
                 let text = format!("{report:?}");
                 prop_assert!(
                     !text.contains(receiver.secret()),

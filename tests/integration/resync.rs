@@ -279,49 +279,111 @@ async fn a_classic_elb_recreated() {
     assert!(w.registry_items().await[0].last_error.is_none());
 }
 
+/// The `UpdateStage` (PATCH) bodies the proxy forwarded for REST stages.
+fn update_stage_bodies(proxy: &FaultProxy) -> Vec<String> {
+    proxy
+        .records()
+        .iter()
+        .filter(|r| r.service == "apigateway" && r.operation.starts_with("PATCH /restapis/"))
+        .map(|r| r.body_text())
+        .collect()
+}
+
+/// Waits until the proxy holds a request of `operation` under a Delay rule.
+async fn held(proxy: &FaultProxy, service: &str, operation: &str) {
+    for _ in 0..500 {
+        if proxy.records().iter().any(|r| {
+            r.service == service
+                && r.operation == operation
+                && matches!(r.fault, Some(Fault::Delay(_)))
+        }) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no {service} {operation} was held: {:?}", proxy.counts());
+}
+
 #[tokio::test]
 async fn duplicated_and_reordered_events_converge() {
-    let w = World::new().await;
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
     let stack = w.elb_stack(&unique("EcsDup")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
+    let version_before = w.registry_items().await[0].version;
 
+    // The stack is replaced; invocation A resolves the replacement's load balancer, and its
+    // registry write is held by the proxy.
     let second = w.replace_elb_stack(&stack.name).await;
-    let first_event = stack_event(&second.stack_id, "UPDATE_COMPLETE");
-    let third = w.replace_elb_stack(&stack.name).await;
-    let second_event = stack_event(&third.stack_id, "UPDATE_COMPLETE");
-
-    // Newest first, then the older one, then the newest again.
-    let a = run(&w, second_event.clone()).await;
-    let b = run(&w, first_event).await;
-    let c = run(&w, second_event).await;
-
-    assert_eq!(a.changed.len(), 1);
-    assert!(
-        b.changed.is_empty(),
-        "an older event never brings back an older value: {b:?}"
+    let older_event = stack_event(&second.stack_id, "UPDATE_COMPLETE");
+    proxy.reset_counts();
+    proxy.add_rule(
+        Rule::new(Fault::Delay(std::time::Duration::from_secs(4)))
+            .service("dynamodb")
+            .operation("UpdateItem")
+            .times(1),
     );
+    let ports = w.ports.clone();
+    let a = tokio::spawn(async move { resync::handle(&ports, older_event).await });
+    held(&proxy, "dynamodb", "UpdateItem").await;
+
+    // Meanwhile the stack is replaced again and invocation B, for the newer stack, runs to the
+    // end while A waits.
+    let third = w.replace_elb_stack(&stack.name).await;
+    let newer_event = stack_event(&third.stack_id, "UPDATE_COMPLETE");
+    let b = run(&w, newer_event.clone()).await;
+    assert_eq!(b.changed.len(), 1, "{b:?}");
+    assert_eq!(b.changed[0].to, third.dns);
+
+    let a = a.await.unwrap().expect("re-sync A succeeded");
+    assert!(
+        a.changed.is_empty(),
+        "A lost the conditional write and found the newer value in place: {a:?}"
+    );
+    // A duplicate of the newer event changes nothing.
+    let c = run(&w, newer_event).await;
     assert!(c.changed.is_empty(), "a duplicate changes nothing: {c:?}");
+
+    let bodies = update_stage_bodies(&proxy);
+    assert_eq!(bodies.len(), 1, "one UpdateStage in all: {bodies:?}");
+    assert!(bodies[0].contains(&third.dns), "{bodies:?}");
+    assert!(
+        bodies.iter().all(|b| !b.contains(&second.dns)),
+        "the older value was written: {bodies:?}"
+    );
+    let refused = proxy
+        .records()
+        .iter()
+        .filter(|r| r.operation == "UpdateItem" && r.status == Some(400))
+        .count();
+    assert_eq!(refused, 1, "A's conditional write was refused once");
     assert_eq!(
         w.var(&api, "prod", "helloworldElb").await,
         Some(third.dns.clone())
     );
     let item = &w.registry_items().await[0];
     assert_eq!(item.value.as_deref(), Some(third.dns.as_str()));
+    assert!(item.version > version_before);
 }
 
 #[tokio::test]
 async fn eight_concurrent_invocations_for_one_stack() {
-    let w = World::new().await;
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    let w = World::at(&proxy.endpoint()).await;
     let stack = w.elb_stack(&unique("EcsBurst")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     for stage in ["prod", "blue", "green"] {
         bind(&w, &cfn, &format!("B{stage}"), &api, stage, &stack.name).await;
     }
+    let versions_before: u64 = w.registry_items().await.iter().map(|r| r.version).sum();
     let replaced = w.replace_elb_stack(&stack.name).await;
     let event = stack_event(&replaced.stack_id, "UPDATE_COMPLETE");
+    proxy.reset_counts();
 
     let runs =
         futures::future::join_all((0..8).map(|_| resync::handle(&w.ports, event.clone()))).await;
@@ -331,7 +393,37 @@ async fn eight_concurrent_invocations_for_one_stack() {
         let s = r.expect("no invocation fails");
         changed += s.changed.len();
     }
-    assert!((3..=24).contains(&changed), "changed {changed}");
+    let records = proxy.records();
+    let answered = |status: u16| {
+        records
+            .iter()
+            .filter(|r| r.operation == "UpdateItem" && r.status == Some(status))
+            .count() as u64
+    };
+    let (accepted, refused) = (answered(200), answered(400));
+    let rereads = records
+        .iter()
+        .filter(|r| r.operation == "Query")
+        .count()
+        .saturating_sub(8);
+    println!(
+        "8 invocations: {changed} variables changed, {accepted} registry writes accepted,          {refused} refused on their version, {rereads} re-reads"
+    );
+    // All eight planned from the same versions: the conditional writes let one win per
+    // record, the others were refused and re-read.
+    assert!(refused >= 1, "no conditional write was refused");
+    assert!(rereads >= 1, "no invocation re-read the registry");
+    // Each accepted write moved its record's version by exactly one.
+    let versions_after: u64 = w.registry_items().await.iter().map(|r| r.version).sum();
+    assert_eq!(versions_after - versions_before, accepted);
+    // Every variable written was written with the new value; once per UpdateStage.
+    let bodies = update_stage_bodies(&proxy);
+    assert_eq!(changed, bodies.len(), "{bodies:?}");
+    assert!(bodies.len() >= 3);
+    assert!(
+        bodies.iter().all(|b| b.contains(&replaced.dns)),
+        "{bodies:?}"
+    );
     for stage in ["prod", "blue", "green"] {
         assert_eq!(
             w.var(&api, stage, "helloworldElb").await,
@@ -425,21 +517,38 @@ async fn throttled_api_gateway_calls_are_retried() {
     let cfn = Cloudformation::new().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     let replaced = w.replace_elb_stack(&stack.name).await;
-    // Every other API Gateway call answers 429 TooManyRequestsException, twice at most in a row.
+    proxy.reset_counts();
+    // The first two API Gateway calls answer 429 TooManyRequestsException; the SDK retries
+    // each (the tests' clients make 3 attempts), so the third attempt gets through.
     proxy.add_rule(
         Rule::new(Fault::Throttle { retry_after: None })
             .service("apigateway")
             .times(2),
     );
 
-    let summary = run(&w, stack_event(&replaced.stack_id, "UPDATE_COMPLETE")).await;
+    let summary = run(&w, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"));
+    let summary = summary.await;
+    let apigateway: Vec<_> = proxy
+        .records()
+        .into_iter()
+        .filter(|r| r.service == "apigateway")
+        .collect();
 
     assert_eq!(summary.changed.len(), 1);
     assert_eq!(
         w.var(&api, "prod", "helloworldElb").await,
         Some(replaced.dns)
     );
-    assert!(proxy.injected() >= 2);
+    let answers: Vec<Option<u16>> = apigateway.iter().map(|r| r.status).collect();
+    // The re-sync's GetStage was throttled twice and retried, then its UpdateStage went through.
+    assert_eq!(
+        answers,
+        [Some(429), Some(429), Some(200), Some(200)],
+        "{:?}",
+        proxy.counts()
+    );
+    assert_eq!(apigateway[0].operation, apigateway[2].operation);
+    assert!(apigateway[3].operation.starts_with("PATCH "));
 }
 
 #[tokio::test]
@@ -497,9 +606,11 @@ async fn ten_thousand_bindings_one_event_touches_only_its_own() {
         "10,000 bindings, one stack event: {calls} AWS calls in {took:?}: {:?}",
         proxy.counts()
     );
-    // One registry query, one DescribeStacks, the load balancer listing and health for the
-    // switch policy, and per stage one GetStage, one UpdateStage and one registry write.
-    assert!(calls <= 15, "{calls} calls: {:?}", proxy.counts());
+    // One registry query for the lookup, one DescribeStacks, the load balancer listing and
+    // health for the switch policy, and per stage one GetStage, one registry write, one
+    // UpdateStage and one consistent read of the stage's records after the write (a binding
+    // deleted meanwhile must not leave its variable behind).
+    assert!(calls <= 18, "{calls} calls: {:?}", proxy.counts());
     assert_eq!(proxy.count("dynamodb", "Scan"), 0);
-    assert_eq!(proxy.count("dynamodb", "Query"), 1);
+    assert_eq!(proxy.count("dynamodb", "Query"), 1 + 3);
 }
