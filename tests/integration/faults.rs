@@ -232,8 +232,7 @@ async fn creates_in_separate_sandboxes(
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let cfn = Arc::clone(cfn);
-            let mut handler = Handler::new(Ports::aws(&sdk, &w.table));
-            handler.sender = Sender::new(4, Duration::from_millis(20), Duration::from_secs(3));
+            let handler = w.handler_over(Ports::aws(&sdk, &w.table));
             let event = cfn.create(
                 &format!("{}{i}", prefix.to_uppercase()),
                 seed_props(api, &format!("{prefix}{i}"), stack),
@@ -546,7 +545,11 @@ async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
         "ResourceType": "Custom::StageBinding",
         "ResourceProperties": {"RestApiId": "a", "StageName": "prod", "Variables": {"v": {"Value": "x"}}},
     });
-    let mut handler = Handler::misconfigured("x");
+    let mut handler = Handler::misconfigured(
+        "x",
+        stagewire::cfn::security::ResponseHosts::cloudformation("us-east-1")
+            .allowing(local_response_hosts()),
+    );
     handler.sender = Sender::new(3, Duration::from_millis(20), Duration::from_secs(3));
 
     let result = handler

@@ -9,6 +9,7 @@ mod faults;
 mod package;
 mod properties;
 mod resync;
+mod security;
 mod support;
 mod template;
 mod zero_downtime;
