@@ -309,7 +309,10 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("not authorized"), "{out}");
-    assert!(out.contains(ALLOWED_STACKS_TAG), "{out}");
+    assert!(out.contains("re-sync no longer updates"), "{out}");
+    let json_out = stdout(&cli(&w, &["status", "--json"]).await);
+    assert!(json_out.contains("\"unauthorized\""), "{json_out}");
+    assert!(json_out.contains(ALLOWED_STACKS_TAG), "{json_out}");
 }
 
 /// A ResponseURL on a host other than CloudFormation's bucket (or the allow-list): nothing is
