@@ -64,6 +64,7 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     ),
     // REST: GetTags on the API's ARN; HTTP: GetApi (its tags).
     (op::API_TAGS, &["apigateway:GET"]),
+    (op::STACK_STATUS, &["cloudformation:DescribeStacks"]),
     (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
     (
         op::LOAD_BALANCER_V2,
