@@ -179,9 +179,9 @@ pub fn verdict(
             _ => Err(Forged::NoResource { stack, logical }),
         };
     };
-    if !RESOURCE_TYPES.contains(&res.resource_type.as_str())
-        && !(request == RequestType::Delete && res.status.starts_with("DELETE_"))
-    {
+    let is_binding = RESOURCE_TYPES.contains(&res.resource_type.as_str());
+    let being_deleted = request == RequestType::Delete && res.status.starts_with("DELETE_");
+    if !is_binding && !being_deleted {
         return Err(Forged::WrongType {
             stack,
             logical,
