@@ -35,7 +35,10 @@ async fn world_with_retries(proxy: &FaultProxy) -> World {
                 .with_max_backoff(Duration::from_millis(200)),
         )
         .build();
-    w.ports = Ports::aws(&sdk, &w.table);
+    w.ports = Ports {
+        authorization: w.authorization,
+        ..Ports::aws(&sdk, &w.table)
+    };
     w
 }
 

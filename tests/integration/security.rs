@@ -277,7 +277,9 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
     let name = unique("EcsA");
     let a = w.elb_stack(&name).await;
     let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    // The binding's own stack lives on (the re-sync releases the bindings of gone stacks).
+    let owner = w.elb_stack(&unique("TeamA")).await;
+    let cfn = Cloudformation::for_stack(&owner.stack_id).await;
     proxy(&w).set_api_tags(
         &api,
         &[

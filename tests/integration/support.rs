@@ -81,7 +81,11 @@ impl World {
             endpoint: endpoint.to_string(),
             proxy: None,
             authorization: stagewire::domain::Authorization::Open,
-            ports: Ports::aws(&sdk, &table),
+            // The scenarios' single-team account; the security tests set `ApiTags` themselves.
+            ports: Ports {
+                authorization: stagewire::domain::Authorization::Open,
+                ..Ports::aws(&sdk, &table)
+            },
             apigw: aws_sdk_apigateway::Client::new(&sdk),
             apigw2: aws_sdk_apigatewayv2::Client::new(&sdk),
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
