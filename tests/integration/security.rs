@@ -36,7 +36,8 @@ impl Forger {
             events: CfnEvents::new(
                 stack_id,
                 format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
-            ),
+            )
+            .undeclared(),
         }
     }
 }

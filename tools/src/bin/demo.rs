@@ -224,6 +224,9 @@ impl Function {
 /// Everything the demo started, stopped by [`stop`].
 struct Bench {
     moto: MotoServer,
+    /// The functions' AWS endpoint: moto behind the devkit's proxy, which answers
+    /// CloudFormation's DescribeStackResource for the bindings the demo's events declare.
+    proxy: stagewire_devkit::FaultProxy,
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -235,8 +238,13 @@ struct Bench {
 impl Bench {
     /// The environment the functions and the CLI run with.
     fn function_env(&self) -> Vec<(String, String)> {
-        let mut env = stagewire_devkit::moto::process_env(&self.moto.endpoint());
+        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
         env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
+        // One team's account: the demo's API carries no stagewire tags.
+        env.push((
+            "STAGEWIRE_BINDING_AUTHORIZATION".to_string(),
+            "Open".to_string(),
+        ));
         env
     }
 
@@ -384,6 +392,9 @@ async fn start_bench(out: &mut Narrator) -> Step<Bench> {
         cfn: aws_sdk_cloudformation::Client::new(&sdk),
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        proxy: stagewire_devkit::FaultProxy::start(&moto.endpoint())
+            .await
+            .map_err(failed("starting the proxy in front of moto"))?,
         moto,
         receiver: None,
         binding: None,
