@@ -2,8 +2,11 @@
 //!
 //! It starts moto, deploys the example ECS stacks and the REST API `EcsDemoAPI`, runs the real
 //! `stage-binding` and `stage-resync` binaries under a local Lambda Runtime API, plays
-//! CloudFormation's side of the custom resource, replaces the prod load balancer and shows the
-//! stage variable following it. Every step is narrated with its timing and checked; the first
+//! CloudFormation's side of the custom resource (the binding in each ECS stack,
+//! `LoadBalancer: !Ref LoadBalancer`), calls `GET /prod/helloworld` through the devkit's stand-in
+//! for the deployed API and local load-balancer servers, and replaces the prod load balancer the
+//! way a stack update does (the new one created, the binding's Update waiting for its healthy
+//! target, cleanup deleting the old one) while requests run: not one may fail. Every step is narrated with its timing and checked; the first
 //! check that does not hold prints what was expected and what was found, everything the demo
 //! started is stopped, and the exit status is 1.
 //!
@@ -1198,7 +1201,10 @@ fn generations_template(base: &str, generations: &[(String, String)]) -> String 
     t
 }
 
-/// CloudFormation's side of `HelloworldProdBinding` in the ECS stack while the stack is updated:
+/// A custom-resource response and the line describing its invocation, or why there was none.
+type Answer = Step<(Received, String)>;
+
+/// CloudFormation's side of the prod `StageBinding` in the ECS stack while the stack is updated:
 /// the binding's Update, its `LoadBalancer` property now the new load balancer's ARN, sent to
 /// the running `stage-binding`.
 struct StackUpdate {
@@ -1210,7 +1216,7 @@ struct StackUpdate {
     /// The load balancer the binding's properties name.
     current_arn: Mutex<String>,
     /// Each Update's response (or why there was none) and how long it took.
-    answers: Mutex<Vec<(Step<(Received, String)>, Duration)>>,
+    answers: Mutex<Vec<(Answer, Duration)>>,
 }
 
 impl Parties for StackUpdate {
