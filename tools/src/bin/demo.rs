@@ -1366,7 +1366,7 @@ async fn replace_under_traffic(
     let position = |what: &str| replayed.steps.iter().position(|(_, s)| s.contains(what));
     match (position("has a healthy target"), position("the binding answers")) {
         (Some(healthy), Some(answered)) if healthy < answered => out.detail(format!(
-            "  the Update waited {} for {NEW_LB_NAME}'s healthy target before switching and answering",
+            "  the Update switched and answered after {}, once {NEW_LB_NAME} had a healthy target (target health checked every 5 s)",
             secs(took)
         )),
         _ => {
