@@ -31,15 +31,19 @@ impl HttpStages {
 impl Stages for HttpStages {
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
-        self.pacer.acquire().await;
-        match self
-            .client
-            .get_stage()
-            .api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .send()
-            .await
-        {
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .get_stage()
+                    .api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "GetStage", e))
+            })
+            .await;
+        match res {
             Ok(out) => Ok(Some(LiveStage {
                 variables: out
                     .stage_variables()
@@ -47,7 +51,6 @@ impl Stages for HttpStages {
                     .unwrap_or_default(),
             })),
             Err(e) => {
-                let e = sdk_error(SERVICE, "GetStage", e);
                 if e.is(ErrorKind::NotFound) {
                     Ok(None)
                 } else {
@@ -108,18 +111,21 @@ impl Stages for HttpStages {
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
-        self.pacer.acquire().await;
-        match self
-            .client
-            .delete_stage()
-            .api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .send()
-            .await
-        {
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .delete_stage()
+                    .api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "DeleteStage", e))
+            })
+            .await;
+        match res {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = sdk_error(SERVICE, "DeleteStage", e);
                 if e.is(ErrorKind::NotFound) {
                     Ok(())
                 } else {
