@@ -26,6 +26,8 @@ type Hook = Box<dyn FnOnce(&mut State) + Send>;
 pub struct State {
     pub stages: BTreeMap<StageRef, BTreeMap<String, String>>,
     pub stacks: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each stack's status, by id.
+    pub statuses: BTreeMap<String, String>,
     /// The logical ids in each stack's template.
     pub templates: BTreeMap<String, BTreeSet<String>>,
     pub services: BTreeMap<(String, String), Vec<EcsLoadBalancer>>,
@@ -210,6 +212,10 @@ impl Stages for World {
 impl StackOutputs for World {
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
         Ok(self.call(op::STACK_OUTPUTS)?.stacks.get(stack).cloned())
+    }
+
+    async fn stack_status(&self, stack: &str) -> Result<Option<String>, AwsError> {
+        Ok(self.call(op::STACK_STATUS)?.statuses.get(stack).cloned())
     }
 
     async fn template_resources(&self, stack: &str) -> Result<Option<BTreeSet<String>>, AwsError> {

@@ -119,6 +119,9 @@ pub trait StackOutputs: Send + Sync {
         &self,
         stack: &str,
     ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError>;
+    /// A stack's status (`DELETE_COMPLETE` for a deleted one asked for by its id), `None` when
+    /// CloudFormation knows no such stack.
+    async fn stack_status(&self, stack: &str) -> Result<Option<String>, AwsError>;
 }
 
 /// A load balancer attachment of an ECS service.
@@ -291,6 +294,7 @@ pub mod op {
     pub const DELETE_STAGE: &str = "DeleteStage";
     pub const STACK_OUTPUTS: &str = "StackOutputs";
     pub const TEMPLATE_RESOURCES: &str = "TemplateResources";
+    pub const STACK_STATUS: &str = "StackStatus";
     pub const SERVICE_LOAD_BALANCERS: &str = "ServiceLoadBalancers";
     pub const LOAD_BALANCER_V2: &str = "LoadBalancerV2";
     pub const LOAD_BALANCER_CLASSIC: &str = "LoadBalancerClassic";

@@ -47,6 +47,25 @@ impl StackOutputs for CfnStackOutputs {
     }
 
     #[instrument(skip(self))]
+    async fn stack_status(&self, stack: &str) -> Result<Option<String>, AwsError> {
+        match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .first()
+                .and_then(|s| s.stack_status())
+                .map(|s| s.as_str().to_string())),
+            Err(e) => {
+                let e = sdk_error("cloudformation", "DescribeStacks", e);
+                if missing(&e) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    #[instrument(skip(self))]
     async fn template_resources(&self, stack: &str) -> Result<Option<BTreeSet<String>>, AwsError> {
         let out = match self.client.get_template().stack_name(stack).send().await {
             Ok(out) => out,

@@ -58,6 +58,7 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::DELETE_STAGE, &["apigateway:DELETE"]),
     (op::STACK_OUTPUTS, &["cloudformation:DescribeStacks"]),
     (op::TEMPLATE_RESOURCES, &["cloudformation:GetTemplate"]),
+    (op::STACK_STATUS, &["cloudformation:DescribeStacks"]),
     (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
     (
         op::LOAD_BALANCER_V2,

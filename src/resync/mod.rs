@@ -31,7 +31,14 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
         tracing::info!(reason = %why, "event ignored");
     } else {
         match affected(ports, &trigger).await {
-            Ok(records) => summary.merge(reconcile(ports, records).await),
+            Ok(records) => {
+                let ended = lookup::ended_owners(ports, &trigger, &records, &mut summary).await;
+                let (gone, live): (Vec<_>, Vec<_>) = records
+                    .into_iter()
+                    .partition(|r| ended.contains(&r.owner.stack_id));
+                summary.merge(reconcile::release(ports, gone).await);
+                summary.merge(reconcile(ports, live).await);
+            }
             Err(e) => summary.fail("registry", None, &e),
         }
     }
@@ -40,6 +47,7 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
         trigger = %summary.trigger,
         checked = summary.bindings_checked,
         changed = summary.changed.len(),
+        released = summary.released,
         unresolved = summary.unresolved().len(),
         deferred = summary.deferred().len(),
         failures = summary.failures().len(),
@@ -50,5 +58,87 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
         Ok(summary)
     } else {
         Err(Incomplete(Box::new(summary)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::binding;
+    use crate::domain::{ApiKind, BindingSpec, Source, StageRef};
+    use crate::memory::World;
+
+    const OWNER: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/Api/1";
+
+    fn stage() -> StageRef {
+        StageRef::new(ApiKind::Rest, "api", "prod")
+    }
+
+    /// A binding of stack `OWNER` that created stage `prod`, beside a variable set by hand.
+    async fn bound() -> (World, Ports) {
+        let world = World::new();
+        let ports = world.ports();
+        let spec = BindingSpec {
+            stage: stage(),
+            create_stage: true,
+            variables: BTreeMap::from([("v".to_string(), Source::Literal { value: "1".into() })]),
+        };
+        binding::create(
+            &ports,
+            OWNER,
+            "B",
+            &spec,
+            4096,
+            1,
+            &crate::wait::HealthWait::off(),
+        )
+        .await
+        .unwrap();
+        (world, ports)
+    }
+
+    fn ended(status: &str) -> Value {
+        json!({
+            "version": "0", "id": "1", "detail-type": "CloudFormation Stack Status Change",
+            "source": "aws.cloudformation", "account": "123456789012",
+            "time": "2026-11-25T12:00:00Z", "region": "us-east-1", "resources": [OWNER],
+            "detail": {"stack-id": OWNER, "status-details": {"status": status}}
+        })
+    }
+
+    #[tokio::test]
+    async fn a_deleted_stack_releases_what_it_owns_even_without_its_delete() {
+        for status in ["DELETE_COMPLETE", "ROLLBACK_COMPLETE"] {
+            let (world, ports) = bound().await;
+            let summary = handle(&ports, ended(status)).await.unwrap();
+            assert_eq!(summary.released, 1, "{status}: {summary:?}");
+            assert!(ports.registry.all().await.unwrap().is_empty());
+            assert!(
+                !world.state().stages.contains_key(&stage()),
+                "{status}: the stage the binding created went with it"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_full_reconcile_releases_the_bindings_of_stacks_that_are_gone() {
+        let (world, ports) = bound().await;
+        world
+            .state()
+            .statuses
+            .insert(OWNER.into(), "UPDATE_COMPLETE".into());
+        let kept = handle(&ports, json!({"resync": "all"})).await.unwrap();
+        assert_eq!(kept.released, 0);
+        assert_eq!(ports.registry.all().await.unwrap().len(), 1);
+
+        // The stack is gone (no status known any more): what it owned goes.
+        world.state().statuses.clear();
+        let gone = handle(&ports, json!({"resync": "all"})).await.unwrap();
+        assert_eq!(gone.released, 1, "{gone:?}");
+        assert!(ports.registry.all().await.unwrap().is_empty());
     }
 }

@@ -73,6 +73,17 @@ impl Retryable for RegistryError {
     }
 }
 
+impl Retryable for crate::binding::BindingError {
+    fn retryable(&self) -> bool {
+        use crate::binding::BindingError;
+        match self {
+            BindingError::Registry(e) => e.retryable(),
+            BindingError::Stage { source, .. } => source.retryable(),
+            _ => false,
+        }
+    }
+}
+
 impl Retryable for ResolveError {
     fn retryable(&self) -> bool {
         match self {
@@ -96,6 +107,8 @@ pub struct Summary {
     pub trigger: String,
     pub bindings_checked: usize,
     pub changed: Vec<Change>,
+    /// Bindings released because the stack that owned them ended.
+    pub released: usize,
     pub issues: Vec<Issue>,
 }
 
@@ -151,6 +164,7 @@ impl Summary {
     pub fn merge(&mut self, other: Summary) {
         self.bindings_checked += other.bindings_checked;
         self.changed.extend(other.changed);
+        self.released += other.released;
         self.issues.extend(other.issues);
     }
 }

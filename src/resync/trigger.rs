@@ -21,13 +21,21 @@ pub const ACTIONABLE_STACK_STATUSES: &[&str] = &[
     "IMPORT_COMPLETE",
     "IMPORT_ROLLBACK_COMPLETE",
     "DELETE_COMPLETE",
+    "ROLLBACK_COMPLETE",
 ];
+
+/// Stack statuses after which a stack holds no resources: the bindings it owns are gone
+/// whether or not their Delete ever ran.
+pub const ENDED_STACK_STATUSES: &[&str] = &["DELETE_COMPLETE", "ROLLBACK_COMPLETE"];
 
 /// What an event asks the re-sync to look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// A stack whose outputs may have changed.
     Stack(String),
+    /// A stack that ended (deleted, or rolled back after a failed create): the bindings it
+    /// owns are released, and those fed by its outputs checked.
+    StackEnded { stack_id: String, name: String },
     /// A load balancer created or deleted (by name).
     LoadBalancer { name: String, deleted: bool },
     /// An ECS service that changed (deployment, steady state).
@@ -153,6 +161,12 @@ pub const EVENT_KINDS: &[EventKind] = &[
 
 fn stack_status(ev: &EventBridgeEvent<Value>) -> Trigger {
     match StackStatusChange::deserialize(&ev.detail) {
+        Ok(d) if ENDED_STACK_STATUSES.contains(&d.status_details.status.as_str()) => {
+            Trigger::StackEnded {
+                name: stack_name(&d.stack_id).to_string(),
+                stack_id: d.stack_id,
+            }
+        }
         Ok(d) if ACTIONABLE_STACK_STATUSES.contains(&d.status_details.status.as_str()) => {
             Trigger::Stack(stack_name(&d.stack_id).to_string())
         }
@@ -270,6 +284,15 @@ mod tests {
             classify(&ev("CREATE_COMPLETE")),
             Trigger::Stack("EcsHelloworldProd".into())
         );
+        for ended in ["DELETE_COMPLETE", "ROLLBACK_COMPLETE"] {
+            assert_eq!(
+                classify(&ev(ended)),
+                Trigger::StackEnded {
+                    stack_id: arn.into(),
+                    name: "EcsHelloworldProd".into()
+                }
+            );
+        }
         // Outputs are final and the replaced resources still exist.
         for cleanup in [
             "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",

@@ -325,3 +325,79 @@ async fn delete_while_the_api_stack_is_deleted_in_parallel_succeeds() {
     assert_success(&delete.await.unwrap());
     assert!(records(&w).await.is_empty());
 }
+
+#[tokio::test]
+async fn stack_deleted_without_its_bindings_deletes_then_delete_complete_releases_them() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsChoreo")).await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    let cfn = w.owning_stack().await;
+    let r = cfn
+        .send(
+            &w.handler(),
+            cfn.create("B", seed_props(&api, "prod", &stack.name)),
+        )
+        .await;
+    assert_success(&r);
+    // The stack goes, and the binding's Delete never came (it failed, or was skipped).
+    w.cfn
+        .delete_stack()
+        .stack_name(&cfn.stack_id)
+        .send()
+        .await
+        .unwrap();
+
+    let event = stagewire_devkit::seed::stack_status_event(
+        "123456789012",
+        "us-east-1",
+        &cfn.stack_id,
+        "DELETE_COMPLETE",
+    );
+    let summary = stagewire::resync::handle(&w.ports, event).await.unwrap();
+
+    assert_eq!(summary.released, 1, "{summary:?}");
+    assert!(records(&w).await.is_empty());
+    let vars = w.stage_vars(&api, "prod").await.unwrap();
+    assert_eq!(vars.get("helloworldElb"), None);
+    assert_eq!(vars["other"], "kept");
+}
+
+#[tokio::test]
+async fn stack_gone_before_the_scheduled_reconcile_has_its_bindings_released() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsChoreo")).await;
+    let api = w.rest_api().await;
+    let alive = w.owning_stack().await;
+    let gone = w.owning_stack().await;
+    for (cfn, stage) in [(&alive, "prod"), (&gone, "dev")] {
+        let r = cfn
+            .send(
+                &w.handler(),
+                cfn.create("B", seed_props(&api, stage, &stack.name)),
+            )
+            .await;
+        assert_success(&r);
+    }
+    w.cfn
+        .delete_stack()
+        .stack_name(&gone.stack_id)
+        .send()
+        .await
+        .unwrap();
+
+    let summary = stagewire::resync::handle(&w.ports, json!({"resync": "all"}))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.released, 1, "{summary:?}");
+    let left = records(&w).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].owner.stack_id, alive.stack_id);
+    assert_eq!(
+        w.stage_vars(&api, "dev").await,
+        None,
+        "dev was created by the gone stack's binding"
+    );
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
+}

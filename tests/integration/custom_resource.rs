@@ -926,6 +926,13 @@ impl stagewire::ports::StackOutputs for Exploding {
     ) -> Result<Option<std::collections::BTreeSet<String>>, stagewire::ports::AwsError> {
         panic!("boom inside a port")
     }
+
+    async fn stack_status(
+        &self,
+        _stack: &str,
+    ) -> Result<Option<String>, stagewire::ports::AwsError> {
+        panic!("boom inside a port")
+    }
 }
 
 #[tokio::test]

@@ -470,7 +470,7 @@ async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
     let w = World::new().await;
     let stack = w.elb_stack(&unique("EcsHand")).await;
     let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let cfn = w.owning_stack().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     w.set_var(&api, "prod", "helloworldElb", "typo.example.com")
         .await;

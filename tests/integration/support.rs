@@ -85,6 +85,22 @@ impl World {
         h
     }
 
+    /// CloudFormation's side for a stack that exists (moto cannot hold custom resources, so
+    /// the stack holds a placeholder): what a re-sync asks about the bindings' owner is true.
+    pub async fn owning_stack(&self) -> Cloudformation {
+        let created = self
+            .cfn
+            .create_stack()
+            .stack_name(unique("ApiStack"))
+            .template_body(
+                r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        Cloudformation::for_stack(created.stack_id().unwrap()).await
+    }
+
     /// `EcsDemoAPI`-like REST API: `GET /helloworld` proxied to
     /// `http://${stageVariables.helloworldElb}`.
     pub async fn rest_api(&self) -> String {
