@@ -229,10 +229,16 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
-        let err = HttpStages::new(client, Arc::new(Pacer::apigateway()))
-            .get(&stage())
+        // The adapter's own calls wait and try a throttled call again: its classification is
+        // checked on the SDK's error.
+        let sdk = client
+            .get_stage()
+            .api_id("h77")
+            .stage_name("prod")
+            .send()
             .await
             .unwrap_err();
+        let err = super::sdk_error(super::SERVICE, "GetStage", sdk);
         assert_eq!(err.kind, ErrorKind::Throttled);
         assert_eq!(err.code.as_deref(), Some("TooManyRequestsException"));
         assert!(err.to_string().contains("slow down"), "{err}");
