@@ -235,7 +235,7 @@ impl Launcher {
 }
 
 /// The registry record of one filler binding, stored with the library's codec.
-fn filler_record(i: usize, stages: usize) -> Record {
+fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
     let stage_no = i % stages;
     Record {
         stage: StageRef::new(
@@ -245,8 +245,8 @@ fn filler_record(i: usize, stages: usize) -> Record {
         ),
         variable: format!("v{}", i / stages),
         owner: Owner {
-            stack_id: format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/Filler/{stage_no}"),
-            logical_id: "Filler".into(),
+            stack_id: owner_stack.to_string(),
+            logical_id: format!("Filler{stage_no}"),
             physical_id: format!("filler-{stage_no}"),
         },
         source: Source::StackOutput {
@@ -268,6 +268,7 @@ async fn load_filler(
     ddb: &aws_sdk_dynamodb::Client,
     count: usize,
     stages: usize,
+    owner_stack: &str,
 ) -> BenchResult<()> {
     let batches: Vec<Vec<WriteRequest>> = (0..count)
         .collect::<Vec<_>>()
@@ -276,7 +277,7 @@ async fn load_filler(
             chunk
                 .iter()
                 .filter_map(|&i| {
-                    let item = item::encode(&filler_record(i, stages));
+                    let item = item::encode(&filler_record(i, stages, owner_stack));
                     let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
                     Some(WriteRequest::builder().put_request(put).build())
                 })
@@ -780,20 +781,30 @@ async fn run(options: Options) -> BenchResult<()> {
     let receiver = ResponseReceiver::start(Vec::new())
         .await
         .map_err(err("starting the response receiver"))?;
+    // The stack that owns every binding exists (moto cannot hold custom resources, so it holds
+    // a placeholder): the full reconcile asks CloudFormation about each owning stack and
+    // releases the bindings of stacks that are gone.
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let owner_stack = cfn
+        .create_stack()
+        .stack_name("EcsDemoApi")
+        .template_body(
+            r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
+        )
+        .send()
+        .await
+        .map_err(err("CreateStack"))?
+        .stack_id()
+        .unwrap_or_default()
+        .to_string();
     let mut world = World {
-        cfn: aws_sdk_cloudformation::Client::new(&sdk),
+        cfn,
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         ddb,
         _moto: moto,
         proxy,
         receiver,
-        events: CfnEvents::new(
-            format!(
-                "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-                seed::uuid()
-            ),
-            SERVICE_TOKEN,
-        ),
+        events: CfnEvents::new(&owner_stack, SERVICE_TOKEN),
         sent: 0,
     };
 
@@ -901,7 +912,7 @@ async fn run(options: Options) -> BenchResult<()> {
     let filler_stages = options.stages - REAL_STAGES.len();
     eprintln!("bench: loading {filler} filler bindings over {filler_stages} stages");
     let load_started = Instant::now();
-    load_filler(&world.ddb, filler, filler_stages).await?;
+    load_filler(&world.ddb, filler, filler_stages, &owner_stack).await?;
     let load_time = load_started.elapsed();
 
     eprintln!("bench: a stack event with {} bindings", options.bindings);
@@ -959,7 +970,7 @@ async fn run(options: Options) -> BenchResult<()> {
         ),
         format!(
             "goal: a second run writes nothing: {}{}; summary: {}; calls: {}",
-            goal_mark(second.writes == 0),
+            goal_mark(second.writes == 0 && !second.summary.contains("bindings_checked 0")),
             if second.writes == 0 {
                 String::new()
             } else {
