@@ -244,8 +244,18 @@ impl Stages for RestStages {
         _kind: ApiKind,
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
-        self.pacer.acquire().await;
-        match self.client.get_stages().rest_api_id(api_id).send().await {
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .get_stages()
+                    .rest_api_id(api_id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "GetStages", e))
+            })
+            .await;
+        match res {
             Ok(out) => Ok(Some(
                 out.item()
                     .iter()
@@ -259,7 +269,6 @@ impl Stages for RestStages {
                     .collect(),
             )),
             Err(e) => {
-                let e = sdk_error(SERVICE, "GetStages", e);
                 if e.is(ErrorKind::NotFound) {
                     Ok(Some(BTreeMap::new()))
                 } else {
@@ -271,18 +280,21 @@ impl Stages for RestStages {
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
-        self.pacer.acquire().await;
-        match self
-            .client
-            .delete_stage()
-            .rest_api_id(&stage.api_id)
-            .stage_name(&stage.stage)
-            .send()
-            .await
-        {
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .delete_stage()
+                    .rest_api_id(&stage.api_id)
+                    .stage_name(&stage.stage)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "DeleteStage", e))
+            })
+            .await;
+        match res {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = sdk_error(SERVICE, "DeleteStage", e);
                 if e.is(ErrorKind::NotFound) {
                     Ok(())
                 } else {

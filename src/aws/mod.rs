@@ -169,13 +169,21 @@ pub struct Adapters {
 impl Adapters {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
         let pacer = Arc::new(pace::Pacer::apigateway());
+        // Throttled API Gateway calls are left to the pacer, which slows the whole process
+        // down and waits; the SDK still retries transient and server errors.
+        let rest = aws_sdk_apigateway::config::Builder::from(sdk)
+            .retry_classifier(pace::ThrottlesToPacer)
+            .build();
+        let http = aws_sdk_apigatewayv2::config::Builder::from(sdk)
+            .retry_classifier(pace::ThrottlesToPacer)
+            .build();
         Adapters {
             rest: Arc::new(RestStages::new(
-                aws_sdk_apigateway::Client::new(sdk),
+                aws_sdk_apigateway::Client::from_conf(rest),
                 pacer.clone(),
             )),
             http: Arc::new(HttpStages::new(
-                aws_sdk_apigatewayv2::Client::new(sdk),
+                aws_sdk_apigatewayv2::Client::from_conf(http),
                 pacer,
             )),
             outputs: Arc::new(CfnStackOutputs::new(aws_sdk_cloudformation::Client::new(

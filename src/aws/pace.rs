@@ -1,12 +1,18 @@
 //! Client-side pacing of API Gateway calls: a token bucket at the account's default quota for
 //! the management API (10 requests per second, burst 40), so that a burst of work (thirty
 //! bindings at once, a full reconcile of a thousand stages) spreads itself out instead of
-//! relying on throttling and retries. Throttles caused by other clients of the same account are
-//! still retried with backoff by the SDK.
+//! relying on throttling and retries. A call throttled anyway (other clients of the same account,
+//! such as sibling sandboxes, use its quota) is not retried by the SDK ([`ThrottlesToPacer`]):
+//! [`Pacer::call`] slows down and waits before making it again, so that one throttled answer
+//! costs one call, not the SDK's quick retries into a quota that is still spent.
 
 use std::future::Future;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
+};
 use tokio::sync::Mutex;
 
 use crate::ports::{AwsError, ErrorKind};
@@ -110,8 +116,8 @@ impl Pacer {
         s.rate = (s.rate + 0.5).min(self.rate);
     }
 
-    /// Makes `call` at this pacer's rate. A throttled answer (after the SDK's own retries: the
-    /// account's quota is met by other clients, such as sibling sandboxes) slows this pacer
+    /// Makes `call` at this pacer's rate. A throttled answer (the account's quota is met by
+    /// other clients, such as sibling sandboxes; the SDK does not retry it) slows this pacer
     /// and waits a jittered 1-3 s before trying again, so that concurrent sandboxes back off
     /// instead of hammering the quota.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, AwsError>
@@ -142,6 +148,35 @@ impl Pacer {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A retry classifier for the API Gateway clients: a throttled answer is not retried by the
+/// SDK (the pacer backs off instead); every other verdict of the SDK's classifiers stands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThrottlesToPacer;
+
+impl ClassifyRetry for ThrottlesToPacer {
+    fn classify_retry(&self, _ctx: &InterceptorContext) -> RetryAction {
+        RetryAction::NoActionIndicated
+    }
+
+    fn classify_retry_v2(&self, _ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        match previous {
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: aws_smithy_types::retry::ErrorKind::ThrottlingError,
+                ..
+            }) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "stagewire: API Gateway throttles left to the pacer"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
 

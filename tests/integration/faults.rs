@@ -336,9 +336,10 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
         "the quota was never reached: {:?}",
         proxy.counts()
     );
-    // Measured: about 5 per binding (the SDK's own retries of a throttled call included).
+    // Measured: about 1.5 per binding (43-46 of 30 bindings' calls): a throttled call is not
+    // retried by the SDK but waits in its pacer. With the SDK retrying throttles it was 137.
     assert!(
-        throttled <= 6 * 30,
+        throttled <= 2 * 30,
         "{throttled} calls throttled: {:?}",
         throttled_by_kind(&proxy)
     );

@@ -6,6 +6,7 @@ mod cli;
 mod custom_resource;
 mod events;
 mod faults;
+mod http_api;
 mod package;
 mod properties;
 mod resync;

@@ -1,0 +1,246 @@
+//! The HTTP API (API Gateway v2) path end to end: the real AWS SDK against moto, through the
+//! fault proxy's `play_http_api_stages()` mode, which answers what moto lacks as the service
+//! does (`CreateStage` of an existing stage is a 409 `ConflictException`; `UpdateStage` merges
+//! the given `stageVariables`, `""` removing one).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use stagewire::cfn::Handler;
+use stagewire::Ports;
+use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Record, Rule};
+
+use crate::support::*;
+
+/// A world whose AWS calls go through a proxy playing HTTP API stages.
+async fn http_world() -> (FaultProxy, World) {
+    let moto = stagewire_devkit::moto::shared().await;
+    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+    proxy.play_http_api_stages();
+    let w = World::at(&proxy.endpoint()).await;
+    (proxy, w)
+}
+
+async fn http_api(w: &World) -> String {
+    let api = w
+        .apigw2
+        .create_api()
+        .name(unique("http"))
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .send()
+        .await
+        .unwrap();
+    api.api_id().unwrap().to_string()
+}
+
+/// The stage's variables, `None` when the stage does not exist.
+async fn http_vars(w: &World, api: &str, stage: &str) -> Option<BTreeMap<String, String>> {
+    match w
+        .apigw2
+        .get_stage()
+        .api_id(api)
+        .stage_name(stage)
+        .send()
+        .await
+    {
+        Ok(out) => Some(
+            out.stage_variables()
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        ),
+        Err(e) => {
+            let e = e.into_service_error();
+            assert!(e.is_not_found_exception(), "GetStage: {e:?}");
+            None
+        }
+    }
+}
+
+fn props(api: &str, stage: &str, variables: Value) -> Value {
+    json!({
+        "ServiceToken": format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:stage-binding"),
+        "ServiceTimeout": "300",
+        "HttpApiId": api,
+        "StageName": stage,
+        "Variables": variables,
+    })
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The v2 calls to one stage (`{method} /v2/apis/{api}/stages[/{stage}]`) the proxy saw.
+fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>) -> Vec<Record> {
+    let operation = match stage {
+        Some(stage) => format!("{method} /v2/apis/{api}/stages/{stage}"),
+        None => format!("{method} /v2/apis/{api}/stages"),
+    };
+    proxy
+        .records()
+        .into_iter()
+        .filter(|r| r.service == "apigateway" && r.operation == operation)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_deleted() {
+    let (proxy, w) = http_world().await;
+    let stack = w.elb_stack(&unique("EcsHttp")).await;
+    let api = http_api(&w).await;
+    let cfn = Cloudformation::new().await;
+    let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
+
+    // Create: a new stage with the binding's variables.
+    let created = props(
+        &api,
+        "prod",
+        json!({"helloworldElb": elb, "banner": "v1", "color": "red"}),
+    );
+    let r = cfn
+        .send(&w.handler(), cfn.create("Http", created.clone()))
+        .await;
+    assert_success(&r);
+    let physical = r.field("PhysicalResourceId").unwrap().to_string();
+    assert_eq!(
+        http_vars(&w, &api, "prod").await,
+        Some(map(&[
+            ("helloworldElb", &stack.dns),
+            ("banner", "v1"),
+            ("color", "red"),
+        ]))
+    );
+    assert_eq!(stage_calls(&proxy, "POST", &api, None).len(), 1);
+
+    // Update: one variable changed, one added, one removed; the rest left alone.
+    proxy.reset_counts();
+    let updated = props(
+        &api,
+        "prod",
+        json!({"helloworldElb": elb, "banner": "v2", "region": "eu-west-1"}),
+    );
+    let r = cfn
+        .send(
+            &w.handler(),
+            cfn.update("Http", &physical, updated.clone(), created),
+        )
+        .await;
+    assert_success(&r);
+    assert_eq!(
+        http_vars(&w, &api, "prod").await,
+        Some(map(&[
+            ("helloworldElb", &stack.dns),
+            ("banner", "v2"),
+            ("region", "eu-west-1"),
+        ]))
+    );
+    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
+    assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
+    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    assert_eq!(
+        body["stageVariables"],
+        json!({"banner": "v2", "region": "eu-west-1", "color": ""}),
+        "UpdateStage carries only the changes: {body}"
+    );
+    assert_eq!(patches[0].status, Some(200));
+
+    // Delete: the variables go, then the stage the binding created.
+    proxy.reset_counts();
+    let r = cfn
+        .send(&w.handler(), cfn.delete("Http", &physical, updated))
+        .await;
+    assert_success(&r);
+    assert_eq!(http_vars(&w, &api, "prod").await, None, "stage deleted");
+    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    assert_eq!(
+        body["stageVariables"],
+        json!({"helloworldElb": "", "banner": "", "region": ""}),
+        "{body}"
+    );
+    assert_eq!(
+        stage_calls(&proxy, "DELETE", &api, Some("prod")).len(),
+        1,
+        "one DeleteStage"
+    );
+    assert!(w.registry_items().await.is_empty());
+}
+
+#[tokio::test]
+async fn siblings_creating_one_new_http_stage_at_once_both_succeed_with_both_sets() {
+    let (proxy, w) = http_world().await;
+    let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
+    let api = http_api(&w).await;
+    // Two resources of one stack, each answered to its own receiver.
+    let first = Cloudformation::new().await;
+    let second = Cloudformation::for_stack(&first.stack_id).await;
+    let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
+    // Both reads of the missing stage are held until both have been made, so that both
+    // bindings see no stage and both create it.
+    proxy.add_rule(
+        Rule::new(Fault::Delay(Duration::from_millis(700)))
+            .service("apigateway")
+            .operation(format!("GET /v2/apis/{api}/stages/shared"))
+            .times(2),
+    );
+    // Each in a sandbox of its own: own adapters, own pacer.
+    let sandbox = || {
+        let mut h = Handler::new(Ports::aws(&w.sdk, &w.table));
+        h.sender = w.handler().sender;
+        h
+    };
+    let (h1, h2) = (sandbox(), sandbox());
+
+    let (r1, r2) = tokio::join!(
+        first.send(
+            &h1,
+            first.create(
+                "Blue",
+                props(
+                    &api,
+                    "shared",
+                    json!({"helloworldElb": elb, "color": "blue"})
+                )
+            )
+        ),
+        second.send(
+            &h2,
+            second.create("Banner", props(&api, "shared", json!({"banner": "hello"})))
+        ),
+    );
+
+    assert_success(&r1);
+    assert_success(&r2);
+    assert_eq!(
+        http_vars(&w, &api, "shared").await,
+        Some(map(&[
+            ("helloworldElb", &stack.dns),
+            ("color", "blue"),
+            ("banner", "hello"),
+        ]))
+    );
+    let creates = stage_calls(&proxy, "POST", &api, None);
+    let statuses: Vec<_> = creates.iter().map(|r| r.status).collect();
+    assert_eq!(creates.len(), 2, "both created the stage: {statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == Some(409)).count(),
+        1,
+        "one met ConflictException: {statuses:?}"
+    );
+    let patches = stage_calls(&proxy, "PATCH", &api, Some("shared"));
+    assert_eq!(patches.len(), 1, "the loser patched the stage: {patches:?}");
+    assert_eq!(
+        proxy
+            .rules()
+            .first()
+            .and_then(|r| r.remaining)
+            .unwrap_or_default(),
+        0,
+        "both reads were held"
+    );
+}
