@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use stagewire::cfn::Handler;
 use stagewire::Ports;
 use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Record, Rule};
 
