@@ -241,6 +241,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     upstream: String,
+    /// HTTP API stage writes, one at a time: API Gateway checks and creates a stage atomically,
+    /// the read-then-write played here must not interleave.
+    http_stage_writes: tokio::sync::Mutex<()>,
 }
 
 /// A counting, fault-injecting HTTP proxy in front of one upstream endpoint.
@@ -270,6 +273,7 @@ impl FaultProxy {
                 seq: 0,
             }),
             upstream: authority,
+            http_stage_writes: tokio::sync::Mutex::new(()),
         });
         let handler_shared = Arc::clone(&shared);
         let server = http::serve("fault proxy", move |req| {
@@ -849,6 +853,7 @@ mod http_api {
         let Some(name) = name else {
             return bad_request("stageName is required");
         };
+        let _one_at_a_time = shared.http_stage_writes.lock().await;
         let existing = exchange(
             shared,
             parts,
@@ -878,6 +883,7 @@ mod http_api {
             _ => return bad_request("the body must be a JSON object"),
         };
         let path = format!("/v2/apis/{api}/stages/{stage}");
+        let _one_at_a_time = shared.http_stage_writes.lock().await;
         let current = match exchange(shared, parts, hyper::Method::GET, &path, Bytes::new()).await {
             Ok((200, body)) => body,
             Ok((status, body)) => return answer(status, body),
