@@ -113,7 +113,7 @@ async fn sibling_creates_of_one_new_stage_overlap_and_both_succeed() {
     let cfn = Arc::new(Cloudformation::new().await);
     // Both read the stage (missing) before either creates it.
     proxy.add_rule(
-        Rule::new(Fault::Delay(Duration::from_millis(700)))
+        Rule::new(Fault::Delay(Duration::from_secs(2)))
             .service("apigateway")
             .operation(format!("GET /restapis/{api}/stages/prod"))
             .times(2),
