@@ -179,9 +179,8 @@ async fn siblings_creating_one_new_http_stage_at_once_both_succeed_with_both_set
     let first = Cloudformation::new().await;
     let second = Cloudformation::for_stack(&first.stack_id).await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
-    // Both reads of the missing stage are held (long enough for the slower sandbox to arrive)
-    // so that both
-    // bindings see no stage and both create it.
+    // Both reads of the missing stage are held (long enough for the slower sandbox to arrive),
+    // so that both bindings see no stage and both create it.
     proxy.add_rule(
         Rule::new(Fault::Delay(Duration::from_secs(2)))
             .service("apigateway")
