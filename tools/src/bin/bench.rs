@@ -1,4 +1,5 @@
-//! `bench`: measures the stagewire functions on one moto server and prints one markdown table.
+//! `bench`: measures the stagewire functions on one moto server and prints the markdown tables
+//! of the README's "Performance" section (memory and sizes in MiB, goals in the same unit).
 //!
 //! Measured in one run:
 //! - cold init of `stage-binding` and `stage-resync` (spawn to the first Runtime API poll, median
@@ -6,9 +7,12 @@
 //!   request FAILED without loading the AWS configuration or building clients);
 //! - the seed Create (one stack-output variable) through the real `stage-binding`: wall time from
 //!   the invoke to the response PUT, and the AWS calls counted by a [`FaultProxy`] placed as the
-//!   function's `AWS_ENDPOINT_URL`, plus the response PUT;
-//! - one stack event against a registry of 10,000 bindings over 1,000 stages, of which 3 are
-//!   affected, and a full reconcile (`{"resync":"all"}`) of the same registry;
+//!   function's `AWS_ENDPOINT_URL`, and the response PUTs counted by the receiver;
+//! - one stack event affecting 3 bindings, with no other binding in the registry and then
+//!   among 10,000 bindings over 1,000 stages (calls per operation, registry queries), and two
+//!   full reconciles (`{"resync":"all"}`) of the same registry, the writes of each counted;
+//! - 30 Creates of new REST stages at once, each by a `stage-binding` process of its own, behind
+//!   the proxy's API Gateway account quotas: wall time, SUCCESS answers, throttled calls;
 //! - peak RSS of each function after its invocations, binary sizes and zipped `bootstrap` sizes;
 //! - the same seed Create done by a Python crhelper + boto3 function (`bench/crhelper_binding`)
 //!   under the same Runtime API through `awslambdaric`, when `bench/.venv` provides it.
