@@ -4,9 +4,11 @@
 #   2. builds the function binaries, the CLI and the demo in debug mode,
 #   3. runs target/debug/demo, which starts moto, deploys the example stacks and EcsDemoAPI,
 #      runs the real stage-binding and stage-resync binaries under a local Lambda Runtime API,
-#      replaces the prod load balancer, shows the stage variable following it, and stops
+#      calls GET /prod/helloworld through a local stand-in for the deployed API, replaces the
+#      prod load balancer with a stack update while requests run (the binding in the ECS stack
+#      switching once the new load balancer serves), prints requests sent and failed, and stops
 #      everything it started.
-# Exits with the demo's status: 0 when every step's check held.
+# Exits with the demo's status: 0 when every step's check held (including no failed request).
 #
 # Usage: scripts/demo.sh
 set -euo pipefail

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::rights::{self, Denied};
 use crate::domain::{
     stage_of_physical_id, validate_variable_count, validate_variable_value, BindingSpec, Owner,
     StageRef, ValidationError,
@@ -56,6 +57,8 @@ pub enum BindingError {
     ResponseTooLarge { size: usize, limit: usize },
     #[error(transparent)]
     NotServing(#[from] WaitError),
+    #[error("not authorized: {0}")]
+    Unauthorized(#[from] Denied),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("could not write {stage}: {source}")]
@@ -87,6 +90,33 @@ fn owner_of(stack_id: &str, logical_id: &str, spec: &BindingSpec) -> Owner {
         logical_id: logical_id.to_string(),
         physical_id: spec.physical_id(logical_id),
     }
+}
+
+/// Whether the bindings of `stack_id` may touch the API of `stage`, under the ports' rule
+/// ([`crate::domain::rights`]). An API that does not exist passes: the stage calls then fail
+/// as API Gateway answers.
+pub async fn authorize(
+    ports: &Ports,
+    stack_id: &str,
+    stage: &StageRef,
+) -> Result<(), BindingError> {
+    if ports.authorization == rights::Authorization::Open {
+        return Ok(());
+    }
+    let tags = ports
+        .stages(stage.kind)
+        .api_tags(stage.kind, &stage.api_id)
+        .await
+        .map_err(stage_err(stage))?;
+    let Some(tags) = tags else {
+        return Ok(());
+    };
+    let api = match stage.kind {
+        crate::domain::ApiKind::Rest => format!("REST API {}", stage.api_id),
+        crate::domain::ApiKind::Http => format!("HTTP API {}", stage.api_id),
+    };
+    rights::may_touch(ports.authorization, stack_id, &api, &tags)?;
+    Ok(())
 }
 
 /// Create the binding. `data_limit` is the room left for `Data` in the response; `wait` says
@@ -188,7 +218,10 @@ async fn apply(
         });
     }
 
-    // 2. Read the stage.
+    // 2. The binding's right to the API, from the API's tags as they are now.
+    authorize(ports, &owner.stack_id, stage).await?;
+
+    // 3. Read the stage.
     let stages = ports.stages(stage.kind);
     let live = stages.get(stage).await.map_err(stage_err(stage))?;
     if live.is_none() && !spec.create_stage {
@@ -218,7 +251,7 @@ async fn apply(
         .await?;
     }
 
-    // 3. Claim the variables.
+    // 4. Claim the variables.
     let created_stage = live.is_none() || prior.iter().any(|r| r.created_stage);
     let records: Vec<Record> = resolved
         .iter()
@@ -253,7 +286,7 @@ async fn apply(
         return Err(e);
     }
 
-    // 4. Write the stage in one call. A failure leaves nothing of this call: what it newly
+    // 5. Write the stage in one call. A failure leaves nothing of this call: what it newly
     // claimed is released and what it wrote is undone (no Delete comes for the id of a failed
     // replacement).
     let change = match write(stages, stage, patch, &wanted, &releases).await {
@@ -263,7 +296,7 @@ async fn apply(
             return Err(stage_err(stage)(e));
         }
     };
-    // 5. Forget the variables let go of, now that the stage no longer holds them.
+    // 6. Forget the variables let go of, now that the stage no longer holds them.
     if !released.is_empty() {
         ports.registry.release(&released).await?;
     }

@@ -3,6 +3,8 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `STAGEWIRE_TABLE` | name of the registry table (required) |
+//! | `STAGEWIRE_RESPONSE_HOSTS` | comma-separated hosts (`host` or `host:port`) that may receive custom-resource responses besides CloudFormation's response bucket for the region; empty in production, `127.0.0.1` for the local tests, demo and bench |
+//! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see the README's "Security model") |
 //! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
 
 use std::time::Duration;
@@ -12,17 +14,29 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 /// Name of the variable holding the registry table name.
 pub const TABLE_VAR: &str = "STAGEWIRE_TABLE";
+/// Name of the variable holding the extra hosts that may receive responses.
+pub const RESPONSE_HOSTS_VAR: &str = "STAGEWIRE_RESPONSE_HOSTS";
+/// Name of the variable choosing the authorization rule.
+pub const AUTHORIZATION_VAR: &str = "STAGEWIRE_BINDING_AUTHORIZATION";
+
+pub use crate::domain::Authorization;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Registry table name.
     pub table: String,
+    /// Hosts besides CloudFormation's response bucket that may receive responses.
+    pub response_hosts: Vec<String>,
+    /// Which APIs a binding may touch.
+    pub authorization: Authorization,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{TABLE_VAR} is not set: it must name the stagewire registry table")]
     MissingTable,
+    #[error("{AUTHORIZATION_VAR} is {0:?}: it must be ApiTags or Open")]
+    BadAuthorization(String),
 }
 
 impl Config {
@@ -31,12 +45,94 @@ impl Config {
         let table = get(TABLE_VAR)
             .filter(|t| !t.trim().is_empty())
             .ok_or(ConfigError::MissingTable)?;
-        Ok(Config { table })
+        let authorization = authorization(&get)?;
+        Ok(Config {
+            table,
+            response_hosts: response_hosts(&get),
+            authorization,
+        })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
+}
+
+/// `STAGEWIRE_BINDING_AUTHORIZATION`: `ApiTags` when unset.
+pub fn authorization(get: &impl Fn(&str) -> Option<String>) -> Result<Authorization, ConfigError> {
+    match get(AUTHORIZATION_VAR).as_deref().map(str::trim) {
+        None | Some("") | Some("ApiTags") => Ok(Authorization::ApiTags),
+        Some("Open") => Ok(Authorization::Open),
+        Some(other) => Err(ConfigError::BadAuthorization(other.to_string())),
+    }
+}
+
+/// [`authorization`] from the process environment (the operator CLI's `status` and `sync`).
+pub fn authorization_from_env() -> Result<Authorization, ConfigError> {
+    authorization(&|k| std::env::var(k).ok())
+}
+
+/// `STAGEWIRE_RESPONSE_HOSTS`, split on commas; read on its own too, so that a function whose
+/// configuration is otherwise broken still answers only where it may.
+pub fn response_hosts(get: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    get(RESPONSE_HOSTS_VAR)
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// [`response_hosts`] from the process environment.
+pub fn response_hosts_from_env() -> Vec<String> {
+    response_hosts(&|k| std::env::var(k).ok())
+}
+
+/// The region the SDK would use from the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`),
+/// for a function that could not load its configuration.
+pub fn region_from_env() -> String {
+    std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".into())
+}
+
+/// The target of `lambda_runtime`'s TRACE event "raw JSON event received from Lambda", which
+/// carries the whole event: for `stage-binding` that includes the pre-signed ResponseURL.
+pub const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+
+/// The functions' tracing subscriber: `lambda_runtime`'s default (level from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO; JSON when `AWS_LAMBDA_LOG_FORMAT` is
+/// `JSON`), except that nothing of [`RAW_EVENT_TARGET`] is ever written, whatever the level or
+/// `RUST_LOG` directives ask: the raw event would put the ResponseURL in the logs.
+pub fn init_tracing() {
+    use lambda_runtime::tracing::subscriber::{
+        self, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter,
+    };
+    let format = std::env::var("AWS_LAMBDA_LOG_FORMAT").unwrap_or_default();
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let env_filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let no_raw_event = subscriber::filter::filter_fn(|meta| !is_raw_event_target(meta.target()));
+    let fmt = subscriber::fmt::layer()
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stdout);
+    let registry = subscriber::registry().with(no_raw_event).with(env_filter);
+    if format.eq_ignore_ascii_case("json") {
+        registry.with(fmt.json()).init();
+    } else {
+        registry.with(fmt).init();
+    }
+}
+
+/// Whether events of `target` are never written (see [`init_tracing`]).
+pub fn is_raw_event_target(target: &str) -> bool {
+    target == RAW_EVENT_TARGET || target.starts_with(&format!("{RAW_EVENT_TARGET}::"))
 }
 
 /// The AWS SDK configuration the functions use: the SDK's own sources (environment, profile,
@@ -65,6 +161,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_raw_event_target_is_recognised() {
+        assert!(is_raw_event_target(RAW_EVENT_TARGET));
+        assert!(!is_raw_event_target("lambda_runtime::runtime"));
+        assert!(!is_raw_event_target("stagewire::cfn"));
+    }
+
+    #[test]
     fn table_is_required() {
         assert_eq!(
             Config::from_lookup(|_| None),
@@ -77,8 +180,32 @@ mod tests {
         assert_eq!(
             Config::from_lookup(|k| (k == TABLE_VAR).then(|| "reg".into())),
             Ok(Config {
-                table: "reg".into()
+                table: "reg".into(),
+                response_hosts: vec![],
+                authorization: Authorization::ApiTags,
             })
         );
+    }
+
+    #[test]
+    fn response_hosts_and_authorization() {
+        let env = |k: &str| match k {
+            TABLE_VAR => Some("reg".into()),
+            RESPONSE_HOSTS_VAR => Some(" 127.0.0.1, localhost:9000 ,".into()),
+            AUTHORIZATION_VAR => Some("Open".into()),
+            _ => None,
+        };
+        let c = Config::from_lookup(env).unwrap();
+        assert_eq!(c.response_hosts, vec!["127.0.0.1", "localhost:9000"]);
+        assert_eq!(c.authorization, Authorization::Open);
+        let bad = |k: &str| match k {
+            TABLE_VAR => Some("reg".into()),
+            AUTHORIZATION_VAR => Some("Everyone".into()),
+            _ => None,
+        };
+        assert!(matches!(
+            Config::from_lookup(bad),
+            Err(ConfigError::BadAuthorization(_))
+        ));
     }
 }

@@ -49,6 +49,8 @@ pub struct Ports {
     pub elb: Arc<dyn LoadBalancers>,
     pub registry: Arc<dyn Registry>,
     pub region: String,
+    /// Which APIs a binding may touch (checked at each Create and Update, and by the re-sync).
+    pub authorization: domain::Authorization,
 }
 
 impl Ports {
@@ -62,6 +64,7 @@ impl Ports {
             ecs: a.ecs,
             elb: a.elb,
             registry: a.registry,
+            authorization: domain::Authorization::default(),
             region: sdk
                 .region()
                 .map(|r| r.to_string())

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use crate::domain::{ApiKind, SourceKey, StageRef};
 use crate::ports::{
     op, AwsError, ClaimTerms, EcsLoadBalancer, EcsServices, ErrorKind, LbFamily, LiveStage,
-    LoadBalancer, LoadBalancers, Record, Registry, RegistryError, StackOutputs, StagePatch, Stages,
-    SyncUpdate, TargetHealth,
+    LoadBalancer, LoadBalancers, Record, Registry, RegistryError, StackOutputs, StackResource,
+    StagePatch, Stages, SyncUpdate, TargetHealth,
 };
 use crate::Ports;
 
@@ -30,6 +30,10 @@ pub struct State {
     pub statuses: BTreeMap<String, String>,
     /// The logical ids in each stack's template.
     pub templates: BTreeMap<String, BTreeSet<String>>,
+    /// Resources as CloudFormation describes them, by stack id and logical id.
+    pub stack_resources: BTreeMap<(String, String), StackResource>,
+    /// Each API's tags.
+    pub api_tags: BTreeMap<(ApiKind, String), BTreeMap<String, String>>,
     pub services: BTreeMap<(String, String), Vec<EcsLoadBalancer>>,
     pub load_balancers: Vec<LoadBalancer>,
     /// Healthy targets per load balancer ARN.
@@ -108,6 +112,8 @@ impl World {
             elb: me.clone(),
             registry: me,
             region: "us-east-1".into(),
+            // The flows' own tests; the authorization rule has tests of its own.
+            authorization: crate::domain::Authorization::Open,
         }
     }
 
@@ -185,6 +191,20 @@ impl Stages for World {
         Ok(())
     }
 
+    async fn api_tags(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        let s = self.call(op::API_TAGS)?;
+        Ok(Some(
+            s.api_tags
+                .get(&(kind, api_id.to_string()))
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
+
     async fn list(
         &self,
         kind: ApiKind,
@@ -223,6 +243,18 @@ impl StackOutputs for World {
             .call(op::TEMPLATE_RESOURCES)?
             .templates
             .get(stack)
+            .cloned())
+    }
+
+    async fn stack_resource(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+    ) -> Result<Option<StackResource>, AwsError> {
+        Ok(self
+            .call(op::STACK_RESOURCE)?
+            .stack_resources
+            .get(&(stack_id.to_string(), logical_id.to_string()))
             .cloned())
     }
 }

@@ -97,6 +97,12 @@ pub trait Stages: Send + Sync {
     async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError>;
     /// Delete the stage; a stage already gone is not an error.
     async fn delete(&self, stage: &StageRef) -> Result<(), AwsError>;
+    /// The tags of an API, `None` when the API does not exist.
+    async fn api_tags(
+        &self,
+        kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError>;
     /// Every stage of an API in one call, where the API family offers it (`None` otherwise);
     /// an API that does not exist has no stages.
     async fn list(
@@ -108,9 +114,27 @@ pub trait Stages: Send + Sync {
     }
 }
 
-/// CloudFormation stack outputs.
+/// A resource of a stack, as CloudFormation describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    /// `Custom::StageBinding`, `AWS::CloudFormation::CustomResource`, ...
+    pub resource_type: String,
+    /// `CREATE_IN_PROGRESS`, `UPDATE_IN_PROGRESS`, `DELETE_IN_PROGRESS`, ...
+    pub status: String,
+    /// The physical id, when CloudFormation knows one.
+    pub physical_id: Option<String>,
+}
+
+/// CloudFormation: stack outputs, template resources, and a stack's own resources.
 #[async_trait]
 pub trait StackOutputs: Send + Sync {
+    /// The resource `logical_id` of the stack `stack_id` (a stack ARN or name), `None` when the
+    /// stack or the resource does not exist.
+    async fn stack_resource(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+    ) -> Result<Option<StackResource>, AwsError>;
     /// Outputs of a live stack, `None` when the stack does not exist (or is deleted).
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError>;
     /// The logical ids of the resources in a stack's template (during an update, the new
@@ -294,6 +318,8 @@ pub mod op {
     pub const DELETE_STAGE: &str = "DeleteStage";
     pub const STACK_OUTPUTS: &str = "StackOutputs";
     pub const TEMPLATE_RESOURCES: &str = "TemplateResources";
+    pub const STACK_RESOURCE: &str = "StackResource";
+    pub const API_TAGS: &str = "ApiTags";
     pub const STACK_STATUS: &str = "StackStatus";
     pub const SERVICE_LOAD_BALANCERS: &str = "ServiceLoadBalancers";
     pub const LOAD_BALANCER_V2: &str = "LoadBalancerV2";

@@ -38,6 +38,8 @@ pub enum State {
     Unhealthy,
     /// The stage (or its API) does not exist.
     StageMissing,
+    /// The binding's stack may no longer touch the API: the re-sync leaves it alone.
+    Unauthorized,
 }
 
 impl State {
@@ -48,6 +50,7 @@ impl State {
             State::SourceMissing => "source missing",
             State::Unhealthy => "unhealthy",
             State::StageMissing => "stage missing",
+            State::Unauthorized => "not authorized",
         }
     }
 }
@@ -151,12 +154,28 @@ pub async fn status(ports: &Ports, filter: &Filter) -> Result<Vec<Row>, StatusEr
 pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, StatusError> {
     let mut resolver = Resolver::new(ports);
     let plans = crate::resync::plans(ports, &mut resolver, records).await?;
+    let mut rights = crate::resync::rights::Rights::default();
     let mut out = Vec::new();
     for plan in plans {
         let mut planned = plan.variables;
         planned.sort_by(|a, b| a.record.variable.cmp(&b.record.variable));
         for p in planned {
-            out.push(row(&mut resolver, &plan.stage, p).await?);
+            let denied = rights
+                .check(ports, &p.record)
+                .await
+                .map_err(|source| StageUnreadable {
+                    stage: plan.stage.clone(),
+                    source,
+                })?
+                .err();
+            let mut r = row(&mut resolver, &plan.stage, p).await?;
+            if let Some(denied) = denied {
+                r.state = State::Unauthorized;
+                r.note = Some(format!(
+                    "the re-sync no longer updates this variable: {denied}"
+                ));
+            }
+            out.push(r);
         }
     }
     Ok(out)

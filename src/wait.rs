@@ -8,6 +8,12 @@
 //! [`HealthWait::interval`], until it has a healthy target or the work deadline is near; then it
 //! fails with a Reason, having written nothing.
 //!
+//! The wait protects requests served by the current load balancer. If that load balancer is
+//! deleted meanwhile (cleanup of another update, an operator), nothing serves through the
+//! variable any more and waiting only prolongs the outage: each poll also checks that the current
+//! load balancer still exists (one describe call by ARN or name), and the switch happens at once
+//! when it does not.
+//!
 //! The rule applies to every value that is a load balancer's DNS name, whatever its source: a
 //! literal or a stack output is looked up among the account's load balancers by DNS name.
 
@@ -107,23 +113,39 @@ fn not_serving(held: &[Held], waited: Duration) -> String {
     )
 }
 
-/// A wait that ended with every new load balancer serving.
+/// A wait that ended with every held variable free to switch: its new load balancer serves, or
+/// the load balancer it was held on has been deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waited {
     pub held: Vec<Held>,
     pub duration: Duration,
+    /// Health checks of the new load balancers.
     pub checks: usize,
+    /// The current load balancers found deleted while waiting: their variables switch at once.
+    pub gone: Vec<String>,
 }
 
 impl fmt::Display for Waited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.held.iter().map(|h| h.new_lb.as_str()).collect();
-        write!(
-            f,
-            "{} served after {:.1}s",
-            names.join(", "),
-            self.duration.as_secs_f64()
-        )
+        let names: Vec<&str> = self
+            .held
+            .iter()
+            .filter(|h| !self.gone.contains(&h.current_lb))
+            .map(|h| h.new_lb.as_str())
+            .collect();
+        let secs = self.duration.as_secs_f64();
+        if !names.is_empty() {
+            write!(f, "{} served after {secs:.1}s", names.join(", "))?;
+        }
+        if !self.gone.is_empty() {
+            let sep = if names.is_empty() { "" } else { "; " };
+            write!(
+                f,
+                "{sep}{} deleted after {secs:.1}s: switched without waiting",
+                self.gone.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -143,40 +165,48 @@ pub async fn until_serving(
         return Ok(None);
     }
     let start = Instant::now();
-    let mut held: Vec<(Held, LoadBalancer)> = Vec::new();
+    let mut held: Vec<(Held, LoadBalancer, LoadBalancer)> = Vec::new();
     for (variable, new_value) in changes {
         let Some(current) = live.get(variable) else {
             continue; // a new variable: nothing serves through it yet
         };
         let known = resolved.get(variable).and_then(|r| r.load_balancer.clone());
-        if let Some((h, lb)) = hold(resolver, variable, current, new_value, known).await? {
-            held.push((h, lb));
+        if let Some(entry) = hold(resolver, variable, current, new_value, known).await? {
+            held.push(entry);
         }
     }
     if held.is_empty() {
         return Ok(None);
     }
     let give_up = wait.give_up_at(start);
-    let all: Vec<Held> = held.iter().map(|(h, _)| h.clone()).collect();
+    let all: Vec<Held> = held.iter().map(|(h, _, _)| h.clone()).collect();
     tracing::info!(held = ?all, interval_ms = wait.interval.as_millis() as u64, "waiting for healthy targets before switching");
     let mut checks = 0;
+    let mut gone: Vec<String> = Vec::new();
     loop {
         if Instant::now() + wait.interval > give_up {
             let waited = start.elapsed();
             metrics::emit(all.len(), waited, false);
             return Err(WaitError::NotServing {
-                held: held.into_iter().map(|(h, _)| h).collect(),
+                held: held.into_iter().map(|(h, _, _)| h).collect(),
                 waited,
             });
         }
         tokio::time::sleep(wait.interval).await;
         let mut still = Vec::with_capacity(held.len());
-        for (h, lb) in held {
+        for (h, lb, current) in held {
+            if gone.contains(&current.name) || !exists(ports, &current).await {
+                tracing::warn!(variable = %h.variable, load_balancer = %current.name, new_load_balancer = %lb.name, "the current load balancer was deleted: switching without waiting");
+                if !gone.contains(&current.name) {
+                    gone.push(current.name);
+                }
+                continue;
+            }
             checks += 1;
             let check = tokio::time::timeout_at(give_up, serves(ports, &lb)).await;
             match check {
                 Ok(Ok(true)) => tracing::info!(load_balancer = %lb.name, "load balancer serves"),
-                Ok(Ok(false)) | Err(_) => still.push((h, lb)),
+                Ok(Ok(false)) | Err(_) => still.push((h, lb, current)),
                 Ok(Err(source)) => {
                     return Err(WaitError::Check {
                         load_balancer: lb.name,
@@ -193,6 +223,7 @@ pub async fn until_serving(
                 held: all,
                 duration,
                 checks,
+                gone,
             }));
         }
     }
@@ -206,7 +237,7 @@ async fn hold(
     current: &str,
     new_value: &str,
     known: Option<LoadBalancer>,
-) -> Result<Option<(Held, LoadBalancer)>, WaitError> {
+) -> Result<Option<(Held, LoadBalancer, LoadBalancer)>, WaitError> {
     let check = |lb: &str| {
         let lb = lb.to_string();
         move |source| WaitError::Check {
@@ -250,10 +281,28 @@ async fn hold(
         Held {
             variable: variable.to_string(),
             new_lb: new_lb.name.clone(),
-            current_lb: current_lb.name,
+            current_lb: current_lb.name.clone(),
         },
         new_lb,
+        current_lb,
     )))
+}
+
+/// Whether the load balancer still exists: one describe call by ARN (ELBv2) or name (classic).
+/// A failed call counts as existing: the wait goes on, as it would without the check.
+async fn exists(ports: &Ports, lb: &LoadBalancer) -> bool {
+    let found = match (lb.family, &lb.arn) {
+        (LbFamily::V2, Some(arn)) => ports.elb.v2(arn).await,
+        (LbFamily::V2, None) => ports.elb.v2(&lb.name).await,
+        (LbFamily::Classic, _) => ports.elb.classic(&lb.name).await,
+    };
+    match found {
+        Ok(found) => found.is_some(),
+        Err(error) => {
+            tracing::warn!(load_balancer = %lb.name, error = %error, "could not check that the load balancer still exists");
+            true
+        }
+    }
 }
 
 /// A fresh health check (the resolver remembers answers; a wait must not).
@@ -373,7 +422,49 @@ mod tests {
         );
         // Checks of the new one: the first (no), then paced ones until the one that serves.
         assert_eq!(waited.checks, 2);
+        assert!(waited.gone.is_empty());
         assert!(started.elapsed() >= MS * 40, "{:?}", started.elapsed());
+        // The old one's existence: one describe call per poll.
+        assert_eq!(world.state().count(op::LOAD_BALANCER_V2), 2);
+    }
+
+    #[tokio::test]
+    async fn stops_waiting_and_switches_when_the_old_load_balancer_is_deleted() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        // The resolver checks the new one, then the old one; the old one is deleted during the
+        // first paced check of the new one, which never gets a healthy target.
+        world.before(op::TARGET_HEALTH, |_| {});
+        world.before(op::TARGET_HEALTH, |_| {});
+        world.before(op::TARGET_HEALTH, |s| s.remove_load_balancer("old"));
+        let w = wait(5000);
+        let started = Instant::now();
+        let waited = run(&world, &dns(&old), &dns(&new), w)
+            .await
+            .expect("no error")
+            .expect("it waited");
+        assert_eq!(waited.gone, vec!["old".to_string()]);
+        assert_eq!(waited.checks, 1, "no health check after the deletion");
+        // Switched on the next poll, not at the give-up time.
+        assert!(started.elapsed() < MS * 1000, "{:?}", started.elapsed());
+        assert_eq!(world.state().count(op::LOAD_BALANCER_V2), 2);
+        assert_eq!(
+            waited.to_string().split(" after ").next(),
+            Some("old deleted")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_existence_check_keeps_waiting() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        world.fail(op::LOAD_BALANCER_V2, ErrorKind::Throttled, 100);
+        let err = run(&world, &dns(&old), &dns(&new), wait(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WaitError::NotServing { .. }), "{err}");
     }
 
     #[tokio::test]
@@ -529,6 +620,20 @@ mod tests {
             assert_eq!(live(&world), "old-1.us-east-1.elb.amazonaws.com");
             assert_eq!(ports.registry.all().await.unwrap(), before);
             assert_eq!(world.state().count(op::UPDATE_STAGE), 0);
+        }
+
+        #[tokio::test]
+        async fn an_update_switches_at_once_when_the_old_load_balancer_is_deleted() {
+            let world = World::new();
+            let (ports, id, new) = replaced(&world).await;
+            // Deleted before the first existence check; the new one never gets a target.
+            world.before(op::LOAD_BALANCER_V2, |s| s.remove_load_balancer("old"));
+            let started = Instant::now();
+            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(5000))
+                .await
+                .unwrap();
+            assert_eq!(live(&world), dns(&new));
+            assert!(started.elapsed() < MS * 1000, "{:?}", started.elapsed());
         }
 
         #[tokio::test]

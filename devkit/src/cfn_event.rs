@@ -18,6 +18,7 @@ pub struct CfnEvents {
     stack_id: String,
     service_token: String,
     sent: AtomicUsize,
+    declare: bool,
 }
 
 impl CfnEvents {
@@ -27,7 +28,16 @@ impl CfnEvents {
             stack_id: stack_id.into(),
             service_token: service_token.into(),
             sent: AtomicUsize::new(0),
+            declare: true,
         }
+    }
+
+    /// Requests that declare nothing to [`crate::stack_resources`]: a forger's, which
+    /// CloudFormation knows nothing about. By default every request built here declares its
+    /// resource in the state the request implies, as CloudFormation holds it when it sends one.
+    pub fn undeclared(mut self) -> CfnEvents {
+        self.declare = false;
+        self
     }
 
     /// The stack's id.
@@ -50,6 +60,14 @@ impl CfnEvents {
         properties: Value,
     ) -> Value {
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.declare {
+            crate::stack_resources::declare_for_request(
+                &self.stack_id,
+                logical_id,
+                request_type,
+                physical_id,
+            );
+        }
         let mut event = json!({
             "RequestType": request_type,
             "ServiceToken": self.service_token,

@@ -94,6 +94,12 @@ pub struct Generation {
     pub target_group: String,
 }
 
+/// Builds the ECS stack's template from its generations, oldest first, each as (tag, load
+/// balancer name). The template must hold, for every generation, the outputs `Arn<tag>`,
+/// `Dns<tag>` and `Tg<tag>` (its load balancer's ARN and DNS name, its target group's ARN), and
+/// `EcsElbDnsName` naming the newest generation's DNS name.
+pub type TemplateFn = Arc<dyn Fn(&[(String, String)]) -> String + Send + Sync>;
+
 /// The ECS stack (`EcsHelloworldProd`) in moto: a VPC and the load balancers of its generations,
 /// the output `EcsElbDnsName` naming the newest.
 pub struct EcsStack {
@@ -105,6 +111,9 @@ pub struct EcsStack {
     pub generations: Vec<Generation>,
     cfn: aws_sdk_cloudformation::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    template: TemplateFn,
+    /// The stack's parameters, given again with every update.
+    parameters: Vec<(String, String)>,
 }
 
 fn template(tags: &[(String, String)]) -> String {
@@ -186,9 +195,32 @@ impl EcsStack {
             generations: Vec::new(),
             cfn,
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            template: Arc::new(template),
+            parameters: Vec::new(),
         };
         stack.generations = stack.read(&tags).await?;
         Ok(stack)
+    }
+
+    /// A stack deployed by the caller, holding one load balancer `first`; its updates use
+    /// `template` and the stack's `parameters`.
+    pub fn adopt(
+        sdk: &SdkConfig,
+        name: &str,
+        stack_id: &str,
+        first: Generation,
+        template: TemplateFn,
+        parameters: Vec<(String, String)>,
+    ) -> Self {
+        EcsStack {
+            name: name.to_string(),
+            stack_id: stack_id.to_string(),
+            generations: vec![first],
+            cfn: aws_sdk_cloudformation::Client::new(sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            template,
+            parameters,
+        }
     }
 
     async fn read(&self, tags: &[(String, String)]) -> Result<Vec<Generation>, DevkitError> {
@@ -242,10 +274,18 @@ impl EcsStack {
             .collect();
         let tag = ((b'A' + tags.len() as u8) as char).to_string();
         tags.push((tag, lb_name.to_string()));
+        let parameters = self.parameters.iter().map(|(k, v)| {
+            aws_sdk_cloudformation::types::Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        });
         self.cfn
             .update_stack()
             .stack_name(&self.name)
-            .template_body(template(&tags))
+            .template_body((self.template)(&tags))
+            .set_parameters(Some(parameters.collect()))
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
             .send()
             .await
             .map_err(|e| DevkitError::aws("UpdateStack", e))?;

@@ -17,6 +17,9 @@
 //! a seeded PRNG, so a run is reproducible. Anything not faulted is forwarded unchanged
 //! (method, path and query, headers including Host, body) and the answer is streamed back.
 //!
+//! CloudFormation's `DescribeStackResource` is always answered by the proxy, from the resources
+//! the tests declared in [`crate::stack_resources`] (moto's stacks cannot hold custom resources).
+//!
 //! Two modes play API Gateway where moto does not:
 //! - [`FaultProxy::enforce_apigateway_quotas`]: the account's quotas as API Gateway answers
 //!   them, 10 requests per second with a burst of 40 over every API Gateway call (REST and HTTP
@@ -229,6 +232,8 @@ struct State {
     rng: fastrand::Rng,
     quotas: Option<Quotas>,
     http_api_stages: bool,
+    /// APIs whose tags this proxy answers in place of moto's, by API id.
+    api_tags: BTreeMap<String, BTreeMap<String, String>>,
     seq: u64,
 }
 
@@ -236,6 +241,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     upstream: String,
+    /// HTTP API stage writes, one at a time: API Gateway checks and creates a stage atomically,
+    /// the read-then-write played here must not interleave.
+    http_stage_writes: tokio::sync::Mutex<()>,
 }
 
 /// A counting, fault-injecting HTTP proxy in front of one upstream endpoint.
@@ -261,9 +269,11 @@ impl FaultProxy {
                 rng: fastrand::Rng::with_seed(seed),
                 quotas: None,
                 http_api_stages: false,
+                api_tags: BTreeMap::new(),
                 seq: 0,
             }),
             upstream: authority,
+            http_stage_writes: tokio::sync::Mutex::new(()),
         });
         let handler_shared = Arc::clone(&shared);
         let server = http::serve("fault proxy", move |req| {
@@ -292,6 +302,18 @@ impl FaultProxy {
     /// The rules with their remaining counts.
     pub fn rules(&self) -> Vec<Rule> {
         self.lock().rules.clone()
+    }
+
+    /// From now on, `GetRestApi` (`GET /restapis/{id}`) and `GetApi` (`GET /v2/apis/{id}`) of
+    /// `api_id` answer moto's API with these tags (moto cannot change an API's tags after its
+    /// creation; an operator can, with `TagResource` and `UntagResource`).
+    pub fn set_api_tags(&self, api_id: &str, tags: &[(&str, &str)]) {
+        self.lock().api_tags.insert(
+            api_id.to_string(),
+            tags.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
     }
 
     /// Enforces API Gateway's account quotas from now on (see the module docs), with full
@@ -474,6 +496,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
             quotas,
             http_api_stages,
             seq,
+            ..
         } = &mut *state;
         let now = Instant::now();
         let mut chosen = None;
@@ -541,6 +564,12 @@ async fn dispatch(
     body: Bytes,
     http_api_stages: bool,
 ) -> Response<Body> {
+    if let Some(answer) = describe_stack_resource(&parts, &body) {
+        return answer;
+    }
+    if let Some(answer) = api_with_tags(shared, &parts).await {
+        return answer;
+    }
     if http_api_stages {
         let path = parts.uri.path().to_string();
         let segments: Vec<&str> = path.split('/').collect();
@@ -555,6 +584,74 @@ async fn dispatch(
         }
     }
     forward(shared, parts, body).await
+}
+
+/// `GetRestApi` / `GetApi` of an API whose tags were set with [`FaultProxy::set_api_tags`].
+async fn api_with_tags(shared: &Shared, parts: &Parts) -> Option<Response<Body>> {
+    if parts.method != hyper::Method::GET {
+        return None;
+    }
+    let path = parts.uri.path().to_string();
+    let segments: Vec<&str> = path.split('/').collect();
+    let api = match segments.as_slice() {
+        ["", "restapis", api] | ["", "v2", "apis", api] => (*api).to_string(),
+        _ => return None,
+    };
+    let tags = {
+        let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.api_tags.get(&api).cloned()?
+    };
+    let (status, body) =
+        match http_api::exchange(shared, parts, parts.method.clone(), &path, Bytes::new()).await {
+            Ok(answer) => answer,
+            Err(e) => return Some(server_error_text(&e)),
+        };
+    if status != 200 {
+        return Some(http_api::answer(status, body));
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("tags".into(), serde_json::json!(tags));
+    }
+    Some(http_api::answer(200, Bytes::from(doc.to_string())))
+}
+
+fn server_error_text(message: &str) -> Response<Body> {
+    response(
+        502,
+        &[("content-type", "text/plain".to_string())],
+        message.to_string(),
+    )
+}
+
+/// CloudFormation's `DescribeStackResource`, answered from the resources the tests declared
+/// ([`crate::stack_resources`]): moto's stacks cannot hold custom resources.
+fn describe_stack_resource(parts: &Parts, body: &[u8]) -> Option<Response<Body>> {
+    let (service, operation, _) = classify_with_protocol(parts, body);
+    if service != "cloudformation" || operation != "DescribeStackResource" {
+        return None;
+    }
+    let text = std::str::from_utf8(body).unwrap_or_default();
+    let form = if text.trim().is_empty() {
+        parts.uri.query().unwrap_or_default()
+    } else {
+        text
+    };
+    let stack = crate::stack_resources::form_value(form, "StackName").unwrap_or_default();
+    let logical = crate::stack_resources::form_value(form, "LogicalResourceId").unwrap_or_default();
+    Some(match crate::stack_resources::describe(&stack, &logical) {
+        Ok(declared) => response(
+            200,
+            &[("content-type", "text/xml".to_string())],
+            crate::stack_resources::describe_xml(&declared),
+        ),
+        Err(message) => query_error(
+            400,
+            "Sender",
+            "ValidationError",
+            &crate::stack_resources::xml_escape(&message),
+        ),
+    })
 }
 
 async fn forward(shared: &Shared, parts: Parts, body: Bytes) -> Response<Body> {
@@ -669,10 +766,16 @@ fn server_error(protocol: Protocol, status: u16) -> Response<Body> {
     let code = match status {
         503 => "ServiceUnavailable",
         500..=599 => "InternalFailure",
+        // A principal without the permission, as the services answer it.
+        403 => "AccessDeniedException",
         _ => "InjectedFault",
     };
     let kind = if status >= 500 { "Receiver" } else { "Sender" };
-    let message = format!("injected by the fault proxy ({status})");
+    let message = if status == 403 {
+        "User: arn:aws:sts::123456789012:assumed-role/operator/session is not authorized to perform this action (injected by the fault proxy)".to_string()
+    } else {
+        format!("injected by the fault proxy ({status})")
+    };
     match protocol {
         Protocol::Query => query_error(status, kind, code, &message),
         _ => json_error(protocol, status, code, &message, &[]),
@@ -686,7 +789,7 @@ mod http_api {
 
     /// Sends `method path` with the original request's headers (and `body`) to moto; answers
     /// the status and the collected body.
-    async fn exchange(
+    pub(super) async fn exchange(
         shared: &Shared,
         original: &Parts,
         method: hyper::Method,
@@ -719,7 +822,7 @@ mod http_api {
         Ok((status, body))
     }
 
-    fn answer(status: u16, body: Bytes) -> Response<Body> {
+    pub(super) fn answer(status: u16, body: Bytes) -> Response<Body> {
         response(
             status,
             &[("content-type", "application/json".to_string())],
@@ -750,6 +853,7 @@ mod http_api {
         let Some(name) = name else {
             return bad_request("stageName is required");
         };
+        let _one_at_a_time = shared.http_stage_writes.lock().await;
         let existing = exchange(
             shared,
             parts,
@@ -779,6 +883,7 @@ mod http_api {
             _ => return bad_request("the body must be a JSON object"),
         };
         let path = format!("/v2/apis/{api}/stages/{stage}");
+        let _one_at_a_time = shared.http_stage_writes.lock().await;
         let current = match exchange(shared, parts, hyper::Method::GET, &path, Bytes::new()).await {
             Ok((200, body)) => body,
             Ok((status, body)) => return answer(status, body),

@@ -83,6 +83,11 @@ impl Gateway {
     pub fn stage_url(&self, stage: &str) -> String {
         format!("{}/{stage}", self.endpoint())
     }
+
+    /// `GET path` (`/prod/helloworld`) as a client of the deployed API: the status and the body.
+    pub async fn get(&self, path: &str) -> Result<(u16, bytes::Bytes), DevkitError> {
+        crate::http::call(&self.endpoint(), Method::GET, path, "").await
+    }
 }
 
 /// Every `GET` method with an HTTP_PROXY integration: path to URI.

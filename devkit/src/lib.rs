@@ -34,6 +34,7 @@ pub mod receiver;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
+pub mod stack_resources;
 pub mod stages;
 
 pub use cfn_event::CfnEvents;

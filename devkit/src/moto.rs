@@ -265,6 +265,8 @@ pub fn process_env(endpoint: &str) -> Vec<(String, String)> {
         ("AWS_SECRET_ACCESS_KEY", "stagewire-devkit-dummy-secret"),
         ("AWS_SESSION_TOKEN", "stagewire-devkit-dummy-token"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
+        // The local response receivers (see the README's STAGEWIRE_RESPONSE_HOSTS).
+        ("STAGEWIRE_RESPONSE_HOSTS", "127.0.0.1"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

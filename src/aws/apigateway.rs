@@ -114,6 +114,30 @@ impl RestStages {
 
 #[async_trait]
 impl Stages for RestStages {
+    #[instrument(skip(self))]
+    async fn api_tags(
+        &self,
+        _kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        self.pacer.acquire().await;
+        match self.client.get_rest_api().rest_api_id(api_id).send().await {
+            Ok(out) => Ok(Some(
+                out.tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(e) => {
+                let e = sdk_error(SERVICE, "GetRestApi", e);
+                if e.is(ErrorKind::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
         let res = self

@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use super::pace::Pacer;
 use super::sdk_error;
-use crate::domain::StageRef;
+use crate::domain::{ApiKind, StageRef};
 use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 
 const SERVICE: &str = "apigatewayv2";
@@ -29,6 +29,30 @@ impl HttpStages {
 
 #[async_trait]
 impl Stages for HttpStages {
+    #[instrument(skip(self))]
+    async fn api_tags(
+        &self,
+        _kind: ApiKind,
+        api_id: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        self.pacer.acquire().await;
+        match self.client.get_api().api_id(api_id).send().await {
+            Ok(out) => Ok(Some(
+                out.tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(e) => {
+                let e = sdk_error(SERVICE, "GetApi", e);
+                if e.is(ErrorKind::NotFound) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
         let res = self

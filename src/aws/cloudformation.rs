@@ -8,7 +8,7 @@ use aws_sdk_cloudformation::Client;
 use tracing::instrument;
 
 use super::sdk_error;
-use crate::ports::{AwsError, ErrorKind, StackOutputs};
+use crate::ports::{AwsError, ErrorKind, StackOutputs, StackResource};
 
 pub struct CfnStackOutputs {
     client: Client,
@@ -22,6 +22,40 @@ impl CfnStackOutputs {
 
 #[async_trait]
 impl StackOutputs for CfnStackOutputs {
+    #[instrument(skip(self))]
+    async fn stack_resource(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+    ) -> Result<Option<StackResource>, AwsError> {
+        let out = match self
+            .client
+            .describe_stack_resource()
+            .stack_name(stack_id)
+            .logical_resource_id(logical_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                // "Stack with id X does not exist", "Resource X does not exist for stack Y".
+                let e = sdk_error("cloudformation", "DescribeStackResource", e);
+                return if missing(&e) { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(out.stack_resource_detail().map(|d| StackResource {
+            resource_type: d.resource_type().unwrap_or_default().to_string(),
+            status: d
+                .resource_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            physical_id: d
+                .physical_resource_id()
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        }))
+    }
+
     #[instrument(skip(self))]
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
         let out = match self.client.describe_stacks().stack_name(stack).send().await {

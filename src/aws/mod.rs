@@ -58,6 +58,12 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::DELETE_STAGE, &["apigateway:DELETE"]),
     (op::STACK_OUTPUTS, &["cloudformation:DescribeStacks"]),
     (op::TEMPLATE_RESOURCES, &["cloudformation:GetTemplate"]),
+    (
+        op::STACK_RESOURCE,
+        &["cloudformation:DescribeStackResource"],
+    ),
+    // REST: GetTags on the API's ARN; HTTP: GetApi (its tags).
+    (op::API_TAGS, &["apigateway:GET"]),
     (op::STACK_STATUS, &["cloudformation:DescribeStacks"]),
     (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
     (

@@ -191,11 +191,9 @@ mod tests {
         for _ in 0..15 {
             pacer.acquire().await;
         }
-        // 5 from the burst, then 10 at 100/s: at least 100 ms.
+        // 5 from the burst, then 10 at 100/s: at least 100 ms (a lower bound, which a loaded
+        // machine cannot break; without pacing the calls take no time at all).
         let paced = start.elapsed();
         assert!(paced >= Duration::from_millis(95), "took {paced:?}");
-        // Past the burst, tokens come only by waiting (a lower bound on time, so a loaded
-        // machine cannot make it fail).
-        assert!(pacer.waited(), "the last call waited for its token");
     }
 }

@@ -298,7 +298,15 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         _ => None,
     };
     let sdk = load_sdk(&cli.global).await?;
-    let ports = Ports::aws(&sdk, &table);
+    let mut ports = Ports::aws(&sdk, &table);
+    // `bind` and `unbind` act with the operator's own credentials: what IAM lets them do to API
+    // Gateway is the rule. `status` and `sync` show and do what the re-sync would, under the
+    // functions' rule (STAGEWIRE_BINDING_AUTHORIZATION, ApiTags by default, as in the template).
+    ports.authorization = match cli.command {
+        Command::Bind(_) | Command::Unbind(_) => stagewire::domain::Authorization::Open,
+        _ => stagewire::config::authorization_from_env()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
+    };
     match cli.command {
         Command::Status(args) => status_cmd(&ports, &args).await,
         Command::Sync(args) => sync_cmd(&ports, &args).await,
@@ -511,6 +519,7 @@ fn print_summary(scope: &str, s: &Summary) {
             IssueKind::Deferred => "deferred",
             IssueKind::StageMissing => "missing",
             IssueKind::Failed => "failed",
+            IssueKind::Unauthorized => "not authorized (not updated)",
         };
         println!("{label}: {issue}");
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::task::JoinError;
 use tokio::time::Instant;
 
+use super::security::{self, ResponseHosts};
 use super::{
     data_limit, decode, response_body, truncate_utf8, Envelope, Ids, Malformed, Outcome,
     RequestType, ResponseUrl, SendError, Sender, Status, Timing,
@@ -24,6 +25,8 @@ pub struct Handler {
     ports: Result<Arc<Ports>, String>,
     pub sender: Sender,
     pub timing: Timing,
+    /// Where responses may go; a request whose ResponseURL is elsewhere is refused unanswered.
+    pub response_hosts: ResponseHosts,
 }
 
 /// What an invocation did, returned to Lambda and logged.
@@ -57,15 +60,24 @@ impl Handler {
     /// A handler over working ports.
     pub fn new(ports: Ports) -> Self {
         Handler {
+            response_hosts: ResponseHosts::cloudformation(&ports.region),
             ports: Ok(Arc::new(ports)),
             sender: Sender::default(),
             timing: Timing::default(),
         }
     }
 
+    /// The same handler, also answering to these hosts (see [`ResponseHosts::allowing`]).
+    pub fn allowing_response_hosts(mut self, hosts: impl IntoIterator<Item = String>) -> Self {
+        self.response_hosts = self.response_hosts.allowing(hosts);
+        self
+    }
+
     /// A handler for a function whose start-up failed: it answers FAILED with `reason`.
-    pub fn misconfigured(reason: impl Into<String>) -> Self {
+    /// Responses go where `response_hosts` allows.
+    pub fn misconfigured(reason: impl Into<String>, response_hosts: ResponseHosts) -> Self {
         Handler {
+            response_hosts,
             ports: Err(reason.into()),
             sender: Sender::default(),
             timing: Timing::default(),
@@ -83,6 +95,9 @@ impl Handler {
             Ok(e) => e,
             Err(m) => return self.answer_malformed(*m, start, lambda_deadline).await,
         };
+        if !self.response_hosts.allows(&envelope.response_url) {
+            return Err(self.refuse_url(Some(&envelope.ids)));
+        }
         let service_timeout = props::service_timeout(&envelope.properties);
         let work_deadline = self
             .timing
@@ -142,6 +157,9 @@ impl Handler {
         start: Instant,
         lambda_deadline: Instant,
     ) -> Result<Report, Undelivered> {
+        if !self.response_hosts.allows(url) {
+            return Err(self.refuse_url(Some(ids)));
+        }
         let outcome = Outcome {
             reason: outcome.reason.map(|r| url.scrub(&r)),
             ..outcome
@@ -165,6 +183,55 @@ impl Handler {
         };
         log(&report, sent.as_ref().err());
         sent.map(|_| report).map_err(Undelivered)
+    }
+
+    /// A request whose ResponseURL points elsewhere than CloudFormation: nothing is done and
+    /// nothing is sent (the host is not logged: the URL is a credential, whoever made it).
+    fn refuse_url(&self, ids: Option<&Ids>) -> Undelivered {
+        security::report(
+            "ForeignResponseUrl",
+            ids,
+            "the ResponseURL is not on CloudFormation's response bucket for this region",
+        );
+        Undelivered(SendError::ForeignHost)
+    }
+
+    /// Ask CloudFormation whether the event's resource is in the state the request implies.
+    async fn authenticate(
+        ports: &Ports,
+        env: &Envelope,
+        work_deadline: Instant,
+    ) -> Result<(), String> {
+        let lookup = tokio::time::timeout_at(
+            work_deadline,
+            ports
+                .outputs
+                .stack_resource(&env.ids.stack_id, &env.ids.logical_id),
+        )
+        .await;
+        let found = match lookup {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "could not verify with CloudFormation that this request comes from {} in stack {}: {e}",
+                    env.ids.logical_id, env.ids.stack_id
+                ))
+            }
+            Err(_) => {
+                return Err(
+                    "timed out verifying the request with CloudFormation (DescribeStackResource)"
+                        .into(),
+                )
+            }
+        };
+        security::verdict(env.request_type, &env.ids, found.as_ref()).map_err(|forged| {
+            let detail = forged.to_string();
+            security::report("ForgedRequest", Some(&env.ids), &detail);
+            format!(
+                "refused: this {} is not CloudFormation's: {detail}",
+                env.request_type.as_str()
+            )
+        })
     }
 
     /// Run the lifecycle step under the deadline, turning every failure (panics included) into
@@ -204,6 +271,10 @@ impl Handler {
             RequestType::Create => success_id.clone(),
             _ => fail_id.clone(),
         };
+        // Nothing is written for a request CloudFormation does not stand behind.
+        if let Err(reason) = Self::authenticate(&ports, env, work_deadline).await {
+            return failed(reason, failure_id);
+        }
         let limit = data_limit(&env.ids, &success_id);
         let wait = HealthWait {
             enabled: props::wait_for_healthy_targets(&env.properties),
@@ -342,7 +413,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_without_a_response_url_is_ignored() {
-        let handler = Handler::misconfigured("no table");
+        let handler =
+            Handler::misconfigured("no table", ResponseHosts::cloudformation("us-east-1"));
         let report = handler
             .handle(
                 json!({"hello": "world"}),
@@ -356,14 +428,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unusable_response_url_is_undelivered_and_never_printed() {
-        let handler = Handler::misconfigured("no table");
+    async fn a_response_url_off_the_allowed_hosts_is_undelivered_and_never_printed() {
+        let handler =
+            Handler::misconfigured("no table", ResponseHosts::cloudformation("us-east-1"));
         let event = json!({"RequestType": "Create", "ResponseURL": "ftp://h/x?sig=SECRET"});
+        let handler = handler.allowing_response_hosts(["h".to_string()]);
         let err = handler
             .handle(event, Instant::now() + Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(matches!(err.0, SendError::BadUrl), "{err:?}");
+        assert!(matches!(err.0, SendError::ForeignHost), "{err:?}");
         assert!(!format!("{err} {err:?}").contains("SECRET"));
     }
 }

@@ -14,12 +14,16 @@
 //!   [`data_limit`]).
 //! - `send`: the [`Sender`]: PUT, empty Content-Type, bounded jittered retries, no redirects.
 //! - `deadline`: [`Timing`], when the work must stop so the answer still goes out.
+//! - `security`: what a request must be before anything is written: a ResponseURL on
+//!   CloudFormation's response bucket ([`security::ResponseHosts`]) and a resource that
+//!   CloudFormation holds in the state the request implies ([`security::verdict`]).
 //! - `handler`: the [`Handler`]: the lifecycle step under the deadline, then the one response.
 
 mod deadline;
 mod decode;
 mod handler;
 mod response;
+pub mod security;
 mod send;
 mod url;
 

@@ -15,6 +15,8 @@ pub enum SendError {
     Transport { attempts: u32, last: String },
     #[error("the ResponseURL is not a valid http(s) URL")]
     BadUrl,
+    #[error("the ResponseURL's host is neither CloudFormation's response bucket for this region nor allowed by STAGEWIRE_RESPONSE_HOSTS: nothing was sent")]
+    ForeignHost,
 }
 
 impl SendError {
@@ -22,7 +24,7 @@ impl SendError {
     pub fn attempts(&self) -> u32 {
         match self {
             SendError::Status { attempts, .. } | SendError::Transport { attempts, .. } => *attempts,
-            SendError::BadUrl => 0,
+            SendError::BadUrl | SendError::ForeignHost => 0,
         }
     }
 }

@@ -8,8 +8,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod rights;
 pub mod source;
 
+pub use rights::Authorization;
 pub use source::{Source, SourceKey, SourceKind, SOURCE_KINDS};
 
 /// Most variables API Gateway accepts on one stage.

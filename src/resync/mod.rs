@@ -10,6 +10,7 @@
 pub mod lookup;
 pub mod metrics;
 pub mod reconcile;
+pub mod rights;
 pub mod summary;
 pub mod trigger;
 

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::rights::Rights;
 use super::summary::{Change, Issue, IssueKind, Retryable, Summary};
 use crate::domain::{ApiKind, StageRef};
 use crate::plan::stage::{self as stage_plan, Action, StagePlan};
@@ -23,8 +24,27 @@ const ATTEMPTS: usize = 4;
 pub async fn reconcile(ports: &Ports, records: Vec<Record>) -> Summary {
     let mut summary = Summary::default();
     let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
+    let mut rights = Rights::default();
     for r in records {
-        by_stage.entry(r.stage.clone()).or_default().push(r);
+        // Only bindings whose right to the API still holds are updated.
+        match rights.check(ports, &r).await {
+            Ok(Ok(())) => by_stage.entry(r.stage.clone()).or_default().push(r),
+            Ok(Err(denied)) => {
+                tracing::warn!(stage = %r.stage, variable = %r.variable, owner = %r.owner, reason = %denied, "binding no longer authorized: not updated");
+                summary.bindings_checked += 1;
+                summary.issues.push(Issue {
+                    stage: r.stage.to_string(),
+                    variable: Some(r.variable.clone()),
+                    kind: IssueKind::Unauthorized,
+                    cause: format!("not updated, the binding is no longer authorized: {denied}"),
+                    retryable: false,
+                });
+            }
+            Err(e) => {
+                summary.bindings_checked += 1;
+                summary.fail(&r.stage, Some(&r.variable), &e);
+            }
+        }
     }
     let mut prefetched = prefetch(ports, &by_stage).await;
     let mut resolver = Resolver::new(ports);

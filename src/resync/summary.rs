@@ -29,6 +29,9 @@ pub enum IssueKind {
     StageMissing,
     /// A read or a write failed; the variable may be out of date.
     Failed,
+    /// The binding's stack may no longer touch the API (its tags changed): the variable is
+    /// left as it is and no longer updated until the right is granted again.
+    Unauthorized,
 }
 
 /// One thing that did not go as planned.
@@ -137,6 +140,11 @@ impl Summary {
     /// Stages that are gone.
     pub fn missing_stages(&self) -> Vec<&Issue> {
         self.of_kind(IssueKind::StageMissing)
+    }
+
+    /// Bindings whose stack may no longer touch their API.
+    pub fn unauthorized(&self) -> Vec<&Issue> {
+        self.of_kind(IssueKind::Unauthorized)
     }
 
     /// Reads and writes that failed.

@@ -15,9 +15,7 @@ use crate::support::*;
 
 /// A second Lambda sandbox of the same function: its own clients and pacer, the same table.
 fn sandbox(w: &World) -> Handler {
-    let mut h = Handler::new(stagewire::Ports::aws(&w.sdk, &w.table));
-    h.sender = w.handler().sender;
-    h
+    w.handler_over(stagewire::Ports::aws(&w.sdk, &w.table))
 }
 
 /// Another view of the same stack with a response receiver of its own, so that calls in flight

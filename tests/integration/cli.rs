@@ -10,7 +10,7 @@ use crate::support::*;
 
 /// Run the binary with `args`, configured only through the environment: moto's endpoint, a
 /// region, dummy credentials and this world's registry table.
-async fn cli(w: &World, args: &[&str]) -> Output {
+pub(crate) async fn cli(w: &World, args: &[&str]) -> Output {
     let endpoint = w.sdk.endpoint_url().expect("a world has an endpoint");
     run(
         args,
@@ -39,15 +39,15 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().await.expect("the stagewire binary runs")
 }
 
-fn code(o: &Output) -> i32 {
+pub(crate) fn code(o: &Output) -> i32 {
     o.status.code().expect("exited, not killed")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -660,7 +660,7 @@ async fn a_malformed_event_with_a_response_url_gets_one_failed_response() {
 
 /// A function binary of the workspace, built by `cargo build --workspace --bins` into the
 /// target directory this test binary runs from (`CARGO_TARGET_DIR` honoured).
-fn function_binary(name: &str) -> std::path::PathBuf {
+pub(crate) fn function_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // <target>/debug/deps/integration-<hash>
     let profile_dir = exe
@@ -907,11 +907,20 @@ async fn http_api_stage_is_created_with_its_variables() {
     assert_eq!(stage.stage_variables().unwrap()["helloworldElb"], a.dns);
 }
 
-/// A stack-output port that panics: stands for any bug inside the work.
-struct Exploding;
+/// A stack-output port that panics: stands for any bug inside the work. Its stack resources
+/// come from the real port (the request is authentic).
+struct Exploding(std::sync::Arc<dyn stagewire::ports::StackOutputs>);
 
 #[async_trait::async_trait]
 impl stagewire::ports::StackOutputs for Exploding {
+    async fn stack_resource(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+    ) -> Result<Option<stagewire::ports::StackResource>, stagewire::ports::AwsError> {
+        self.0.stack_resource(stack_id, logical_id).await
+    }
+
     async fn outputs(
         &self,
         _stack: &str,
@@ -940,8 +949,8 @@ async fn a_panic_still_gets_one_failed_response() {
     let w = World::new().await;
     let api = w.rest_api().await;
     let mut ports = w.ports.clone();
-    ports.outputs = std::sync::Arc::new(Exploding);
-    let mut h = Handler::new(ports);
+    ports.outputs = std::sync::Arc::new(Exploding(ports.outputs.clone()));
+    let mut h = Handler::new(ports).allowing_response_hosts(local_response_hosts());
     h.sender = w.handler().sender;
     let cfn = Cloudformation::new().await;
 

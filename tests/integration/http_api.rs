@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use stagewire::cfn::Handler;
 use stagewire::Ports;
 use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Record, Rule};
 
@@ -189,11 +188,7 @@ async fn siblings_creating_one_new_http_stage_at_once_both_succeed_with_both_set
             .times(2),
     );
     // Each in a sandbox of its own: own adapters, own pacer.
-    let sandbox = || {
-        let mut h = Handler::new(Ports::aws(&w.sdk, &w.table));
-        h.sender = w.handler().sender;
-        h
-    };
+    let sandbox = || w.handler_over(Ports::aws(&w.sdk, &w.table));
     let (h1, h2) = (sandbox(), sandbox());
 
     let (r1, r2) = tokio::join!(

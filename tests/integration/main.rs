@@ -10,6 +10,7 @@ mod http_api;
 mod package;
 mod properties;
 mod resync;
+mod security;
 mod support;
 mod template;
 mod zero_downtime;

@@ -33,6 +33,14 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub struct World {
+    /// Where this world's AWS calls go: a proxy in front of moto that also plays
+    /// CloudFormation's `DescribeStackResource` for the bindings the tests declare.
+    pub endpoint: String,
+    /// The proxy [`World::new`] started (kept alive with the world).
+    pub proxy: Option<std::sync::Arc<stagewire_devkit::FaultProxy>>,
+    /// The authorization rule of [`World::handler`]: `Open` (the single-team account the
+    /// lifecycle scenarios play); the security tests set `ApiTags`.
+    pub authorization: stagewire::domain::Authorization,
     pub sdk: SdkConfig,
     pub ports: Ports,
     pub table: String,
@@ -46,10 +54,15 @@ pub struct World {
 }
 
 impl World {
-    /// A world on the shared moto server.
+    /// A world on the shared moto server, through a proxy of its own.
     pub async fn new() -> World {
         let moto = stagewire_devkit::moto::shared().await;
-        World::at(&moto.endpoint()).await
+        let proxy = stagewire_devkit::FaultProxy::start(&moto.endpoint())
+            .await
+            .expect("proxy in front of moto");
+        let mut w = World::at(&proxy.endpoint()).await;
+        w.proxy = Some(std::sync::Arc::new(proxy));
+        w
     }
 
     /// A world whose AWS calls go to `endpoint` (moto, or a proxy in front of it).
@@ -60,12 +73,19 @@ impl World {
         stagewire_devkit::registry::create_registry_table(&ddb, &table)
             .await
             .expect("registry table from template.yaml");
-        World::with_table(sdk, table)
+        World::with_table(endpoint, sdk, table)
     }
 
-    fn with_table(sdk: SdkConfig, table: String) -> World {
+    fn with_table(endpoint: &str, sdk: SdkConfig, table: String) -> World {
         World {
-            ports: Ports::aws(&sdk, &table),
+            endpoint: endpoint.to_string(),
+            proxy: None,
+            authorization: stagewire::domain::Authorization::Open,
+            // The scenarios' single-team account; the security tests set `ApiTags` themselves.
+            ports: Ports {
+                authorization: stagewire::domain::Authorization::Open,
+                ..Ports::aws(&sdk, &table)
+            },
             apigw: aws_sdk_apigateway::Client::new(&sdk),
             apigw2: aws_sdk_apigatewayv2::Client::new(&sdk),
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
@@ -79,8 +99,15 @@ impl World {
     }
 
     /// The stage-binding handler over this world, answering with short retry delays.
+    /// Responses may go to the local receivers (127.0.0.1).
     pub fn handler(&self) -> Handler {
-        let mut h = Handler::new(self.ports.clone());
+        self.handler_over(self.ports.clone())
+    }
+
+    /// As [`World::handler`], over other ports (another sandbox's clients).
+    pub fn handler_over(&self, mut ports: Ports) -> Handler {
+        ports.authorization = self.authorization;
+        let mut h = Handler::new(ports).allowing_response_hosts(local_response_hosts());
         h.sender = Sender::new(4, Duration::from_millis(20), Duration::from_secs(3));
         h
     }
@@ -381,8 +408,14 @@ impl World {
     }
 }
 
+/// The hosts the local response receivers listen on.
+pub fn local_response_hosts() -> Vec<String> {
+    vec!["127.0.0.1".to_string()]
+}
+
 /// CloudFormation's side of a custom resource: a stack id, a response receiver, and the
-/// events it sends.
+/// events it sends. Each event it builds also declares its resource, in the state the request
+/// implies, to the proxies' `DescribeStackResource` ([`stagewire_devkit::stack_resources`]).
 pub struct Cloudformation {
     pub receiver: ResponseReceiver,
     pub stack_id: String,
@@ -421,16 +454,34 @@ impl Cloudformation {
     }
 
     pub fn create(&self, logical: &str, props: Value) -> Value {
+        self.declare(logical, "Create", None);
         self.events.create(&self.receiver, logical, props)
     }
 
     pub fn update(&self, logical: &str, physical: &str, props: Value, old: Value) -> Value {
+        self.declare(logical, "Update", Some(physical));
         self.events
             .update(&self.receiver, logical, physical, props, old)
     }
 
     pub fn delete(&self, logical: &str, physical: &str, props: Value) -> Value {
+        self.declare(logical, "Delete", Some(physical));
         self.events.delete(&self.receiver, logical, physical, props)
+    }
+
+    /// Declare `logical` in this stack in the state a `request_type` implies.
+    pub fn declare(&self, logical: &str, request_type: &str, physical: Option<&str>) {
+        stagewire_devkit::stack_resources::declare_for_request(
+            &self.stack_id,
+            logical,
+            request_type,
+            physical,
+        );
+    }
+
+    /// The stack's name (the middle of its id).
+    pub fn stack_name(&self) -> String {
+        stagewire::domain::rights::stack_name(&self.stack_id).to_string()
     }
 
     /// Send one event through the handler and return the one response CloudFormation got,

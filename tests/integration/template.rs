@@ -167,6 +167,11 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
     let world = world();
     let ports = world.ports();
     let all = spec("prod", &every_source());
+    // The handler's authenticity check, and the authorization rule reading the API's tags.
+    ports.outputs.stack_resource("s", "B").await.unwrap();
+    let mut tagged = ports.clone();
+    tagged.authorization = stagewire::domain::Authorization::ApiTags;
+    let _ = binding::authorize(&tagged, "s", &all.stage).await;
     let a = binding::create(&ports, "s", "B", &all, 4096, 1, &wait())
         .await
         .unwrap();
@@ -245,6 +250,10 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
 async fn stage_resync_is_granted_every_action_its_adapters_call() {
     let world = world();
     let ports = world.ports();
+    // The re-sync's check that a binding's right to its API still holds.
+    let mut tagged = ports.clone();
+    tagged.authorization = stagewire::domain::Authorization::ApiTags;
+    let _ = binding::authorize(&tagged, "s", &spec("prod", &every_source()).stage).await;
     for stage in ["dev", "prod"] {
         binding::create(
             &ports,

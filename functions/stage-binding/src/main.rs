@@ -5,18 +5,25 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+use stagewire::cfn::security::ResponseHosts;
 use stagewire::cfn::{deadline_instant, Handler};
 use stagewire::config::{load_sdk_config, Config};
 use stagewire::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    stagewire::config::init_tracing();
     let handler = match Config::from_env() {
-        Ok(config) => Handler::new(Ports::aws(&load_sdk_config().await, &config.table)),
+        Ok(config) => {
+            let mut ports = Ports::aws(&load_sdk_config().await, &config.table);
+            ports.authorization = config.authorization;
+            Handler::new(ports).allowing_response_hosts(config.response_hosts)
+        }
         Err(e) => {
             tracing::error!(error = %e, "configuration error: every request will be answered FAILED");
-            Handler::misconfigured(e.to_string())
+            let hosts = ResponseHosts::cloudformation(&stagewire::config::region_from_env())
+                .allowing(stagewire::config::response_hosts_from_env());
+            Handler::misconfigured(e.to_string(), hosts)
         }
     };
     let handler = &handler;

@@ -9,9 +9,10 @@ use stagewire::{resync, Ports};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    stagewire::config::init_tracing();
     let config = Config::from_env()?;
-    let ports = Ports::aws(&load_sdk_config().await, &config.table);
+    let mut ports = Ports::aws(&load_sdk_config().await, &config.table);
+    ports.authorization = config.authorization;
     let ports = &ports;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         resync::handle(ports, event.payload).await

@@ -2,8 +2,11 @@
 //!
 //! It starts moto, deploys the example ECS stacks and the REST API `EcsDemoAPI`, runs the real
 //! `stage-binding` and `stage-resync` binaries under a local Lambda Runtime API, plays
-//! CloudFormation's side of the custom resource, replaces the prod load balancer and shows the
-//! stage variable following it. Every step is narrated with its timing and checked; the first
+//! CloudFormation's side of the custom resource (the binding in each ECS stack,
+//! `LoadBalancer: !Ref LoadBalancer`), calls `GET /prod/helloworld` through the devkit's stand-in
+//! for the deployed API and local load-balancer servers, and replaces the prod load balancer the
+//! way a stack update does (the new one created, the binding's Update waiting for its healthy
+//! target, cleanup deleting the old one) while requests run: not one may fail. Every step is narrated with its timing and checked; the first
 //! check that does not hold prints what was expected and what was found, everything the demo
 //! started is stopped, and the exit status is 1.
 //!
@@ -29,13 +32,19 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigateway::primitives::Blob;
-use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
+use stagewire_devkit::choreography::{
+    self, BoxFuture, Generation, Parties, Placement, TemplateFn, Timeline,
+};
+use stagewire_devkit::gateway::Gateway;
+use stagewire_devkit::lbs::{LocalLoadBalancers, HELLO};
+use stagewire_devkit::load::Load;
 use stagewire_devkit::seed::{self, INTEGRATION_URI};
 use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
@@ -44,7 +53,7 @@ use stagewire_devkit::{
 };
 
 /// Number of narrated steps.
-const STEPS: usize = 9;
+const STEPS: usize = 10;
 /// The registry table the functions use.
 const TABLE: &str = "stagewire-demo-registry";
 const ACCOUNT: &str = "123456789012";
@@ -67,6 +76,21 @@ const STACK_TIMEOUT: Duration = Duration::from_secs(120);
 const INDENT: &str = "      ";
 /// The address of the helloworld task registered behind each load balancer.
 const TASK_IP: &str = "10.0.0.10";
+/// The logical id of the binding in each ECS stack (`examples/ecs-helloworld.yaml`).
+const BINDING: &str = "StageBinding";
+/// The name of the load balancer that replaces prod's.
+const NEW_LB_NAME: &str = "helloworld-prod-b";
+/// How often the API Gateway stand-in reads the stage variables from moto.
+const GATEWAY_REFRESH: Duration = Duration::from_millis(100);
+/// Requests per second sent to `GET /prod/helloworld` while the load balancer is replaced.
+const RATE: u32 = 50;
+/// CloudFormation's timing of the replacement: the new load balancer's target is healthy 1 s
+/// after its creation; cleanup deletes the old one 1 s after the update's answer.
+const REPLACEMENT: Timeline = Timeline {
+    eventbridge_latency: Duration::from_millis(500),
+    cleanup_delete_delay: Duration::from_secs(1),
+    targets_healthy_after: Some(Duration::from_secs(1)),
+};
 /// The failure message of a run stopped with Ctrl-C.
 const INTERRUPTED: &str = "interrupted";
 
@@ -224,19 +248,31 @@ impl Function {
 /// Everything the demo started, stopped by [`stop`].
 struct Bench {
     moto: MotoServer,
+    /// The functions' AWS endpoint: moto behind the devkit's proxy, which answers
+    /// CloudFormation's DescribeStackResource for the bindings the demo's events declare.
+    proxy: stagewire_devkit::FaultProxy,
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     receiver: Option<ResponseReceiver>,
     binding: Option<Function>,
     resync: Option<Function>,
+    /// The local load balancers, one per DNS name.
+    lbs: Option<LocalLoadBalancers>,
+    /// The local stand-in for EcsDemoAPI's deployed stages.
+    gateway: Option<Gateway>,
 }
 
 impl Bench {
     /// The environment the functions and the CLI run with.
     fn function_env(&self) -> Vec<(String, String)> {
-        let mut env = stagewire_devkit::moto::process_env(&self.moto.endpoint());
+        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
         env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
+        // One team's account: the demo's API carries no stagewire tags.
+        env.push((
+            "STAGEWIRE_BINDING_AUTHORIZATION".to_string(),
+            "Open".to_string(),
+        ));
         env
     }
 
@@ -277,9 +313,16 @@ async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
         binding,
         resync,
         receiver,
+        lbs,
+        gateway,
         ..
     } = bench;
     let mut problems = Vec::new();
+    if gateway.is_some() || lbs.is_some() {
+        drop(gateway);
+        drop(lbs);
+        out.detail("API Gateway stand-in and load-balancer servers closed");
+    }
     for function in [binding, resync].into_iter().flatten() {
         let Function {
             name,
@@ -384,10 +427,15 @@ async fn start_bench(out: &mut Narrator) -> Step<Bench> {
         cfn: aws_sdk_cloudformation::Client::new(&sdk),
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+        proxy: stagewire_devkit::FaultProxy::start(&moto.endpoint())
+            .await
+            .map_err(failed("starting the proxy in front of moto"))?,
         moto,
         receiver: None,
         binding: None,
         resync: None,
+        lbs: None,
+        gateway: None,
     })
 }
 
@@ -398,6 +446,7 @@ struct EcsStack {
     id: String,
     dns: String,
     lb_arn: String,
+    tg_arn: String,
     resources: usize,
     /// The helloworld task registered in the stack's target group, and its health.
     task: (String, String),
@@ -508,6 +557,7 @@ async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) 
         id,
         dns,
         lb_arn,
+        tg_arn,
         resources: resources.stack_resources().len(),
         task,
     })
@@ -750,36 +800,34 @@ async fn start_function(
     Ok(function)
 }
 
-/// The stack that would hold the bindings (`examples/ecs-demo-api.yaml`), as CloudFormation's
-/// side of their requests.
-fn binding_stack() -> CfnEvents {
-    CfnEvents::new(
-        format!(
-            "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/EcsDemoApi/{}",
-            seed::uuid()
-        ),
-        SERVICE_TOKEN,
-    )
+/// CloudFormation's side of the bindings in `stack` (the binding lives in the ECS stack, as
+/// `examples/ecs-helloworld.yaml` places it).
+fn binding_events(stack: &EcsStack) -> CfnEvents {
+    CfnEvents::new(stack.id.clone(), SERVICE_TOKEN)
 }
 
-/// The properties of a binding of `stage`'s `helloworldElb` to `stack`'s output.
-fn binding_properties(api_id: &str, stage: &str, stack: &str) -> Value {
+/// The properties of a binding of `stage`'s `helloworldElb` to the load balancer `lb_arn`
+/// (`LoadBalancer: !Ref LoadBalancer` in the ECS stack).
+fn binding_properties(api_id: &str, stage: &str, lb_arn: &str) -> Value {
     json!({
         "ServiceToken": SERVICE_TOKEN,
         "ServiceTimeout": "300",
         "RestApiId": api_id,
         "StageName": stage,
+        "CreateStage": "true",
         "Variables": {
-            VARIABLE: { "StackName": stack, "OutputKey": OUTPUT_KEY }
+            VARIABLE: { "LoadBalancer": lb_arn }
         }
     })
 }
 
-/// Sends one custom-resource event to `stage-binding`; returns the one response it PUT.
-async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -> Step<Received> {
-    let (Some(function), Some(receiver)) = (&bench.binding, &bench.receiver) else {
-        return Err(Failure::new("stage-binding is not running"));
-    };
+/// Sends one custom-resource event to `stage-binding`; returns the one response it PUT and a
+/// line describing the invocation. The response may be SUCCESS or FAILED.
+async fn invoke_binding(
+    function: &Function,
+    receiver: &ResponseReceiver,
+    event: Value,
+) -> Step<(Received, String)> {
     let before = receiver.received().await.len();
     let invocation = function
         .api
@@ -813,7 +861,7 @@ async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -
         ));
     }
     let report = invocation.response().cloned().unwrap_or(Value::Null);
-    out.detail(format!(
+    let line = format!(
         "{} {} answered in {}: one {} to the ResponseURL, {} bytes, empty Content-Type",
         function.name,
         report
@@ -823,7 +871,7 @@ async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -
         secs(invocation.duration),
         response.method,
         response.raw.len()
-    ));
+    );
     if function.process.log_text().contains(receiver.secret()) {
         return Err(Failure::mismatch(
             "the ResponseURL leaked into the function's logs",
@@ -831,18 +879,35 @@ async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -
             "the signature appears in the logs",
         ));
     }
-    if response.status() != Some("SUCCESS") {
-        return Err(Failure::mismatch(
-            "CloudFormation would mark the resource failed",
-            "Status SUCCESS",
-            format!(
-                "Status {} with Reason {:?}",
-                response.status().unwrap_or("(none)"),
-                response.field("Reason").unwrap_or_default()
-            ),
-        )
-        .with_context(function.log_tail(15)));
+    Ok((response, line))
+}
+
+/// Fails unless CloudFormation would mark the resource done.
+fn expect_success(function: &Function, response: &Received) -> Step<()> {
+    if response.status() == Some("SUCCESS") {
+        return Ok(());
     }
+    Err(Failure::mismatch(
+        "CloudFormation would mark the resource failed",
+        "Status SUCCESS",
+        format!(
+            "Status {} with Reason {:?}",
+            response.status().unwrap_or("(none)"),
+            response.field("Reason").unwrap_or_default()
+        ),
+    )
+    .with_context(function.log_tail(15)))
+}
+
+/// Sends one custom-resource event to `stage-binding`; returns the one response it PUT, which
+/// must be SUCCESS.
+async fn send_custom_resource(bench: &Bench, event: Value, out: &mut Narrator) -> Step<Received> {
+    let (Some(function), Some(receiver)) = (&bench.binding, &bench.receiver) else {
+        return Err(Failure::new("stage-binding is not running"));
+    };
+    let (response, line) = invoke_binding(function, receiver, event).await?;
+    out.detail(line);
+    expect_success(function, &response)?;
     Ok(response)
 }
 
@@ -872,10 +937,10 @@ async fn create_binding(
         .receiver
         .as_ref()
         .ok_or_else(|| Failure::new("the response receiver is not running"))?;
-    let properties = binding_properties(api_id, stage, &stack.name);
+    let properties = binding_properties(api_id, stage, &stack.lb_arn);
     let event = cfn.create(receiver, logical_id, properties);
     out.detail(format!(
-        "Create {logical_id}: stage {stage}, {VARIABLE} from {}/{OUTPUT_KEY}",
+        "Create {logical_id} in {}: stage {stage}, {VARIABLE} from LoadBalancer: !Ref LoadBalancer",
         stack.name
     ));
     let response = send_custom_resource(bench, event, out).await?;
@@ -986,86 +1051,433 @@ async fn cli_status(
     Ok(())
 }
 
-/// Step 6: delete and re-create the prod stack; its load balancer is replaced.
-async fn replace_prod_stack(
-    bench: &Bench,
+/// `GET /<stage>/helloworld` through the API Gateway stand-in; fails unless it answers `200` with
+/// the helloworld service's body.
+async fn call_helloworld(gateway: &Gateway, out: &mut Narrator, stage: &str) -> Step<()> {
+    let path = format!("/{stage}/helloworld");
+    let (status, body) = gateway
+        .get(&path)
+        .await
+        .map_err(failed(format!("GET {path}")))?;
+    let body = String::from_utf8_lossy(&body).to_string();
+    out.detail(format!("GET {path} -> {status} {body}"));
+    if status != 200 || body != HELLO {
+        return Err(Failure::mismatch(
+            format!("the answer of GET {path}"),
+            format!("200 {HELLO}"),
+            format!("{status} {body}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Step 6: the seed's request `GET /prod/helloworld`, through the stand-in for the deployed
+/// API's HTTP_PROXY integration to the stand-in for each load balancer.
+async fn call_api(
+    bench: &mut Bench,
+    out: &mut Narrator,
+    api_id: &str,
+    prod: &EcsStack,
+    dev: &EcsStack,
+) -> Step<()> {
+    let lbs = LocalLoadBalancers::new();
+    bench.lbs = Some(lbs.clone());
+    for stack in [prod, dev] {
+        let addr = lbs
+            .start(&stack.dns, true)
+            .await
+            .map_err(failed(format!("starting the load balancer {}", stack.dns)))?;
+        out.detail(format!(
+            "load balancer {} answers on {addr} (its helloworld task is healthy)",
+            stack.dns
+        ));
+    }
+    let gateway = Gateway::start(bench.apigw.clone(), api_id, lbs.clone(), GATEWAY_REFRESH)
+        .await
+        .map_err(failed("starting the API Gateway stand-in"))?;
+    out.detail(format!(
+        "{API_NAME} deployed at {} (HTTP_PROXY to http://${{stageVariables.{VARIABLE}}}, stage variables read from moto every {})",
+        gateway.endpoint(),
+        secs(GATEWAY_REFRESH)
+    ));
+    let gateway = bench.gateway.insert(gateway);
+    call_helloworld(gateway, out, "prod").await?;
+    call_helloworld(gateway, out, "dev").await?;
+    for stack in [prod, dev] {
+        if lbs.served(&stack.dns) != 1 {
+            return Err(Failure::mismatch(
+                format!("requests served by {}", stack.dns),
+                1,
+                lbs.served(&stack.dns),
+            ));
+        }
+    }
+    out.detail("each stage's request was served by its own load balancer");
+    Ok(())
+}
+
+/// The load balancer's name, from its ARN (`...:loadbalancer/app/<name>/<id>`).
+fn lb_name(arn: &str) -> String {
+    arn.split('/').nth(2).unwrap_or(arn).to_string()
+}
+
+/// The logical id of a generation's resource: the template's own for the first generation.
+fn generation_id(kind: &str, tag: &str) -> String {
+    if tag == "A" {
+        kind.to_string()
+    } else {
+        format!("{kind}{tag}")
+    }
+}
+
+/// What the ECS template's update changes: the output naming the load balancer `LoadBalancer`.
+const OUTPUT_LINE: &str = "Value: !GetAtt LoadBalancer.DNSName";
+/// The start of the binding's resource in the ECS template.
+const BINDING_BLOCK: &str = "\n  StageBinding:\n";
+
+/// The template without the binding's resource (up to the next blank line): moto cannot hold a
+/// `Custom::` resource (it would invoke the function), so the demo plays CloudFormation's side
+/// of the binding itself.
+fn without_binding(template: &str) -> String {
+    let Some(start) = template.find(BINDING_BLOCK) else {
+        return template.to_string();
+    };
+    let body = start + BINDING_BLOCK.len();
+    let end = template[body..]
+        .find("\n\n")
+        .map_or(template.len(), |i| body + i);
+    format!("{}{}", &template[..start], &template[end..])
+}
+
+/// The example ECS template (without the binding) holding the load balancers of `generations`
+/// (tag, name), oldest first: the first is the template's own `LoadBalancer`; each later one
+/// comes with its target group and listener; `EcsElbDnsName` names the newest. moto cannot
+/// replace a load balancer in place, so the update adds the new one beside the old, and cleanup
+/// deletes the old.
+fn generations_template(base: &str, generations: &[(String, String)]) -> String {
+    let newest = generations
+        .last()
+        .map_or("A".to_string(), |(tag, _)| tag.clone());
+    let lb = generation_id("LoadBalancer", &newest);
+    let mut t = without_binding(base).replace(OUTPUT_LINE, &format!("Value: !GetAtt {lb}.DNSName"));
+    let mut resources = String::new();
+    for (tag, name) in generations.iter().skip(1) {
+        resources.push_str(&format!(
+            r#"
+  LoadBalancer{tag}:
+    Type: AWS::ElasticLoadBalancingV2::LoadBalancer
+    DependsOn: PublicDefaultRoute
+    Properties:
+      Name: {name}
+      Type: application
+      Scheme: internet-facing
+      Subnets: [!Ref PublicSubnetA, !Ref PublicSubnetB]
+      SecurityGroups: [!Ref LoadBalancerSecurityGroup]
+
+  TargetGroup{tag}:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    Properties:
+      VpcId: !Ref Vpc
+      TargetType: ip
+      Protocol: HTTP
+      Port: 80
+
+  Listener{tag}:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref LoadBalancer{tag}
+      Protocol: HTTP
+      Port: 80
+      DefaultActions:
+        - Type: forward
+          TargetGroupArn: !Ref TargetGroup{tag}
+"#
+        ));
+    }
+    if let Some(at) = t.find("\nOutputs:\n") {
+        t.insert_str(at, &resources);
+    }
+    if !t.ends_with('\n') {
+        t.push('\n');
+    }
+    for (tag, _) in generations {
+        let (lb, tg) = (
+            generation_id("LoadBalancer", tag),
+            generation_id("TargetGroup", tag),
+        );
+        t.push_str(&format!(
+            "  Arn{tag}:\n    Value: !Ref {lb}\n  Dns{tag}:\n    Value: !GetAtt {lb}.DNSName\n  Tg{tag}:\n    Value: !Ref {tg}\n"
+        ));
+    }
+    t
+}
+
+/// A custom-resource response and the line describing its invocation, or why there was none.
+type Answer = Step<(Received, String)>;
+
+/// CloudFormation's side of the prod `StageBinding` in the ECS stack while the stack is updated:
+/// the binding's Update, its `LoadBalancer` property now the new load balancer's ARN, sent to
+/// the running `stage-binding`.
+struct StackUpdate {
+    function: Function,
+    receiver: ResponseReceiver,
+    cfn: Arc<CfnEvents>,
+    api_id: String,
+    physical_id: String,
+    /// The load balancer the binding's properties name.
+    current_arn: Mutex<String>,
+    /// Each Update's response (or why there was none) and how long it took.
+    answers: Mutex<Vec<(Answer, Duration)>>,
+}
+
+impl Parties for StackUpdate {
+    fn update_binding<'a>(&'a self, lb_arn: &'a str, _rollback: bool) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let current = self
+                .current_arn
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let old = binding_properties(&self.api_id, "prod", &current);
+            let new = binding_properties(&self.api_id, "prod", lb_arn);
+            let event = self
+                .cfn
+                .update(&self.receiver, BINDING, &self.physical_id, new, old);
+            let started = Instant::now();
+            let answer = invoke_binding(&self.function, &self.receiver, event).await;
+            let ok = matches!(&answer, Ok((r, _)) if r.status() == Some("SUCCESS"));
+            if ok {
+                *self.current_arn.lock().unwrap_or_else(|e| e.into_inner()) = lb_arn.to_string();
+            }
+            self.answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((answer, started.elapsed()));
+            ok
+        })
+    }
+
+    fn deliver(&self, _event: Value) -> BoxFuture<'_, ()> {
+        // The binding lives in the ECS stack: CloudFormation updates it, no event is needed.
+        Box::pin(async {})
+    }
+}
+
+/// Step 7: replace the prod load balancer the way CloudFormation does, with `GET
+/// /prod/helloworld` sent throughout; returns the prod stack with its new load balancer.
+#[allow(clippy::too_many_arguments)]
+async fn replace_under_traffic(
+    bench: &mut Bench,
     out: &mut Narrator,
     template: &str,
     old: &EcsStack,
+    dev: &EcsStack,
     api_id: &str,
+    cfn: &Arc<CfnEvents>,
+    physical_id: &str,
 ) -> Step<EcsStack> {
-    if let Err(e) = bench.cfn.delete_stack().stack_name(&old.name).send().await {
-        // The emulator can report a dependency error for the VPC after deleting the rest.
-        let gone = match describe_stack(bench, &old.name).await? {
-            None => true,
-            Some(s) => s.stack_status() == Some(&StackStatus::DeleteComplete),
-        };
-        if !gone {
-            return Err(failed(format!("DeleteStack {}", old.name))(e));
-        }
-        out.detail(format!(
-            "DeleteStack answered {} ({}); the stack is gone nonetheless",
-            e.code().unwrap_or("an error"),
-            e.message().unwrap_or("no message")
-        ));
-    }
-    let deadline = Instant::now() + STACK_TIMEOUT;
-    loop {
-        match describe_stack(bench, &old.id).await? {
-            None => break,
-            Some(s) if s.stack_status() == Some(&StackStatus::DeleteComplete) => break,
-            Some(s) if Instant::now() > deadline => {
-                return Err(Failure::mismatch(
-                    format!("stack {} was not deleted", old.name),
-                    "DELETE_COMPLETE",
-                    s.stack_status().map_or("no status", |s| s.as_str()),
-                ))
-            }
-            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+    for needle in [OUTPUT_LINE, BINDING_BLOCK, "\nOutputs:\n"] {
+        if !template.contains(needle) {
+            return Err(Failure::mismatch(
+                format!("{ECS_TEMPLATE} cannot be updated with a new load balancer"),
+                format!("a template holding {needle:?}"),
+                "no such text",
+            ));
         }
     }
-    let lbs = bench
+    let (Some(lbs), Some(gateway)) = (bench.lbs.clone(), bench.gateway.as_ref()) else {
+        return Err(Failure::new("the API Gateway stand-in is not running"));
+    };
+    let url = format!("{}/helloworld", gateway.stage_url("prod"));
+    let (Some(function), Some(receiver)) = (bench.binding.take(), bench.receiver.take()) else {
+        return Err(Failure::new("stage-binding is not running"));
+    };
+    let parties = Arc::new(StackUpdate {
+        function,
+        receiver,
+        cfn: cfn.clone(),
+        api_id: api_id.to_string(),
+        physical_id: physical_id.to_string(),
+        current_arn: Mutex::new(old.lb_arn.clone()),
+        answers: Mutex::new(Vec::new()),
+    });
+    let base = template.to_string();
+    let template_fn: TemplateFn =
+        Arc::new(move |generations| generations_template(&base, generations));
+    let sdk = bench.moto.sdk_config().await;
+    let mut stack = choreography::EcsStack::adopt(
+        &sdk,
+        &old.name,
+        &old.id,
+        Generation {
+            tag: "A".into(),
+            name: lb_name(&old.lb_arn),
+            arn: old.lb_arn.clone(),
+            dns: old.dns.clone(),
+            target_group: old.tg_arn.clone(),
+        },
+        template_fn,
+        vec![("EnvironmentName".into(), "prod".into())],
+    );
+    out.detail(format!(
+        "{RATE} requests/s to GET /prod/helloworld through the API Gateway stand-in"
+    ));
+    let load = Load::start(&url, RATE, HELLO, Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replayed = choreography::replace_load_balancer(
+        &mut stack,
+        NEW_LB_NAME,
+        &lbs,
+        parties.clone(),
+        Placement::SameStack,
+        REPLACEMENT,
+        None,
+        (ACCOUNT, REGION),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = load.stop().await;
+    let parties = Arc::try_unwrap(parties)
+        .map_err(|_| Failure::new("the binding's Update is still running"))?;
+    bench.binding = Some(parties.function);
+    bench.receiver = Some(parties.receiver);
+    let replayed = replayed.map_err(failed(format!("UpdateStack {}", old.name)))?;
+    out.detail(format!("UpdateStack {}:", old.name));
+    for line in replayed.lines() {
+        out.detail(format!("  {line}"));
+    }
+    let answers = parties
+        .answers
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let function = bench
+        .binding
+        .as_ref()
+        .ok_or_else(|| Failure::new("stage-binding is not running"))?;
+    let [(answer, took)] = <[_; 1]>::try_from(answers).map_err(|a: Vec<_>| {
+        Failure::mismatch("the binding's Updates", "exactly one Update", a.len())
+    })?;
+    let (response, line) = answer?;
+    out.detail(format!(
+        "Update {BINDING}: LoadBalancer: !Ref LoadBalancer is now {NEW_LB_NAME}"
+    ));
+    out.detail(format!("  {line}"));
+    show_response(out, &response);
+    expect_success(function, &response)?;
+    let new = stack.current().clone();
+    expect_eq(
+        &format!("the Update response's Data.{VARIABLE}"),
+        &new.dns,
+        response
+            .body
+            .get("Data")
+            .and_then(|d| d.get(VARIABLE))
+            .and_then(Value::as_str),
+    )?;
+    let position = |what: &str| replayed.steps.iter().position(|(_, s)| s.contains(what));
+    match (position("has a healthy target"), position("the binding answers")) {
+        (Some(healthy), Some(answered)) if healthy < answered => out.detail(format!(
+            "  the Update switched and answered after {}, once {NEW_LB_NAME} had a healthy target (target health checked every 5 s)",
+            secs(took)
+        )),
+        _ => {
+            return Err(Failure::mismatch(
+                "the order of the replacement",
+                "the new load balancer has a healthy target before the binding answers",
+                replayed.lines().join("; "),
+            ))
+        }
+    }
+    let live = bench.stage_var(api_id, "prod").await?;
+    expect_eq(
+        "stage prod variable helloworldElb after the update",
+        &new.dns,
+        live.as_deref(),
+    )?;
+    let dev_live = bench.stage_var(api_id, "dev").await?;
+    expect_eq(
+        "stage dev variable helloworldElb (untouched)",
+        &dev.dns,
+        dev_live.as_deref(),
+    )?;
+    let found = bench
         .elbv2
         .describe_load_balancers()
         .load_balancer_arns(&old.lb_arn)
         .send()
         .await;
-    match lbs {
-        Ok(found) if !found.load_balancers().is_empty() => {
+    if let Ok(found) = found {
+        if !found.load_balancers().is_empty() {
             return Err(Failure::mismatch(
-                "the old load balancer outlived its stack",
+                "the old load balancer after cleanup",
                 "no load balancer with the old ARN",
                 &old.lb_arn,
-            ))
+            ));
         }
-        _ => {}
     }
     out.detail(format!(
-        "deleted {} and its load balancer {}",
-        old.name, old.dns
+        "stage prod: {VARIABLE} = {} (was {})",
+        new.dns, old.dns
     ));
-    let new = deploy_ecs_stack(bench, template, &old.name, "prod").await?;
-    out.detail(format!("re-created {}: {}", new.name, new.id));
-    out.detail(format!("  old {OUTPUT_KEY} = {}", old.dns));
-    out.detail(format!("  new {OUTPUT_KEY} = {}", new.dns));
+    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    let statuses: Vec<String> = report
+        .statuses
+        .iter()
+        .map(|(status, n)| format!("{n} x {status}"))
+        .collect();
     out.detail(format!(
-        "  helloworld task {}:80 registered in the new target group ({})",
-        new.task.0, new.task.1
+        "traffic: {} requests sent, {} failed ({}); old load balancer served {}, new one {}",
+        report.sent,
+        report.failed,
+        statuses.join(", "),
+        lbs.served(&old.dns),
+        lbs.served(&new.dns)
     ));
-    if new.dns == old.dns {
+    if report.failed != 0 {
         return Err(Failure::mismatch(
-            "the re-created stack kept the load balancer's DNS name",
-            "a new DNS name",
-            &new.dns,
+            "failed requests while the load balancer was replaced",
+            0,
+            format!(
+                "{} of {} (failing for {:.2} s)",
+                report.failed,
+                report.sent,
+                report.window_secs()
+            ),
         ));
     }
-    let live = bench.stage_var(api_id, "prod").await?;
-    expect_eq("stage prod before any re-sync", &old.dns, live.as_deref())?;
-    out.detail("stage prod still points at the old DNS name: nothing has told stagewire yet");
-    Ok(new)
+    if report.sent < u64::from(RATE) || lbs.served(&new.dns) == 0 {
+        return Err(Failure::mismatch(
+            "traffic during the replacement",
+            format!("at least {RATE} requests, some served by the new load balancer"),
+            format!(
+                "{} sent, {} served by the new one",
+                report.sent,
+                lbs.served(&new.dns)
+            ),
+        ));
+    }
+    if lbs.is_running(&old.dns) {
+        return Err(Failure::new(
+            "the old load balancer's server still runs after cleanup",
+        ));
+    }
+    let gateway = bench
+        .gateway
+        .as_ref()
+        .ok_or_else(|| Failure::new("the API Gateway stand-in is not running"))?;
+    call_helloworld(gateway, out, "prod").await?;
+    Ok(EcsStack {
+        name: old.name.clone(),
+        id: old.id.clone(),
+        dns: new.dns.clone(),
+        lb_arn: new.arn.clone(),
+        tg_arn: new.target_group.clone(),
+        resources: old.resources,
+        task: ("10.0.1.10".to_string(), "healthy".to_string()),
+    })
 }
 
-/// Step 7: `stage-resync` reacts to the stack's status change.
+/// Step 8: `stage-resync` reacts to the stack's status change.
 async fn resync(
     bench: &Bench,
     out: &mut Narrator,
@@ -1077,9 +1489,9 @@ async fn resync(
     let Some(function) = &bench.resync else {
         return Err(Failure::new("stage-resync is not running"));
     };
-    let event = seed::stack_status_event(ACCOUNT, REGION, &new.id, "CREATE_COMPLETE");
+    let event = seed::stack_status_event(ACCOUNT, REGION, &new.id, "UPDATE_COMPLETE");
     out.detail(format!(
-        "event: \"CloudFormation Stack Status Change\", {} CREATE_COMPLETE",
+        "event: \"CloudFormation Stack Status Change\", {} UPDATE_COMPLETE",
         new.name
     ));
     let started = Instant::now();
@@ -1110,19 +1522,15 @@ async fn resync(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let expected_change = format!("one change of {VARIABLE} from {} to {}", old.dns, new.dns);
-    match changed.as_slice() {
-        [change]
-            if change.get("variable").and_then(Value::as_str) == Some(VARIABLE)
-                && change.get("from").and_then(Value::as_str) == Some(old.dns.as_str())
-                && change.get("to").and_then(Value::as_str) == Some(new.dns.as_str()) => {}
-        _ => {
-            return Err(Failure::mismatch(
-                "the re-sync summary",
-                expected_change,
-                Value::Array(changed),
-            ))
-        }
+    if !changed.is_empty() {
+        return Err(Failure::mismatch(
+            "the re-sync summary",
+            format!(
+                "no change: the binding's Update already moved {VARIABLE} from {} to {}",
+                old.dns, new.dns
+            ),
+            Value::Array(changed),
+        ));
     }
     expect_eq(
         "stage prod variable helloworldElb after the re-sync",
@@ -1136,7 +1544,7 @@ async fn resync(
         dev_live.as_deref(),
     )?;
     out.detail(format!(
-        "stage prod: {VARIABLE} = {} ({} from event to re-pointed)",
+        "stage prod: {VARIABLE} = {} already; nothing to re-point ({} from event to answer)",
         new.dns,
         secs(repointed)
     ));
@@ -1165,22 +1573,23 @@ async fn resync(
     Ok(())
 }
 
-/// Step 8: the prod binding's Delete.
+/// Step 9: the prod binding's Delete.
 async fn delete_binding(
     bench: &Bench,
     cfn: &CfnEvents,
     out: &mut Narrator,
     api_id: &str,
     physical_id: &str,
+    prod: &EcsStack,
     dev: &EcsStack,
 ) -> Step<()> {
     let receiver = bench
         .receiver
         .as_ref()
         .ok_or_else(|| Failure::new("the response receiver is not running"))?;
-    let properties = binding_properties(api_id, "prod", PROD_STACK);
-    let event = cfn.delete(receiver, "HelloworldProdBinding", physical_id, properties);
-    out.detail(format!("Delete HelloworldProdBinding ({physical_id})"));
+    let properties = binding_properties(api_id, "prod", &prod.lb_arn);
+    let event = cfn.delete(receiver, BINDING, physical_id, properties);
+    out.detail(format!("Delete {BINDING} ({physical_id})"));
     let response = send_custom_resource(bench, event, out).await?;
     show_response(out, &response);
     expect_eq(
@@ -1212,7 +1621,7 @@ async fn delete_binding(
 // ---------------------------------------------------------------------------------------------
 // The story
 
-/// Steps 1 to 8; the bench goes into `slot` as soon as it exists, so that it is always stopped.
+/// Steps 1 to 9; the bench goes into `slot` as soon as it exists, so that it is always stopped.
 async fn run(
     out: &mut Narrator,
     slot: &mut Option<Bench>,
@@ -1250,27 +1659,10 @@ async fn run(
         ));
         bench.receiver = Some(receiver);
         bench.binding = Some(start_function(bench, programs, "stage-binding", out).await?);
-        let cfn = binding_stack();
-        let prod_id = create_binding(
-            bench,
-            &cfn,
-            out,
-            &api_id,
-            "HelloworldProdBinding",
-            "prod",
-            &prod,
-        )
-        .await?;
-        create_binding(
-            bench,
-            &cfn,
-            out,
-            &api_id,
-            "HelloworldDevBinding",
-            "dev",
-            &dev,
-        )
-        .await?;
+        let cfn = Arc::new(binding_events(&prod));
+        let prod_id = create_binding(bench, &cfn, out, &api_id, BINDING, "prod", &prod).await?;
+        let dev_cfn = binding_events(&dev);
+        create_binding(bench, &dev_cfn, out, &api_id, BINDING, "dev", &dev).await?;
         Ok((cfn, prod_id))
     }
     .await;
@@ -1280,8 +1672,25 @@ async fn run(
     let status = cli_status(bench, programs, out, &prod.dns, &dev.dns).await;
     out.end(status)?;
 
-    out.begin("Replacing the prod load balancer (delete and re-create EcsHelloworldProd)");
-    let replaced = replace_prod_stack(bench, out, &template, &prod, &api_id).await;
+    out.begin("Calling GET /prod/helloworld through the API Gateway stand-in");
+    let called = call_api(bench, out, &api_id, &prod, &dev).await;
+    out.end(called)?;
+
+    out.begin(
+        "Replacing the prod load balancer with an update of EcsHelloworldProd, under traffic",
+    );
+    let replaced = replace_under_traffic(
+        bench,
+        out,
+        &template,
+        &prod,
+        &dev,
+        &api_id,
+        &cfn,
+        &prod_physical_id,
+    )
+    .await;
+    let replaced = replaced.map_err(|f| f.with_context(bench.function_logs()));
     let new_prod = out.end(replaced)?;
 
     out.begin("Re-syncing with the stage-resync function");
@@ -1294,7 +1703,16 @@ async fn run(
     out.end(synced)?;
 
     out.begin("Deleting the prod binding");
-    let deleted = delete_binding(bench, &cfn, out, &api_id, &prod_physical_id, &dev).await;
+    let deleted = delete_binding(
+        bench,
+        &cfn,
+        out,
+        &api_id,
+        &prod_physical_id,
+        &new_prod,
+        &dev,
+    )
+    .await;
     out.end(deleted)?;
     Ok(())
 }
