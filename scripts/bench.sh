@@ -4,8 +4,10 @@
 #   2. builds the release function binaries (cargo build --release) and the bench (debug),
 #   3. creates bench/.venv from bench/requirements.txt (awslambdaric, crhelper, boto3) for the
 #      crhelper + boto3 comparison function; when that fails the bench skips the comparison row,
-#   4. runs target/debug/bench against target/release (cold init, seed Create, a stack event and a
-#      full reconcile over 10,000 bindings, peak RSS, binary and zip sizes, the comparison).
+#   4. runs target/debug/bench against target/release and prints the README's "Performance"
+#      tables (cold init, seed Create and its round trips, a stack event with 3 and with 10,000
+#      bindings, two full reconciles, 30 parallel Creates behind API Gateway's account quotas,
+#      peak RSS, sizes in MiB, the comparison).
 # Extra arguments go to the bench, e.g. `scripts/bench.sh --bin-dir target/debug` to measure the
 # debug binaries (the release build is then skipped), or `--spawns 3`.
 #
