@@ -11,7 +11,7 @@ use aws_sdk_apigateway::Client;
 use tracing::instrument;
 
 use super::pace::Pacer;
-use super::sdk_error;
+use super::{found, sdk_error};
 use crate::domain::{ApiKind, StageRef};
 use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 
@@ -121,21 +121,14 @@ impl Stages for RestStages {
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
         self.pacer.acquire().await;
-        match self.client.get_rest_api().rest_api_id(api_id).send().await {
-            Ok(out) => Ok(Some(
+        let out = self.client.get_rest_api().rest_api_id(api_id).send().await;
+        Ok(
+            found(out.map_err(|e| sdk_error(SERVICE, "GetRestApi", e)))?.map(|out| {
                 out.tags()
                     .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            )),
-            Err(e) => {
-                let e = sdk_error(SERVICE, "GetRestApi", e);
-                if e.is(ErrorKind::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+                    .unwrap_or_default()
+            }),
+        )
     }
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
@@ -152,21 +145,12 @@ impl Stages for RestStages {
                     .map_err(|e| sdk_error(SERVICE, "GetStage", e))
             })
             .await;
-        match res {
-            Ok(out) => Ok(Some(LiveStage {
-                variables: out
-                    .variables()
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            })),
-            Err(e) => {
-                if e.is(ErrorKind::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(found(res)?.map(|out| LiveStage {
+            variables: out
+                .variables()
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }))
     }
 
     /// A new stage serves the API's latest deployment: one `CreateStage`, at the account's

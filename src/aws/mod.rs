@@ -111,6 +111,15 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
 ];
 
+/// A missing resource is an answer (`None`), not an error.
+pub(crate) fn found<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is(ErrorKind::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Classify an SDK error, keeping it as the cause.
 pub(crate) fn sdk_error<E>(
     service: &'static str,
