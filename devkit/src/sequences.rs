@@ -466,3 +466,54 @@ pub fn made_up_id(stack_id: &str, logical_id: &str) -> String {
         .collect();
     format!("{stack}-{logical_id}-{suffix}")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn every() -> Vec<Sequence> {
+        let p = json!({"StageName": "prod"});
+        vec![
+            sibling_creates(("A", p.clone()), ("B", p.clone())),
+            cancelled_create("B", p.clone()),
+            timed_out_create("B", p.clone()),
+            failed_update_rollback("B", p.clone(), p.clone()),
+            replacement_rollback("B", p.clone(), p.clone()),
+            rename("Old", "New", p.clone()),
+            delete_while_stack_vanishes("B", p),
+        ]
+    }
+
+    #[test]
+    fn every_step_carries_an_id_an_earlier_step_answered_and_overlaps_a_step_before_it() {
+        for seq in every() {
+            assert_eq!(seq.steps[0].timing, Timing::After, "{}", seq.name);
+            for (n, step) in seq.steps.iter().enumerate() {
+                let physical = match &step.request {
+                    Request::Create => None,
+                    Request::Update { physical, .. } | Request::Delete { physical } => {
+                        Some(physical)
+                    }
+                };
+                if let Some(Physical::AnsweredBy(k)) = physical {
+                    assert!(*k < n, "{}: step {n} needs step {k}'s answer", seq.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_made_up_id_names_the_stack_and_the_logical_id() {
+        let id = made_up_id(
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/EcsDemoApiStack/0a1b",
+            "B",
+        );
+        let suffix = id.strip_prefix("EcsDemoApiStack-B-").unwrap();
+        assert_eq!(suffix.len(), 12, "{id}");
+        assert!(suffix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    }
+}

@@ -300,6 +300,39 @@ async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() 
     assert!(records(&w).await.is_empty());
 }
 
+#[tokio::test]
+async fn two_stacks_with_one_logical_id_on_one_stage_each_delete_only_their_own() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsChoreo")).await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    let (x, y) = (Cloudformation::new().await, Cloudformation::new().await);
+    let (a, b) = (
+        bind_one(&api, "prod", &stack.name, "aElb"),
+        bind_one(&api, "prod", &stack.name, "bElb"),
+    );
+    let made_x = x.send(&w.handler(), x.create("B", a.clone())).await;
+    let made_y = y.send(&w.handler(), y.create("B", b)).await;
+    assert_success(&made_x);
+    assert_success(&made_y);
+    let physical = made_x.field("PhysicalResourceId").unwrap();
+    assert_eq!(
+        made_y.field("PhysicalResourceId"),
+        Some(physical),
+        "one name"
+    );
+
+    let deleted = x.send(&w.handler(), x.delete("B", physical, a)).await;
+
+    assert_success(&deleted);
+    let vars = w.stage_vars(&api, "prod").await.unwrap();
+    assert_eq!(vars.get("aElb"), None, "{vars:?}");
+    assert_eq!(vars.get("bElb"), Some(&stack.dns), "{vars:?}");
+    let left = records(&w).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].owner.stack_id, y.stack_id);
+}
+
 /// A binding of `helloworldElb` on a stage it created, whose source's load balancer has been
 /// replaced since: a re-sync re-points it. The re-sync's calls go through a proxy of their own,
 /// so that the test holds one side's calls and not the other's.

@@ -318,17 +318,14 @@ async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_sa
 
     assert_code(&o, 2);
     let out = stdout(&o);
-    for (variable, owner) in [
-        ("helloworldElb", &deleted.stack_id),
-        ("goneElb", &unknown.stack_id),
+    for (stage, variable, owner) in [
+        ("dev", "helloworldElb", &deleted.stack_id),
+        ("prod", "goneElb", &unknown.stack_id),
     ] {
-        assert!(
-            out.contains(&format!("would release "))
-                && out.contains(&format!(
-                    " variable {variable} of {owner} B: its stack ended"
-                )),
-            "{variable}: {out}"
+        let line = format!(
+            "would release stage {stage} of REST API {api} variable {variable} of {owner} B: its stack ended"
         );
+        assert!(out.contains(&line), "{line}\n{out}");
     }
     assert!(
         out.contains("0 change(s) and 2 release(s) planned, nothing written"),

@@ -232,3 +232,43 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
     assert_eq!(patches.len(), 1, "the loser patched the stage: {patches:?}");
     assert_eq!(w.registry_items().await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_delete_deletes_it()
+{
+    let (proxy, w) = http_world().await;
+    let api = http_api(&w).await;
+    let cfn = Cloudformation::new().await;
+    let bound = props(&api, "$default", json!({"banner": "hello"}));
+
+    let r = cfn
+        .send(&w.handler(), cfn.create("Default", bound.clone()))
+        .await;
+
+    assert_success(&r);
+    assert_eq!(
+        r.body["Data"]["InvokeUrl"],
+        json!(format!("https://{api}.execute-api.us-east-1.amazonaws.com"))
+    );
+    assert_eq!(
+        http_vars(&w, &api, "$default").await,
+        Some(map(&[("banner", "hello")]))
+    );
+    let physical = r.field("PhysicalResourceId").unwrap().to_string();
+    let r = cfn
+        .send(&w.handler(), cfn.delete("Default", &physical, bound))
+        .await;
+    assert_success(&r);
+    assert_eq!(http_vars(&w, &api, "$default").await, None);
+    let deletes: Vec<_> = proxy
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r.operation
+                .starts_with(&format!("DELETE /v2/apis/{api}/stages/"))
+        })
+        .map(|r| r.operation)
+        .collect();
+    assert_eq!(deletes.len(), 1, "one DeleteStage: {deletes:?}");
+    assert!(w.registry_items().await.is_empty());
+}
