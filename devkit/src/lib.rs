@@ -12,7 +12,8 @@
 //!   binaries that poll it.
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
-//!   service and operation and injects throttling, server errors, resets and delays.
+//!   service and operation and injects throttling, server errors, resets and delays, or holds
+//!   calls at a [`Gate`] until the test opens it.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
