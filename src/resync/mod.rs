@@ -26,23 +26,7 @@ use crate::Ports;
 /// The `stage-resync` function: classify, look up, reconcile, emit metrics.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
-    let trigger = classify(&event);
-    let mut summary = Summary::new(format!("{trigger:?}"));
-    if let Trigger::Ignored(why) = &trigger {
-        tracing::info!(reason = %why, "event ignored");
-    } else {
-        match affected(ports, &trigger).await {
-            Ok(records) => {
-                let ended = lookup::ended_owners(ports, &trigger, &records, &mut summary).await;
-                let (gone, live): (Vec<_>, Vec<_>) = records
-                    .into_iter()
-                    .partition(|r| ended.contains(&r.owner.stack_id));
-                summary.merge(reconcile::release(ports, gone).await);
-                summary.merge(reconcile(ports, live).await);
-            }
-            Err(e) => summary.fail("registry", None, &e),
-        }
-    }
+    let summary = run(ports, &classify(&event)).await;
     metrics::emit(&summary, start.elapsed());
     tracing::info!(
         trigger = %summary.trigger,
@@ -60,6 +44,49 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
     } else {
         Err(Incomplete(Box::new(summary)))
     }
+}
+
+/// What a re-sync does for a trigger, the function's and the operator CLI's `sync` alike:
+/// release the bindings of owners whose stacks ended, reconcile the rest.
+pub async fn run(ports: &Ports, trigger: &Trigger) -> Summary {
+    let mut summary = Summary::new(format!("{trigger:?}"));
+    if let Trigger::Ignored(why) = trigger {
+        tracing::info!(reason = %why, "event ignored");
+        return summary;
+    }
+    match sort(ports, trigger, &mut summary).await {
+        Ok(Sorted { ended, live }) => {
+            summary.merge(reconcile::release(ports, ended).await);
+            summary.merge(reconcile(ports, live).await);
+        }
+        Err(e) => summary.fail("registry", None, &e),
+    }
+    summary
+}
+
+/// The bindings a trigger can affect, sorted by what becomes of them.
+#[derive(Debug, Default)]
+pub struct Sorted {
+    /// Bindings whose owning stack ended (deleted, rolled back after a failed create, or unknown
+    /// to CloudFormation): released.
+    pub ended: Vec<crate::ports::Record>,
+    /// The rest: reconciled.
+    pub live: Vec<crate::ports::Record>,
+}
+
+/// The bindings a trigger can affect, sorted; a stack that could not be asked about is kept
+/// live and its failure noted in `summary`.
+pub async fn sort(
+    ports: &Ports,
+    trigger: &Trigger,
+    summary: &mut Summary,
+) -> Result<Sorted, crate::ports::RegistryError> {
+    let records = affected(ports, trigger).await?;
+    let ended = lookup::ended_owners(ports, trigger, &records, summary).await;
+    let (ended, live) = records
+        .into_iter()
+        .partition(|r| ended.contains(&r.owner.stack_id));
+    Ok(Sorted { ended, live })
 }
 
 #[cfg(test)]
