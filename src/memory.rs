@@ -110,7 +110,9 @@ impl World {
             outputs: me.clone(),
             ecs: me.clone(),
             elb: me.clone(),
-            registry: me,
+            registry: me.clone(),
+            sources: crate::domain::SourceAccess::default(),
+            elsewhere: me,
             region: "us-east-1".into(),
             // The flows' own tests; the authorization rule has tests of its own.
             authorization: crate::domain::Authorization::Open,
@@ -330,6 +332,19 @@ fn owned_error(held: &Record, r: &Record) -> RegistryError {
         variable: r.variable.clone(),
         stage: r.stage.to_string(),
         owner: held.owner.clone(),
+    }
+}
+
+/// Every account and region is this one world.
+#[async_trait]
+impl crate::ports::Elsewhere for World {
+    async fn at(&self, _place: &crate::domain::Place) -> crate::ports::SourcePorts {
+        let me = Arc::new(self.clone());
+        crate::ports::SourcePorts {
+            outputs: me.clone(),
+            ecs: me.clone(),
+            elb: me,
+        }
     }
 }
 

@@ -556,6 +556,7 @@ mod tests {
                     Source::StackOutput {
                         stack: "Ecs".into(),
                         output_key: "Dns".into(),
+                        at: Default::default(),
                     },
                 )]),
             }

@@ -7,6 +7,7 @@ pub mod dynamodb;
 mod ecs;
 mod elb;
 pub mod pace;
+mod remote;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use cloudformation::CfnStackOutputs;
 pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
+pub use remote::{Remote, SESSION_NAME};
 
 use crate::ports::{op, AwsError, ErrorKind};
 
@@ -130,12 +132,17 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_owned);
-    let message = err.message().map(str::to_owned);
+    let mut message = err.message().map(str::to_owned);
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let kind = match &err {
+    let mut kind = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
         _ => classify(code.as_deref(), status),
     };
+    if let Some(cause) = credentials_failure(&err) {
+        // The request never left: its credentials (an assumed role's) could not be had.
+        kind = ErrorKind::AccessDenied;
+        message = Some(cause);
+    }
     AwsError {
         service,
         operation,
@@ -144,6 +151,21 @@ where
         message,
         source: Some(Box::new(err)),
     }
+}
+
+/// The whole chain of causes when a request failed for want of credentials (an `AssumeRole`
+/// that was refused), which the SDK reports as a request it could not build.
+fn credentials_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return Some(aws_smithy_types::error::display::DisplayErrorContext(e).to_string());
+        }
+        cause = e.source();
+    }
+    None
 }
 
 fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {

@@ -299,6 +299,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let sdk = load_sdk(&cli.global).await?;
     let mut ports = Ports::aws(&sdk, &table);
+    ports.sources = stagewire::config::source_access_from_env();
     // `bind` and `unbind` act with the operator's own credentials: what IAM lets them do to API
     // Gateway is the rule. `status` and `sync` show and do what the re-sync would, under the
     // functions' rule (STAGEWIRE_BINDING_AUTHORIZATION, ApiTags by default, as in the template).

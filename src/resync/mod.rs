@@ -19,7 +19,9 @@ use serde_json::Value;
 pub use lookup::affected;
 pub use reconcile::{plans, reconcile, StageUnreadable};
 pub use summary::{Change, Incomplete, Issue, IssueKind, Summary};
-pub use trigger::{classify, EventKind, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
+pub use trigger::{
+    classify, origin, EventKind, Origin, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS,
+};
 
 use crate::Ports;
 
@@ -27,11 +29,12 @@ use crate::Ports;
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
     let trigger = classify(&event);
+    let origin = trigger::origin(&event);
     let mut summary = Summary::new(format!("{trigger:?}"));
     if let Trigger::Ignored(why) = &trigger {
         tracing::info!(reason = %why, "event ignored");
     } else {
-        match affected(ports, &trigger).await {
+        match lookup::affected_from(ports, &trigger, &origin).await {
             Ok(records) => {
                 let ended = lookup::ended_owners(ports, &trigger, &records, &mut summary).await;
                 let (gone, live): (Vec<_>, Vec<_>) = records

@@ -564,6 +564,7 @@ pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Reco
                 source: Source::StackOutput {
                     stack: format!("FillerStack{}", i % 100),
                     output_key: "EcsElbDnsName".into(),
+                    at: Default::default(),
                 },
                 value: Some(format!("filler-{i}.us-east-1.elb.amazonaws.com")),
                 written_at: Some(0),

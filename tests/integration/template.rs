@@ -145,6 +145,7 @@ fn every_source() -> Vec<(&'static str, Source)> {
             Source::StackOutput {
                 stack: "S".into(),
                 output_key: "Dns".into(),
+                at: Default::default(),
             },
         ),
         (
@@ -154,9 +155,16 @@ fn every_source() -> Vec<(&'static str, Source)> {
                 service: "web".into(),
                 container_name: None,
                 container_port: None,
+                at: Default::default(),
             },
         ),
-        ("lb", Source::LoadBalancer { name: "web".into() }),
+        (
+            "lb",
+            Source::LoadBalancer {
+                name: "web".into(),
+                at: Default::default(),
+            },
+        ),
         ("lit", Source::Literal { value: "v".into() }),
     ]
 }
@@ -209,6 +217,7 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
             "old",
             Source::LoadBalancer {
                 name: "legacy".into(),
+                at: Default::default(),
             },
         )],
     );
