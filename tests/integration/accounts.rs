@@ -1,0 +1,271 @@
+//! Sources in other accounts and regions: a hub (account 123456789012, us-east-1) whose
+//! bindings read a stack output of account B in eu-west-1 and an ECS service of account C, the
+//! members' events forwarded to the hub, and the failures that must name the role, the account
+//! and the region. One moto server holds every account (it maps an assumed role's credentials
+//! to the role's account); the hub's calls go through the devkit's proxy, which counts them and
+//! can refuse an `AssumeRole` or a read.
+
+use serde_json::{json, Value};
+use stagewire::domain::SourceAccess;
+use stagewire::resync::{self, Summary};
+use stagewire_devkit::fault_proxy::{Fault, Rule};
+use stagewire_devkit::seed::stack_status_event;
+
+use crate::support::*;
+
+const B: &str = "222222222222";
+const C: &str = "333333333333";
+const HUB_REGION: &str = "us-east-1";
+const B_REGION: &str = "eu-west-1";
+/// The role ARN pattern the hub trusts, as its `SourceRoleArns` parameter would list it.
+const TRUSTED: &str = "arn:aws:iam::*:role/stagewire-source*";
+
+/// The read-only role a spoke creates in `account`.
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/stagewire-source")
+}
+
+/// The hub: its own account known, roles matching [`TRUSTED`] allowed.
+async fn hub() -> World {
+    let mut w = World::new().await;
+    w.ports.sources = SourceAccess {
+        account: Some(ACCOUNT.into()),
+        roles: vec![TRUSTED.into()],
+    };
+    w
+}
+
+async fn run(w: &World, event: Value) -> Summary {
+    resync::handle(&w.ports, event)
+        .await
+        .expect("re-sync succeeded")
+}
+
+/// `AssumeRole` calls the hub made (the fixtures' sessions are named `fixtures`).
+fn hub_assume_roles(w: &World) -> usize {
+    w.proxy
+        .as_ref()
+        .unwrap()
+        .records()
+        .iter()
+        .filter(|r| r.service == "sts" && r.operation == "AssumeRole")
+        .filter(|r| r.body_text().contains("RoleSessionName=stagewire"))
+        .count()
+}
+
+/// "ECS Service Action" of a service in `account` and `region`, as forwarded to the hub.
+fn ecs_event(account: &str, region: &str, cluster: &str, service: &str) -> Value {
+    json!({
+        "version": "0", "id": unique("event"), "detail-type": "ECS Service Action",
+        "source": "aws.ecs", "account": account, "time": "2026-11-25T12:00:00Z",
+        "region": region,
+        "resources": [format!("arn:aws:ecs:{region}:{account}:service/{cluster}/{service}")],
+        "detail": {"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
+            "clusterArn": format!("arn:aws:ecs:{region}:{account}:cluster/{cluster}")}
+    })
+}
+
+#[tokio::test]
+async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event() {
+    let hub = hub().await;
+    let b = hub.member(B, B_REGION).await;
+    let stack = unique("EcsB");
+    let first = b.elb_stack(&stack).await;
+    // A stack of the same name in the hub's own account and region, bound beside it.
+    let local = hub.elb_stack(&stack).await;
+    assert_ne!(first.dns, local.dns);
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "remoteElb": {"StackName": stack, "OutputKey": "EcsElbDnsName",
+            "Region": B_REGION, "RoleArn": role(B)},
+        "localElb": {"StackName": stack, "OutputKey": "EcsElbDnsName"}}});
+    let r = cfn.send(&hub.handler(), cfn.create("Binding", props)).await;
+    assert_success(&r);
+    assert_eq!(r.body["Data"]["remoteElb"], json!(first.dns));
+    assert_eq!(hub.var(&api, "prod", "remoteElb").await, Some(first.dns));
+    assert_eq!(
+        hub.var(&api, "prod", "localElb").await,
+        Some(local.dns.clone())
+    );
+    let mut keys: Vec<String> = hub
+        .registry_items()
+        .await
+        .iter()
+        .map(|r| r.source.key().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("stack#{stack}"),
+            format!("stack#{stack}@{B}/{B_REGION}")
+        ]
+    );
+
+    // B replaces its load balancer. The hub's own event about its stack of that name finds
+    // only the binding fed from the hub's stack.
+    let second = b.replace_elb_stack(&stack).await;
+    let own = run(
+        &hub,
+        stack_status_event(ACCOUNT, HUB_REGION, &local.stack_id, "UPDATE_COMPLETE"),
+    )
+    .await;
+    assert_eq!(own.bindings_checked, 1, "{own:?}");
+    assert!(own.changed.is_empty(), "{own:?}");
+
+    // B's event, forwarded to the hub's bus with B's account and region, re-points the stage.
+    let forwarded = run(
+        &hub,
+        stack_status_event(
+            B,
+            B_REGION,
+            &second.stack_id,
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        ),
+    )
+    .await;
+    assert_eq!(forwarded.bindings_checked, 1, "{forwarded:?}");
+    assert_eq!(forwarded.changed.len(), 1, "{forwarded:?}");
+    assert_eq!(
+        hub.var(&api, "prod", "remoteElb").await,
+        Some(second.dns.clone())
+    );
+    assert_eq!(hub.var(&api, "prod", "localElb").await, Some(local.dns));
+
+    // The same event from account C (or from B in the hub's region) finds nothing.
+    for (account, region) in [(C, B_REGION), (B, HUB_REGION)] {
+        let other = run(
+            &hub,
+            stack_status_event(account, region, &second.stack_id, "UPDATE_COMPLETE"),
+        )
+        .await;
+        assert_eq!(other.bindings_checked, 0, "{account} {region}: {other:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_ecs_service_of_account_c_is_gated_on_its_own_load_balancers() {
+    let hub = hub().await;
+    let c = hub.member(C, HUB_REGION).await;
+    let stack = c.elb_stack(&unique("EcsC")).await;
+    let cluster = unique("prod");
+    c.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders", "RoleArn": role(C)}}});
+    assert_success(&cfn.send(&hub.handler(), cfn.create("Orders", props)).await);
+    assert_eq!(
+        hub.var(&api, "prod", "ordersElb").await,
+        Some(stack.dns.clone())
+    );
+    assert_eq!(
+        hub.registry_items().await[0].source.key().to_string(),
+        format!("ecs#{cluster}/orders@{C}/")
+    );
+
+    // C moves the service to a new load balancer without a healthy target: the hub looks at
+    // C's load balancers and holds the switch while the old one lives.
+    let (_, new_dns, new_tg) = c.new_alb(&stack).await;
+    c.move_service(&cluster, "orders", "helloworld", &new_tg)
+        .await;
+    let held = run(&hub, ecs_event(C, HUB_REGION, &cluster, "orders")).await;
+    assert_eq!(held.bindings_checked, 1, "{held:?}");
+    assert_eq!(held.deferred().len(), 1, "{held:?}");
+    assert_eq!(hub.var(&api, "prod", "ordersElb").await, Some(stack.dns));
+
+    c.register_target(&new_tg, "10.0.1.10").await;
+    let switched = run(&hub, ecs_event(C, HUB_REGION, &cluster, "orders")).await;
+    assert_eq!(switched.changed.len(), 1, "{switched:?}");
+    assert_eq!(hub.var(&api, "prod", "ordersElb").await, Some(new_dns));
+}
+
+#[tokio::test]
+async fn a_role_is_assumed_once_for_every_invocation_of_the_process() {
+    let hub = hub().await;
+    let b = hub.member(B, B_REGION).await;
+    let stack = b.elb_stack(&unique("EcsB")).await;
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let handler = hub.handler();
+    for stage in ["dev", "prod"] {
+        let props = json!({"RestApiId": api, "StageName": stage, "Variables": {
+            "elb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName",
+                "Region": B_REGION, "RoleArn": role(B)}}});
+        assert_success(&cfn.send(&handler, cfn.create(stage, props)).await);
+    }
+    let summary = run(
+        &hub,
+        stack_status_event(B, B_REGION, &stack.stack_id, "UPDATE_COMPLETE"),
+    )
+    .await;
+    assert_eq!(summary.bindings_checked, 2, "{summary:?}");
+    // Two Creates and a re-sync, each reading B's stack: one AssumeRole, its credentials kept.
+    assert_eq!(hub_assume_roles(&hub), 1);
+}
+
+#[tokio::test]
+async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reason() {
+    let hub = hub().await;
+    let proxy = hub.proxy.clone().unwrap();
+    let b = hub.member(B, B_REGION).await;
+    let stack = b.elb_stack(&unique("EcsB")).await;
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let bind = |logical: &str, role: &str| {
+        cfn.create(
+            logical,
+            json!({"RestApiId": api, "StageName": logical.to_lowercase(), "Variables": {
+                "elb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName",
+                    "Region": B_REGION, "RoleArn": role}}}),
+        )
+    };
+
+    // A role outside the hub's configuration: refused before any call.
+    let admin = format!("arn:aws:iam::{B}:role/admin");
+    let r = cfn.send(&hub.handler(), bind("Untrusted", &admin)).await;
+    assert_failed(
+        &r,
+        &[
+            &format!("role {admin} (account {B}, region {B_REGION}) is not trusted"),
+            TRUSTED,
+        ],
+    );
+    assert_eq!(hub_assume_roles(&hub), 0);
+
+    // A trusted role that cannot be assumed (missing, or its trust does not name the hub).
+    let missing = format!("arn:aws:iam::{B}:role/stagewire-source-missing");
+    proxy.add_rule(
+        Rule::new(Fault::Status(403))
+            .service("sts")
+            .operation("AssumeRole")
+            .body("stagewire-source-missing"),
+    );
+    let r = cfn.send(&hub.handler(), bind("Missing", &missing)).await;
+    assert_failed(
+        &r,
+        &[
+            &format!("account {B}, region {B_REGION}, as role {missing}"),
+            "AccessDenied",
+        ],
+    );
+
+    // The role is assumed, but the read is denied in B.
+    proxy.add_rule(
+        Rule::new(Fault::Status(403))
+            .service("cloudformation")
+            .operation("DescribeStacks")
+            .body(stack.name.as_str()),
+    );
+    let r = cfn.send(&hub.handler(), bind("Denied", &role(B))).await;
+    assert_failed(
+        &r,
+        &[
+            "cloudformation DescribeStacks failed: AccessDenied",
+            &format!("account {B}, region {B_REGION}, as role {}", role(B)),
+        ],
+    );
+    assert!(hub.registry_items().await.is_empty());
+}
