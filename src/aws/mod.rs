@@ -153,19 +153,28 @@ where
     }
 }
 
-/// The whole chain of causes when a request failed for want of credentials (an `AssumeRole`
-/// that was refused), which the SDK reports as a request it could not build.
+/// What went wrong when a request failed for want of credentials (an `AssumeRole` that was
+/// refused), which the SDK reports as a request it could not build.
 fn credentials_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
     let mut cause = err.source();
+    let mut credentials = None;
     while let Some(e) = cause {
-        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some()
-        {
-            return Some(aws_smithy_types::error::display::DisplayErrorContext(e).to_string());
+        if let Some(sts) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            let what = match (sts.code(), sts.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => aws_smithy_types::error::display::DisplayErrorContext(sts).to_string(),
+            };
+            return Some(format!("AssumeRole failed: {what}"));
+        }
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            credentials = Some(e.to_string());
         }
         cause = e.source();
     }
-    None
+    credentials
 }
 
 fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {

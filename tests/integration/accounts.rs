@@ -247,8 +247,8 @@ async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reas
     assert_failed(
         &r,
         &[
+            "cloudformation DescribeStacks failed: AssumeRole failed: AccessDenied",
             &format!("account {B}, region {B_REGION}, as role {missing}"),
-            "AccessDenied",
         ],
     );
 
