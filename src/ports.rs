@@ -355,4 +355,6 @@ pub mod op {
     pub const CANCELLED: &str = "Cancelled";
     pub const ALL_RECORDS: &str = "AllRecords";
     pub const RECORD_SYNC: &str = "RecordSync";
+    /// Reaching sources through a role in another account.
+    pub const ASSUME_ROLE: &str = "AssumeRole";
 }

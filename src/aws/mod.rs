@@ -111,6 +111,8 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::CANCELLED, &["dynamodb:GetItem"]),
     (op::ALL_RECORDS, &["dynamodb:Scan"]),
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
+    // The credentials of a source's role (the clients built with them read as above).
+    (op::ASSUME_ROLE, &["sts:AssumeRole"]),
 ];
 
 /// A missing resource is an answer (`None`), not an error.

@@ -166,6 +166,17 @@ fn every_source() -> Vec<(&'static str, Source)> {
             },
         ),
         ("lit", Source::Literal { value: "v".into() }),
+        (
+            "far",
+            Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Dns".into(),
+                at: stagewire::domain::Place {
+                    region: Some("eu-west-1".into()),
+                    role_arn: Some("arn:aws:iam::222222222222:role/stagewire-source".into()),
+                },
+            },
+        ),
     ]
 }
 
