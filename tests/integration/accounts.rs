@@ -269,3 +269,98 @@ async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reas
     );
     assert!(hub.registry_items().await.is_empty());
 }
+
+/// The hub's two function binaries, configured as the template configures them, with two
+/// spokes: account B's stack output in eu-west-1 and account C's ECS service, both followed
+/// from the members' forwarded events.
+#[tokio::test]
+async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
+    use stagewire::config::{ACCOUNT_VAR, AUTHORIZATION_VAR, SOURCE_ROLES_VAR, TABLE_VAR};
+    use stagewire_devkit::Function;
+    use std::time::Duration;
+
+    let hub = World::new().await;
+    let proxy = hub.proxy.clone().unwrap();
+    let b = hub.member(B, B_REGION).await;
+    let c = hub.member(C, HUB_REGION).await;
+    let b_stack = b.elb_stack(&unique("EcsB")).await;
+    let c_stack = c.elb_stack(&unique("EcsC")).await;
+    let cluster = unique("prod");
+    c.ecs_service(&cluster, "orders", &[("helloworld", 80, &c_stack.tg_arn)])
+        .await;
+
+    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
+    for (k, v) in [
+        (TABLE_VAR, hub.table.as_str()),
+        (AUTHORIZATION_VAR, "Open"),
+        (ACCOUNT_VAR, ACCOUNT),
+        (SOURCE_ROLES_VAR, TRUSTED),
+    ] {
+        env.push((k.to_string(), v.to_string()));
+    }
+    let binary = crate::custom_resource::function_binary;
+    let start = Duration::from_secs(30);
+    let binding = Function::launch(&binary("stage-binding"), &env, start)
+        .await
+        .unwrap();
+    let resync = Function::launch(&binary("stage-resync"), &env, start)
+        .await
+        .unwrap();
+
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "fromB": {"StackName": b_stack.name, "OutputKey": "EcsElbDnsName",
+            "Region": B_REGION, "RoleArn": role(B)},
+        "fromC": {"Cluster": cluster, "Service": "orders", "RoleArn": role(C)}}});
+    binding
+        .api
+        .invoke(cfn.create("Binding", props), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let received = cfn.receiver.received().await;
+    assert_eq!(received.len(), 1, "{}", binding.process.log_text());
+    assert_success(&received[0]);
+    assert_eq!(
+        hub.var(&api, "prod", "fromB").await,
+        Some(b_stack.dns.clone())
+    );
+    assert_eq!(
+        hub.var(&api, "prod", "fromC").await,
+        Some(c_stack.dns.clone())
+    );
+
+    // B replaces its load balancer; C moves its service to a new, healthy one.
+    let b_new = b.replace_elb_stack(&b_stack.name).await;
+    let (_, c_new_dns, c_new_tg) = c.new_alb(&c_stack).await;
+    c.register_target(&c_new_tg, "10.0.1.10").await;
+    c.move_service(&cluster, "orders", "helloworld", &c_new_tg)
+        .await;
+    for event in [
+        stack_status_event(
+            B,
+            B_REGION,
+            &b_new.stack_id,
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        ),
+        ecs_event(C, HUB_REGION, &cluster, "orders"),
+    ] {
+        let done = resync
+            .api
+            .invoke(event, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let summary = done
+            .response()
+            .unwrap_or_else(|| panic!("{:?}\n{}", done.outcome, resync.process.log_text()));
+        assert_eq!(
+            summary["changed"].as_array().map(Vec::len),
+            Some(1),
+            "{summary}"
+        );
+    }
+    assert_eq!(hub.var(&api, "prod", "fromB").await, Some(b_new.dns));
+    assert_eq!(hub.var(&api, "prod", "fromC").await, Some(c_new_dns));
+    // Each process assumed each member's role once.
+    assert_eq!(hub_assume_roles(&hub), 4);
+}
