@@ -16,14 +16,12 @@ pub struct SourceAccess {
 
 /// A source names a role the hub's configuration does not trust.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "role {role} (account {account}, region {region}) is not trusted: the hub's STAGEWIRE_SOURCE_ROLES (template parameter SourceRoleArns) allows {allowed}"
-)]
+#[error("role {role} (account {account}, region {region}) {why}")]
 pub struct Untrusted {
     pub role: String,
     pub account: String,
     pub region: String,
-    pub allowed: String,
+    pub why: String,
 }
 
 impl SourceAccess {
@@ -32,53 +30,43 @@ impl SourceAccess {
         let Some(role) = &place.role_arn else {
             return Ok(());
         };
-        if self.roles.iter().any(|p| glob(p, role)) {
+        let account = place.account().unwrap_or("?");
+        let why = if self.account.as_deref() == Some(account) {
+            "is in the hub's own account: leave RoleArn out, the hub reads its own account directly"
+                .to_string()
+        } else if self.roles.iter().any(|p| glob(p, role)) {
             return Ok(());
-        }
+        } else {
+            format!(
+                "is not trusted: the hub's STAGEWIRE_SOURCE_ROLES (template parameter SourceRoleArns) allows {}",
+                if self.roles.is_empty() {
+                    "no role".into()
+                } else {
+                    self.roles.join(", ")
+                }
+            )
+        };
         Err(Untrusted {
             role: role.clone(),
-            account: place.account().unwrap_or("?").to_string(),
+            account: account.to_string(),
             region: place.region.as_deref().unwrap_or(home_region).to_string(),
-            allowed: if self.roles.is_empty() {
-                "no role".into()
-            } else {
-                self.roles.join(", ")
-            },
+            why,
         })
     }
 
-    /// The registry keys an event about `key` in `account` and `region` can match: a source
-    /// names its account through its role and its region only when they are not the hub's,
-    /// and may name them when they are.
-    pub fn keys_of_event(
+    /// The registry key an event about `key` in `account` and `region` matches: sources name
+    /// an account (through their role) and a region only when they are not the hub's, and an
+    /// event names both.
+    pub fn key_of_event(
         &self,
         key: SourceKey,
         account: Option<&str>,
         region: Option<&str>,
         home_region: &str,
-    ) -> Vec<SourceKey> {
-        let home_account = match (account, self.account.as_deref()) {
-            (None, _) | (_, None) => true,
-            (Some(a), Some(home)) => a == home,
-        };
-        let mut accounts = vec![account];
-        if home_account && account.is_some() {
-            accounts.push(None);
-        }
-        let mut regions = vec![region];
-        if region == Some(home_region) {
-            regions.push(None);
-        }
-        let mut keys = Vec::new();
-        for a in &accounts {
-            for r in &regions {
-                let k = key.clone().located(*a, *r);
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-        }
-        keys
+    ) -> SourceKey {
+        let account = account.filter(|a| self.account.as_deref().is_some_and(|home| home != *a));
+        let region = region.filter(|r| *r != home_region);
+        key.located(account, region)
     }
 }
 
@@ -123,40 +111,44 @@ mod tests {
         let none = access(&[])
             .check(&place("arn:aws:iam::222222222222:role/x"), "us-east-1")
             .unwrap_err();
-        assert_eq!(none.allowed, "no role");
+        assert!(none.why.ends_with("allows no role"), "{none}");
+        let own = access(&["*"])
+            .check(&place("arn:aws:iam::111111111111:role/x"), "us-east-1")
+            .unwrap_err();
+        assert!(
+            own.why.contains("the hub's own account: leave RoleArn out"),
+            "{own}"
+        );
         assert!(access(&[]).check(&Place::default(), "us-east-1").is_ok());
     }
 
     #[test]
-    fn an_event_finds_the_keys_of_its_account_and_region() {
-        let keys = |account: Option<&str>, region: Option<&str>| -> Vec<String> {
-            access(&[])
-                .keys_of_event(SourceKey::stack("S"), account, region, "us-east-1")
-                .iter()
-                .map(ToString::to_string)
-                .collect()
+    fn an_event_finds_the_key_of_its_account_and_region() {
+        let key = |access: &SourceAccess, account: Option<&str>, region: Option<&str>| {
+            access
+                .key_of_event(SourceKey::stack("S"), account, region, "us-east-1")
+                .to_string()
         };
-        assert_eq!(keys(None, None), ["stack#S"]);
+        let hub = access(&[]);
+        assert_eq!(key(&hub, None, None), "stack#S");
+        assert_eq!(key(&hub, Some(HUB), Some("us-east-1")), "stack#S");
         assert_eq!(
-            keys(Some(HUB), Some("us-east-1")),
-            [
-                "stack#S@111111111111/us-east-1",
-                "stack#S@111111111111/",
-                "stack#S@/us-east-1",
-                "stack#S"
-            ]
+            key(&hub, Some("222222222222"), Some("eu-west-1")),
+            "stack#S@222222222222/eu-west-1"
         );
         assert_eq!(
-            keys(Some("222222222222"), Some("eu-west-1")),
-            ["stack#S@222222222222/eu-west-1"]
+            key(&hub, Some("222222222222"), Some("us-east-1")),
+            "stack#S@222222222222/"
         );
         assert_eq!(
-            keys(Some("222222222222"), Some("us-east-1")),
-            ["stack#S@222222222222/us-east-1", "stack#S@222222222222/"]
+            key(&hub, Some(HUB), Some("eu-west-1")),
+            "stack#S@/eu-west-1"
         );
+        // Without the hub's account every event is taken as the hub's own.
+        let unknown = SourceAccess::default();
         assert_eq!(
-            keys(Some(HUB), Some("eu-west-1")),
-            ["stack#S@111111111111/eu-west-1", "stack#S@/eu-west-1"]
+            key(&unknown, Some("222222222222"), Some("us-east-1")),
+            "stack#S"
         );
     }
 }

@@ -63,6 +63,17 @@ impl Source {
         }
     }
 
+    /// The same source, without a region that is the hub's own (see [`Place::settled`]).
+    pub fn settled(mut self, home_region: &str) -> Source {
+        match &mut self {
+            Source::StackOutput { at, .. }
+            | Source::EcsService { at, .. }
+            | Source::LoadBalancer { at, .. } => *at = at.settled(home_region),
+            Source::Literal { .. } => {}
+        }
+        self
+    }
+
     /// Where the source is read: the hub's own account and region unless it says otherwise
     /// (`None` for a literal, which is read nowhere).
     pub fn place(&self) -> Option<&Place> {
@@ -119,6 +130,14 @@ impl Place {
     /// The hub's own account and region.
     pub fn is_home(&self) -> bool {
         self.region.is_none() && self.role_arn.is_none()
+    }
+
+    /// The same place, without a region that is the hub's own: what the registry keys.
+    pub fn settled(&self, home_region: &str) -> Place {
+        Place {
+            region: self.region.clone().filter(|r| r != home_region),
+            role_arn: self.role_arn.clone(),
+        }
     }
 
     /// The account of the role (`arn:PARTITION:iam::ACCOUNT:role/NAME`), when there is one.

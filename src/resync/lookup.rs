@@ -21,38 +21,42 @@ pub async fn affected_from(
     trigger: &Trigger,
     origin: &Origin,
 ) -> Result<Vec<Record>, RegistryError> {
-    let keys = |key: SourceKey| {
-        ports.sources.keys_of_event(
+    let at = |key: SourceKey| {
+        ports.sources.key_of_event(
             key,
             origin.account.as_deref(),
             origin.region.as_deref(),
             &ports.region,
         )
     };
-    let by_source = |key: SourceKey| async move {
-        let mut r = Vec::new();
-        for k in keys(key) {
-            r.extend(ports.registry.by_source(&k).await?);
-        }
-        Ok::<_, RegistryError>(r)
-    };
     let mut records = match trigger {
-        Trigger::Stack(name) => by_source(SourceKey::stack(name)).await?,
+        Trigger::Stack(name) => {
+            ports
+                .registry
+                .by_source(&at(SourceKey::stack(name)))
+                .await?
+        }
         Trigger::StackEnded { stack_id, name } => {
             let mut r = ports.registry.by_stack(stack_id).await?;
-            r.extend(by_source(SourceKey::stack(name)).await?);
+            r.extend(
+                ports
+                    .registry
+                    .by_source(&at(SourceKey::stack(name)))
+                    .await?,
+            );
             r
         }
         Trigger::LoadBalancer { name, .. } => {
-            let mut r = Vec::new();
-            for key in keys(SourceKey::load_balancer(name)) {
-                r.extend(ports.registry.by_source(&key).await?);
-                r.extend(ports.registry.by_via(&key).await?);
-            }
+            let key = at(SourceKey::load_balancer(name));
+            let mut r = ports.registry.by_source(&key).await?;
+            r.extend(ports.registry.by_via(&key).await?);
             r
         }
         Trigger::EcsService { cluster, service } => {
-            by_source(SourceKey::ecs(cluster, service)).await?
+            ports
+                .registry
+                .by_source(&at(SourceKey::ecs(cluster, service)))
+                .await?
         }
         Trigger::Everything => ports.registry.all().await?,
         Trigger::Ignored(_) => Vec::new(),

@@ -79,7 +79,8 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "remoteElb": {"StackName": stack, "OutputKey": "EcsElbDnsName",
             "Region": B_REGION, "RoleArn": role(B)},
-        "localElb": {"StackName": stack, "OutputKey": "EcsElbDnsName"}}});
+        // Naming the hub's own region is the same as naming none.
+        "localElb": {"StackName": stack, "OutputKey": "EcsElbDnsName", "Region": HUB_REGION}}});
     let r = cfn.send(&hub.handler(), cfn.create("Binding", props)).await;
     assert_success(&r);
     assert_eq!(r.body["Data"]["remoteElb"], json!(first.dns));
@@ -363,4 +364,33 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     assert_eq!(hub.var(&api, "prod", "fromC").await, Some(c_new_dns));
     // Each process assumed each member's role once.
     assert_eq!(hub_assume_roles(&hub), 4);
+}
+
+/// An Update that would move a variable from B's serving load balancer to one of B's without a
+/// healthy target waits on B's target health, then answers FAILED naming both, keeping the old
+/// value.
+#[tokio::test]
+async fn an_update_waits_for_the_new_load_balancer_of_account_b_to_serve() {
+    let hub = hub().await;
+    let b = hub.member(B, B_REGION).await;
+    let stack = b.elb_stack(&unique("EcsB")).await;
+    b.register_target(&stack.tg_arn, "10.0.1.10").await;
+    let (new_arn, _, _) = b.new_alb(&stack).await;
+    let api = hub.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = |lb: &str| {
+        json!({"ServiceTimeout": "6", "RestApiId": api, "StageName": "prod", "Variables": {
+            "elb": {"LoadBalancer": lb, "Region": B_REGION, "RoleArn": role(B)}}})
+    };
+    let created = cfn
+        .send(&hub.handler(), cfn.create("Lb", props(&stack.lb_arn)))
+        .await;
+    assert_success(&created);
+    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+
+    let update = cfn.update("Lb", &physical, props(&new_arn), props(&stack.lb_arn));
+    let r = cfn.send(&hub.handler(), update).await;
+    let new_name = stagewire::domain::source::load_balancer_name(&new_arn);
+    assert_failed(&r, &["has no healthy target", new_name, &stack.lb_name]);
+    assert_eq!(hub.var(&api, "prod", "elb").await, Some(stack.dns));
 }
