@@ -30,7 +30,10 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
     let start = std::time::Instant::now();
     let trigger = classify(&event);
     let origin = trigger::origin(&event);
-    let mut summary = Summary::new(format!("{trigger:?}"));
+    let mut summary = Summary::new(match (&origin.account, &origin.region) {
+        (Some(account), Some(region)) => format!("{trigger:?} in {account}/{region}"),
+        _ => format!("{trigger:?}"),
+    });
     if let Trigger::Ignored(why) = &trigger {
         tracing::info!(reason = %why, "event ignored");
     } else {

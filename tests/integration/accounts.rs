@@ -128,6 +128,11 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
     .await;
     assert_eq!(forwarded.bindings_checked, 1, "{forwarded:?}");
     assert_eq!(forwarded.changed.len(), 1, "{forwarded:?}");
+    // Its logs and metrics say where the event happened.
+    assert_eq!(
+        forwarded.trigger,
+        format!("Stack(\"{stack}\") in {B}/{B_REGION}")
+    );
     assert_eq!(
         hub.var(&api, "prod", "remoteElb").await,
         Some(second.dns.clone())
