@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint the CloudFormation/SAM templates of the repository:
-#   - cfn-lint on template.yaml and examples/*.yaml
-#   - sam validate --lint on template.yaml
+#   - cfn-lint on template.yaml, spoke.yaml and examples/*.yaml
+#   - sam validate --lint on template.yaml and spoke.yaml
 # Runs offline (no AWS credentials or network needed). Exits non-zero on any finding, warnings
 # included; a check may only be silenced in the template itself (Metadata cfn-lint ignore_checks
 # with a comment giving the reason).
@@ -25,7 +25,7 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
 export SAM_CLI_TELEMETRY=0
 
 shopt -s nullglob
-templates=(template.yaml examples/*.yaml)
+templates=(template.yaml spoke.yaml examples/*.yaml)
 status=0
 
 echo "lint-templates: cfn-lint $("${venv}/bin/cfn-lint" --version 2>&1 | tail -n1 | sed 's/^cfn-lint //') on ${templates[*]}"
@@ -37,13 +37,15 @@ else
   status=1
 fi
 
-echo "lint-templates: sam validate --lint --template template.yaml"
-if "${venv}/bin/sam" validate --lint --template template.yaml; then
-  :
-else
-  echo "lint-templates: sam validate reported findings" >&2
-  status=1
-fi
+for template in template.yaml spoke.yaml; do
+  echo "lint-templates: sam validate --lint --template ${template}"
+  if "${venv}/bin/sam" validate --lint --template "${template}"; then
+    :
+  else
+    echo "lint-templates: sam validate reported findings on ${template}" >&2
+    status=1
+  fi
+done
 
 if [[ ${status} -eq 0 ]]; then
   echo "lint-templates: all templates passed"

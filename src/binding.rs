@@ -183,6 +183,15 @@ async fn apply(
     now_ms: i64,
     health: &HealthWait,
 ) -> Result<Applied, BindingError> {
+    // A region that is the hub's own is no region: the registry keys the source as local.
+    let spec = &BindingSpec {
+        variables: spec
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().settled(&ports.region)))
+            .collect(),
+        ..spec.clone()
+    };
     let stage = &spec.stage;
 
     // 1. Resolve and validate everything before writing anything.

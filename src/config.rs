@@ -5,6 +5,8 @@
 //! | `STAGEWIRE_TABLE` | name of the registry table (required) |
 //! | `STAGEWIRE_RESPONSE_HOSTS` | comma-separated hosts (`host` or `host:port`) that may receive custom-resource responses besides CloudFormation's response bucket for the region; empty in production, `127.0.0.1` for the local tests, demo and bench |
 //! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see the README's "Security model") |
+//! | `STAGEWIRE_ACCOUNT_ID` | the hub's own account (set by the template), to tell its events from those its member accounts forward; unset: every event is taken as the hub's own |
+//! | `STAGEWIRE_SOURCE_ROLES` | comma-separated role ARN patterns (`*` matches any run of characters) that a source's `RoleArn` may name; empty: no source may name a role |
 //! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
 
 use std::time::Duration;
@@ -18,8 +20,12 @@ pub const TABLE_VAR: &str = "STAGEWIRE_TABLE";
 pub const RESPONSE_HOSTS_VAR: &str = "STAGEWIRE_RESPONSE_HOSTS";
 /// Name of the variable choosing the authorization rule.
 pub const AUTHORIZATION_VAR: &str = "STAGEWIRE_BINDING_AUTHORIZATION";
+/// Name of the variable holding the hub's account.
+pub const ACCOUNT_VAR: &str = "STAGEWIRE_ACCOUNT_ID";
+/// Name of the variable holding the role ARN patterns sources may name.
+pub const SOURCE_ROLES_VAR: &str = "STAGEWIRE_SOURCE_ROLES";
 
-pub use crate::domain::Authorization;
+pub use crate::domain::{Authorization, SourceAccess};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -29,6 +35,8 @@ pub struct Config {
     pub response_hosts: Vec<String>,
     /// Which APIs a binding may touch.
     pub authorization: Authorization,
+    /// The hub's account and the roles sources may name.
+    pub sources: SourceAccess,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +58,7 @@ impl Config {
             table,
             response_hosts: response_hosts(&get),
             authorization,
+            sources: source_access(&get),
         })
     }
 
@@ -70,6 +79,26 @@ pub fn authorization(get: &impl Fn(&str) -> Option<String>) -> Result<Authorizat
 /// [`authorization`] from the process environment (the operator CLI's `status` and `sync`).
 pub fn authorization_from_env() -> Result<Authorization, ConfigError> {
     authorization(&|k| std::env::var(k).ok())
+}
+
+/// `STAGEWIRE_ACCOUNT_ID` and `STAGEWIRE_SOURCE_ROLES` (split on commas).
+pub fn source_access(get: &impl Fn(&str) -> Option<String>) -> SourceAccess {
+    SourceAccess {
+        account: get(ACCOUNT_VAR)
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty()),
+        roles: get(SOURCE_ROLES_VAR)
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect(),
+    }
+}
+
+/// [`source_access`] from the process environment (the operator CLI's `status` and `sync`).
+pub fn source_access_from_env() -> SourceAccess {
+    source_access(&|k| std::env::var(k).ok())
 }
 
 /// `STAGEWIRE_RESPONSE_HOSTS`, split on commas; read on its own too, so that a function whose
@@ -183,6 +212,7 @@ mod tests {
                 table: "reg".into(),
                 response_hosts: vec![],
                 authorization: Authorization::ApiTags,
+                sources: SourceAccess::default(),
             })
         );
     }
@@ -193,9 +223,18 @@ mod tests {
             TABLE_VAR => Some("reg".into()),
             RESPONSE_HOSTS_VAR => Some(" 127.0.0.1, localhost:9000 ,".into()),
             AUTHORIZATION_VAR => Some("Open".into()),
+            ACCOUNT_VAR => Some(" 111111111111 ".into()),
+            SOURCE_ROLES_VAR => Some("arn:aws:iam::*:role/stagewire-source, ,".into()),
             _ => None,
         };
         let c = Config::from_lookup(env).unwrap();
+        assert_eq!(
+            c.sources,
+            SourceAccess {
+                account: Some("111111111111".into()),
+                roles: vec!["arn:aws:iam::*:role/stagewire-source".into()],
+            }
+        );
         assert_eq!(c.response_hosts, vec!["127.0.0.1", "localhost:9000"]);
         assert_eq!(c.authorization, Authorization::Open);
         let bad = |k: &str| match k {

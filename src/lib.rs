@@ -37,7 +37,7 @@ pub mod wait;
 use std::sync::Arc;
 
 use domain::ApiKind;
-use ports::{EcsServices, LoadBalancers, Registry, StackOutputs, Stages};
+use ports::{EcsServices, Elsewhere, LoadBalancers, Registry, SourcePorts, StackOutputs, Stages};
 
 /// Every port the handlers use, plus the region (for invoke URLs).
 #[derive(Clone)]
@@ -51,6 +51,10 @@ pub struct Ports {
     pub region: String,
     /// Which APIs a binding may touch (checked at each Create and Update, and by the re-sync).
     pub authorization: domain::Authorization,
+    /// The hub's account and the roles it may assume to read sources elsewhere.
+    pub sources: domain::SourceAccess,
+    /// Sources in other accounts and regions.
+    pub elsewhere: Arc<dyn Elsewhere>,
 }
 
 impl Ports {
@@ -58,6 +62,8 @@ impl Ports {
     pub fn aws(sdk: &aws_config::SdkConfig, table: &str) -> Self {
         let a = aws::Adapters::new(sdk, table);
         Ports {
+            sources: domain::SourceAccess::default(),
+            elsewhere: Arc::new(aws::Remote::new(sdk)),
             rest: a.rest,
             http: a.http,
             outputs: a.outputs,
@@ -70,6 +76,20 @@ impl Ports {
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "us-east-1".into()),
         }
+    }
+
+    /// The ports that read sources at `place`: the hub's own, or those of another account
+    /// and region when the configuration trusts the role it names.
+    pub async fn reach(&self, place: &domain::Place) -> Result<SourcePorts, domain::Untrusted> {
+        if place.is_home() {
+            return Ok(SourcePorts {
+                outputs: self.outputs.clone(),
+                ecs: self.ecs.clone(),
+                elb: self.elb.clone(),
+            });
+        }
+        self.sources.check(place, &self.region)?;
+        Ok(self.elsewhere.at(place).await)
     }
 
     pub fn stages(&self, kind: ApiKind) -> &dyn Stages {

@@ -110,7 +110,13 @@ impl World {
             outputs: me.clone(),
             ecs: me.clone(),
             elb: me.clone(),
-            registry: me,
+            registry: me.clone(),
+            // Every role is trusted here; the rule has tests of its own.
+            sources: crate::domain::SourceAccess {
+                account: None,
+                roles: vec!["*".into()],
+            },
+            elsewhere: me,
             region: "us-east-1".into(),
             // The flows' own tests; the authorization rule has tests of its own.
             authorization: crate::domain::Authorization::Open,
@@ -330,6 +336,22 @@ fn owned_error(held: &Record, r: &Record) -> RegistryError {
         variable: r.variable.clone(),
         stage: r.stage.to_string(),
         owner: held.owner.clone(),
+    }
+}
+
+/// Every account and region is this one world.
+#[async_trait]
+impl crate::ports::Elsewhere for World {
+    async fn at(&self, place: &crate::domain::Place) -> crate::ports::SourcePorts {
+        if place.role_arn.is_some() {
+            drop(self.call(op::ASSUME_ROLE));
+        }
+        let me = Arc::new(self.clone());
+        crate::ports::SourcePorts {
+            outputs: me.clone(),
+            ecs: me.clone(),
+            elb: me,
+        }
     }
 }
 

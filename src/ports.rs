@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKind, Owner, Source, SourceKey, StageRef};
+use crate::domain::{ApiKind, Owner, Place, Source, SourceKey, StageRef};
 
 /// Boxed cause of a failed call.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -210,6 +210,22 @@ pub trait LoadBalancers: Send + Sync {
     async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError>;
 }
 
+/// The ports that read sources, at one place (an account and region).
+#[derive(Clone)]
+pub struct SourcePorts {
+    pub outputs: std::sync::Arc<dyn StackOutputs>,
+    pub ecs: std::sync::Arc<dyn EcsServices>,
+    pub elb: std::sync::Arc<dyn LoadBalancers>,
+}
+
+/// Sources in other accounts and regions.
+#[async_trait]
+pub trait Elsewhere: Send + Sync {
+    /// The source ports at `place` (another region, and another account through the role it
+    /// names), built once and kept for the life of the process.
+    async fn at(&self, place: &Place) -> SourcePorts;
+}
+
 /// One stage variable as the registry knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -339,4 +355,6 @@ pub mod op {
     pub const CANCELLED: &str = "Cancelled";
     pub const ALL_RECORDS: &str = "AllRecords";
     pub const RECORD_SYNC: &str = "RecordSync";
+    /// Reaching sources through a role in another account.
+    pub const ASSUME_ROLE: &str = "AssumeRole";
 }

@@ -52,6 +52,8 @@ pub enum PropertiesError {
         "variable name {0} is reserved: Fn::GetAtt {0} answers the stage URL; give the variable another name"
     )]
     Reserved(String),
+    #[error("Variables.{variable}: {problem}")]
+    Place { variable: String, problem: String },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -247,6 +249,12 @@ fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
     if let Some(value) = source.literal_value() {
         validate_variable_value(variable, value)?;
     }
+    if let Some(problem) = source.place().and_then(|p| p.problem()) {
+        return Err(PropertiesError::Place {
+            variable: variable.to_string(),
+            problem,
+        });
+    }
     Ok(source)
 }
 
@@ -281,7 +289,8 @@ mod tests {
             spec.variables["helloworldElb"],
             Source::StackOutput {
                 stack: "EcsHelloworldProd".into(),
-                output_key: "EcsElbDnsName".into()
+                output_key: "EcsElbDnsName".into(),
+                at: Default::default()
             }
         );
         assert_eq!(
@@ -290,13 +299,15 @@ mod tests {
                 cluster: "prod".into(),
                 service: "orders".into(),
                 container_name: None,
-                container_port: Some(80)
+                container_port: Some(80),
+                at: Default::default()
             }
         );
         assert_eq!(
             spec.variables["legacyElb"],
             Source::LoadBalancer {
-                name: "my-elb".into()
+                name: "my-elb".into(),
+                at: Default::default()
             }
         );
         assert_eq!(
@@ -415,6 +426,45 @@ mod tests {
     }
 
     #[test]
+    fn a_place_must_be_a_region_and_a_role() {
+        let with = |extra: Value| {
+            let mut source = json!({"StackName": "S", "OutputKey": "O"});
+            source
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse(&json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": source}}))
+        };
+        let spec =
+            with(json!({"Region": "eu-west-1", "RoleArn": "arn:aws:iam::222222222222:role/r"}))
+                .unwrap();
+        assert_eq!(
+            spec.variables["v"].place().unwrap().account(),
+            Some("222222222222")
+        );
+        let err = with(json!({"Region": "Ireland"})).unwrap_err().to_string();
+        assert!(
+            err.starts_with("Variables.v: Region \"Ireland\" is not a region"),
+            "{err}"
+        );
+        let err = with(json!({"RoleArn": "stagewire-source"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("RoleArn \"stagewire-source\" is not an IAM role ARN"),
+            "{err}"
+        );
+        let err = parse(&json!({"RestApiId": "a", "StageName": "p",
+            "Variables": {"v": {"Value": "x", "Region": "eu-west-1"}}}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unsupported property Variables.v.Region"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn every_kind_parses_from_its_keys() {
         for kind in crate::domain::SOURCE_KINDS {
             let source: Map<String, Value> = kind
@@ -422,6 +472,12 @@ mod tests {
                 .iter()
                 .chain(kind.optional)
                 .map(|f| match f.ty {
+                    // A place must be one.
+                    _ if f == &source::REGION => (f.key.to_string(), json!("eu-west-1")),
+                    _ if f == &source::ROLE_ARN => (
+                        f.key.to_string(),
+                        json!("arn:aws:iam::222222222222:role/stagewire-source"),
+                    ),
                     FieldType::Text => (f.key.to_string(), json!(format!("x{}", f.key.len()))),
                     FieldType::Port => (f.key.to_string(), json!("8080")),
                 })

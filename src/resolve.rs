@@ -4,16 +4,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::domain::{Source, SourceKey};
+use crate::domain::{Place, Source, SourceKey, Untrusted};
 use crate::plan::stage::{Gate, Observed, Serving};
-use crate::ports::{AwsError, LbFamily, LoadBalancer, Record};
+use crate::ports::{AwsError, LbFamily, LoadBalancer, Record, SourcePorts};
 use crate::Ports;
 
-/// A resolved source: the value and, when known, the load balancer it is the DNS name of.
+/// A resolved source: the value and, when known, the load balancer it is the DNS name of
+/// (with the account and region it is in, when not the hub's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub value: String,
     pub load_balancer: Option<LoadBalancer>,
+    pub at: Place,
 }
 
 impl Resolved {
@@ -21,7 +23,7 @@ impl Resolved {
     pub fn via(&self) -> Option<SourceKey> {
         self.load_balancer
             .as_ref()
-            .map(|lb| SourceKey::load_balancer(&lb.name))
+            .map(|lb| SourceKey::load_balancer(&lb.name).at(&self.at))
     }
 }
 
@@ -58,6 +60,15 @@ pub enum ResolveError {
     NoDnsName(String),
     #[error("{0}")]
     Aws(Arc<AwsError>),
+    /// The source names a role the hub does not trust.
+    #[error("{0}")]
+    Untrusted(#[from] Untrusted),
+    /// A source read in another account or region: the error there, and where.
+    #[error("{error} (read in {at})")]
+    Elsewhere {
+        at: String,
+        error: Box<ResolveError>,
+    },
 }
 
 impl From<AwsError> for ResolveError {
@@ -69,9 +80,10 @@ impl From<AwsError> for ResolveError {
 /// Resolves sources through the ports, remembering every answer for the invocation.
 pub struct Resolver<'a> {
     ports: &'a Ports,
-    stacks: HashMap<String, Option<BTreeMap<String, String>>>,
+    reached: HashMap<Place, SourcePorts>,
+    stacks: HashMap<(Place, String), Option<BTreeMap<String, String>>>,
     done: HashMap<Source, Result<Resolved, ResolveError>>,
-    inventory: Option<Vec<LoadBalancer>>,
+    inventory: HashMap<Place, Vec<LoadBalancer>>,
     health: HashMap<String, bool>,
 }
 
@@ -79,9 +91,10 @@ impl<'a> Resolver<'a> {
     pub fn new(ports: &'a Ports) -> Self {
         Resolver {
             ports,
+            reached: HashMap::new(),
             stacks: HashMap::new(),
             done: HashMap::new(),
-            inventory: None,
+            inventory: HashMap::new(),
             health: HashMap::new(),
         }
     }
@@ -90,9 +103,42 @@ impl<'a> Resolver<'a> {
         if let Some(r) = self.done.get(source) {
             return r.clone();
         }
-        let r = self.resolve_uncached(source).await;
+        let at = source.place().cloned().unwrap_or_default();
+        let r = self
+            .resolve_uncached(source)
+            .await
+            .map_err(|e| self.elsewhere(&at, e));
         self.done.insert(source.clone(), r.clone());
         r
+    }
+
+    /// An error met at `at`, saying where when that is not the hub's own account and region.
+    fn elsewhere(&self, at: &Place, error: ResolveError) -> ResolveError {
+        if at.is_home() || matches!(error, ResolveError::Untrusted(_)) {
+            return error;
+        }
+        let mut place = format!(
+            "account {}, region {}",
+            at.account().unwrap_or("(the hub's)"),
+            at.region.as_deref().unwrap_or(&self.ports.region)
+        );
+        if let Some(role) = &at.role_arn {
+            place.push_str(&format!(", as role {role}"));
+        }
+        ResolveError::Elsewhere {
+            at: place,
+            error: Box::new(error),
+        }
+    }
+
+    /// The source ports at `at`, reached once per invocation.
+    async fn reach(&mut self, at: &Place) -> Result<SourcePorts, ResolveError> {
+        if let Some(p) = self.reached.get(at) {
+            return Ok(p.clone());
+        }
+        let p = self.ports.reach(at).await?;
+        self.reached.insert(at.clone(), p.clone());
+        Ok(p)
     }
 
     async fn resolve_uncached(&mut self, source: &Source) -> Result<Resolved, ResolveError> {
@@ -100,13 +146,19 @@ impl<'a> Resolver<'a> {
             Source::Literal { value } => Ok(Resolved {
                 value: value.clone(),
                 load_balancer: None,
+                at: Place::default(),
             }),
-            Source::StackOutput { stack, output_key } => {
-                if !self.stacks.contains_key(stack) {
-                    let outputs = self.ports.outputs.outputs(stack).await?;
-                    self.stacks.insert(stack.clone(), outputs);
+            Source::StackOutput {
+                stack,
+                output_key,
+                at,
+            } => {
+                let key = (at.clone(), stack.clone());
+                if !self.stacks.contains_key(&key) {
+                    let outputs = self.reach(at).await?.outputs.outputs(stack).await?;
+                    self.stacks.insert(key.clone(), outputs);
                 }
-                let outputs = self.stacks[stack]
+                let outputs = self.stacks[&key]
                     .as_ref()
                     .ok_or_else(|| ResolveError::StackNotFound(stack.clone()))?;
                 let value = outputs
@@ -124,30 +176,43 @@ impl<'a> Resolver<'a> {
                 Ok(Resolved {
                     value: value.clone(),
                     load_balancer: None,
+                    at: at.clone(),
                 })
             }
-            Source::LoadBalancer { name } => {
-                let lb = self.load_balancer(name).await?;
-                with_dns(lb, || format!("load balancer {name}"))
+            Source::LoadBalancer { name, at } => {
+                let lb = self.load_balancer(at, name).await?;
+                with_dns(lb, at, || format!("load balancer {name}"))
             }
             Source::EcsService {
                 cluster,
                 service,
                 container_name,
                 container_port,
+                at,
             } => {
-                self.ecs_service(cluster, service, container_name.as_deref(), *container_port)
-                    .await
+                self.ecs_service(
+                    at,
+                    cluster,
+                    service,
+                    container_name.as_deref(),
+                    *container_port,
+                )
+                .await
             }
         }
     }
 
     /// What the re-sync's plan needs to know of a record whose variable holds `current` now:
-    /// the resolved value and, when it would change, the load balancers behind both values.
+    /// the resolved value and, when it would change, the load balancers behind both values
+    /// (looked up where the source is).
     pub async fn observe(&mut self, record: Record, current: Option<&str>) -> Observed {
         let resolved = self.resolve(&record.source).await;
         let gate = match &resolved {
-            Ok(r) if current != Some(r.value.as_str()) => self.gate(r, current).await,
+            Ok(r) if current != Some(r.value.as_str()) => {
+                let at = r.at.clone();
+                let gate = self.gate(r, current).await;
+                gate.map_err(|e| self.elsewhere(&at, e))
+            }
             _ => Ok(Gate::default()),
         };
         Observed {
@@ -160,16 +225,20 @@ impl<'a> Resolver<'a> {
     /// The load balancer behind the new value and its health; the one behind the current value
     /// only when the new one has no healthy target.
     async fn gate(&mut self, new: &Resolved, current: Option<&str>) -> Result<Gate, ResolveError> {
+        let at = &new.at;
         let new_lb = match &new.load_balancer {
             Some(lb) => Some(lb.clone()),
-            None => self.load_balancer_by_dns(&new.value).await?,
+            None => self.load_balancer_by_dns_at(at, &new.value).await?,
         };
         let Some(new_lb) = new_lb else {
             return Ok(Gate::default());
         };
-        let healthy = self.has_healthy_targets(&new_lb).await?;
+        let healthy = self.has_healthy_targets_at(at, &new_lb).await?;
         let current = match current {
-            Some(dns) if !healthy => self.load_balancer_by_dns(dns).await?.map(|lb| lb.name),
+            Some(dns) if !healthy => self
+                .load_balancer_by_dns_at(at, dns)
+                .await?
+                .map(|lb| lb.name),
             _ => None,
         };
         Ok(Gate {
@@ -185,13 +254,14 @@ impl<'a> Resolver<'a> {
     /// or a classic load balancer by name).
     async fn ecs_service(
         &mut self,
+        at: &Place,
         cluster: &str,
         service: &str,
         container_name: Option<&str>,
         container_port: Option<u16>,
     ) -> Result<Resolved, ResolveError> {
-        let lbs = self
-            .ports
+        let ports = self.reach(at).await?;
+        let lbs = ports
             .ecs
             .load_balancers(cluster, service)
             .await?
@@ -237,8 +307,7 @@ impl<'a> Resolver<'a> {
         };
         let what = format!("load balancer of ECS service {service} in cluster {cluster}");
         if let Some(tg) = &chosen.target_group_arn {
-            let lb_arns = self
-                .ports
+            let lb_arns = ports
                 .elb
                 .target_group_load_balancers(tg)
                 .await?
@@ -246,21 +315,19 @@ impl<'a> Resolver<'a> {
             let arn = lb_arns
                 .first()
                 .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
-            let lb = self
-                .ports
+            let lb = ports
                 .elb
                 .v2(arn)
                 .await?
                 .ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))?;
-            with_dns(lb, || what)
+            with_dns(lb, at, || what)
         } else if let Some(name) = &chosen.load_balancer_name {
-            let lb = self
-                .ports
+            let lb = ports
                 .elb
                 .classic(name)
                 .await?
                 .ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))?;
-            with_dns(lb, || what)
+            with_dns(lb, at, || what)
         } else {
             Err(ResolveError::ServiceWithoutLoadBalancer {
                 cluster: cluster.to_string(),
@@ -270,48 +337,70 @@ impl<'a> Resolver<'a> {
     }
 
     /// An ELBv2 load balancer by name or ARN, else a classic one by name.
-    async fn load_balancer(&self, name: &str) -> Result<LoadBalancer, ResolveError> {
-        if let Some(lb) = self.ports.elb.v2(name).await? {
+    async fn load_balancer(
+        &mut self,
+        at: &Place,
+        name: &str,
+    ) -> Result<LoadBalancer, ResolveError> {
+        let elb = self.reach(at).await?.elb;
+        if let Some(lb) = elb.v2(name).await? {
             return Ok(lb);
         }
         if !name.starts_with("arn:") {
-            if let Some(lb) = self.ports.elb.classic(name).await? {
+            if let Some(lb) = elb.classic(name).await? {
                 return Ok(lb);
             }
         }
         Err(ResolveError::LoadBalancerNotFound(name.to_string()))
     }
 
-    /// The load balancer whose DNS name is `dns`, from one listing of the account's load
-    /// balancers per invocation.
+    /// The load balancer of the hub's account and region whose DNS name is `dns`, from one
+    /// listing of its load balancers per invocation.
     pub async fn load_balancer_by_dns(
         &mut self,
         dns: &str,
     ) -> Result<Option<LoadBalancer>, ResolveError> {
-        if self.inventory.is_none() {
-            self.inventory = Some(self.ports.elb.all().await?);
+        self.load_balancer_by_dns_at(&Place::default(), dns).await
+    }
+
+    /// As [`Resolver::load_balancer_by_dns`], among the load balancers at `at`.
+    pub async fn load_balancer_by_dns_at(
+        &mut self,
+        at: &Place,
+        dns: &str,
+    ) -> Result<Option<LoadBalancer>, ResolveError> {
+        if !self.inventory.contains_key(at) {
+            let all = self.reach(at).await?.elb.all().await?;
+            self.inventory.insert(at.clone(), all);
         }
-        Ok(self
-            .inventory
-            .as_ref()
-            .and_then(|all| {
-                all.iter().find(|lb| {
-                    lb.dns_name
-                        .as_deref()
-                        .is_some_and(|d| d.eq_ignore_ascii_case(dns))
-                })
+        Ok(self.inventory[at]
+            .iter()
+            .find(|lb| {
+                lb.dns_name
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(dns))
             })
             .cloned())
     }
 
-    /// Whether an ELBv2 load balancer has at least one healthy target (classic: assumed yes).
+    /// Whether an ELBv2 load balancer of the hub's account and region has at least one
+    /// healthy target (classic: assumed yes).
     pub async fn has_healthy_targets(&mut self, lb: &LoadBalancer) -> Result<bool, ResolveError> {
+        self.has_healthy_targets_at(&Place::default(), lb).await
+    }
+
+    /// As [`Resolver::has_healthy_targets`], for a load balancer at `at`.
+    pub async fn has_healthy_targets_at(
+        &mut self,
+        at: &Place,
+        lb: &LoadBalancer,
+    ) -> Result<bool, ResolveError> {
         match (lb.family, &lb.arn) {
             (LbFamily::V2, Some(arn)) => {
                 if let Some(h) = self.health.get(arn) {
                     return Ok(*h);
                 }
-                let healthy = self.ports.elb.target_health(arn).await?.healthy > 0;
+                let healthy = self.reach(at).await?.elb.target_health(arn).await?.healthy > 0;
                 self.health.insert(arn.clone(), healthy);
                 Ok(healthy)
             }
@@ -320,11 +409,16 @@ impl<'a> Resolver<'a> {
     }
 }
 
-fn with_dns(lb: LoadBalancer, what: impl FnOnce() -> String) -> Result<Resolved, ResolveError> {
+fn with_dns(
+    lb: LoadBalancer,
+    at: &Place,
+    what: impl FnOnce() -> String,
+) -> Result<Resolved, ResolveError> {
     match lb.dns_name.clone() {
         Some(dns) => Ok(Resolved {
             value: dns,
             load_balancer: Some(lb),
+            at: at.clone(),
         }),
         None => Err(ResolveError::NoDnsName(what())),
     }
@@ -353,6 +447,7 @@ mod tests {
             service: "orders".into(),
             container_name: None,
             container_port: port,
+            at: Default::default(),
         }
     }
 
@@ -421,6 +516,7 @@ mod tests {
             source: Source::StackOutput {
                 stack: "S".into(),
                 output_key: "Dns".into(),
+                at: Default::default(),
             },
             value: None,
             written_at: None,

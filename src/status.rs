@@ -188,6 +188,8 @@ async fn row(
 ) -> Result<Row, StatusError> {
     let deferred = matches!(p.action, Action::Defer { .. });
     let record = p.record;
+    // The load balancers of the source's account and region.
+    let at = record.source.place().cloned().unwrap_or_default();
     let resolve_err = |error: ResolveError| StatusError::Resolve {
         stage: stage.clone(),
         variable: record.variable.clone(),
@@ -220,13 +222,13 @@ async fn row(
     let serving = match (&p.serving, state, &p.current) {
         (Some(s), _, _) => Some(s.clone()),
         (None, State::InSync, Some(value)) => match resolver
-            .load_balancer_by_dns(value)
+            .load_balancer_by_dns_at(&at, value)
             .await
             .map_err(resolve_err)?
         {
             Some(lb) => Some(Serving {
                 healthy: resolver
-                    .has_healthy_targets(&lb)
+                    .has_healthy_targets_at(&at, &lb)
                     .await
                     .map_err(resolve_err)?,
                 name: lb.name,

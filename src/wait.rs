@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::domain::Place;
 use crate::ports::{LbFamily, LoadBalancer};
 use crate::resolve::{ResolveError, Resolved, Resolver};
 use crate::Ports;
@@ -165,21 +166,28 @@ pub async fn until_serving(
         return Ok(None);
     }
     let start = Instant::now();
-    let mut held: Vec<(Held, LoadBalancer, LoadBalancer)> = Vec::new();
+    let mut held: Vec<(Held, LoadBalancer, LoadBalancer, Place)> = Vec::new();
     for (variable, new_value) in changes {
         let Some(current) = live.get(variable) else {
             continue; // a new variable: nothing serves through it yet
         };
         let known = resolved.get(variable).and_then(|r| r.load_balancer.clone());
-        if let Some(entry) = hold(resolver, variable, current, new_value, known).await? {
-            held.push(entry);
+        // The load balancers of the source's account and region.
+        let at = resolved
+            .get(variable)
+            .map(|r| r.at.clone())
+            .unwrap_or_default();
+        if let Some((h, lb, current)) =
+            hold(resolver, &at, variable, current, new_value, known).await?
+        {
+            held.push((h, lb, current, at));
         }
     }
     if held.is_empty() {
         return Ok(None);
     }
     let give_up = wait.give_up_at(start);
-    let all: Vec<Held> = held.iter().map(|(h, _, _)| h.clone()).collect();
+    let all: Vec<Held> = held.iter().map(|(h, _, _, _)| h.clone()).collect();
     tracing::info!(held = ?all, interval_ms = wait.interval.as_millis() as u64, "waiting for healthy targets before switching");
     let mut checks = 0;
     let mut gone: Vec<String> = Vec::new();
@@ -188,14 +196,14 @@ pub async fn until_serving(
             let waited = start.elapsed();
             metrics::emit(all.len(), waited, false);
             return Err(WaitError::NotServing {
-                held: held.into_iter().map(|(h, _, _)| h).collect(),
+                held: held.into_iter().map(|(h, _, _, _)| h).collect(),
                 waited,
             });
         }
         tokio::time::sleep(wait.interval).await;
         let mut still = Vec::with_capacity(held.len());
-        for (h, lb, current) in held {
-            if gone.contains(&current.name) || !exists(ports, &current).await {
+        for (h, lb, current, at) in held {
+            if gone.contains(&current.name) || !exists(ports, &at, &current).await {
                 tracing::warn!(variable = %h.variable, load_balancer = %current.name, new_load_balancer = %lb.name, "the current load balancer was deleted: switching without waiting");
                 if !gone.contains(&current.name) {
                     gone.push(current.name);
@@ -203,10 +211,10 @@ pub async fn until_serving(
                 continue;
             }
             checks += 1;
-            let check = tokio::time::timeout_at(give_up, serves(ports, &lb)).await;
+            let check = tokio::time::timeout_at(give_up, serves(ports, &at, &lb)).await;
             match check {
                 Ok(Ok(true)) => tracing::info!(load_balancer = %lb.name, "load balancer serves"),
-                Ok(Ok(false)) | Err(_) => still.push((h, lb, current)),
+                Ok(Ok(false)) | Err(_) => still.push((h, lb, current, at)),
                 Ok(Err(source)) => {
                     return Err(WaitError::Check {
                         load_balancer: lb.name,
@@ -233,6 +241,7 @@ pub async fn until_serving(
 /// balancer.
 async fn hold(
     resolver: &mut Resolver<'_>,
+    at: &Place,
     variable: &str,
     current: &str,
     new_value: &str,
@@ -248,7 +257,7 @@ async fn hold(
     let new_lb = match known {
         Some(lb) => Some(lb),
         None => resolver
-            .load_balancer_by_dns(new_value)
+            .load_balancer_by_dns_at(at, new_value)
             .await
             .map_err(check(new_value))?,
     };
@@ -256,14 +265,14 @@ async fn hold(
         return Ok(None); // not a load balancer's DNS name
     };
     if resolver
-        .has_healthy_targets(&new_lb)
+        .has_healthy_targets_at(at, &new_lb)
         .await
         .map_err(check(&new_lb.name))?
     {
         return Ok(None);
     }
     let Some(current_lb) = resolver
-        .load_balancer_by_dns(current)
+        .load_balancer_by_dns_at(at, current)
         .await
         .map_err(check(current))?
     else {
@@ -271,7 +280,7 @@ async fn hold(
     };
     if current_lb.name == new_lb.name
         || !resolver
-            .has_healthy_targets(&current_lb)
+            .has_healthy_targets_at(at, &current_lb)
             .await
             .map_err(check(&current_lb.name))?
     {
@@ -290,11 +299,14 @@ async fn hold(
 
 /// Whether the load balancer still exists: one describe call by ARN (ELBv2) or name (classic).
 /// A failed call counts as existing: the wait goes on, as it would without the check.
-async fn exists(ports: &Ports, lb: &LoadBalancer) -> bool {
+async fn exists(ports: &Ports, at: &Place, lb: &LoadBalancer) -> bool {
+    let Ok(reached) = ports.reach(at).await else {
+        return true;
+    };
     let found = match (lb.family, &lb.arn) {
-        (LbFamily::V2, Some(arn)) => ports.elb.v2(arn).await,
-        (LbFamily::V2, None) => ports.elb.v2(&lb.name).await,
-        (LbFamily::Classic, _) => ports.elb.classic(&lb.name).await,
+        (LbFamily::V2, Some(arn)) => reached.elb.v2(arn).await,
+        (LbFamily::V2, None) => reached.elb.v2(&lb.name).await,
+        (LbFamily::Classic, _) => reached.elb.classic(&lb.name).await,
     };
     match found {
         Ok(found) => found.is_some(),
@@ -306,9 +318,11 @@ async fn exists(ports: &Ports, lb: &LoadBalancer) -> bool {
 }
 
 /// A fresh health check (the resolver remembers answers; a wait must not).
-async fn serves(ports: &Ports, lb: &LoadBalancer) -> Result<bool, ResolveError> {
+async fn serves(ports: &Ports, at: &Place, lb: &LoadBalancer) -> Result<bool, ResolveError> {
     match (lb.family, &lb.arn) {
-        (LbFamily::V2, Some(arn)) => Ok(ports.elb.target_health(arn).await?.healthy > 0),
+        (LbFamily::V2, Some(arn)) => {
+            Ok(ports.reach(at).await?.elb.target_health(arn).await?.healthy > 0)
+        }
         _ => Ok(true),
     }
 }
@@ -556,6 +570,7 @@ mod tests {
                     Source::StackOutput {
                         stack: "Ecs".into(),
                         output_key: "Dns".into(),
+                        at: Default::default(),
                     },
                 )]),
             }

@@ -138,6 +138,9 @@ pub struct Rule {
     pub service: Option<String>,
     /// Only operations whose name contains this, or any when `None`.
     pub operation_contains: Option<String>,
+    /// Only requests whose body contains this (as sent: a query body is form-encoded), or any
+    /// when `None`.
+    pub body_contains: Option<String>,
     /// The fault to inject.
     pub fault: Fault,
     /// Chance (0 to 1) that a matching request gets the fault.
@@ -152,6 +155,7 @@ impl Rule {
         Rule {
             service: None,
             operation_contains: None,
+            body_contains: None,
             fault,
             probability: 1.0,
             remaining: None,
@@ -170,6 +174,12 @@ impl Rule {
         self
     }
 
+    /// Restricts the rule to requests whose body contains `fragment` (a role or stack name).
+    pub fn body(mut self, fragment: impl Into<String>) -> Rule {
+        self.body_contains = Some(fragment.into());
+        self
+    }
+
     /// Sets the chance that a matching request gets the fault.
     pub fn probability(mut self, probability: f64) -> Rule {
         self.probability = probability;
@@ -182,13 +192,17 @@ impl Rule {
         self
     }
 
-    fn matches(&self, service: &str, operation: &str) -> bool {
+    fn matches(&self, service: &str, operation: &str, body: &[u8]) -> bool {
         self.remaining != Some(0)
             && self.service.as_deref().is_none_or(|s| s == service)
             && self
                 .operation_contains
                 .as_deref()
                 .is_none_or(|fragment| operation.contains(fragment))
+            && self.body_contains.as_deref().is_none_or(|fragment| {
+                body.windows(fragment.len().max(1))
+                    .any(|w| w == fragment.as_bytes())
+            })
     }
 }
 
@@ -565,7 +579,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
         let now = Instant::now();
         let mut chosen = None;
         for rule in rules.iter_mut() {
-            if !rule.matches(&service, &operation) {
+            if !rule.matches(&service, &operation, &body) {
                 continue;
             }
             if rng.f64() < rule.probability {
@@ -1124,11 +1138,22 @@ mod tests {
         let rule = Rule::new(Fault::Reset)
             .service("dynamodb")
             .operation("Item");
-        assert!(rule.matches("dynamodb", "PutItem"));
-        assert!(!rule.matches("dynamodb", "Query"));
-        assert!(!rule.matches("apigateway", "PutItem"));
-        assert!(!rule.clone().times(0).matches("dynamodb", "PutItem"));
-        assert!(Rule::new(Fault::Reset).matches("any", "thing"));
+        assert!(rule.matches("dynamodb", "PutItem", b""));
+        assert!(!rule.matches("dynamodb", "Query", b""));
+        assert!(!rule.matches("apigateway", "PutItem", b""));
+        assert!(!rule.clone().times(0).matches("dynamodb", "PutItem", b""));
+        assert!(Rule::new(Fault::Reset).matches("any", "thing", b""));
+        let role = Rule::new(Fault::Status(403)).body("role%2Fmissing");
+        assert!(role.matches(
+            "sts",
+            "AssumeRole",
+            b"RoleArn=arn%3Aaws%3Aiam%3A%3A2%3Arole%2Fmissing"
+        ));
+        assert!(!role.matches(
+            "sts",
+            "AssumeRole",
+            b"RoleArn=arn%3Aaws%3Aiam%3A%3A2%3Arole%2Fother"
+        ));
     }
 
     #[test]

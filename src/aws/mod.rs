@@ -7,6 +7,7 @@ pub mod dynamodb;
 mod ecs;
 mod elb;
 pub mod pace;
+mod remote;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use cloudformation::CfnStackOutputs;
 pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
+pub use remote::{Remote, SESSION_NAME};
 
 use crate::ports::{op, AwsError, ErrorKind};
 
@@ -109,6 +111,8 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::CANCELLED, &["dynamodb:GetItem"]),
     (op::ALL_RECORDS, &["dynamodb:Scan"]),
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
+    // The credentials of a source's role (the clients built with them read as above).
+    (op::ASSUME_ROLE, &["sts:AssumeRole"]),
 ];
 
 /// A missing resource is an answer (`None`), not an error.
@@ -130,12 +134,17 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_owned);
-    let message = err.message().map(str::to_owned);
+    let mut message = err.message().map(str::to_owned);
     let status = err.raw_response().map(|r| r.status().as_u16());
-    let kind = match &err {
+    let mut kind = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
         _ => classify(code.as_deref(), status),
     };
+    if let Some(cause) = credentials_failure(&err) {
+        // The request never left: its credentials (an assumed role's) could not be had.
+        kind = ErrorKind::AccessDenied;
+        message = Some(cause);
+    }
     AwsError {
         service,
         operation,
@@ -144,6 +153,30 @@ where
         message,
         source: Some(Box::new(err)),
     }
+}
+
+/// What went wrong when a request failed for want of credentials (an `AssumeRole` that was
+/// refused), which the SDK reports as a request it could not build.
+fn credentials_failure(err: &(dyn StdError + 'static)) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut cause = err.source();
+    let mut credentials = None;
+    while let Some(e) = cause {
+        if let Some(sts) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            let what = match (sts.code(), sts.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => aws_smithy_types::error::display::DisplayErrorContext(sts).to_string(),
+            };
+            return Some(format!("AssumeRole failed: {what}"));
+        }
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            credentials = Some(e.to_string());
+        }
+        cause = e.source();
+    }
+    credentials
 }
 
 fn classify(code: Option<&str>, status: Option<u16>) -> ErrorKind {

@@ -304,6 +304,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let sdk = load_sdk(&cli.global).await?;
     let mut ports = Ports::aws(&sdk, &table);
+    ports.sources = stagewire::config::source_access_from_env();
     // `bind` and `unbind` act with the operator's own credentials: what IAM lets them do to API
     // Gateway is the rule. `status` and `sync` show and do what the re-sync would, under the
     // functions' rule (STAGEWIRE_BINDING_AUTHORIZATION, ApiTags by default, as in the template).
@@ -446,7 +447,7 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
     };
     if args.dry_run {
         let mut asked = Summary::new(scope.clone());
-        let sorted = resync::sort(ports, &trigger, &mut asked)
+        let sorted = resync::sort(ports, &trigger, &resync::Origin::default(), &mut asked)
             .await
             .map_err(Failure::runtime)?;
         let rows = status::rows(ports, sorted.live)
@@ -525,7 +526,7 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
             code.max(status::EXIT_ATTENTION as u8)
         });
     }
-    let summary = resync::run(ports, &trigger).await;
+    let summary = resync::run(ports, &trigger, &resync::Origin::default()).await;
     print_summary(&scope, &summary);
     Ok(if !summary.failures().is_empty() {
         EXIT_FAILURE

@@ -8,11 +8,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod access;
 pub mod rights;
 pub mod source;
 
+pub use access::{SourceAccess, Untrusted};
 pub use rights::Authorization;
-pub use source::{Source, SourceKey, SourceKind, SOURCE_KINDS};
+pub use source::{Place, Source, SourceKey, SourceKind, SOURCE_KINDS};
 
 /// Most variables API Gateway accepts on one stage.
 pub const MAX_VARIABLES_PER_STAGE: usize = 100;

@@ -19,7 +19,12 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// An output of a CloudFormation stack (name or stack ARN).
-    StackOutput { stack: String, output_key: String },
+    StackOutput {
+        stack: String,
+        output_key: String,
+        #[serde(flatten)]
+        at: Place,
+    },
     /// The load balancer in front of an ECS service.
     EcsService {
         cluster: String,
@@ -28,9 +33,15 @@ pub enum Source {
         container_name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         container_port: Option<u16>,
+        #[serde(flatten)]
+        at: Place,
     },
     /// An ELBv2 load balancer by name or ARN, or a classic ELB by name.
-    LoadBalancer { name: String },
+    LoadBalancer {
+        name: String,
+        #[serde(flatten)]
+        at: Place,
+    },
     /// A literal value.
     Literal { value: String },
 }
@@ -40,12 +51,37 @@ impl Source {
     /// key is affected by an event about that stack, service or load balancer.
     pub fn key(&self) -> SourceKey {
         match self {
-            Source::StackOutput { stack, .. } => SourceKey::stack(stack),
+            Source::StackOutput { stack, at, .. } => SourceKey::stack(stack).at(at),
             Source::EcsService {
-                cluster, service, ..
-            } => SourceKey::ecs(cluster, service),
-            Source::LoadBalancer { name } => SourceKey::load_balancer(name),
+                cluster,
+                service,
+                at,
+                ..
+            } => SourceKey::ecs(cluster, service).at(at),
+            Source::LoadBalancer { name, at } => SourceKey::load_balancer(name).at(at),
             Source::Literal { .. } => SourceKey::Literal,
+        }
+    }
+
+    /// The same source, without a region that is the hub's own (see [`Place::settled`]).
+    pub fn settled(mut self, home_region: &str) -> Source {
+        match &mut self {
+            Source::StackOutput { at, .. }
+            | Source::EcsService { at, .. }
+            | Source::LoadBalancer { at, .. } => *at = at.settled(home_region),
+            Source::Literal { .. } => {}
+        }
+        self
+    }
+
+    /// Where the source is read: the hub's own account and region unless it says otherwise
+    /// (`None` for a literal, which is read nowhere).
+    pub fn place(&self) -> Option<&Place> {
+        match self {
+            Source::StackOutput { at, .. }
+            | Source::EcsService { at, .. }
+            | Source::LoadBalancer { at, .. } => Some(at),
+            Source::Literal { .. } => None,
         }
     }
 
@@ -63,16 +99,115 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::StackOutput { stack, output_key } => {
-                write!(f, "output {output_key} of stack {stack}")
-            }
+            Source::StackOutput {
+                stack,
+                output_key,
+                at,
+            } => write!(f, "output {output_key} of stack {stack}{at}"),
             Source::EcsService {
-                cluster, service, ..
-            } => write!(f, "ECS service {service} in cluster {cluster}"),
-            Source::LoadBalancer { name } => write!(f, "load balancer {name}"),
+                cluster,
+                service,
+                at,
+                ..
+            } => write!(f, "ECS service {service} in cluster {cluster}{at}"),
+            Source::LoadBalancer { name, at } => write!(f, "load balancer {name}{at}"),
             Source::Literal { value } => write!(f, "literal {value:?}"),
         }
     }
+}
+
+/// Where a source is read: another region, and another account through a role the hub
+/// assumes. Both absent: the hub's own account and region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Place {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+impl Place {
+    /// The hub's own account and region.
+    pub fn is_home(&self) -> bool {
+        self.region.is_none() && self.role_arn.is_none()
+    }
+
+    /// The same place, without a region that is the hub's own: what the registry keys.
+    pub fn settled(&self, home_region: &str) -> Place {
+        Place {
+            region: self.region.clone().filter(|r| r != home_region),
+            role_arn: self.role_arn.clone(),
+        }
+    }
+
+    /// The account of the role (`arn:PARTITION:iam::ACCOUNT:role/NAME`), when there is one.
+    pub fn account(&self) -> Option<&str> {
+        self.role_arn.as_deref().and_then(role_account)
+    }
+
+    /// What is wrong with the place, if anything: a region that is not a region's code, a
+    /// role that is not an IAM role ARN.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(region) = &self.region {
+            if !is_region(region) {
+                return Some(format!(
+                    "Region {region:?} is not a region code (like eu-west-1)"
+                ));
+            }
+        }
+        if let Some(role) = &self.role_arn {
+            if role_account(role).is_none() {
+                return Some(format!(
+                    "RoleArn {role:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// ` in region R through role ARN (account A)`, or nothing for the hub's own place.
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(region) = &self.region {
+            write!(f, " in region {region}")?;
+        }
+        if let Some(role) = &self.role_arn {
+            write!(
+                f,
+                " through role {role} (account {})",
+                role_account(role).unwrap_or("?")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The account of an IAM role ARN.
+pub fn role_account(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.len() > "role/".len()
+                && resource.starts_with("role/") =>
+        {
+            Some(account)
+        }
+        _ => None,
+    }
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: lowercase words and a number.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 // ---- the table of kinds ----
@@ -97,6 +232,17 @@ const fn text(key: &'static str) -> Field {
     Field {
         key,
         ty: FieldType::Text,
+    }
+}
+
+/// The keys of [`Place`], accepted by every kind that is read somewhere.
+pub const REGION: Field = text("Region");
+pub const ROLE_ARN: Field = text("RoleArn");
+
+fn place(f: &Fields) -> Place {
+    Place {
+        region: f.text(REGION.key),
+        role_arn: f.text(ROLE_ARN.key),
     }
 }
 
@@ -163,7 +309,7 @@ pub struct SourceKind {
 pub const SOURCE_KINDS: &[SourceKind] = &[
     SourceKind {
         required: &[text("StackName"), text("OutputKey")],
-        optional: &[],
+        optional: &[REGION, ROLE_ARN],
         precedence: 1,
         cli_prefix: "stack",
         cli_form: "stack:STACK/OUTPUTKEY",
@@ -172,12 +318,18 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
             Some(Source::StackOutput {
                 stack: f.text("StackName")?,
                 output_key: f.text("OutputKey")?,
+                at: place(f),
             })
         },
     },
     SourceKind {
         required: &[text("Cluster"), text("Service")],
-        optional: &[text("ContainerName"), port("ContainerPort")],
+        optional: &[
+            text("ContainerName"),
+            port("ContainerPort"),
+            REGION,
+            ROLE_ARN,
+        ],
         precedence: 2,
         cli_prefix: "ecs",
         cli_form: "ecs:CLUSTER/SERVICE",
@@ -188,12 +340,13 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
                 service: f.text("Service")?,
                 container_name: f.text("ContainerName"),
                 container_port: f.port("ContainerPort"),
+                at: place(f),
             })
         },
     },
     SourceKind {
         required: &[text("LoadBalancer")],
-        optional: &[],
+        optional: &[REGION, ROLE_ARN],
         precedence: 3,
         cli_prefix: "lb",
         cli_form: "lb:NAME_OR_ARN",
@@ -201,6 +354,7 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         build: |f| {
             Some(Source::LoadBalancer {
                 name: f.text("LoadBalancer")?,
+                at: place(f),
             })
         },
     },
@@ -236,9 +390,14 @@ impl SourceKind {
         (self.build)(fields)
     }
 
-    /// The text after the CLI prefix as the kind's required properties; `None` when it does
-    /// not have the kind's form.
+    /// The text after the CLI prefix as the kind's properties: the required ones in the
+    /// kind's form, then, for a kind with optional properties, `,Key=Value` for any of them
+    /// (`stack:S/O,Region=eu-west-1,RoleArn=arn:...`); `None` when it does not have that form.
     pub fn cli_properties(&self, rest: &str) -> Option<Vec<(&'static str, String)>> {
+        let (rest, options) = match rest.split_once(',') {
+            Some((rest, options)) if !self.optional.is_empty() => (rest, Some(options)),
+            _ => (rest, None),
+        };
         let parts: Vec<&str> = match self.required {
             [_] => vec![rest],
             [_, _] => {
@@ -250,13 +409,21 @@ impl SourceKind {
         if parts.iter().any(|p| p.is_empty()) {
             return None;
         }
-        Some(
-            self.required
-                .iter()
-                .zip(parts)
-                .map(|(f, p)| (f.key, p.to_string()))
-                .collect(),
-        )
+        let mut props: Vec<(&'static str, String)> = self
+            .required
+            .iter()
+            .zip(parts)
+            .map(|(f, p)| (f.key, p.to_string()))
+            .collect();
+        for option in options.into_iter().flat_map(|o| o.split(',')) {
+            let (key, value) = option.split_once('=')?;
+            let field = self.optional.iter().find(|f| f.key == key)?;
+            if value.is_empty() || props.iter().any(|(k, _)| *k == field.key) {
+                return None;
+            }
+            props.push((field.key, value.to_string()));
+        }
+        Some(props)
     }
 }
 
@@ -302,10 +469,15 @@ pub fn cli_help() -> String {
         .max()
         .unwrap_or(0)
         + 3;
-    let lines: Vec<String> = SOURCE_KINDS
+    let mut lines: Vec<String> = SOURCE_KINDS
         .iter()
         .map(|k| format!("  {:<width$}{}", k.cli_form, k.help))
         .collect();
+    lines.push(format!(
+        "  A source other than a literal may end with ,{}=REGION and/or ,{}=ROLE_ARN: read in \
+another region, or in another account through that role.",
+        REGION.key, ROLE_ARN.key
+    ));
     lines.join("\n")
 }
 
@@ -317,12 +489,41 @@ pub fn cli_help() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKey {
     Stack(String),
-    Ecs { cluster: String, service: String },
+    Ecs {
+        cluster: String,
+        service: String,
+    },
     LoadBalancer(String),
     Literal,
+    /// The key of a source read elsewhere: in the account of its role and/or another region
+    /// (`None`: the hub's own). Text form: the key, `@ACCOUNT/REGION` (either may be empty).
+    At {
+        account: Option<String>,
+        region: Option<String>,
+        key: Box<SourceKey>,
+    },
 }
 
 impl SourceKey {
+    /// This key as read at `place`: unchanged for the hub's own account and region.
+    pub fn at(self, place: &Place) -> SourceKey {
+        self.located(place.account(), place.region.as_deref())
+    }
+
+    /// This key in `account` and `region` (`None`: the hub's own).
+    pub fn located(self, account: Option<&str>, region: Option<&str>) -> SourceKey {
+        match (account, region, self) {
+            (None, None, key) => key,
+            (_, _, SourceKey::Literal) => SourceKey::Literal,
+            (_, _, SourceKey::At { key, .. }) => key.located(account, region),
+            (account, region, key) => SourceKey::At {
+                account: account.map(str::to_owned),
+                region: region.map(str::to_owned),
+                key: Box::new(key),
+            },
+        }
+    }
+
     /// The key of a stack, by name or stack ARN.
     pub fn stack(name_or_arn: &str) -> SourceKey {
         SourceKey::Stack(stack_name(name_or_arn).to_string())
@@ -380,13 +581,25 @@ impl fmt::Display for SourceKey {
             SourceKey::Ecs { cluster, service } => write!(f, "ecs#{cluster}/{service}"),
             SourceKey::LoadBalancer(name) => write!(f, "lb#{name}"),
             SourceKey::Literal => f.write_str("literal"),
+            SourceKey::At {
+                account,
+                region,
+                key,
+            } => write!(
+                f,
+                "{key}@{}/{}",
+                account.as_deref().unwrap_or(""),
+                region.as_deref().unwrap_or("")
+            ),
         }
     }
 }
 
 /// A stored key that is none of the forms [`SourceKey`] writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a source key (stack#NAME, ecs#CLUSTER/SERVICE, lb#NAME or literal)")]
+#[error(
+    "{0:?} is not a source key (stack#NAME, ecs#CLUSTER/SERVICE, lb#NAME or literal, the first three optionally followed by @ACCOUNT/REGION)"
+)]
 pub struct ParseSourceKeyError(String);
 
 impl FromStr for SourceKey {
@@ -394,6 +607,17 @@ impl FromStr for SourceKey {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || ParseSourceKeyError(s.to_string());
+        if let Some((key, place)) = s.rsplit_once('@') {
+            let (account, region) = place.split_once('/').ok_or_else(bad)?;
+            fn some(p: &str) -> Option<&str> {
+                (!p.is_empty()).then_some(p)
+            }
+            return match key.parse::<SourceKey>() {
+                Ok(SourceKey::Literal | SourceKey::At { .. }) | Err(_) => Err(bad()),
+                Ok(_) if some(account).is_none() && some(region).is_none() => Err(bad()),
+                Ok(key) => Ok(key.located(some(account), some(region))),
+            };
+        }
         if s == "literal" {
             return Ok(SourceKey::Literal);
         }
@@ -491,6 +715,7 @@ mod tests {
                 Source::StackOutput {
                     stack: "S".into(),
                     output_key: "O".into(),
+                    at: Default::default(),
                 },
                 "stack#S",
             ),
@@ -500,10 +725,17 @@ mod tests {
                     service: "s".into(),
                     container_name: None,
                     container_port: Some(80),
+                    at: Default::default(),
                 },
                 "ecs#c/s",
             ),
-            (Source::LoadBalancer { name: "lb1".into() }, "lb#lb1"),
+            (
+                Source::LoadBalancer {
+                    name: "lb1".into(),
+                    at: Default::default(),
+                },
+                "lb#lb1",
+            ),
             (Source::Literal { value: "v".into() }, "literal"),
         ];
         for (source, key) in cases {
@@ -529,11 +761,24 @@ mod tests {
             SOURCE_KINDS.len(),
             "precedences are unique"
         );
-        let mut keys: Vec<&str> = SOURCE_KINDS.iter().flat_map(SourceKind::keys).collect();
+        let place = [REGION.key, ROLE_ARN.key];
+        let mut keys: Vec<&str> = SOURCE_KINDS
+            .iter()
+            .flat_map(SourceKind::keys)
+            .filter(|k| !place.contains(k))
+            .collect();
         let all = keys.len();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), all, "no key belongs to two kinds");
+        assert_eq!(
+            keys.len(),
+            all,
+            "no key but Region and RoleArn belongs to two kinds"
+        );
+        for kind in SOURCE_KINDS {
+            let placed = kind.optional.contains(&REGION) && kind.optional.contains(&ROLE_ARN);
+            assert_eq!(placed, kind.cli_prefix != "value", "{kind:?}");
+        }
         for kind in SOURCE_KINDS {
             assert!(
                 kind.cli_form.starts_with(&format!("{}:", kind.cli_prefix)),
@@ -580,6 +825,95 @@ mod tests {
     }
 
     #[test]
+    fn sources_elsewhere_have_keys_of_their_account_and_region() {
+        let role = "arn:aws:iam::222222222222:role/stagewire-source";
+        let at = |region: Option<&str>, role_arn: Option<&str>| Place {
+            region: region.map(str::to_owned),
+            role_arn: role_arn.map(str::to_owned),
+        };
+        let stack = |at| Source::StackOutput {
+            stack: "S".into(),
+            output_key: "O".into(),
+            at,
+        };
+        let cases = [
+            (at(None, None), "stack#S"),
+            (at(Some("eu-west-1"), None), "stack#S@/eu-west-1"),
+            (at(None, Some(role)), "stack#S@222222222222/"),
+            (
+                at(Some("eu-west-1"), Some(role)),
+                "stack#S@222222222222/eu-west-1",
+            ),
+        ];
+        for (place, text) in cases {
+            let key = stack(place.clone()).key();
+            assert_eq!(key.to_string(), text);
+            assert_eq!(text.parse::<SourceKey>(), Ok(key), "{text}");
+            // The registry's JSON of a source in the hub's own place is what it always was.
+            let json = serde_json::to_value(stack(place.clone())).unwrap();
+            assert_eq!(json.get("region").is_some(), place.region.is_some());
+            assert_eq!(
+                serde_json::from_value::<Source>(json).unwrap(),
+                stack(place)
+            );
+        }
+        assert_eq!(
+            SourceKey::ecs("c", "s")
+                .located(Some("333333333333"), None)
+                .to_string(),
+            "ecs#c/s@333333333333/"
+        );
+        for bad in [
+            "stack#S@",
+            "stack#S@/",
+            "literal@1/r",
+            "stack#S@1/r@2/r",
+            "@1/r",
+        ] {
+            assert!(bad.parse::<SourceKey>().is_err(), "{bad:?}");
+        }
+        assert_eq!(at(Some("eu-west-1"), Some(role)).problem(), None);
+        assert_eq!(at(Some("us-gov-west-1"), None).problem(), None);
+        for (place, needle) in [
+            (at(Some("Ireland"), None), "Region \"Ireland\""),
+            (at(Some("eu-west"), None), "Region"),
+            (at(None, Some("arn:aws:iam::2222:role/x")), "RoleArn"),
+            (
+                at(None, Some("arn:aws:iam::222222222222:user/x")),
+                "RoleArn",
+            ),
+        ] {
+            assert!(place.problem().unwrap().contains(needle), "{place:?}");
+        }
+        assert_eq!(
+            stack(at(Some("eu-west-1"), Some(role))).to_string(),
+            "output O of stack S in region eu-west-1 through role arn:aws:iam::222222222222:role/stagewire-source (account 222222222222)"
+        );
+    }
+
+    #[test]
+    fn cli_options_name_the_place() {
+        let stack = kind_of_cli_prefix("stack").unwrap();
+        assert_eq!(
+            stack.cli_properties("S/O,Region=eu-west-1,RoleArn=arn:aws:iam::2:role/r"),
+            Some(vec![
+                ("StackName", "S".to_string()),
+                ("OutputKey", "O".to_string()),
+                ("Region", "eu-west-1".to_string()),
+                ("RoleArn", "arn:aws:iam::2:role/r".to_string()),
+            ])
+        );
+        assert_eq!(stack.cli_properties("S/O,Bogus=1"), None);
+        assert_eq!(stack.cli_properties("S/O,Region="), None);
+        assert_eq!(stack.cli_properties("S/O,Region=a,Region=b"), None);
+        // A literal's commas are part of its value.
+        assert_eq!(
+            kind_of_cli_prefix("value").unwrap().cli_properties("a,b"),
+            Some(vec![("Value", "a,b".to_string())])
+        );
+    }
+
+    #[test]
     fn derived_texts() {
         assert_eq!(
             readable_kinds(),
@@ -594,7 +928,9 @@ mod tests {
             "  stack:STACK/OUTPUTKEY   an output of a CloudFormation stack (name or stack ARN)\n  \
 ecs:CLUSTER/SERVICE     the load balancer in front of an ECS service\n  \
 lb:NAME_OR_ARN          an ELBv2 load balancer by name or ARN, or a classic ELB by name\n  \
-value:LITERAL           a literal value"
+value:LITERAL           a literal value\n  \
+A source other than a literal may end with ,Region=REGION and/or ,RoleArn=ROLE_ARN: read in \
+another region, or in another account through that role."
         );
     }
 

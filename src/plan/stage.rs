@@ -277,6 +277,7 @@ mod tests {
             source: Source::StackOutput {
                 stack: "S".into(),
                 output_key: "Dns".into(),
+                at: Default::default(),
             },
             value: Some(value.into()),
             written_at: Some(1),
@@ -294,6 +295,7 @@ mod tests {
             resolved: Ok(Resolved {
                 value: value.into(),
                 load_balancer: None,
+                at: Default::default(),
             }),
             gate: Ok(gate),
         }

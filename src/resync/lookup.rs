@@ -3,23 +3,51 @@
 
 use std::collections::BTreeSet;
 
-use super::trigger::ENDED_STACK_STATUSES;
+use super::trigger::{Origin, ENDED_STACK_STATUSES};
 use super::{Summary, Trigger};
 use crate::domain::SourceKey;
 use crate::ports::{Record, RegistryError};
 use crate::Ports;
 
-/// The bindings a trigger can affect, without duplicates.
+/// The bindings a trigger in the hub's own account and region can affect, without duplicates.
 pub async fn affected(ports: &Ports, trigger: &Trigger) -> Result<Vec<Record>, RegistryError> {
+    affected_from(ports, trigger, &Origin::default()).await
+}
+
+/// The bindings a trigger from `origin` can affect (those fed from that account and region),
+/// without duplicates.
+pub async fn affected_from(
+    ports: &Ports,
+    trigger: &Trigger,
+    origin: &Origin,
+) -> Result<Vec<Record>, RegistryError> {
+    let at = |key: SourceKey| {
+        ports.sources.key_of_event(
+            key,
+            origin.account.as_deref(),
+            origin.region.as_deref(),
+            &ports.region,
+        )
+    };
     let mut records = match trigger {
-        Trigger::Stack(name) => ports.registry.by_source(&SourceKey::stack(name)).await?,
+        Trigger::Stack(name) => {
+            ports
+                .registry
+                .by_source(&at(SourceKey::stack(name)))
+                .await?
+        }
         Trigger::StackEnded { stack_id, name } => {
             let mut r = ports.registry.by_stack(stack_id).await?;
-            r.extend(ports.registry.by_source(&SourceKey::stack(name)).await?);
+            r.extend(
+                ports
+                    .registry
+                    .by_source(&at(SourceKey::stack(name)))
+                    .await?,
+            );
             r
         }
         Trigger::LoadBalancer { name, .. } => {
-            let key = SourceKey::load_balancer(name);
+            let key = at(SourceKey::load_balancer(name));
             let mut r = ports.registry.by_source(&key).await?;
             r.extend(ports.registry.by_via(&key).await?);
             r
@@ -27,7 +55,7 @@ pub async fn affected(ports: &Ports, trigger: &Trigger) -> Result<Vec<Record>, R
         Trigger::EcsService { cluster, service } => {
             ports
                 .registry
-                .by_source(&SourceKey::ecs(cluster, service))
+                .by_source(&at(SourceKey::ecs(cluster, service)))
                 .await?
         }
         Trigger::Everything => ports.registry.all().await?,

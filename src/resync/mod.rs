@@ -19,14 +19,16 @@ use serde_json::Value;
 pub use lookup::affected;
 pub use reconcile::{plans, reconcile, StageUnreadable};
 pub use summary::{Change, Incomplete, Issue, IssueKind, Summary};
-pub use trigger::{classify, EventKind, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
+pub use trigger::{
+    classify, origin, EventKind, Origin, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS,
+};
 
 use crate::Ports;
 
 /// The `stage-resync` function: classify, look up, reconcile, emit metrics.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
-    let summary = run(ports, &classify(&event)).await;
+    let summary = run(ports, &classify(&event), &trigger::origin(&event)).await;
     metrics::emit(&summary, start.elapsed());
     tracing::info!(
         trigger = %summary.trigger,
@@ -48,13 +50,16 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
 
 /// What a re-sync does for a trigger, the function's and the operator CLI's `sync` alike:
 /// release the bindings of owners whose stacks ended, reconcile the rest.
-pub async fn run(ports: &Ports, trigger: &Trigger) -> Summary {
-    let mut summary = Summary::new(format!("{trigger:?}"));
+pub async fn run(ports: &Ports, trigger: &Trigger, origin: &Origin) -> Summary {
+    let mut summary = Summary::new(match (&origin.account, &origin.region) {
+        (Some(account), Some(region)) => format!("{trigger:?} in {account}/{region}"),
+        _ => format!("{trigger:?}"),
+    });
     if let Trigger::Ignored(why) = trigger {
         tracing::info!(reason = %why, "event ignored");
         return summary;
     }
-    match sort(ports, trigger, &mut summary).await {
+    match sort(ports, trigger, origin, &mut summary).await {
         Ok(Sorted { ended, live }) => {
             summary.merge(reconcile::release(ports, ended).await);
             summary.merge(reconcile(ports, live).await);
@@ -74,14 +79,15 @@ pub struct Sorted {
     pub live: Vec<crate::ports::Record>,
 }
 
-/// The bindings a trigger can affect, sorted; a stack that could not be asked about is kept
+/// The bindings a trigger from `origin` can affect, sorted; a stack that could not be asked about is kept
 /// live and its failure noted in `summary`.
 pub async fn sort(
     ports: &Ports,
     trigger: &Trigger,
+    origin: &Origin,
     summary: &mut Summary,
 ) -> Result<Sorted, crate::ports::RegistryError> {
-    let records = affected(ports, trigger).await?;
+    let records = lookup::affected_from(ports, trigger, origin).await?;
     let ended = lookup::ended_owners(ports, trigger, &records, summary).await;
     let (ended, live) = records
         .into_iter()

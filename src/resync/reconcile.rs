@@ -468,6 +468,7 @@ mod tests {
                 Source::StackOutput {
                     stack: "S".into(),
                     output_key: "Dns".into(),
+                    at: Default::default(),
                 },
             )]),
         };

@@ -91,6 +91,7 @@ impl Retryable for ResolveError {
     fn retryable(&self) -> bool {
         match self {
             ResolveError::Aws(e) => e.retryable(),
+            ResolveError::Elsewhere { error, .. } => error.retryable(),
             _ => false,
         }
     }

@@ -46,6 +46,32 @@ pub enum Trigger {
     Ignored(String),
 }
 
+/// Where an event happened: its `account` and `region` (a member account's events forwarded
+/// to the hub's bus keep theirs). Both `None` for an operator's request: the hub's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+/// The account and region an EventBridge event names.
+pub fn origin(event: &Value) -> Origin {
+    let field = |k: &str| {
+        event
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if event.get("resync").is_some() {
+        return Origin::default();
+    }
+    Origin {
+        account: field("account"),
+        region: field("region"),
+    }
+}
+
 /// `detail` of "CloudFormation Stack Status Change".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -66,6 +66,10 @@ fn resync_expectations() -> BTreeMap<&'static str, Trigger> {
             Trigger::Stack("EcsHelloworldProd".into()),
         ),
         (
+            "member-stack-status-cleanup.json",
+            Trigger::Stack("EcsOrders".into()),
+        ),
+        (
             "elbv2-create-load-balancer.json",
             lb("EcsHel-LoadB-7HQ3N5R8TV2C1", false),
         ),
@@ -168,5 +172,29 @@ fn resync_samples_classify() {
             "events/{name} is ignored: {trigger:?}"
         );
         assert_eq!(&trigger, expected, "events/{name}");
+    }
+}
+
+/// Every EventBridge sample says where it happened; a member's forwarded event keeps its own
+/// account and region, an operator's request names none.
+#[test]
+fn samples_carry_their_account_and_region() {
+    use stagewire::resync::{origin, Origin};
+    let at = |account: &str, region: &str| Origin {
+        account: Some(account.into()),
+        region: Some(region.into()),
+    };
+    for (name, event) in samples() {
+        if name.starts_with("cfn-") {
+            continue;
+        }
+        let expected = if name.starts_with("manual-") {
+            Origin::default()
+        } else if name.starts_with("member-") {
+            at("222222222222", "eu-west-1")
+        } else {
+            at("123456789012", "us-east-1")
+        };
+        assert_eq!(origin(&event), expected, "{name}");
     }
 }

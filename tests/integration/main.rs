@@ -1,6 +1,7 @@
 //! Integration tests: the real AWS SDK against a moto server, with CloudFormation's side of
 //! the custom-resource protocol played by the tests. One test binary, one module per concern.
 
+mod accounts;
 mod choreography;
 mod cli;
 mod custom_resource;

@@ -100,6 +100,31 @@ impl World {
         }
     }
 
+    /// This world's moto server as another account in `region`: fixtures made through the
+    /// returned world live there (moto maps an assumed role's credentials to the role's
+    /// account). Its calls go through this world's proxy with the session name `fixtures`; it
+    /// shares this world's registry table, which only the hub uses.
+    pub async fn member(&self, account: &str, region: &str) -> World {
+        use aws_config::sts::AssumeRoleProvider;
+        use aws_config::Region;
+        let role = format!("arn:aws:iam::{account}:role/fixtures");
+        let provider = AssumeRoleProvider::builder(role)
+            .session_name("fixtures")
+            .region(Region::new(region.to_string()))
+            .configure(&self.sdk)
+            .build()
+            .await;
+        let sdk = self
+            .sdk
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        World::with_table(&self.endpoint, sdk, self.table.clone())
+    }
+
     /// The stage-binding handler over this world, answering with short retry delays.
     /// Responses may go to the local receivers (127.0.0.1).
     pub fn handler(&self) -> Handler {
@@ -619,6 +644,7 @@ pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Reco
                 source: Source::StackOutput {
                     stack: format!("FillerStack{}", i % 100),
                     output_key: "EcsElbDnsName".into(),
+                    at: Default::default(),
                 },
                 value: Some(format!("filler-{i}.us-east-1.elb.amazonaws.com")),
                 written_at: Some(0),

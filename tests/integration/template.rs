@@ -145,6 +145,7 @@ fn every_source() -> Vec<(&'static str, Source)> {
             Source::StackOutput {
                 stack: "S".into(),
                 output_key: "Dns".into(),
+                at: Default::default(),
             },
         ),
         (
@@ -154,10 +155,28 @@ fn every_source() -> Vec<(&'static str, Source)> {
                 service: "web".into(),
                 container_name: None,
                 container_port: None,
+                at: Default::default(),
             },
         ),
-        ("lb", Source::LoadBalancer { name: "web".into() }),
+        (
+            "lb",
+            Source::LoadBalancer {
+                name: "web".into(),
+                at: Default::default(),
+            },
+        ),
         ("lit", Source::Literal { value: "v".into() }),
+        (
+            "far",
+            Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Dns".into(),
+                at: stagewire::domain::Place {
+                    region: Some("eu-west-1".into()),
+                    role_arn: Some("arn:aws:iam::222222222222:role/stagewire-source".into()),
+                },
+            },
+        ),
     ]
 }
 
@@ -209,6 +228,7 @@ async fn stage_binding_is_granted_every_action_its_adapters_call() {
             "old",
             Source::LoadBalancer {
                 name: "legacy".into(),
+                at: Default::default(),
             },
         )],
     );
@@ -467,5 +487,187 @@ fn every_event_rule_routes_only_events_the_resync_handles() {
             k.detail_type,
             k.source
         );
+    }
+}
+
+fn spoke() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/spoke.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The event patterns of the re-sync's EventBridge rules on the hub's default bus (both
+/// branches of a conditional pattern).
+fn resync_patterns(t: &Value) -> Vec<(String, Value)> {
+    let events = t["Resources"]["StageResyncFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .expect("the re-sync has events");
+    let mut out = Vec::new();
+    for (name, event) in events {
+        if event["Type"].as_str() != Some("EventBridgeRule") {
+            continue;
+        }
+        let name = name.as_str().unwrap().to_string();
+        match &event["Properties"]["Pattern"] {
+            Value::Tagged(t) if t.tag == "!If" => {
+                for p in &t.value.as_sequence().unwrap()[1..] {
+                    out.push((name.clone(), p.clone()));
+                }
+            }
+            p => out.push((name, p.clone())),
+        }
+    }
+    out
+}
+
+/// The patterns of the `AWS::Events::Rule` resources of a template that target `target`
+/// (a `!Ref` or `!GetAtt` of it, as text).
+fn rules_targeting(t: &Value, target: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"].as_str() != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let targets = r["Properties"]["Targets"].as_sequence().unwrap();
+        if targets
+            .iter()
+            .any(|x| strings(&x["Arn"]).iter().any(|a| a.contains(target)))
+        {
+            out.push((
+                name.as_str().unwrap().to_string(),
+                r["Properties"]["EventPattern"].clone(),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether every event `narrow` matches, `wide` matches too: each of `wide`'s fields is in
+/// `narrow`, admitting at least what `narrow` admits there.
+fn covers(wide: &Value, narrow: &Value) -> bool {
+    let (mut w, mut n) = (Vec::new(), Vec::new());
+    leaves(wide, Vec::new(), &mut w);
+    let mut narrow = narrow.clone();
+    // A hub pattern's stack-name prefix only narrows it.
+    if let Value::Mapping(m) = &mut narrow {
+        m.remove("resources");
+    }
+    leaves(&narrow, Vec::new(), &mut n);
+    w.iter().all(|(path, admits)| {
+        n.iter()
+            .find(|(p, _)| p == path)
+            .is_some_and(|(_, values)| values.iter().all(|v| admits.contains(v)))
+    })
+}
+
+/// Member accounts forward every event the hub's re-sync listens to, and the hub's member bus
+/// hands each of them to the re-sync: a forwarded event is handled as a local one.
+#[test]
+fn spokes_forward_every_event_pattern_the_resync_listens_to() {
+    let hub = template();
+    let spoke = spoke();
+    let forwarded = rules_targeting(&spoke, "HubEventBusArn");
+    assert_eq!(
+        forwarded.len(),
+        spoke["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"].as_str() == Some("AWS::Events::Rule"))
+            .count(),
+        "every spoke rule forwards to the hub"
+    );
+    let on_member_bus = rules_targeting(&hub, "StageResyncFunction.Arn");
+    assert!(!on_member_bus.is_empty());
+    for (name, _) in &on_member_bus {
+        assert_eq!(
+            strings(&hub["Resources"][name.as_str()]["Properties"]["EventBusName"]),
+            ["!Ref MemberEventBus"],
+            "{name}"
+        );
+    }
+    let patterns = resync_patterns(&hub);
+    assert!(patterns.len() >= 4, "{patterns:?}");
+    for (name, pattern) in &patterns {
+        for (what, rules) in [
+            ("spoke.yaml", &forwarded),
+            ("the hub's member bus", &on_member_bus),
+        ] {
+            assert!(
+                rules.iter().any(|(_, rule)| covers(rule, pattern)),
+                "{what} has no rule carrying the re-sync's {name} pattern {pattern:?}"
+            );
+        }
+    }
+}
+
+/// The spoke's role reads exactly what resolving sources calls (least privilege), and trusts
+/// only the hub's function roles, with stagewire's session name.
+#[test]
+fn the_spoke_role_reads_sources_only_and_trusts_the_hub_functions_only() {
+    let spoke = spoke();
+    let role = &spoke["Resources"]["SourceReadRole"]["Properties"];
+    let mut granted = BTreeSet::new();
+    for policy in role["Policies"].as_sequence().unwrap() {
+        for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            let actions = strings(&st["Action"]);
+            if strings(&st["Resource"]).iter().any(|r| r == "*") {
+                for a in &actions {
+                    assert!(UNSCOPABLE.contains(&a.as_str()), "{a} on *");
+                }
+            }
+            granted.extend(actions);
+        }
+    }
+    let reads = [
+        op::STACK_OUTPUTS,
+        op::SERVICE_LOAD_BALANCERS,
+        op::LOAD_BALANCER_V2,
+        op::LOAD_BALANCER_CLASSIC,
+        op::TARGET_GROUP_LOAD_BALANCERS,
+        op::TARGET_HEALTH,
+        op::ALL_LOAD_BALANCERS,
+    ];
+    let needed: BTreeSet<String> = IAM_ACTIONS
+        .iter()
+        .filter(|(op, _)| reads.contains(op))
+        .flat_map(|(_, actions)| actions.iter().map(|a| a.to_string()))
+        .collect();
+    assert_eq!(granted, needed);
+
+    let trust = role["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(trust.len(), 1);
+    let st = &trust[0];
+    assert_eq!(
+        strings(&st["Principal"]["AWS"]),
+        ["!Sub arn:${AWS::Partition}:iam::${HubAccountId}:root"]
+    );
+    assert_eq!(strings(&st["Action"]), ["sts:AssumeRole"]);
+    assert_eq!(
+        strings(&st["Condition"]["ArnEquals"]["aws:PrincipalArn"]),
+        ["!Ref HubRoleArns"]
+    );
+    assert_eq!(
+        st["Condition"]["StringEquals"]["sts:RoleSessionName"].as_str(),
+        Some(stagewire::aws::SESSION_NAME)
+    );
+    // The hub may assume roles of the spoke's default name, and no other.
+    let hub = template();
+    assert_eq!(
+        spoke["Parameters"]["RoleName"]["Default"],
+        hub["Parameters"]["SpokeRoleName"]["Default"]
+    );
+    for function in ["StageBindingFunction", "StageResyncFunction"] {
+        for (actions, resources) in statements(function) {
+            if actions.iter().any(|a| a.starts_with("sts:")) {
+                assert_eq!(actions, ["sts:AssumeRole"]);
+                assert_eq!(
+                    resources,
+                    ["!Sub arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"]
+                );
+            }
+        }
     }
 }

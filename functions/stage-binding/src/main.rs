@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         Ok(config) => {
             let mut ports = Ports::aws(&load_sdk_config().await, &config.table);
             ports.authorization = config.authorization;
+            ports.sources = config.sources;
             Handler::new(ports).allowing_response_hosts(config.response_hosts)
         }
         Err(e) => {

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let mut ports = Ports::aws(&load_sdk_config().await, &config.table);
     ports.authorization = config.authorization;
+    ports.sources = config.sources;
     let ports = &ports;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         resync::handle(ports, event.payload).await

@@ -422,6 +422,7 @@ mod tests {
                 service: "helloworld".into(),
                 container_name: Some("web".into()),
                 container_port: Some(80),
+                at: Default::default(),
             },
             value: None,
             written_at: None,

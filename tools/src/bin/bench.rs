@@ -258,6 +258,7 @@ fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
         source: Source::StackOutput {
             stack: format!("FillerStack{}", i % 100),
             output_key: OUTPUT_KEY.into(),
+            at: Default::default(),
         },
         value: Some(format!("filler-{i}.{REGION}.elb.amazonaws.com")),
         written_at: Some(0),
