@@ -5,6 +5,8 @@
 //! | `STAGEWIRE_TABLE` | name of the registry table (required) |
 //! | `STAGEWIRE_RESPONSE_HOSTS` | comma-separated hosts (`host` or `host:port`) that may receive custom-resource responses besides CloudFormation's response bucket for the region; empty in production, `127.0.0.1` for the local tests, demo and bench |
 //! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see the README's "Security model") |
+//! | `STAGEWIRE_RECONCILE_QUEUE` | URL of the full reconcile's work queue (SQS): with it, the schedule's full reconcile sends units there and SQS batches are worked; without, the full reconcile runs in one invocation |
+//! | `STAGEWIRE_RECONCILE_WORKERS` | the work queue's maximum concurrency (default 1): each invocation paces API Gateway at this share of the account's quota |
 //! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
 
 use std::time::Duration;
@@ -18,6 +20,10 @@ pub const TABLE_VAR: &str = "STAGEWIRE_TABLE";
 pub const RESPONSE_HOSTS_VAR: &str = "STAGEWIRE_RESPONSE_HOSTS";
 /// Name of the variable choosing the authorization rule.
 pub const AUTHORIZATION_VAR: &str = "STAGEWIRE_BINDING_AUTHORIZATION";
+/// Name of the variable holding the full reconcile's work queue URL.
+pub const QUEUE_VAR: &str = "STAGEWIRE_RECONCILE_QUEUE";
+/// Name of the variable holding the work queue's maximum concurrency.
+pub const WORKERS_VAR: &str = "STAGEWIRE_RECONCILE_WORKERS";
 
 pub use crate::domain::Authorization;
 
@@ -29,6 +35,10 @@ pub struct Config {
     pub response_hosts: Vec<String>,
     /// Which APIs a binding may touch.
     pub authorization: Authorization,
+    /// The full reconcile's work queue (URL).
+    pub queue: Option<String>,
+    /// How many invocations work the queue at once; each paces API Gateway at its share.
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +47,8 @@ pub enum ConfigError {
     MissingTable,
     #[error("{AUTHORIZATION_VAR} is {0:?}: it must be ApiTags or Open")]
     BadAuthorization(String),
+    #[error("{WORKERS_VAR} is {0:?}: it must be a whole number from 1 to 1000")]
+    BadWorkers(String),
 }
 
 impl Config {
@@ -46,10 +58,20 @@ impl Config {
             .filter(|t| !t.trim().is_empty())
             .ok_or(ConfigError::MissingTable)?;
         let authorization = authorization(&get)?;
+        let workers = match get(WORKERS_VAR).as_deref().map(str::trim) {
+            None | Some("") => 1,
+            Some(w) => w
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::BadWorkers(w.to_string()))?,
+        };
         Ok(Config {
             table,
             response_hosts: response_hosts(&get),
             authorization,
+            queue: get(QUEUE_VAR).filter(|q| !q.trim().is_empty()),
+            workers,
         })
     }
 
@@ -183,6 +205,8 @@ mod tests {
                 table: "reg".into(),
                 response_hosts: vec![],
                 authorization: Authorization::ApiTags,
+                queue: None,
+                workers: 1,
             })
         );
     }
@@ -207,5 +231,25 @@ mod tests {
             Config::from_lookup(bad),
             Err(ConfigError::BadAuthorization(_))
         ));
+    }
+
+    #[test]
+    fn work_queue_and_workers() {
+        let env = |workers: &'static str| {
+            move |k: &str| match k {
+                TABLE_VAR => Some("reg".into()),
+                QUEUE_VAR => Some("https://sqs/q".into()),
+                WORKERS_VAR => Some(workers.into()),
+                _ => None,
+            }
+        };
+        let c = Config::from_lookup(env("4")).unwrap();
+        assert_eq!((c.queue.as_deref(), c.workers), (Some("https://sqs/q"), 4));
+        for bad in ["0", "four", "1001"] {
+            assert_eq!(
+                Config::from_lookup(env(bad)),
+                Err(ConfigError::BadWorkers(bad.into()))
+            );
+        }
     }
 }

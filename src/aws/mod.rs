@@ -7,6 +7,7 @@ pub mod dynamodb;
 mod ecs;
 mod elb;
 pub mod pace;
+mod sqs;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use cloudformation::CfnStackOutputs;
 pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
+pub use sqs::SqsWorkQueue;
 
 use crate::ports::{op, AwsError, ErrorKind};
 
@@ -109,6 +111,9 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::CANCELLED, &["dynamodb:GetItem"]),
     (op::ALL_RECORDS, &["dynamodb:Scan"]),
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
+    (op::STAGE_PAGE, &["dynamodb:Query"]),
+    // SendMessageBatch is authorized as sqs:SendMessage.
+    (op::SEND_UNITS, &["sqs:SendMessage"]),
 ];
 
 /// A missing resource is an answer (`None`), not an error.
@@ -177,7 +182,12 @@ pub struct Adapters {
 
 impl Adapters {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        let pacer = Arc::new(pace::Pacer::apigateway());
+        Self::with_pacer(sdk, table, pace::Pacer::apigateway())
+    }
+
+    /// As [`Adapters::new`], with API Gateway calls made at `pacer`'s rate.
+    pub fn with_pacer(sdk: &aws_config::SdkConfig, table: &str, pacer: pace::Pacer) -> Self {
+        let pacer = Arc::new(pacer);
         // Throttled API Gateway calls are left to the pacer, which slows the whole process
         // down and waits; the SDK still retries transient and server errors.
         let rest = aws_sdk_apigateway::config::Builder::from(sdk)

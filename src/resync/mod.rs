@@ -6,7 +6,9 @@
 //! - [`reconcile`]: gather facts, plan each stage ([`crate::plan::stage`]), apply the plan.
 //! - [`summary`]: what was done and every issue met, retryable or not.
 //! - [`metrics`]: the summary as one CloudWatch Embedded Metric Format line.
+//! - [`fanout`]: the full reconcile as units on a work queue, and the workers that take them.
 
+pub mod fanout;
 pub mod lookup;
 pub mod metrics;
 pub mod reconcile;
@@ -21,27 +23,54 @@ pub use reconcile::{plans, reconcile, StageUnreadable};
 pub use summary::{Change, Incomplete, Issue, IssueKind, Summary};
 pub use trigger::{classify, EventKind, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
 
+use crate::ports::Record;
 use crate::Ports;
 
-/// The `stage-resync` function: classify, look up, reconcile, emit metrics.
+/// The `stage-resync` function: an SQS batch of the full reconcile's units is worked
+/// ([`fanout::work`], answering the batch's item failures); any other event is handled.
+pub async fn invoke(ports: &Ports, event: Value) -> Result<Value, Incomplete> {
+    match fanout::batch(&event) {
+        Some(Ok(batch)) => {
+            Ok(serde_json::to_value(fanout::work(ports, batch).await).unwrap_or(Value::Null))
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "malformed SQS batch");
+            let mut summary = Summary::new("SqsBatch(malformed)");
+            summary.issues.push(Issue {
+                stage: "SQS batch".into(),
+                variable: None,
+                kind: IssueKind::Failed,
+                cause: format!("not an SQS batch: {e}"),
+                retryable: false,
+            });
+            Err(Incomplete(Box::new(summary)))
+        }
+        None => handle(ports, event)
+            .await
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
+    }
+}
+
+/// Classify, look up, reconcile, emit metrics. With a work queue, the full reconcile sends its
+/// units there ([`fanout::plan`]) instead.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
     let trigger = classify(&event);
     let mut summary = Summary::new(format!("{trigger:?}"));
-    if let Trigger::Ignored(why) = &trigger {
-        tracing::info!(reason = %why, "event ignored");
-    } else {
-        match affected(ports, &trigger).await {
-            Ok(records) => {
-                let ended = lookup::ended_owners(ports, &trigger, &records, &mut summary).await;
-                let (gone, live): (Vec<_>, Vec<_>) = records
-                    .into_iter()
-                    .partition(|r| ended.contains(&r.owner.stack_id));
-                summary.merge(reconcile::release(ports, gone).await);
-                summary.merge(reconcile(ports, live).await);
-            }
-            Err(e) => summary.fail("registry", None, &e),
+    match (&trigger, &ports.queue) {
+        (Trigger::Ignored(why), _) => tracing::info!(reason = %why, "event ignored"),
+        (Trigger::Everything, Some(queue)) => {
+            let planned = fanout::plan(ports, queue.as_ref(), &mut summary).await;
+            tracing::info!(
+                units = planned.units,
+                stages = planned.stages,
+                "full reconcile planned"
+            );
         }
+        _ => match affected(ports, &trigger).await {
+            Ok(records) => settle(ports, &trigger, records, &mut summary).await,
+            Err(e) => summary.fail("registry", None, &e),
+        },
     }
     metrics::emit(&summary, start.elapsed());
     tracing::info!(
@@ -60,6 +89,16 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
     } else {
         Err(Incomplete(Box::new(summary)))
     }
+}
+
+/// Release the records of owners that ended, reconcile the rest.
+async fn settle(ports: &Ports, trigger: &Trigger, records: Vec<Record>, summary: &mut Summary) {
+    let ended = lookup::ended_owners(ports, trigger, &records, summary).await;
+    let (gone, live): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|r| ended.contains(&r.owner.stack_id));
+    summary.merge(reconcile::release(ports, gone).await);
+    summary.merge(reconcile(ports, live).await);
 }
 
 #[cfg(test)]
