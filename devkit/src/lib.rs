@@ -13,6 +13,8 @@
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays.
+//! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
+//!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
@@ -24,6 +26,7 @@ pub mod cfn_event;
 pub mod choreography;
 pub mod elb_stack;
 pub mod error;
+pub mod event_source;
 pub mod fault_proxy;
 pub mod gateway;
 mod http;
