@@ -210,9 +210,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_planner_sends_each_api_once_with_all_its_stages_across_pages() {
-        // 7 APIs x 3 stages x 100 variables: 2,100 records, more than two pages, and stages
-        // whose records straddle a page's end.
-        let (world, ports) = world(7, 3, 100).await;
+        // 7 APIs x 3 stages x 99 variables: 2,079 records, three pages, each ending within a
+        // stage's records.
+        let (world, ports) = world(7, 3, 99).await;
         assert!(world.state().registry.len() > 2 * PAGE_KEYS);
         let mut summary = Summary::default();
 
