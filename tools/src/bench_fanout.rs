@@ -95,20 +95,19 @@ struct Setup {
 }
 
 /// Seeds a fresh moto with `bindings` bindings over `stages` stages (in sync with their
-/// sources) and measures each worker count.
+/// sources) and measures each worker count, printing a row for each.
 pub async fn measure(
     resync_bin: &std::path::Path,
     bindings: usize,
     stages: usize,
-) -> BenchResult<Vec<Run>> {
+) -> BenchResult<()> {
     let setup = seed(bindings, stages).await?;
-    let mut runs = Vec::new();
     for workers in WORKERS {
         eprintln!("bench: fan-out of {bindings} bindings, {workers} worker(s)");
-        runs.push(run(&setup, resync_bin, workers).await?);
+        row(bindings, stages, &run(&setup, resync_bin, workers).await?);
     }
     drop(setup.moto);
-    Ok(runs)
+    Ok(())
 }
 
 async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
@@ -306,29 +305,28 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
     })
 }
 
-/// The table of every run.
-pub fn print(sizes: &[(usize, usize, Vec<Run>)]) {
+/// The table's header; [`row`] prints each run as it ends.
+pub fn header() {
     println!("| bindings | workers | wall time | highest API Gateway requests in one second (quota 10/s, burst 40) | throttled | peak RSS per worker | peak RSS of the planner | AWS calls per binding | units | writes |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (bindings, stages, runs) in sizes {
-        for r in runs {
-            println!(
-                "| {} over {} stages | {} | {} | {} | {} | {} | {} | {:.3} ({} calls, {} to API Gateway) | {} ({} failed) | {} |",
-                thousands(*bindings),
-                thousands(*stages),
-                r.workers,
-                secs(r.wall),
-                r.peak_rate,
-                r.over_quota,
-                rss(r.worker_rss_kib),
-                rss(r.planner_rss_kib),
-                r.calls as f64 / *bindings as f64,
-                r.calls,
-                r.apigateway,
-                r.units,
-                r.failures,
-                r.writes,
-            );
-        }
-    }
+}
+
+pub fn row(bindings: usize, stages: usize, r: &Run) {
+    println!(
+        "| {} over {} stages | {} | {} | {} | {} | {} | {} | {:.3} ({} calls, {} to API Gateway) | {} ({} failed) | {} |",
+        thousands(bindings),
+        thousands(stages),
+        r.workers,
+        secs(r.wall),
+        r.peak_rate,
+        r.over_quota,
+        rss(r.worker_rss_kib),
+        rss(r.planner_rss_kib),
+        r.calls as f64 / bindings as f64,
+        r.calls,
+        r.apigateway,
+        r.units,
+        r.failures,
+        r.writes,
+    );
 }

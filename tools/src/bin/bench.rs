@@ -1168,18 +1168,16 @@ async fn run(options: Options) -> BenchResult<()> {
     Ok(())
 }
 
-/// `--fanout`: every size, then one table.
+/// `--fanout`: one table, a row per size and worker count.
 async fn run_fanout(options: Options) -> BenchResult<()> {
     let resync_bin = options.bin_dir.join("stage-resync");
     if !resync_bin.is_file() {
         return Err(format!("{} is missing (cargo build)", resync_bin.display()));
     }
-    let mut all = Vec::new();
+    fanout::header();
     for bindings in options.fanout.clone().unwrap_or_default() {
-        let runs = fanout::measure(&resync_bin, bindings, options.stages).await?;
-        all.push((bindings, options.stages, runs));
+        fanout::measure(&resync_bin, bindings, options.stages).await?;
     }
-    fanout::print(&all);
     Ok(())
 }
 
