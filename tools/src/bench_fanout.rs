@@ -23,7 +23,7 @@ const ACCOUNTS: usize = 10;
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 /// Stages per API: a unit is an API and its stages.
 const STAGES_PER_API: usize = 10;
-/// The worker counts measured.
+/// The worker counts measured by default.
 pub const WORKERS: [usize; 3] = [1, 4, 16];
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3_600);
 
@@ -100,9 +100,10 @@ pub async fn measure(
     resync_bin: &std::path::Path,
     bindings: usize,
     stages: usize,
+    worker_counts: &[usize],
 ) -> BenchResult<()> {
     let setup = seed(bindings, stages).await?;
-    for workers in WORKERS {
+    for &workers in worker_counts {
         eprintln!("bench: fan-out of {bindings} bindings, {workers} worker(s)");
         row(bindings, stages, &run(&setup, resync_bin, workers).await?);
     }

@@ -20,9 +20,9 @@
 //! Usage: `bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]`.
 //! `--bin-dir` defaults to the directory of this executable.
 //!
-//! `bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N]` measures the full reconcile
+//! `bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]` measures the full reconcile
 //! fanned out over SQS instead (see [`fanout`]): for each size (default 10,000 and 100,000
-//! bindings over 1,000 stages), wall time with 1, 4 and 16 workers, the highest API Gateway
+//! bindings over 1,000 stages), wall time with 1, 4 and 16 workers (`--workers`), the highest API Gateway
 //! request rate in any second, peak RSS per worker and AWS calls per binding.
 
 #[path = "../bench_fanout.rs"]
@@ -85,6 +85,8 @@ struct Options {
     stages: usize,
     /// `--fanout`: the registry sizes of the fan-out measurement.
     fanout: Option<Vec<usize>>,
+    /// `--workers`: the fan-out's worker counts.
+    workers: Vec<usize>,
 }
 
 fn parse_args() -> BenchResult<Options> {
@@ -100,6 +102,7 @@ fn parse_args() -> BenchResult<Options> {
         bindings: 10_000,
         stages: 1_000,
         fanout: None,
+        workers: fanout::WORKERS.to_vec(),
     };
     let mut sizes = vec![10_000, 100_000];
     let mut args = std::env::args().skip(1);
@@ -122,9 +125,15 @@ fn parse_args() -> BenchResult<Options> {
                     .map(|n| number(n.trim().to_string(), "--sizes"))
                     .collect::<Result<_, _>>()?
             }
+            "--workers" => {
+                options.workers = value("--workers")?
+                    .split(',')
+                    .map(|n| number(n.trim().to_string(), "--workers").map(|n| n.max(1)))
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]\n       bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N]"
+                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]\n       bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]"
                 );
                 std::process::exit(0);
             }
@@ -1176,7 +1185,7 @@ async fn run_fanout(options: Options) -> BenchResult<()> {
     }
     fanout::header();
     for bindings in options.fanout.clone().unwrap_or_default() {
-        fanout::measure(&resync_bin, bindings, options.stages).await?;
+        fanout::measure(&resync_bin, bindings, options.stages, &options.workers).await?;
     }
     Ok(())
 }
