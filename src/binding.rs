@@ -567,6 +567,31 @@ pub async fn remove(ports: &Ports, records: &[Record]) -> Result<Deleted, Bindin
     Ok(done)
 }
 
+/// Delete `stage` if one of these released bindings created it and nothing lives there any
+/// more, no variable and no binding: what their Delete would have done, had a re-sync's write not
+/// landed after it (the Delete then found the stage holding another value and left it).
+pub async fn delete_stage_left_empty(
+    ports: &Ports,
+    stage: &StageRef,
+    released: &[&Record],
+) -> Result<bool, BindingError> {
+    if !released.iter().any(|r| r.created_stage) {
+        return Ok(false);
+    }
+    let stages = ports.stages(stage.kind);
+    let Some(live) = stages.get(stage).await.map_err(stage_err(stage))? else {
+        return Ok(false);
+    };
+    if !live.variables.is_empty() || !ports.registry.by_stage(stage).await?.is_empty() {
+        return Ok(false);
+    }
+    match stages.delete(stage).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.is(ErrorKind::NotFound) => Ok(false),
+        Err(e) => Err(stage_err(stage)(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,70 @@ pub enum Fault {
     Reset,
     /// Wait, then forward.
     Delay(Duration),
+    /// Wait until the [`Gate`] opens (at most [`HOLD_LIMIT`]), then forward: the test decides
+    /// what runs while the request is held.
+    Hold(Gate),
+}
+
+/// The longest a [`Fault::Hold`] holds a request whose gate never opens.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+/// Where [`Fault::Hold`] requests wait. Clones share the gate; it opens once, for every
+/// request held and every later one.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Debug)]
+struct GateState {
+    open: tokio::sync::watch::Sender<bool>,
+    held: tokio::sync::watch::Sender<usize>,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate(Arc::new(GateState {
+            open: tokio::sync::watch::Sender::new(false),
+            held: tokio::sync::watch::Sender::new(0),
+        }))
+    }
+
+    /// Waits until `n` requests have arrived at the gate (held, or let through since); false
+    /// after `timeout`.
+    pub async fn held(&self, n: usize, timeout: Duration) -> bool {
+        let mut rx = self.0.held.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|held| *held >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// How many requests have arrived at the gate.
+    pub fn arrived(&self) -> usize {
+        *self.0.held.borrow()
+    }
+
+    /// Lets every held request through, and every later one.
+    pub fn open(&self) {
+        self.0.open.send_replace(true);
+    }
+
+    async fn pass(&self) {
+        self.0.held.send_modify(|held| *held += 1);
+        let mut rx = self.0.open.subscribe();
+        let _ = tokio::time::timeout(HOLD_LIMIT, rx.wait_for(|open| *open)).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new()
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Which requests get a fault, how often and how many times.
@@ -541,6 +605,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
         None => Ok(dispatch(shared, parts, body, http_api_stages).await),
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
+            Ok(dispatch(shared, parts, body, http_api_stages).await)
+        }
+        Some(Fault::Hold(gate)) => {
+            gate.pass().await;
             Ok(dispatch(shared, parts, body, http_api_stages).await)
         }
         Some(Fault::Reset) => Err(DropConnection),

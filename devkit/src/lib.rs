@@ -12,10 +12,12 @@
 //!   binaries that poll it.
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
-//!   service and operation and injects throttling, server errors, resets and delays.
+//!   service and operation and injects throttling, server errors, resets and delays, or holds
+//!   calls at a [`Gate`] until the test opens it.
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
+//! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
 //! - [`error::error_chain`]: an error and its causes on one line.
@@ -37,13 +39,14 @@ pub mod receiver;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;
+pub mod sequences;
 pub mod stack_resources;
 pub mod stages;
 
 pub use cfn_event::CfnEvents;
 pub use elb_stack::{deploy_elb_stack, ElbStack};
 pub use error::{error_chain, DevkitError};
-pub use fault_proxy::{Fault, FaultProxy, Rule};
+pub use fault_proxy::{Fault, FaultProxy, Gate, Rule};
 pub use moto::{sdk_config, MotoServer};
 pub use receiver::{Received, ResponseReceiver};
 pub use registry::{create_registry_table, create_table_from_template};

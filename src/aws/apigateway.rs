@@ -120,15 +120,22 @@ impl Stages for RestStages {
         _kind: ApiKind,
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        self.pacer.acquire().await;
-        let out = self.client.get_rest_api().rest_api_id(api_id).send().await;
-        Ok(
-            found(out.map_err(|e| sdk_error(SERVICE, "GetRestApi", e)))?.map(|out| {
-                out.tags()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default()
-            }),
-        )
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .get_rest_api()
+                    .rest_api_id(api_id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "GetRestApi", e))
+            })
+            .await;
+        Ok(found(res)?.map(|out| {
+            out.tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        }))
     }
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
@@ -276,15 +283,7 @@ impl Stages for RestStages {
                     .map_err(|e| sdk_error(SERVICE, "DeleteStage", e))
             })
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if e.is(ErrorKind::NotFound) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        // A stage already gone is deleted.
+        found(res).map(|_| ())
     }
 }

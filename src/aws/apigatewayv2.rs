@@ -9,9 +9,9 @@ use aws_sdk_apigatewayv2::Client;
 use tracing::instrument;
 
 use super::pace::Pacer;
-use super::sdk_error;
+use super::{found, sdk_error};
 use crate::domain::{ApiKind, StageRef};
-use crate::ports::{AwsError, ErrorKind, LiveStage, StagePatch, Stages};
+use crate::ports::{AwsError, LiveStage, StagePatch, Stages};
 
 const SERVICE: &str = "apigatewayv2";
 
@@ -35,22 +35,22 @@ impl Stages for HttpStages {
         _kind: ApiKind,
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        self.pacer.acquire().await;
-        match self.client.get_api().api_id(api_id).send().await {
-            Ok(out) => Ok(Some(
-                out.tags()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            )),
-            Err(e) => {
-                let e = sdk_error(SERVICE, "GetApi", e);
-                if e.is(ErrorKind::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let res = self
+            .pacer
+            .call(|| async {
+                self.client
+                    .get_api()
+                    .api_id(api_id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(SERVICE, "GetApi", e))
+            })
+            .await;
+        Ok(found(res)?.map(|out| {
+            out.tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        }))
     }
 
     #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
@@ -67,21 +67,12 @@ impl Stages for HttpStages {
                     .map_err(|e| sdk_error(SERVICE, "GetStage", e))
             })
             .await;
-        match res {
-            Ok(out) => Ok(Some(LiveStage {
-                variables: out
-                    .stage_variables()
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            })),
-            Err(e) => {
-                if e.is(ErrorKind::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(found(res)?.map(|out| LiveStage {
+            variables: out
+                .stage_variables()
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }))
     }
 
     /// HTTP API stages need no deployment to exist; with auto-deploy off the stage serves its
@@ -147,16 +138,8 @@ impl Stages for HttpStages {
                     .map_err(|e| sdk_error(SERVICE, "DeleteStage", e))
             })
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if e.is(ErrorKind::NotFound) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        // A stage already gone is deleted.
+        found(res).map(|_| ())
     }
 }
 

@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::StackStatus;
 use aws_sdk_cloudformation::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tracing::instrument;
 
-use super::sdk_error;
+use super::{found, sdk_error};
 use crate::ports::{AwsError, ErrorKind, StackOutputs, StackResource};
 
 pub struct CfnStackOutputs {
@@ -28,20 +30,16 @@ impl StackOutputs for CfnStackOutputs {
         stack_id: &str,
         logical_id: &str,
     ) -> Result<Option<StackResource>, AwsError> {
-        let out = match self
+        let out = self
             .client
             .describe_stack_resource()
             .stack_name(stack_id)
             .logical_resource_id(logical_id)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                // "Stack with id X does not exist", "Resource X does not exist for stack Y".
-                let e = sdk_error("cloudformation", "DescribeStackResource", e);
-                return if missing(&e) { Ok(None) } else { Err(e) };
-            }
+            .map_err(|e| cfn_error("DescribeStackResource", e));
+        let Some(out) = found(out)? else {
+            return Ok(None);
         };
         Ok(out.stack_resource_detail().map(|d| StackResource {
             resource_type: d.resource_type().unwrap_or_default().to_string(),
@@ -58,12 +56,9 @@ impl StackOutputs for CfnStackOutputs {
 
     #[instrument(skip(self))]
     async fn outputs(&self, stack: &str) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        let out = match self.client.describe_stacks().stack_name(stack).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let e = sdk_error("cloudformation", "DescribeStacks", e);
-                return if missing(&e) { Ok(None) } else { Err(e) };
-            }
+        let out = self.client.describe_stacks().stack_name(stack).send().await;
+        let Some(out) = found(out.map_err(|e| cfn_error("DescribeStacks", e)))? else {
+            return Ok(None);
         };
         let Some(stack) = out.stacks().first() else {
             return Ok(None);
@@ -82,31 +77,22 @@ impl StackOutputs for CfnStackOutputs {
 
     #[instrument(skip(self))]
     async fn stack_status(&self, stack: &str) -> Result<Option<String>, AwsError> {
-        match self.client.describe_stacks().stack_name(stack).send().await {
-            Ok(out) => Ok(out
-                .stacks()
-                .first()
-                .and_then(|s| s.stack_status())
-                .map(|s| s.as_str().to_string())),
-            Err(e) => {
-                let e = sdk_error("cloudformation", "DescribeStacks", e);
-                if missing(&e) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = self.client.describe_stacks().stack_name(stack).send().await;
+        Ok(
+            found(out.map_err(|e| cfn_error("DescribeStacks", e)))?.and_then(|out| {
+                out.stacks()
+                    .first()
+                    .and_then(|s| s.stack_status())
+                    .map(|s| s.as_str().to_string())
+            }),
+        )
     }
 
     #[instrument(skip(self))]
     async fn template_resources(&self, stack: &str) -> Result<Option<BTreeSet<String>>, AwsError> {
-        let out = match self.client.get_template().stack_name(stack).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let e = sdk_error("cloudformation", "GetTemplate", e);
-                return if missing(&e) { Ok(None) } else { Err(e) };
-            }
+        let out = self.client.get_template().stack_name(stack).send().await;
+        let Some(out) = found(out.map_err(|e| cfn_error("GetTemplate", e)))? else {
+            return Ok(None);
         };
         let body = out.template_body().unwrap_or_default();
         Ok(Some(logical_ids(body).map_err(|reason| AwsError {
@@ -120,13 +106,22 @@ impl StackOutputs for CfnStackOutputs {
     }
 }
 
-/// A missing stack answers `ValidationError` "Stack with id X does not exist".
-fn missing(e: &AwsError) -> bool {
-    e.is(ErrorKind::NotFound)
-        || (e.code.as_deref() == Some("ValidationError")
-            && e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("does not exist")))
+/// Classify a CloudFormation error: a missing stack or resource answers `ValidationError`
+/// ("Stack with id X does not exist", "Resource X does not exist for stack Y"), which is
+/// [`ErrorKind::NotFound`] here.
+fn cfn_error<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut e = sdk_error("cloudformation", operation, e);
+    if e.code.as_deref() == Some("ValidationError")
+        && e.message
+            .as_deref()
+            .is_some_and(|m| m.contains("does not exist"))
+    {
+        e.kind = ErrorKind::NotFound;
+    }
+    e
 }
 
 /// The keys of a template's `Resources`, from its JSON or YAML body (YAML's short forms such as

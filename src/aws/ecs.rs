@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_ecs::Client;
 use tracing::instrument;
 
-use super::sdk_error;
-use crate::ports::{AwsError, EcsLoadBalancer, EcsServices, ErrorKind};
+use super::{found, sdk_error};
+use crate::ports::{AwsError, EcsLoadBalancer, EcsServices};
 
 pub struct EcsAdapter {
     client: Client,
@@ -25,23 +25,16 @@ impl EcsServices for EcsAdapter {
         cluster: &str,
         service: &str,
     ) -> Result<Option<Vec<EcsLoadBalancer>>, AwsError> {
-        let out = match self
+        let out = self
             .client
             .describe_services()
             .cluster(cluster)
             .services(service)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = sdk_error("ecs", "DescribeServices", e);
-                return if e.is(ErrorKind::NotFound) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+            .map_err(|e| sdk_error("ecs", "DescribeServices", e));
+        let Some(out) = found(out)? else {
+            return Ok(None);
         };
         let Some(svc) = out
             .services()

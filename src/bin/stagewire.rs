@@ -37,7 +37,8 @@ Exit status:
   0   done; for status (and sync --dry-run): every variable is in sync
   1   a failure while running (AWS call, registry, credentials, a write that failed)
   2   status / sync: at least one variable is drifted, source missing, unhealthy or on a
-      missing stage (sync: left unresolved, deferred or on a missing stage)
+      missing stage (sync: left unresolved, deferred or on a missing stage; sync --dry-run:
+      or a binding of an ended stack it would release)
   64  bad arguments or settings (unknown verb or option, bad --var, no registry table,
       no region, values API Gateway would refuse)
 
@@ -95,8 +96,12 @@ unhealthy, stage_missing, and note says why.",
     #[command(
         long_about = "Reconcile now, as the stage-resync function does: resolve each source, \
 read each stage once and write only what differs. A source that cannot be resolved keeps its \
-value; a switch to a load balancer without a healthy target waits while the current one exists.\n\n\
-With --dry-run, prints the changes a reconcile would make (variable, from, to) and writes nothing.",
+value; a switch to a load balancer without a healthy target waits while the current one exists. \
+Bindings whose owning stack is DELETE_COMPLETE, ROLLBACK_COMPLETE or gone are released: their \
+variables removed where they still hold what was written, the stages they created deleted once \
+empty.\n\n\
+With --dry-run, prints the changes a reconcile would make (variable, from, to) and the bindings \
+it would release, and writes nothing.",
         after_help = EXIT_CODES
     )]
     Sync(SyncArgs),
@@ -439,15 +444,32 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
         Some(stack) => format!("bindings to outputs of stack {stack}"),
         None => "every binding".to_string(),
     };
-    let records = resync::affected(ports, &trigger)
-        .await
-        .map_err(Failure::runtime)?;
     if args.dry_run {
-        let rows = status::rows(ports, records)
+        let mut asked = Summary::new(scope.clone());
+        let sorted = resync::sort(ports, &trigger, &mut asked)
+            .await
+            .map_err(Failure::runtime)?;
+        let rows = status::rows(ports, sorted.live)
             .await
             .map_err(Failure::runtime)?;
         let plan = status::plan(&rows);
-        println!("dry run over {scope}: {} checked", rows.len());
+        println!(
+            "dry run over {scope}: {} checked",
+            rows.len() + sorted.ended.len()
+        );
+        for r in &sorted.ended {
+            println!(
+                "would release {} variable {} of {} {}: its stack ended (the variable goes where it still holds {})",
+                r.stage,
+                r.variable,
+                r.owner.stack_id,
+                r.owner.logical_id,
+                r.value.as_deref().unwrap_or("(nothing written)")
+            );
+        }
+        for issue in asked.failures() {
+            println!("failed: {issue}");
+        }
         for c in &plan {
             let verb = if c.deferred.is_some() {
                 "would defer"
@@ -488,10 +510,22 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
                     .unwrap_or_default()
             );
         }
-        println!("{} change(s) planned, nothing written", plan.len());
-        return Ok(status::exit_code(&rows) as u8);
+        println!(
+            "{} change(s) and {} release(s) planned, nothing written",
+            plan.len(),
+            sorted.ended.len()
+        );
+        if !asked.failures().is_empty() {
+            return Ok(EXIT_FAILURE);
+        }
+        let code = status::exit_code(&rows) as u8;
+        return Ok(if sorted.ended.is_empty() {
+            code
+        } else {
+            code.max(status::EXIT_ATTENTION as u8)
+        });
     }
-    let summary = resync::reconcile(ports, records).await;
+    let summary = resync::run(ports, &trigger).await;
     print_summary(&scope, &summary);
     Ok(if !summary.failures().is_empty() {
         EXIT_FAILURE
@@ -524,8 +558,9 @@ fn print_summary(scope: &str, s: &Summary) {
         println!("{label}: {issue}");
     }
     println!(
-        "{} changed, {} unresolved, {} deferred, {} missing stage(s), {} failure(s)",
+        "{} changed, {} released (stack ended), {} unresolved, {} deferred, {} missing stage(s), {} failure(s)",
         s.changed.len(),
+        s.released,
         s.unresolved().len(),
         s.deferred().len(),
         s.missing_stages().len(),

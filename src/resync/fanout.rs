@@ -165,7 +165,8 @@ async fn reconcile_unit(ports: &Ports, unit: &Unit) -> Summary {
             Err(e) => summary.fail(&stage, None, &e),
         }
     }
-    super::settle(ports, &Trigger::Everything, records, &mut summary).await;
+    let sorted = super::sort_records(ports, &Trigger::Everything, records, &mut summary).await;
+    super::settle(ports, sorted, &mut summary).await;
     summary
 }
 

@@ -55,23 +55,7 @@ pub async fn invoke(ports: &Ports, event: Value) -> Result<Value, Incomplete> {
 /// units there ([`fanout::plan`]) instead.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
-    let trigger = classify(&event);
-    let mut summary = Summary::new(format!("{trigger:?}"));
-    match (&trigger, &ports.queue) {
-        (Trigger::Ignored(why), _) => tracing::info!(reason = %why, "event ignored"),
-        (Trigger::Everything, Some(queue)) => {
-            let planned = fanout::plan(ports, queue.as_ref(), &mut summary).await;
-            tracing::info!(
-                units = planned.units,
-                stages = planned.stages,
-                "full reconcile planned"
-            );
-        }
-        _ => match affected(ports, &trigger).await {
-            Ok(records) => settle(ports, &trigger, records, &mut summary).await,
-            Err(e) => summary.fail("registry", None, &e),
-        },
-    }
+    let summary = run(ports, &classify(&event)).await;
     metrics::emit(&summary, start.elapsed());
     tracing::info!(
         trigger = %summary.trigger,
@@ -91,14 +75,68 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
     }
 }
 
-/// Release the records of owners that ended, reconcile the rest.
-async fn settle(ports: &Ports, trigger: &Trigger, records: Vec<Record>, summary: &mut Summary) {
+/// What a re-sync does for a trigger, the function's and the operator CLI's `sync` alike:
+/// release the bindings of owners whose stacks ended, reconcile the rest. With a work queue, the
+/// full reconcile sends its units there ([`fanout::plan`]) instead.
+pub async fn run(ports: &Ports, trigger: &Trigger) -> Summary {
+    let mut summary = Summary::new(format!("{trigger:?}"));
+    match (trigger, &ports.queue) {
+        (Trigger::Ignored(why), _) => tracing::info!(reason = %why, "event ignored"),
+        (Trigger::Everything, Some(queue)) => {
+            let planned = fanout::plan(ports, queue.as_ref(), &mut summary).await;
+            tracing::info!(
+                units = planned.units,
+                stages = planned.stages,
+                "full reconcile planned"
+            );
+        }
+        _ => match sort(ports, trigger, &mut summary).await {
+            Ok(sorted) => settle(ports, sorted, &mut summary).await,
+            Err(e) => summary.fail("registry", None, &e),
+        },
+    }
+    summary
+}
+
+/// Release the ended, reconcile the live.
+async fn settle(ports: &Ports, sorted: Sorted, summary: &mut Summary) {
+    summary.merge(reconcile::release(ports, sorted.ended).await);
+    summary.merge(reconcile(ports, sorted.live).await);
+}
+
+/// The bindings a trigger can affect, sorted by what becomes of them.
+#[derive(Debug, Default)]
+pub struct Sorted {
+    /// Bindings whose owning stack ended (deleted, rolled back after a failed create, or unknown
+    /// to CloudFormation): released.
+    pub ended: Vec<Record>,
+    /// The rest: reconciled.
+    pub live: Vec<Record>,
+}
+
+/// The bindings a trigger can affect, sorted; a stack that could not be asked about is kept
+/// live and its failure noted in `summary`.
+pub async fn sort(
+    ports: &Ports,
+    trigger: &Trigger,
+    summary: &mut Summary,
+) -> Result<Sorted, crate::ports::RegistryError> {
+    let records = affected(ports, trigger).await?;
+    Ok(sort_records(ports, trigger, records, summary).await)
+}
+
+/// These records, sorted as [`sort`] sorts what a trigger affects.
+pub async fn sort_records(
+    ports: &Ports,
+    trigger: &Trigger,
+    records: Vec<Record>,
+    summary: &mut Summary,
+) -> Sorted {
     let ended = lookup::ended_owners(ports, trigger, &records, summary).await;
-    let (gone, live): (Vec<_>, Vec<_>) = records
+    let (ended, live) = records
         .into_iter()
         .partition(|r| ended.contains(&r.owner.stack_id));
-    summary.merge(reconcile::release(ports, gone).await);
-    summary.merge(reconcile(ports, live).await);
+    Sorted { ended, live }
 }
 
 #[cfg(test)]

@@ -307,7 +307,15 @@ async fn apply(
                 let orphans = stage_plan::orphans(&after, &plan.patch.set, &still);
                 if !orphans.is_empty() {
                     tracing::warn!(%stage, variables = ?orphans.remove, "bindings deleted meanwhile: their variables go");
+                    let gone: Vec<&Record> = records
+                        .iter()
+                        .filter(|r| orphans.remove.contains(&r.variable))
+                        .collect();
                     if let Err(e) = stages.update(stage, &orphans).await {
+                        summary.fail(stage, None, &e);
+                    } else if let Err(e) =
+                        crate::binding::delete_stage_left_empty(ports, stage, &gone).await
+                    {
                         summary.fail(stage, None, &e);
                     }
                 }
@@ -640,10 +648,9 @@ mod tests {
         let summary = reconcile(&ports, records(&ports).await).await;
 
         assert!(summary.failures().is_empty(), "{summary:?}");
-        assert_eq!(
-            var(&world),
-            None,
-            "the variable written for a deleted binding went again"
+        assert!(
+            !world.state().stages.contains_key(&stage()),
+            "the variable written for a deleted binding went again, and the stage it created"
         );
         assert!(records(&ports).await.is_empty());
     }

@@ -1,71 +1,73 @@
-//! CloudFormation's choreography, replayed against moto through the handler: calls in the
-//! order CloudFormation makes them, overlapping where it overlaps them (separate handlers stand
-//! for separate Lambda sandboxes, each with its own clients and pacer; the fault proxy holds a
-//! call so that another runs meanwhile). Each test's name states the sequence.
+//! CloudFormation's choreography, replayed against moto: each test plays one of the named
+//! sequences of [`stagewire_devkit::sequences`] (calls in the order CloudFormation makes them,
+//! overlapping where it overlaps them) through the handler or the function binary, the fault
+//! proxy holding a call at a [`Gate`] so that another runs meanwhile. Each test's name states
+//! the sequence.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::ports::Record;
-use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Rule};
+use stagewire::Ports;
+use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Rule};
+use stagewire_devkit::sequences;
 
 use crate::support::*;
+
+const HOLD: Duration = Duration::from_secs(60);
 
 /// A second Lambda sandbox of the same function: its own clients and pacer, the same table.
 fn sandbox(w: &World) -> Handler {
     w.handler_over(stagewire::Ports::aws(&w.sdk, &w.table))
 }
 
-/// Another view of the same stack with a response receiver of its own, so that calls in flight
-/// at the same time each get their own one response.
-async fn same_stack(cfn: &Cloudformation) -> Arc<Cloudformation> {
-    Arc::new(Cloudformation::for_stack(&cfn.stack_id).await)
-}
-
 async fn records(w: &World) -> Vec<Record> {
     w.registry_items().await
 }
 
-/// An id as CloudFormation makes one up for a resource whose Create never answered.
-fn made_up_id(logical: &str) -> String {
-    format!("EcsDemoApiStack-{logical}-{}", unique("X").to_uppercase())
-}
-
-#[tokio::test]
-async fn create_held_then_made_up_id_delete_then_create_ends_leaves_nothing() {
+/// A world whose AWS calls go through a proxy the test holds calls at.
+async fn held_world() -> (FaultProxy, World) {
     let moto = stagewire_devkit::moto::shared().await;
     let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
     let w = World::at(&proxy.endpoint()).await;
+    (proxy, w)
+}
+
+/// Hold the next `times` calls to API Gateway whose operation contains `operation`.
+fn hold(proxy: &FaultProxy, operation: String, times: u64) -> Gate {
+    let gate = Gate::new();
+    proxy.add_rule(
+        Rule::new(Fault::Hold(gate.clone()))
+            .service("apigateway")
+            .operation(operation)
+            .times(times),
+    );
+    gate
+}
+
+#[tokio::test]
+async fn cancelled_create_held_at_its_stage_write_then_made_up_id_delete_leaves_nothing() {
+    let (proxy, w) = held_world().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    let cfn = Cloudformation::new().await;
     let props = seed_props(&api, "prod", &stack.name);
     // The Create's stage write is held while a sibling fails and CloudFormation cancels it.
-    proxy.add_rule(
-        Rule::new(Fault::Delay(Duration::from_secs(2)))
-            .service("apigateway")
-            .operation(format!("POST /restapis/{api}/stages"))
-            .times(1),
-    );
-    let create = {
-        let (cfn, h, e) = (cfn.clone(), w.handler(), cfn.create("B", props.clone()));
-        tokio::spawn(async move { cfn.send(&h, e).await })
-    };
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let gate = hold(&proxy, format!("POST /restapis/{api}/stages"), 1);
+    let seq = sequences::cancelled_create("B", props.clone());
 
-    let cfn2 = same_stack(&cfn).await;
-    let deleted = cfn2
-        .send(
-            &sandbox(&w),
-            cfn2.delete("B", &made_up_id("B"), props.clone()),
-        )
-        .await;
-    assert_success(&deleted);
-    let created = create.await.unwrap();
+    let sandboxes = [w.handler(), sandbox(&w)];
+    let answers = cfn
+        .player(&seq)
+        .holding(gate)
+        .play(handlers(&sandboxes))
+        .await
+        .unwrap()
+        .to_vec();
 
-    assert_failed(&created, &["cancelled"]);
+    assert_failed(&answers[0], &["cancelled"]);
+    assert_success(&answers[1]);
     assert!(records(&w).await.is_empty(), "no record remains");
     assert_eq!(
         w.stage_vars(&api, "prod").await,
@@ -79,21 +81,19 @@ async fn create_held_then_made_up_id_delete_then_create_ends_leaves_nothing() {
 }
 
 #[tokio::test]
-async fn create_answered_too_late_then_made_up_id_delete_removes_it() {
+async fn timed_out_create_then_made_up_id_delete_removes_it() {
     let w = World::new().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
     let cfn = Cloudformation::new().await;
-    let props = seed_props(&api, "prod", &stack.name);
-    assert_success(&cfn.send(&w.handler(), cfn.create("B", props.clone())).await);
+    let seq = sequences::timed_out_create("B", seed_props(&api, "prod", &stack.name));
 
-    // The answer never reached CloudFormation: it gives up and deletes with an id of its own.
-    let deleted = cfn
-        .send(&w.handler(), cfn.delete("B", &made_up_id("B"), props))
-        .await;
+    let h = [w.handler()];
+    let answers = cfn.player(&seq).play(handlers(&h)).await.unwrap().to_vec();
 
-    assert_success(&deleted);
+    assert_success(&answers[0]);
+    assert_success(&answers[1]);
     assert!(records(&w).await.is_empty());
     let vars = w.stage_vars(&api, "prod").await.unwrap();
     assert_eq!(vars.get("helloworldElb"), None);
@@ -103,35 +103,41 @@ async fn create_answered_too_late_then_made_up_id_delete_removes_it() {
     );
 }
 
+/// Properties binding `variable` of `stage` to the stack's output.
+fn bind_one(api: &str, stage: &str, stack: &str, variable: &str) -> Value {
+    let mut props = seed_props(api, stage, stack);
+    props["Variables"] = json!({variable: {"StackName": stack, "OutputKey": "EcsElbDnsName"}});
+    props
+}
+
 #[tokio::test]
-async fn sibling_creates_of_one_new_stage_overlap_and_both_succeed() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+async fn sibling_creates_in_two_function_processes_both_read_the_missing_stage_then_both_succeed() {
+    let (proxy, w) = held_world().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    let cfn = Cloudformation::new().await;
     // Both read the stage (missing) before either creates it.
-    proxy.add_rule(
-        Rule::new(Fault::Delay(Duration::from_secs(2)))
-            .service("apigateway")
-            .operation(format!("GET /restapis/{api}/stages/prod"))
-            .times(2),
+    let gate = hold(&proxy, format!("GET /restapis/{api}/stages/prod"), 2);
+    let seq = sequences::sibling_creates(
+        ("A", bind_one(&api, "prod", &stack.name, "aElb")),
+        ("B", bind_one(&api, "prod", &stack.name, "bElb")),
     );
-    let mut a = seed_props(&api, "prod", &stack.name);
-    let mut b = a.clone();
-    a["Variables"] = json!({"aElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"}});
-    b["Variables"] = json!({"bElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"}});
-    let cfn2 = same_stack(&cfn).await;
-    let send = |cfn: Arc<Cloudformation>, logical: &str, props, h: Handler| {
-        let e = cfn.create(logical, props);
-        tokio::spawn(async move { cfn.send(&h, e).await })
-    };
-    let ra = send(cfn.clone(), "A", a, w.handler());
-    let rb = send(cfn2, "B", b, sandbox(&w));
+    let processes = [
+        w.stage_binding_process().await,
+        w.stage_binding_process().await,
+    ];
 
-    assert_success(&ra.await.unwrap());
-    assert_success(&rb.await.unwrap());
+    let answers = cfn
+        .player(&seq)
+        .holding(gate.clone())
+        .play(functions(&processes))
+        .await
+        .unwrap()
+        .to_vec();
+
+    assert_success(&answers[0]);
+    assert_success(&answers[1]);
+    assert_eq!(gate.arrived(), 2, "both reads were held");
     let vars = w.stage_vars(&api, "prod").await.unwrap();
     assert_eq!(vars.get("aElb"), Some(&stack.dns), "{vars:?}");
     assert_eq!(vars.get("bElb"), Some(&stack.dns), "{vars:?}");
@@ -139,61 +145,53 @@ async fn sibling_creates_of_one_new_stage_overlap_and_both_succeed() {
 }
 
 #[tokio::test]
-async fn create_then_replacing_update_then_rollback_then_cleanup_deletes() {
+async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_deletes() {
     let w = World::new().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     let old = seed_props(&api, "prod", &stack.name);
     let new = seed_props(&api, "next", &stack.name);
-    let a = cfn.send(&w.handler(), cfn.create("B", old.clone())).await;
-    assert_success(&a);
-    let id_a = a.body["PhysicalResourceId"].as_str().unwrap().to_string();
-    let b = cfn
-        .send(
-            &w.handler(),
-            cfn.update("B", &id_a, new.clone(), old.clone()),
-        )
-        .await;
-    assert_success(&b);
-    let id_b = b.body["PhysicalResourceId"].as_str().unwrap().to_string();
-    assert_ne!(id_a, id_b, "a new stage is a replacement");
+    let seq = sequences::replacement_rollback("B", old, new);
+    let h = [w.handler()];
+    let mut player = cfn.player(&seq);
 
-    // A later resource fails: the rollback sends the old properties to the new id.
-    let back = cfn
-        .send(
-            &w.handler(),
-            cfn.update("B", &id_b, old.clone(), new.clone()),
-        )
-        .await;
-    assert_success(&back);
-    assert_eq!(back.body["PhysicalResourceId"], json!(id_a));
-    // UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS deletes the new id.
-    assert_success(&cfn.send(&w.handler(), cfn.delete("B", &id_b, new)).await);
+    // Create, the replacing Update, the rollback's Update, the cleanup's Delete.
+    let answers = player.play_until(4, handlers(&h)).await.unwrap().to_vec();
+    answers.iter().for_each(assert_success);
+    let (id_a, id_b) = (player.physical_id(0), player.physical_id(1));
+    assert_ne!(id_a, id_b, "a new stage is a replacement");
+    assert_eq!(
+        player.physical_id(2),
+        id_a,
+        "the rollback answers the old id"
+    );
     assert_eq!(
         w.stage_vars(&api, "next").await,
         None,
-        "B's stage, created by B, is gone"
+        "the new stage, created by the replacement, is gone"
     );
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
-    // The stack's deletion: A still knows it created its stage.
-    assert_success(&cfn.send(&w.handler(), cfn.delete("B", &id_a, old)).await);
+
+    // The stack's deletion: the old id still knows it created its stage.
+    let answers = player.play(handlers(&h)).await.unwrap();
+    assert_success(&answers[4]);
     assert_eq!(w.stage_vars(&api, "prod").await, None);
     assert!(records(&w).await.is_empty());
 }
 
 #[tokio::test]
-async fn replacing_update_fails_after_its_claim_then_rollback_keeps_the_binding() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+async fn failed_replacing_update_after_its_claim_then_rollback_keeps_the_binding() {
+    let (proxy, w) = held_world().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     let old = seed_props(&api, "prod", &stack.name);
     let new = seed_props(&api, "next", &stack.name);
-    let a = cfn.send(&w.handler(), cfn.create("B", old.clone())).await;
-    let id_a = a.body["PhysicalResourceId"].as_str().unwrap().to_string();
+    let seq = sequences::failed_update_rollback("B", old, new);
+    let h = [w.handler()];
+    let mut player = cfn.player(&seq);
+    player.play_until(1, handlers(&h)).await.unwrap();
     let before = records(&w).await;
     // The new stage cannot be written (after the claim).
     proxy.add_rule(
@@ -203,38 +201,31 @@ async fn replacing_update_fails_after_its_claim_then_rollback_keeps_the_binding(
             .times(10),
     );
 
-    let failed = cfn
-        .send(
-            &w.handler(),
-            cfn.update("B", &id_a, new.clone(), old.clone()),
-        )
-        .await;
+    let failed = player.play_until(2, handlers(&h)).await.unwrap()[1].clone();
 
     assert_failed(&failed, &["next"]);
-    assert_eq!(failed.body["PhysicalResourceId"], json!(id_a));
+    assert_eq!(failed.field("PhysicalResourceId"), player.physical_id(0));
     assert_eq!(
         records(&w).await,
         before,
         "nothing of the failed replacement remains"
     );
     proxy.clear_rules();
-    let back = cfn
-        .send(&w.handler(), cfn.update("B", &id_a, old.clone(), new))
-        .await;
+    let back = player.play(handlers(&h)).await.unwrap()[2].clone();
     assert_success(&back);
     assert_eq!(records(&w).await.len(), 1);
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }
 
 #[tokio::test]
-async fn update_renames_the_logical_id_then_cleanup_deletes_the_old_one() {
+async fn rename_creates_the_new_logical_id_then_cleanup_deletes_the_old_one() {
     let w = World::new().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     // The API's stack, as moto can hold it: the bindings' logical ids as placeholders.
     let name = unique("ApiStack");
     let template = |ids: &[&str]| {
-        let resources: serde_json::Map<String, serde_json::Value> = ids
+        let resources: serde_json::Map<String, Value> = ids
             .iter()
             .map(|id| {
                 (
@@ -255,17 +246,15 @@ async fn update_renames_the_logical_id_then_cleanup_deletes_the_old_one() {
         .unwrap();
     let cfn = Cloudformation::for_stack(created.stack_id().unwrap()).await;
     let props = seed_props(&api, "prod", &stack.name);
-    let old = cfn
-        .send(&w.handler(), cfn.create("Old", props.clone()))
-        .await;
-    assert_success(&old);
+    let seq = sequences::rename("Old", "New", props.clone());
+    let h = [w.handler()];
+    let mut player = cfn.player(&seq);
+    assert_success(&player.play_until(1, handlers(&h)).await.unwrap()[0]);
     // While both are in the template, a second claim names the owner.
-    let other = cfn
-        .send(&w.handler(), cfn.create("Other", props.clone()))
-        .await;
+    let other = cfn.send(&w.handler(), cfn.create("Other", props)).await;
     assert_failed(&other, &["owned by Old"]);
 
-    // The update renames Old to New: New is created during the update...
+    // The update renames Old to New: New is created during the update, Old deleted in cleanup.
     w.cfn
         .update_stack()
         .stack_name(&name)
@@ -273,16 +262,9 @@ async fn update_renames_the_logical_id_then_cleanup_deletes_the_old_one() {
         .send()
         .await
         .unwrap();
-    assert_success(
-        &cfn.send(&w.handler(), cfn.create("New", props.clone()))
-            .await,
-    );
-    // ...and Old deleted in UPDATE_COMPLETE_CLEANUP_IN_PROGRESS.
-    let old_id = old.body["PhysicalResourceId"].as_str().unwrap().to_string();
-    assert_success(
-        &cfn.send(&w.handler(), cfn.delete("Old", &old_id, props))
-            .await,
-    );
+    let answers = player.play(handlers(&h)).await.unwrap();
+    assert_success(&answers[1]);
+    assert_success(&answers[2]);
 
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
     let r = records(&w).await;
@@ -290,38 +272,226 @@ async fn update_renames_the_logical_id_then_cleanup_deletes_the_old_one() {
 }
 
 #[tokio::test]
-async fn delete_while_the_api_stack_is_deleted_in_parallel_succeeds() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() {
+    let (proxy, w) = held_world().await;
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     w.deploy_stage(&api, "prod", &[("other", "x")]).await;
-    let cfn = Arc::new(Cloudformation::new().await);
-    let props = seed_props(&api, "prod", &stack.name);
-    let a = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
-    let id = a.body["PhysicalResourceId"].as_str().unwrap().to_string();
+    let cfn = Cloudformation::new().await;
+    let seq = sequences::delete_while_stack_vanishes("B", seed_props(&api, "prod", &stack.name));
+    let h = [w.handler()];
+    let mut player = cfn.player(&seq);
+    assert_success(&player.play_until(1, handlers(&h)).await.unwrap()[0]);
     // The Delete's stage write is held; meanwhile the API goes with its own stack.
-    proxy.add_rule(
-        Rule::new(Fault::Delay(Duration::from_secs(1)))
-            .service("apigateway")
-            .operation(format!("PATCH /restapis/{api}/stages/prod"))
+    let gate = hold(&proxy, format!("PATCH /restapis/{api}/stages/prod"), 1);
+
+    let (played, ()) = tokio::join!(player.play(handlers(&h)), async {
+        assert!(gate.held(1, HOLD).await, "the Delete's write arrived");
+        w.apigw
+            .delete_rest_api()
+            .rest_api_id(&api)
+            .send()
+            .await
+            .unwrap();
+        gate.open();
+    });
+
+    assert_success(&played.unwrap()[1]);
+    assert!(records(&w).await.is_empty());
+}
+
+#[tokio::test]
+async fn two_stacks_with_one_logical_id_on_one_stage_each_delete_only_their_own() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsChoreo")).await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    let (x, y) = (Cloudformation::new().await, Cloudformation::new().await);
+    let (a, b) = (
+        bind_one(&api, "prod", &stack.name, "aElb"),
+        bind_one(&api, "prod", &stack.name, "bElb"),
+    );
+    let made_x = x.send(&w.handler(), x.create("B", a.clone())).await;
+    let made_y = y.send(&w.handler(), y.create("B", b)).await;
+    assert_success(&made_x);
+    assert_success(&made_y);
+    let physical = made_x.field("PhysicalResourceId").unwrap();
+    assert_eq!(
+        made_y.field("PhysicalResourceId"),
+        Some(physical),
+        "one name"
+    );
+
+    let deleted = x.send(&w.handler(), x.delete("B", physical, a)).await;
+
+    assert_success(&deleted);
+    let vars = w.stage_vars(&api, "prod").await.unwrap();
+    assert_eq!(vars.get("aElb"), None, "{vars:?}");
+    assert_eq!(vars.get("bElb"), Some(&stack.dns), "{vars:?}");
+    let left = records(&w).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].owner.stack_id, y.stack_id);
+}
+
+/// A binding of `helloworldElb` on a stage it created, whose source's load balancer has been
+/// replaced since: a re-sync re-points it. The re-sync's calls go through a proxy of their own,
+/// so that the test holds one side's calls and not the other's.
+struct Race {
+    w: World,
+    api: String,
+    cfn: Cloudformation,
+    props: Value,
+    physical: String,
+    resync_proxy: FaultProxy,
+    resync_ports: Ports,
+    event: Value,
+    claimed_version: u64,
+}
+
+impl Race {
+    async fn set_up() -> Race {
+        let w = World::new().await;
+        let stack = w.elb_stack(&unique("EcsRace")).await;
+        let api = w.rest_api().await;
+        let cfn = Cloudformation::new().await;
+        let props = seed_props(&api, "prod", &stack.name);
+        let created = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+        assert_success(&created);
+        let replaced = w.replace_elb_stack(&stack.name).await;
+        let moto = stagewire_devkit::moto::shared().await;
+        let resync_proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
+        let sdk = stagewire_devkit::moto::sdk_config(&resync_proxy.endpoint()).await;
+        let claimed_version = records(&w).await[0].version;
+        Race {
+            resync_ports: Ports {
+                authorization: w.authorization,
+                ..Ports::aws(&sdk, &w.table)
+            },
+            physical: created.field("PhysicalResourceId").unwrap().to_string(),
+            event: crate::resync::stack_event(&replaced.stack_id, "CREATE_COMPLETE"),
+            w,
+            api,
+            cfn,
+            props,
+            resync_proxy,
+            claimed_version,
+        }
+    }
+
+    async fn delete(&self) -> stagewire_devkit::Received {
+        let event = self.cfn.delete("B", &self.physical, self.props.clone());
+        self.cfn.send(&self.w.handler(), event).await
+    }
+
+    async fn resync(&self) -> Result<stagewire::resync::Summary, stagewire::resync::Incomplete> {
+        stagewire::resync::handle(&self.resync_ports, self.event.clone()).await
+    }
+
+    /// The version the registry item holds now.
+    async fn version(&self) -> u64 {
+        records(&self.w).await[0].version
+    }
+
+    /// Nothing of the binding is left, and claiming the variable again starts from a version
+    /// none of `used` had.
+    async fn assert_nothing_left_then_a_new_claim_gets_a_new_version(&self, used: &[u64]) {
+        assert!(records(&self.w).await.is_empty(), "no record remains");
+        assert_eq!(
+            self.w.stage_vars(&self.api, "prod").await,
+            None,
+            "the stage the binding created is gone, variable and all"
+        );
+        let again = self.cfn.create("B", self.props.clone());
+        assert_success(&self.cfn.send(&self.w.handler(), again).await);
+        let version = self.version().await;
+        assert!(
+            used.iter().all(|u| version > *u),
+            "claimed again at version {version}, after {used:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn delete_while_a_resync_is_held_before_its_registry_write_leaks_nothing() {
+    let r = Race::set_up().await;
+    // The re-sync has planned the new value; its conditional registry write is held.
+    let gate = Gate::new();
+    r.resync_proxy.add_rule(
+        Rule::new(Fault::Hold(gate.clone()))
+            .service("dynamodb")
+            .operation("UpdateItem")
             .times(1),
     );
-    let delete = {
-        let (cfn, h, e) = (cfn.clone(), w.handler(), cfn.delete("B", &id, props));
-        tokio::spawn(async move { cfn.send(&h, e).await })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    w.apigw
-        .delete_rest_api()
-        .rest_api_id(&api)
-        .send()
-        .await
-        .unwrap();
 
-    assert_success(&delete.await.unwrap());
-    assert!(records(&w).await.is_empty());
+    let (resynced, deleted) = tokio::join!(r.resync(), async {
+        assert!(gate.held(1, HOLD).await, "the re-sync's write arrived");
+        let deleted = r.delete().await;
+        gate.open();
+        deleted
+    });
+
+    assert_success(&deleted);
+    let summary = resynced.unwrap();
+    assert!(summary.changed.is_empty(), "{summary:?}");
+    r.assert_nothing_left_then_a_new_claim_gets_a_new_version(&[r.claimed_version])
+        .await;
+}
+
+#[tokio::test]
+async fn delete_while_a_resync_is_held_between_its_registry_write_and_its_stage_write_leaks_nothing(
+) {
+    let r = Race::set_up().await;
+    // The re-sync has recorded the new value; its stage write is held.
+    let gate = Gate::new();
+    r.resync_proxy.add_rule(
+        Rule::new(Fault::Hold(gate.clone()))
+            .service("apigateway")
+            .operation(format!("PATCH /restapis/{}/stages/prod", r.api))
+            .times(1),
+    );
+
+    let (resynced, (deleted, recorded)) = tokio::join!(r.resync(), async {
+        assert!(
+            gate.held(1, HOLD).await,
+            "the re-sync's stage write arrived"
+        );
+        let recorded = r.version().await;
+        let deleted = r.delete().await;
+        gate.open();
+        (deleted, recorded)
+    });
+
+    assert_success(&deleted);
+    assert!(recorded > r.claimed_version, "the re-sync recorded first");
+    resynced.unwrap();
+    r.assert_nothing_left_then_a_new_claim_gets_a_new_version(&[r.claimed_version, recorded])
+        .await;
+}
+
+#[tokio::test]
+async fn resync_while_a_delete_is_held_at_its_stage_write_leaks_nothing() {
+    let r = Race::set_up().await;
+    // The Delete has read the stage; its write is held while a whole re-sync runs.
+    let proxy = r.w.proxy.as_ref().unwrap();
+    let gate = hold(proxy, format!("PATCH /restapis/{}/stages/prod", r.api), 1);
+
+    let (deleted, (resynced, recorded)) = tokio::join!(r.delete(), async {
+        assert!(gate.held(1, HOLD).await, "the Delete's stage write arrived");
+        let resynced = r.resync().await;
+        let recorded = r.version().await;
+        gate.open();
+        (resynced, recorded)
+    });
+
+    assert_success(&deleted);
+    let summary = resynced.unwrap();
+    assert_eq!(
+        summary.changed.len(),
+        1,
+        "the re-sync re-pointed it: {summary:?}"
+    );
+    r.assert_nothing_left_then_a_new_claim_gets_a_new_version(&[r.claimed_version, recorded])
+        .await;
 }
 
 #[tokio::test]

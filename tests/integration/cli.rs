@@ -11,18 +11,21 @@ use crate::support::*;
 /// Run the binary with `args`, configured only through the environment: moto's endpoint, a
 /// region, dummy credentials and this world's registry table.
 pub(crate) async fn cli(w: &World, args: &[&str]) -> Output {
+    cli_with(w, args, &[]).await
+}
+
+/// As [`cli`], with more environment variables.
+async fn cli_with(w: &World, args: &[&str], more: &[(&str, &str)]) -> Output {
     let endpoint = w.sdk.endpoint_url().expect("a world has an endpoint");
-    run(
-        args,
-        &[
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIRECLI"),
-            ("AWS_SECRET_ACCESS_KEY", "stagewire-cli-dummy-secret"),
-            ("STAGEWIRE_TABLE", &w.table),
-        ],
-    )
-    .await
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDSTAGEWIRECLI"),
+        ("AWS_SECRET_ACCESS_KEY", "stagewire-cli-dummy-secret"),
+        ("STAGEWIRE_TABLE", &w.table),
+    ];
+    env.extend_from_slice(more);
+    run(args, &env).await
 }
 
 /// Run the binary with exactly these environment variables (and a home without AWS files).
@@ -241,7 +244,7 @@ async fn sync_dry_run_plans_without_writing() {
         "{out}"
     );
     assert!(
-        out.contains("1 change(s) planned, nothing written"),
+        out.contains("1 change(s) and 0 release(s) planned, nothing written"),
         "{out}"
     );
     assert_eq!(
@@ -286,6 +289,68 @@ async fn sync_repairs_drift() {
     let o = cli(&w, &["sync"]).await;
     assert_code(&o, 0);
     assert!(stdout(&o).contains("0 changed"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_says_so_first() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    // A stack that lives, one deleted without its binding's Delete (DELETE_COMPLETE), and one
+    // CloudFormation does not know any more.
+    let (alive, deleted) = (w.owning_stack().await, w.owning_stack().await);
+    let unknown = Cloudformation::new().await;
+    let mut gone_props = seed_props(&api, "prod", &stack.name);
+    gone_props["Variables"] =
+        serde_json::json!({"goneElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"}});
+    for (cfn, props) in [
+        (&alive, seed_props(&api, "prod", &stack.name)),
+        (&deleted, seed_props(&api, "dev", &stack.name)),
+        (&unknown, gone_props),
+    ] {
+        assert_success(&cfn.send(&w.handler(), cfn.create("B", props)).await);
+    }
+    w.delete_stack(&deleted.stack_id).await;
+    let open = [("STAGEWIRE_BINDING_AUTHORIZATION", "Open")];
+
+    let o = cli_with(&w, &["sync", "--dry-run"], &open).await;
+
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    for (stage, variable, owner) in [
+        ("dev", "helloworldElb", &deleted.stack_id),
+        ("prod", "goneElb", &unknown.stack_id),
+    ] {
+        let line = format!(
+            "would release stage {stage} of REST API {api} variable {variable} of {owner} B: its stack ended"
+        );
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    assert!(
+        out.contains("0 change(s) and 2 release(s) planned, nothing written"),
+        "{out}"
+    );
+    assert_eq!(w.registry_items().await.len(), 3, "nothing written");
+    assert!(w.stage_vars(&api, "dev").await.is_some());
+
+    let o = cli_with(&w, &["sync"], &open).await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("2 released (stack ended)"), "{out}");
+    let left = w.registry_items().await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].owner.stack_id, alive.stack_id);
+    assert_eq!(
+        w.stage_vars(&api, "dev").await,
+        None,
+        "the stage the deleted stack's binding created is gone"
+    );
+    let prod = w.stage_vars(&api, "prod").await.unwrap();
+    assert_eq!(prod.get("goneElb"), None, "{prod:?}");
+    assert_eq!(prod.get("helloworldElb"), Some(&stack.dns), "{prod:?}");
+    assert_eq!(prod["other"], "kept");
 }
 
 #[tokio::test]

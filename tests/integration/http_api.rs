@@ -3,12 +3,10 @@
 //! does (`CreateStage` of an existing stage is a 409 `ConflictException`; `UpdateStage` merges
 //! the given `stageVariables`, `""` removing one).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use serde_json::{json, Value};
-use stagewire::Ports;
-use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Record, Rule};
+use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Record, Rule};
+use stagewire_devkit::sequences;
+use std::collections::BTreeMap;
 
 use crate::support::*;
 
@@ -171,46 +169,49 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
 }
 
 #[tokio::test]
-async fn siblings_creating_one_new_http_stage_at_once_both_succeed_with_both_sets() {
+async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_stage_then_one_meets_conflict_and_both_succeed(
+) {
     let (proxy, w) = http_world().await;
     let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
     let api = http_api(&w).await;
-    // Two resources of one stack, each answered to its own receiver.
-    let first = Cloudformation::new().await;
-    let second = Cloudformation::for_stack(&first.stack_id).await;
+    let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
-    // Both reads of the missing stage are held (long enough for the slower sandbox to arrive),
-    // so that both bindings see no stage and both create it.
+    // Both reads of the missing stage are held until both have arrived, so that both bindings
+    // see no stage and both create it.
+    let gate = Gate::new();
     proxy.add_rule(
-        Rule::new(Fault::Delay(Duration::from_secs(2)))
+        Rule::new(Fault::Hold(gate.clone()))
             .service("apigateway")
             .operation(format!("GET /v2/apis/{api}/stages/shared"))
             .times(2),
     );
-    // Each in a sandbox of its own: own adapters, own pacer.
-    let sandbox = || w.handler_over(Ports::aws(&w.sdk, &w.table));
-    let (h1, h2) = (sandbox(), sandbox());
-
-    let (r1, r2) = tokio::join!(
-        first.send(
-            &h1,
-            first.create(
-                "Blue",
-                props(
-                    &api,
-                    "shared",
-                    json!({"helloworldElb": elb, "color": "blue"})
-                )
-            )
+    let seq = sequences::sibling_creates(
+        (
+            "Blue",
+            props(
+                &api,
+                "shared",
+                json!({"helloworldElb": elb, "color": "blue"}),
+            ),
         ),
-        second.send(
-            &h2,
-            second.create("Banner", props(&api, "shared", json!({"banner": "hello"})))
-        ),
+        ("Banner", props(&api, "shared", json!({"banner": "hello"}))),
     );
+    let processes = [
+        w.stage_binding_process().await,
+        w.stage_binding_process().await,
+    ];
 
-    assert_success(&r1);
-    assert_success(&r2);
+    let answers = cfn
+        .player(&seq)
+        .holding(gate.clone())
+        .play(functions(&processes))
+        .await
+        .unwrap()
+        .to_vec();
+
+    assert_success(&answers[0]);
+    assert_success(&answers[1]);
+    assert_eq!(gate.arrived(), 2, "both reads were held");
     assert_eq!(
         http_vars(&w, &api, "shared").await,
         Some(map(&[
@@ -229,13 +230,45 @@ async fn siblings_creating_one_new_http_stage_at_once_both_succeed_with_both_set
     );
     let patches = stage_calls(&proxy, "PATCH", &api, Some("shared"));
     assert_eq!(patches.len(), 1, "the loser patched the stage: {patches:?}");
+    assert_eq!(w.registry_items().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_delete_deletes_it()
+{
+    let (proxy, w) = http_world().await;
+    let api = http_api(&w).await;
+    let cfn = Cloudformation::new().await;
+    let bound = props(&api, "$default", json!({"banner": "hello"}));
+
+    let r = cfn
+        .send(&w.handler(), cfn.create("Default", bound.clone()))
+        .await;
+
+    assert_success(&r);
     assert_eq!(
-        proxy
-            .rules()
-            .first()
-            .and_then(|r| r.remaining)
-            .unwrap_or_default(),
-        0,
-        "both reads were held"
+        r.body["Data"]["InvokeUrl"],
+        json!(format!("https://{api}.execute-api.us-east-1.amazonaws.com"))
     );
+    assert_eq!(
+        http_vars(&w, &api, "$default").await,
+        Some(map(&[("banner", "hello")]))
+    );
+    let physical = r.field("PhysicalResourceId").unwrap().to_string();
+    let r = cfn
+        .send(&w.handler(), cfn.delete("Default", &physical, bound))
+        .await;
+    assert_success(&r);
+    assert_eq!(http_vars(&w, &api, "$default").await, None);
+    let deletes: Vec<_> = proxy
+        .records()
+        .into_iter()
+        .filter(|r| {
+            r.operation
+                .starts_with(&format!("DELETE /v2/apis/{api}/stages/"))
+        })
+        .map(|r| r.operation)
+        .collect();
+    assert_eq!(deletes.len(), 1, "one DeleteStage: {deletes:?}");
+    assert!(w.registry_items().await.is_empty());
 }

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
+use futures::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, Report, Sender, Undelivered};
 use stagewire::ports::Record;
 use stagewire::Ports;
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
-use stagewire_devkit::CfnEvents;
+use stagewire_devkit::sequences::{Player, Sequence};
 pub use stagewire_devkit::ElbStack;
+use stagewire_devkit::{CfnEvents, Function};
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -110,6 +112,28 @@ impl World {
         let mut h = Handler::new(ports).allowing_response_hosts(local_response_hosts());
         h.sender = Sender::new(4, Duration::from_millis(20), Duration::from_secs(3));
         h
+    }
+
+    /// The `stage-binding` binary started as Lambda starts it (under the Runtime API stand-in),
+    /// its AWS calls going to this world's endpoint, under this world's authorization rule.
+    pub async fn stage_binding_process(&self) -> Function {
+        let mut env = stagewire_devkit::moto::process_env(&self.endpoint);
+        env.push((stagewire::config::TABLE_VAR.to_string(), self.table.clone()));
+        let rule = match self.authorization {
+            stagewire::domain::Authorization::Open => "Open",
+            stagewire::domain::Authorization::ApiTags => "ApiTags",
+        };
+        env.push((
+            stagewire::config::AUTHORIZATION_VAR.to_string(),
+            rule.to_string(),
+        ));
+        Function::launch(
+            &crate::custom_resource::function_binary("stage-binding"),
+            &env,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
     }
 
     /// CloudFormation's side for a stack that exists (moto cannot hold custom resources, so
@@ -453,6 +477,11 @@ impl Cloudformation {
         }
     }
 
+    /// A player of a named sequence of this stack's requests.
+    pub fn player<'a>(&'a self, sequence: &'a Sequence) -> Player<'a> {
+        Player::new(sequence, &self.events, &self.receiver)
+    }
+
     pub fn create(&self, logical: &str, props: Value) -> Value {
         self.declare(logical, "Create", None);
         self.events.create(&self.receiver, logical, props)
@@ -511,6 +540,32 @@ impl Cloudformation {
         let report = handler.handle(event, Instant::now() + budget).await;
         let all = self.receiver.received().await;
         (report, all[before..].to_vec())
+    }
+}
+
+/// Delivers step `n` of a sequence to handler `n` modulo their number (each a Lambda sandbox of
+/// its own when they have their own ports).
+pub fn handlers<'h>(hs: &'h [Handler]) -> impl Fn(usize, Value) -> LocalBoxFuture<'h, ()> + 'h {
+    move |n, event| {
+        let h = &hs[n % hs.len()];
+        Box::pin(async move {
+            let _ = h
+                .handle(event, Instant::now() + Duration::from_secs(60))
+                .await;
+        })
+    }
+}
+
+/// Delivers step `n` of a sequence to function process `n` modulo their number, through its
+/// Runtime API, and waits for the function's answer.
+pub fn functions<'f>(fs: &'f [Function]) -> impl Fn(usize, Value) -> LocalBoxFuture<'f, ()> + 'f {
+    move |n, event| {
+        let f = &fs[n % fs.len()];
+        Box::pin(async move {
+            if let Err(e) = f.api.invoke(event, Duration::from_secs(60)).await {
+                panic!("step {n}: {e}\n{}", f.process.log_text());
+            }
+        })
     }
 }
 
