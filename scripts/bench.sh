@@ -10,8 +10,12 @@
 #      peak RSS, sizes in MiB, the comparison).
 # Extra arguments go to the bench, e.g. `scripts/bench.sh --bin-dir target/debug` to measure the
 # debug binaries (the release build is then skipped), or `--spawns 3`.
+# `scripts/bench.sh --fanout` measures the full reconcile fanned out over SQS instead and prints
+# its one table (10,000 and 100,000 bindings over 1,000 stages, 1, 4 and 16 workers; `--sizes`
+# and `--stages` change them); it needs no comparison function.
 #
 # Usage: scripts/bench.sh [--bin-dir DIR] [--spawns N] [--bindings N] [--stages N]
+#        scripts/bench.sh --fanout [--bin-dir DIR] [--sizes N,N] [--stages N]
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,10 +28,14 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 bash scripts/bootstrap.sh >&2
 
 bin_dir=""
+fanout=false
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   if [[ "${args[i]}" == "--bin-dir" && $((i + 1)) -lt ${#args[@]} ]]; then
     bin_dir="${args[i + 1]}"
+  fi
+  if [[ "${args[i]}" == "--fanout" ]]; then
+    fanout=true
   fi
 done
 
@@ -40,6 +48,10 @@ else
 fi
 log "building the bench"
 cargo build --bin bench >&2
+
+if [[ "${fanout}" == true ]]; then
+  exec "${target_dir}/debug/bench" "${args[@]}"
+fi
 
 # The comparison function's environment; recreated when bench/requirements.txt changes.
 venv="${repo_root}/bench/.venv"

@@ -7,6 +7,8 @@
 //! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see the README's "Security model") |
 //! | `STAGEWIRE_ACCOUNT_ID` | the hub's own account (set by the template), to tell its events from those its member accounts forward; unset: every event is taken as the hub's own |
 //! | `STAGEWIRE_SOURCE_ROLES` | comma-separated role ARN patterns (`*` matches any run of characters) that a source's `RoleArn` may name; empty: no source may name a role |
+//! | `STAGEWIRE_RECONCILE_QUEUE` | URL of the full reconcile's work queue (SQS): with it, the schedule's full reconcile sends units there and SQS batches are worked; without, the full reconcile runs in one invocation |
+//! | `STAGEWIRE_RECONCILE_WORKERS` | the work queue's maximum concurrency (default 1): each invocation paces API Gateway at this share of the account's quota |
 //! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
 
 use std::time::Duration;
@@ -24,6 +26,10 @@ pub const AUTHORIZATION_VAR: &str = "STAGEWIRE_BINDING_AUTHORIZATION";
 pub const ACCOUNT_VAR: &str = "STAGEWIRE_ACCOUNT_ID";
 /// Name of the variable holding the role ARN patterns sources may name.
 pub const SOURCE_ROLES_VAR: &str = "STAGEWIRE_SOURCE_ROLES";
+/// Name of the variable holding the full reconcile's work queue URL.
+pub const QUEUE_VAR: &str = "STAGEWIRE_RECONCILE_QUEUE";
+/// Name of the variable holding the work queue's maximum concurrency.
+pub const WORKERS_VAR: &str = "STAGEWIRE_RECONCILE_WORKERS";
 
 pub use crate::domain::{Authorization, SourceAccess};
 
@@ -37,6 +43,10 @@ pub struct Config {
     pub authorization: Authorization,
     /// The hub's account and the roles sources may name.
     pub sources: SourceAccess,
+    /// The full reconcile's work queue (URL).
+    pub queue: Option<String>,
+    /// How many invocations work the queue at once; each paces API Gateway at its share.
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +55,8 @@ pub enum ConfigError {
     MissingTable,
     #[error("{AUTHORIZATION_VAR} is {0:?}: it must be ApiTags or Open")]
     BadAuthorization(String),
+    #[error("{WORKERS_VAR} is {0:?}: it must be a whole number from 1 to 1000")]
+    BadWorkers(String),
 }
 
 impl Config {
@@ -54,11 +66,21 @@ impl Config {
             .filter(|t| !t.trim().is_empty())
             .ok_or(ConfigError::MissingTable)?;
         let authorization = authorization(&get)?;
+        let workers = match get(WORKERS_VAR).as_deref().map(str::trim) {
+            None | Some("") => 1,
+            Some(w) => w
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::BadWorkers(w.to_string()))?,
+        };
         Ok(Config {
             table,
             response_hosts: response_hosts(&get),
             authorization,
             sources: source_access(&get),
+            queue: get(QUEUE_VAR).filter(|q| !q.trim().is_empty()),
+            workers,
         })
     }
 
@@ -213,6 +235,8 @@ mod tests {
                 response_hosts: vec![],
                 authorization: Authorization::ApiTags,
                 sources: SourceAccess::default(),
+                queue: None,
+                workers: 1,
             })
         );
     }
@@ -246,5 +270,25 @@ mod tests {
             Config::from_lookup(bad),
             Err(ConfigError::BadAuthorization(_))
         ));
+    }
+
+    #[test]
+    fn work_queue_and_workers() {
+        let env = |workers: &'static str| {
+            move |k: &str| match k {
+                TABLE_VAR => Some("reg".into()),
+                QUEUE_VAR => Some("https://sqs/q".into()),
+                WORKERS_VAR => Some(workers.into()),
+                _ => None,
+            }
+        };
+        let c = Config::from_lookup(env("4")).unwrap();
+        assert_eq!((c.queue.as_deref(), c.workers), (Some("https://sqs/q"), 4));
+        for bad in ["0", "four", "1001"] {
+            assert_eq!(
+                Config::from_lookup(env(bad)),
+                Err(ConfigError::BadWorkers(bad.into()))
+            );
+        }
     }
 }

@@ -48,6 +48,9 @@ pub struct Ports {
     pub ecs: Arc<dyn EcsServices>,
     pub elb: Arc<dyn LoadBalancers>,
     pub registry: Arc<dyn Registry>,
+    /// The full reconcile's work queue: with one, a full reconcile plans units for the workers
+    /// ([`resync::fanout`]); without, it reconciles every binding itself.
+    pub queue: Option<Arc<dyn ports::WorkQueue>>,
     pub region: String,
     /// Which APIs a binding may touch (checked at each Create and Update, and by the re-sync).
     pub authorization: domain::Authorization,
@@ -60,7 +63,12 @@ pub struct Ports {
 impl Ports {
     /// Ports backed by the AWS SDK.
     pub fn aws(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        let a = aws::Adapters::new(sdk, table);
+        Self::aws_paced(sdk, table, aws::pace::Pacer::apigateway())
+    }
+
+    /// As [`Ports::aws`], with API Gateway calls made at `pacer`'s rate.
+    pub fn aws_paced(sdk: &aws_config::SdkConfig, table: &str, pacer: aws::pace::Pacer) -> Self {
+        let a = aws::Adapters::with_pacer(sdk, table, pacer);
         Ports {
             sources: domain::SourceAccess::default(),
             elsewhere: Arc::new(aws::Remote::new(sdk)),
@@ -70,6 +78,7 @@ impl Ports {
             ecs: a.ecs,
             elb: a.elb,
             registry: a.registry,
+            queue: None,
             authorization: domain::Authorization::default(),
             region: sdk
                 .region()

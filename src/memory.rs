@@ -41,6 +41,8 @@ pub struct State {
     pub registry: BTreeMap<(StageRef, String), Record>,
     /// Cancellation times by owner key.
     pub cancelled: BTreeMap<String, i64>,
+    /// The units sent to the work queue, in order.
+    pub units: Vec<crate::ports::Unit>,
     /// Every call made, by operation name ([`crate::ports::op`]).
     pub calls: Vec<&'static str>,
     faults: HashMap<&'static str, VecDeque<ErrorKind>>,
@@ -117,10 +119,17 @@ impl World {
                 roles: vec!["*".into()],
             },
             elsewhere: me,
+            // The in-process full reconcile; [`World::queue`] fans it out.
+            queue: None,
             region: "us-east-1".into(),
             // The flows' own tests; the authorization rule has tests of its own.
             authorization: crate::domain::Authorization::Open,
         }
+    }
+
+    /// This world as the full reconcile's work queue.
+    pub fn queue(&self) -> Arc<dyn crate::ports::WorkQueue> {
+        Arc::new(self.clone())
     }
 
     /// The next `times` calls of `operation` fail with `kind`.
@@ -441,6 +450,31 @@ impl Registry for World {
         self.select(op::ALL_RECORDS, |_| true)
     }
 
+    async fn stage_page(
+        &self,
+        after: Option<&crate::ports::PageKey>,
+    ) -> Result<crate::ports::StagePage, RegistryError> {
+        use std::ops::Bound;
+        let s = self.call(op::STAGE_PAGE)?;
+        let from = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.clone()));
+        let keys: Vec<&(StageRef, String)> = s
+            .registry
+            .range((from, Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take(crate::ports::PAGE_KEYS + 1)
+            .collect();
+        let more = keys.len() > crate::ports::PAGE_KEYS;
+        let keys = &keys[..keys.len().min(crate::ports::PAGE_KEYS)];
+        let mut page = crate::ports::StagePage::default();
+        for (stage, _) in keys {
+            if page.stages.last() != Some(stage) {
+                page.stages.push(stage.clone());
+            }
+        }
+        page.next = more.then(|| keys[keys.len() - 1].clone());
+        Ok(page)
+    }
+
     async fn record_sync(
         &self,
         record: &Record,
@@ -464,6 +498,15 @@ impl Registry for World {
         }
         held.last_error = update.error.clone();
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl crate::ports::WorkQueue for World {
+    async fn send(&self, units: &[crate::ports::Unit]) -> Result<(), AwsError> {
+        let mut s = self.call(op::SEND_UNITS)?;
+        s.units.extend_from_slice(units);
+        Ok(())
     }
 }
 

@@ -277,6 +277,46 @@ pub enum RegistryError {
     Aws(#[from] AwsError),
 }
 
+/// A record's key: its stage and variable.
+pub type PageKey = (StageRef, String);
+
+/// Keys read per [`Registry::stage_page`].
+pub const PAGE_KEYS: usize = 1000;
+
+/// One page of the registry's keys, as stages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagePage {
+    /// The stages of the page's records in key order, each once.
+    pub stages: Vec<StageRef>,
+    /// The key of the page's last record, where the next page starts; `None` after the last.
+    pub next: Option<PageKey>,
+}
+
+/// One unit of the full reconcile's work: an API and the stages of it that hold bindings,
+/// all read with one `GetStages`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub kind: ApiKind,
+    pub api_id: String,
+    pub stages: Vec<String>,
+}
+
+impl Unit {
+    pub fn stage_refs(&self) -> impl Iterator<Item = StageRef> + '_ {
+        self.stages
+            .iter()
+            .map(|s| StageRef::new(self.kind, &self.api_id, s))
+    }
+}
+
+/// The queue of the full reconcile's units (SQS), which the workers consume.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Send each unit as one message.
+    async fn send(&self, units: &[Unit]) -> Result<(), AwsError>;
+}
+
 /// What a claim may do beyond taking free variables and its owner's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimTerms {
@@ -315,6 +355,10 @@ pub trait Registry: Send + Sync {
     /// Every record owned by the bindings of one stack.
     async fn by_stack(&self, stack_id: &str) -> Result<Vec<Record>, RegistryError>;
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;
+    /// At most [`PAGE_KEYS`] records' keys after `after`, in key order, as the stages they
+    /// belong to: the stages of one API come one after the other, so the full reconcile's
+    /// planner reads the registry a page at a time and still finds every API once.
+    async fn stage_page(&self, after: Option<&PageKey>) -> Result<StagePage, RegistryError>;
     /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a
     /// concurrent writer changed (or removed) it first.
     async fn record_sync(
@@ -357,4 +401,6 @@ pub mod op {
     pub const RECORD_SYNC: &str = "RecordSync";
     /// Reaching sources through a role in another account.
     pub const ASSUME_ROLE: &str = "AssumeRole";
+    pub const STAGE_PAGE: &str = "StagePage";
+    pub const SEND_UNITS: &str = "SendUnits";
 }

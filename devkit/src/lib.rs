@@ -14,6 +14,8 @@
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays, or holds
 //!   calls at a [`Gate`] until the test opens it.
+//! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
+//!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
@@ -26,6 +28,7 @@ pub mod cfn_event;
 pub mod choreography;
 pub mod elb_stack;
 pub mod error;
+pub mod event_source;
 pub mod fault_proxy;
 pub mod gateway;
 mod http;

@@ -255,11 +255,12 @@ fn write_fixture(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The table's shape: the fixture's three indexes, plus `extra` (the workspace template's own).
+/// The table's shape: the fixture's three indexes, plus `extra` (the workspace template's own:
+/// name, key, projection).
 async fn assert_registry_shape(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    extra: &[(&str, &str)],
+    extra: &[(&str, &str, ProjectionType)],
 ) {
     let described = client
         .describe_table()
@@ -306,11 +307,11 @@ async fn assert_registry_shape(
             ("by-via".into(), "via_key".into(), "pk".into(), all.clone()),
         ]
         .into_iter()
-        .chain(extra.iter().map(|(name, key)| (
+        .chain(extra.iter().map(|(name, key, projection)| (
             name.to_string(),
             key.to_string(),
             "pk".to_string(),
-            all.clone()
+            Some(projection.clone())
         )))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -333,7 +334,7 @@ async fn registry_table_from_a_fixture_template() {
     assert_registry_shape(
         &client,
         "devkit-fixture-registry",
-        &[("by-stack", "stack_id")],
+        &[("by-stack", "stack_id", ProjectionType::All)],
     )
     .await;
     // A second create of the same table is an error, with the SDK error kept as the cause.
@@ -358,7 +359,10 @@ async fn registry_table_from_the_workspace_template() {
     assert_registry_shape(
         &client,
         "devkit-workspace-registry",
-        &[("by-stack", "stack_id")],
+        &[
+            ("by-stack", "stack_id", ProjectionType::All),
+            ("by-shard", "shard", ProjectionType::KeysOnly),
+        ],
     )
     .await;
 }

@@ -8,6 +8,7 @@ mod ecs;
 mod elb;
 pub mod pace;
 mod remote;
+mod sqs;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
 pub use remote::{Remote, SESSION_NAME};
+pub use sqs::SqsWorkQueue;
 
 use crate::ports::{op, AwsError, ErrorKind};
 
@@ -113,6 +115,9 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
     // The credentials of a source's role (the clients built with them read as above).
     (op::ASSUME_ROLE, &["sts:AssumeRole"]),
+    (op::STAGE_PAGE, &["dynamodb:Query"]),
+    // SendMessageBatch is authorized as sqs:SendMessage.
+    (op::SEND_UNITS, &["sqs:SendMessage"]),
 ];
 
 /// A missing resource is an answer (`None`), not an error.
@@ -210,7 +215,12 @@ pub struct Adapters {
 
 impl Adapters {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        let pacer = Arc::new(pace::Pacer::apigateway());
+        Self::with_pacer(sdk, table, pace::Pacer::apigateway())
+    }
+
+    /// As [`Adapters::new`], with API Gateway calls made at `pacer`'s rate.
+    pub fn with_pacer(sdk: &aws_config::SdkConfig, table: &str, pacer: pace::Pacer) -> Self {
+        let pacer = Arc::new(pacer);
         // Throttled API Gateway calls are left to the pacer, which slows the whole process
         // down and waits; the SDK still retries transient and server errors.
         let rest = aws_sdk_apigateway::config::Builder::from(sdk)

@@ -69,6 +69,13 @@ impl Pacer {
         Pacer::new(APIGATEWAY_RATE, APIGATEWAY_BURST)
     }
 
+    /// One of `workers` equal shares of API Gateway's default quota (rate and burst), so that
+    /// that many processes pacing themselves so stay within the account's quota together.
+    pub fn apigateway_share(workers: u32) -> Self {
+        let n = f64::from(workers.max(1));
+        Pacer::new(APIGATEWAY_RATE / n, APIGATEWAY_BURST / n)
+    }
+
     /// API Gateway's `CreateDeployment` quota: one call every 5 seconds.
     pub fn deployments() -> Self {
         Pacer::new(DEPLOYMENT_RATE, 1.0)

@@ -6,7 +6,9 @@
 //! - [`reconcile`]: gather facts, plan each stage ([`crate::plan::stage`]), apply the plan.
 //! - [`summary`]: what was done and every issue met, retryable or not.
 //! - [`metrics`]: the summary as one CloudWatch Embedded Metric Format line.
+//! - [`fanout`]: the full reconcile as units on a work queue, and the workers that take them.
 
+pub mod fanout;
 pub mod lookup;
 pub mod metrics;
 pub mod reconcile;
@@ -23,9 +25,36 @@ pub use trigger::{
     classify, origin, EventKind, Origin, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS,
 };
 
+use crate::ports::Record;
 use crate::Ports;
 
-/// The `stage-resync` function: classify, look up, reconcile, emit metrics.
+/// The `stage-resync` function: an SQS batch of the full reconcile's units is worked
+/// ([`fanout::work`], answering the batch's item failures); any other event is handled.
+pub async fn invoke(ports: &Ports, event: Value) -> Result<Value, Incomplete> {
+    match fanout::batch(&event) {
+        Some(Ok(batch)) => {
+            Ok(serde_json::to_value(fanout::work(ports, batch).await).unwrap_or(Value::Null))
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "malformed SQS batch");
+            let mut summary = Summary::new("SqsBatch(malformed)");
+            summary.issues.push(Issue {
+                stage: "SQS batch".into(),
+                variable: None,
+                kind: IssueKind::Failed,
+                cause: format!("not an SQS batch: {e}"),
+                retryable: false,
+            });
+            Err(Incomplete(Box::new(summary)))
+        }
+        None => handle(ports, event)
+            .await
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
+    }
+}
+
+/// Classify, look up, reconcile, emit metrics. With a work queue, the full reconcile sends its
+/// units there ([`fanout::plan`]) instead.
 pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
     let start = std::time::Instant::now();
     let summary = run(ports, &classify(&event), &trigger::origin(&event)).await;
@@ -49,24 +78,35 @@ pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> 
 }
 
 /// What a re-sync does for a trigger, the function's and the operator CLI's `sync` alike:
-/// release the bindings of owners whose stacks ended, reconcile the rest.
+/// release the bindings of owners whose stacks ended, reconcile the rest. With a work queue, the
+/// full reconcile sends its units there ([`fanout::plan`]) instead.
 pub async fn run(ports: &Ports, trigger: &Trigger, origin: &Origin) -> Summary {
     let mut summary = Summary::new(match (&origin.account, &origin.region) {
         (Some(account), Some(region)) => format!("{trigger:?} in {account}/{region}"),
         _ => format!("{trigger:?}"),
     });
-    if let Trigger::Ignored(why) = trigger {
-        tracing::info!(reason = %why, "event ignored");
-        return summary;
-    }
-    match sort(ports, trigger, origin, &mut summary).await {
-        Ok(Sorted { ended, live }) => {
-            summary.merge(reconcile::release(ports, ended).await);
-            summary.merge(reconcile(ports, live).await);
+    match (trigger, &ports.queue) {
+        (Trigger::Ignored(why), _) => tracing::info!(reason = %why, "event ignored"),
+        (Trigger::Everything, Some(queue)) => {
+            let planned = fanout::plan(ports, queue.as_ref(), &mut summary).await;
+            tracing::info!(
+                units = planned.units,
+                stages = planned.stages,
+                "full reconcile planned"
+            );
         }
-        Err(e) => summary.fail("registry", None, &e),
+        _ => match sort(ports, trigger, origin, &mut summary).await {
+            Ok(sorted) => settle(ports, sorted, &mut summary).await,
+            Err(e) => summary.fail("registry", None, &e),
+        },
     }
     summary
+}
+
+/// Release the ended, reconcile the live.
+async fn settle(ports: &Ports, sorted: Sorted, summary: &mut Summary) {
+    summary.merge(reconcile::release(ports, sorted.ended).await);
+    summary.merge(reconcile(ports, sorted.live).await);
 }
 
 /// The bindings a trigger can affect, sorted by what becomes of them.
@@ -74,13 +114,13 @@ pub async fn run(ports: &Ports, trigger: &Trigger, origin: &Origin) -> Summary {
 pub struct Sorted {
     /// Bindings whose owning stack ended (deleted, rolled back after a failed create, or unknown
     /// to CloudFormation): released.
-    pub ended: Vec<crate::ports::Record>,
+    pub ended: Vec<Record>,
     /// The rest: reconciled.
-    pub live: Vec<crate::ports::Record>,
+    pub live: Vec<Record>,
 }
 
-/// The bindings a trigger from `origin` can affect, sorted; a stack that could not be asked about is kept
-/// live and its failure noted in `summary`.
+/// The bindings a trigger from `origin` can affect, sorted; a stack that could not be asked
+/// about is kept live and its failure noted in `summary`.
 pub async fn sort(
     ports: &Ports,
     trigger: &Trigger,
@@ -88,11 +128,21 @@ pub async fn sort(
     summary: &mut Summary,
 ) -> Result<Sorted, crate::ports::RegistryError> {
     let records = lookup::affected_from(ports, trigger, origin).await?;
+    Ok(sort_records(ports, trigger, records, summary).await)
+}
+
+/// These records, sorted as [`sort`] sorts what a trigger affects.
+pub async fn sort_records(
+    ports: &Ports,
+    trigger: &Trigger,
+    records: Vec<Record>,
+    summary: &mut Summary,
+) -> Sorted {
     let ended = lookup::ended_owners(ports, trigger, &records, summary).await;
     let (ended, live) = records
         .into_iter()
         .partition(|r| ended.contains(&r.owner.stack_id));
-    Ok(Sorted { ended, live })
+    Sorted { ended, live }
 }
 
 #[cfg(test)]

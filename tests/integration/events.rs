@@ -2,16 +2,18 @@
 //!
 //! The directory is listed, not named file by file: a new sample without an expectation here
 //! fails the test, so none goes unchecked. `cfn-*.json` are `Custom::StageBinding` requests for
-//! `stage-binding`; every other file is an event for `stage-resync` and must classify to the
-//! exact trigger listed below.
+//! `stage-binding`; `sqs-*.json` are SQS batches of the full reconcile's units, each of whose
+//! messages must be the unit listed below; every other file is an event for `stage-resync` and
+//! must classify to the exact trigger listed below.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use stagewire::cfn::{self, RequestType};
+use stagewire::ports::Unit;
 use stagewire::props;
-use stagewire::resync::{classify, Trigger};
+use stagewire::resync::{classify, fanout, Trigger};
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -92,14 +94,29 @@ fn resync_expectations() -> BTreeMap<&'static str, Trigger> {
     ])
 }
 
+/// The work-queue samples: file name -> the unit of each message.
+fn sqs_expectations() -> BTreeMap<&'static str, Vec<Unit>> {
+    BTreeMap::from([(
+        "sqs-reconcile-units.json",
+        vec![Unit {
+            kind: stagewire::domain::ApiKind::Rest,
+            api_id: "a1b2c3d4e5".into(),
+            stages: vec!["dev".into(), "prod".into()],
+        }],
+    )])
+}
+
 #[test]
 fn every_sample_has_an_expectation_and_every_expectation_a_sample() {
     let samples = samples();
     let cfn = cfn_expectations();
     let resync = resync_expectations();
+    let sqs = sqs_expectations();
     for name in samples.keys() {
         assert!(
-            cfn.contains_key(name.as_str()) || resync.contains_key(name.as_str()),
+            cfn.contains_key(name.as_str())
+                || resync.contains_key(name.as_str())
+                || sqs.contains_key(name.as_str()),
             "events/{name} has no expectation in tests/integration/events.rs: add one"
         );
         assert_eq!(
@@ -108,7 +125,7 @@ fn every_sample_has_an_expectation_and_every_expectation_a_sample() {
             "events/{name}: cfn-*.json are exactly the custom-resource requests"
         );
     }
-    for name in cfn.keys().chain(resync.keys()) {
+    for name in cfn.keys().chain(resync.keys()).chain(sqs.keys()) {
         assert!(samples.contains_key(*name), "events/{name} is missing");
     }
 }
@@ -162,7 +179,10 @@ fn custom_resource_samples_decode() {
 #[test]
 fn resync_samples_classify() {
     let expectations = resync_expectations();
-    for (name, event) in samples().iter().filter(|(n, _)| !n.starts_with("cfn-")) {
+    for (name, event) in samples()
+        .iter()
+        .filter(|(n, _)| !n.starts_with("cfn-") && !n.starts_with("sqs-"))
+    {
         let Some(expected) = expectations.get(name.as_str()) else {
             panic!("events/{name} has no expectation");
         };
@@ -185,7 +205,7 @@ fn samples_carry_their_account_and_region() {
         region: Some(region.into()),
     };
     for (name, event) in samples() {
-        if name.starts_with("cfn-") {
+        if name.starts_with("cfn-") || name.starts_with("sqs-") {
             continue;
         }
         let expected = if name.starts_with("manual-") {
@@ -196,5 +216,21 @@ fn samples_carry_their_account_and_region() {
             at("123456789012", "us-east-1")
         };
         assert_eq!(origin(&event), expected, "{name}");
+    }
+}
+
+#[test]
+fn work_queue_samples_are_batches_of_units() {
+    let expectations = sqs_expectations();
+    for (name, event) in samples().iter().filter(|(n, _)| n.starts_with("sqs-")) {
+        let batch = fanout::batch(event)
+            .unwrap_or_else(|| panic!("events/{name} is not an SQS batch"))
+            .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        let units: Vec<Unit> = batch
+            .records
+            .iter()
+            .map(|m| fanout::unit(m).unwrap_or_else(|e| panic!("events/{name}: {e}")))
+            .collect();
+        assert_eq!(&units, &expectations[name.as_str()], "events/{name}");
     }
 }

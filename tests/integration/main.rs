@@ -6,6 +6,7 @@ mod choreography;
 mod cli;
 mod custom_resource;
 mod events;
+mod fanout;
 mod faults;
 mod http_api;
 mod package;

@@ -370,6 +370,48 @@ fn pointer(path: &[String]) -> String {
     path.iter().map(|p| format!("/{p}")).collect()
 }
 
+/// The re-sync's SQS event source: the full reconcile's queue, with a dead-letter queue, batch
+/// item failures, and the maximum concurrency the function paces itself by.
+fn check_work_queue_source(t: &Value, name: &str, props: &Value) {
+    let tagged = |v: &Value| match v {
+        Value::Tagged(x) => format!("{} {}", x.tag, strings(&x.value).join(".")),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        tagged(&props["Queue"]),
+        "!GetAtt ReconcileQueue.Arn",
+        "{name}"
+    );
+    assert_eq!(
+        strings(&props["FunctionResponseTypes"]),
+        ["ReportBatchItemFailures"],
+        "{name}"
+    );
+    let concurrency = tagged(&props["ScalingConfig"]["MaximumConcurrency"]);
+    assert_eq!(concurrency, "!Ref ReconcileConcurrency", "{name}");
+    let function = &t["Resources"]["StageResyncFunction"]["Properties"];
+    let env = &function["Environment"]["Variables"];
+    assert_eq!(
+        tagged(&env[stagewire::config::WORKERS_VAR]),
+        concurrency,
+        "every worker paces itself by the event source's maximum concurrency"
+    );
+    assert_eq!(
+        tagged(&env[stagewire::config::QUEUE_VAR]),
+        "!Ref ReconcileQueue"
+    );
+    let queue = &t["Resources"]["ReconcileQueue"]["Properties"];
+    assert_eq!(
+        tagged(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
+        "!GetAtt ReconcileDeadLetterQueue.Arn"
+    );
+    assert!(
+        queue["VisibilityTimeout"].as_u64() >= function["Timeout"].as_u64(),
+        "SQS's event source needs a visibility timeout of at least the function's timeout"
+    );
+    assert_eq!(t["Parameters"]["ReconcileConcurrency"]["MinValue"], 2);
+}
+
 /// An event built from every value each EventBridge rule's pattern admits is handled by the
 /// re-sync; every event kind the re-sync handles has a rule; the stack rule admits exactly the
 /// statuses the re-sync acts on.
@@ -387,6 +429,10 @@ fn every_event_rule_routes_only_events_the_resync_handles() {
         let patterns = match event["Type"].as_str() {
             Some("Schedule") => {
                 routed.insert(("aws.events".to_string(), "Scheduled Event".to_string()));
+                continue;
+            }
+            Some("SQS") => {
+                check_work_queue_source(&t, name, &event["Properties"]);
                 continue;
             }
             Some("EventBridgeRule") => match &event["Properties"]["Pattern"] {

@@ -15,10 +15,13 @@ use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use tracing::instrument;
 
-use self::item::{decode, key, marker, s, stage_pk, Attr};
+use self::item::{decode, key, marker, parse_stage_pk, s, stage_pk, Attr};
 use super::sdk_error;
 use crate::domain::{SourceKey, StageRef};
-use crate::ports::{AwsError, ClaimTerms, ErrorKind, Record, Registry, RegistryError, SyncUpdate};
+use crate::ports::{
+    AwsError, ClaimTerms, ErrorKind, PageKey, Record, Registry, RegistryError, StagePage,
+    SyncUpdate, PAGE_KEYS,
+};
 
 const SERVICE: &str = "dynamodb";
 /// DynamoDB's limit of actions in one transaction.
@@ -313,6 +316,59 @@ impl Registry for DynamoRegistry {
             }
         }
         Ok(out)
+    }
+
+    /// One page of the keys-only `by-shard` index (sorted by `pk`, so by API then stage).
+    #[instrument(skip(self))]
+    async fn stage_page(&self, after: Option<&PageKey>) -> Result<StagePage, RegistryError> {
+        let start = after.map(|(stage, variable)| {
+            let mut k = key(stage, variable);
+            k.insert(Attr::Shard.name().to_string(), s(item::SHARD));
+            k
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by-shard")
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", Attr::Shard.name())
+            .expression_attribute_values(":k", s(item::SHARD))
+            .set_exclusive_start_key(start)
+            .limit(PAGE_KEYS as i32)
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "Query", e))?;
+        let text = |i: &item::Item, a: Attr| {
+            i.get(a.name())
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut page = StagePage::default();
+        for i in out.items() {
+            let pk = text(i, Attr::Pk);
+            let stage = parse_stage_pk(&pk).ok_or_else(|| RegistryError::Corrupt {
+                key: pk.clone(),
+                reason: "not a stage's partition key".into(),
+            })?;
+            if page.stages.last() != Some(&stage) {
+                page.stages.push(stage);
+            }
+        }
+        page.next = match out.last_evaluated_key() {
+            Some(k) => {
+                let pk = text(k, Attr::Pk);
+                let stage = parse_stage_pk(&pk).ok_or_else(|| RegistryError::Corrupt {
+                    key: pk.clone(),
+                    reason: "not a stage's partition key".into(),
+                })?;
+                let sk = text(k, Attr::Sk);
+                Some((stage, sk.strip_prefix("VAR#").unwrap_or(&sk).to_string()))
+            }
+            None => None,
+        };
+        Ok(page)
     }
 
     #[instrument(skip_all, fields(stage = %record.stage, variable = %record.variable))]

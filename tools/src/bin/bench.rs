@@ -19,6 +19,14 @@
 //!
 //! Usage: `bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]`.
 //! `--bin-dir` defaults to the directory of this executable.
+//!
+//! `bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]` measures the full reconcile
+//! fanned out over SQS instead (see [`fanout`]): for each size (default 10,000 and 100,000
+//! bindings over 1,000 stages), wall time with 1, 4 and 16 workers (`--workers`), the highest API Gateway
+//! request rate in any second, peak RSS per worker and AWS calls per binding.
+
+#[path = "../bench_fanout.rs"]
+mod fanout;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,6 +83,10 @@ struct Options {
     spawns: usize,
     bindings: usize,
     stages: usize,
+    /// `--fanout`: the registry sizes of the fan-out measurement.
+    fanout: Option<Vec<usize>>,
+    /// `--workers`: the fan-out's worker counts.
+    workers: Vec<usize>,
 }
 
 fn parse_args() -> BenchResult<Options> {
@@ -89,7 +101,10 @@ fn parse_args() -> BenchResult<Options> {
         spawns: 5,
         bindings: 10_000,
         stages: 1_000,
+        fanout: None,
+        workers: fanout::WORKERS.to_vec(),
     };
+    let mut sizes = vec![10_000, 100_000];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -103,9 +118,22 @@ fn parse_args() -> BenchResult<Options> {
             "--spawns" => options.spawns = number(value("--spawns")?, "--spawns")?.max(1),
             "--bindings" => options.bindings = number(value("--bindings")?, "--bindings")?,
             "--stages" => options.stages = number(value("--stages")?, "--stages")?.max(4),
+            "--fanout" => options.fanout = Some(Vec::new()),
+            "--sizes" => {
+                sizes = value("--sizes")?
+                    .split(',')
+                    .map(|n| number(n.trim().to_string(), "--sizes"))
+                    .collect::<Result<_, _>>()?
+            }
+            "--workers" => {
+                options.workers = value("--workers")?
+                    .split(',')
+                    .map(|n| number(n.trim().to_string(), "--workers").map(|n| n.max(1)))
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]"
+                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]\n       bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]"
                 );
                 std::process::exit(0);
             }
@@ -116,6 +144,9 @@ fn parse_args() -> BenchResult<Options> {
         options.bin_dir = std::env::current_dir()
             .map(|d| d.join(&options.bin_dir))
             .unwrap_or(options.bin_dir);
+    }
+    if let Some(f) = &mut options.fanout {
+        *f = sizes;
     }
     if options.bindings < options.stages {
         return Err("--bindings must be at least --stages".into());
@@ -1147,6 +1178,19 @@ async fn run(options: Options) -> BenchResult<()> {
     Ok(())
 }
 
+/// `--fanout`: one table, a row per size and worker count.
+async fn run_fanout(options: Options) -> BenchResult<()> {
+    let resync_bin = options.bin_dir.join("stage-resync");
+    if !resync_bin.is_file() {
+        return Err(format!("{} is missing (cargo build)", resync_bin.display()));
+    }
+    fanout::header();
+    for bindings in options.fanout.clone().unwrap_or_default() {
+        fanout::measure(&resync_bin, bindings, options.stages, &options.workers).await?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(o) => o,
@@ -1167,7 +1211,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(options)) {
+    let outcome = match &options.fanout {
+        Some(_) => runtime.block_on(run_fanout(options)),
+        None => runtime.block_on(run(options)),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: failed: {e}");

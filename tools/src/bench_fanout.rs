@@ -1,0 +1,334 @@
+//! `bench --fanout`: the full reconcile fanned out over SQS, measured end to end on one moto
+//! server. For each registry size: the real `stage-resync` plans (the schedule's event) and
+//! sends one unit per API to moto's SQS; the devkit's event source mapping drains the queue
+//! with 1, 4 and 16 `stage-resync` worker processes, each told the number of workers
+//! (`STAGEWIRE_RECONCILE_WORKERS`) so that it paces API Gateway at its share of the account's
+//! quota, which the fault proxy enforces. Every binding is in sync with its source (the
+//! schedule's common case), so each run does the same work. Printed: one markdown table.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde_json::Value;
+use stagewire::aws::dynamodb::item;
+use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+use stagewire::ports::Record;
+use stagewire_devkit::event_source::{self, EventSource};
+use stagewire_devkit::{error_chain, FaultProxy, Function, MotoServer};
+
+use super::{err, rss, secs, thousands, BenchResult, LOAD_PARALLELISM, TABLE};
+
+/// Accounts and regions the sources stand for.
+const ACCOUNTS: usize = 10;
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+/// Stages per API: a unit is an API and its stages.
+const STAGES_PER_API: usize = 10;
+/// The worker counts measured by default.
+pub const WORKERS: [usize; 3] = [1, 4, 16];
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3_600);
+
+/// The source stack standing for account `a` and region `r`, and the value of its output.
+/// Sources do not yet carry `Region` and `RoleArn`: every stack is in the hub's account and
+/// region, named after the account and region it stands for. Once they do, this returns the
+/// stack in that account and region.
+fn source(i: usize) -> (Source, String) {
+    let k = i % (ACCOUNTS * REGIONS.len());
+    let (account, region) = (k / REGIONS.len(), REGIONS[k % REGIONS.len()]);
+    let stack = format!("Source-{account:02}-{region}");
+    let source = Source::StackOutput {
+        stack: stack.clone(),
+        output_key: "Dns".into(),
+        at: Default::default(),
+    };
+    (source, format!("{}.elb.example.com", stack.to_lowercase()))
+}
+
+/// Binding `i` of `bindings` over `stages` stages: its stage and variable.
+fn place(i: usize, stages: usize) -> (usize, String) {
+    (i % stages, format!("v{}", i / stages))
+}
+
+fn record(i: usize, stages: usize, apis: &[String], owner: &str) -> Record {
+    let (stage_no, variable) = place(i, stages);
+    let (source, value) = source(i);
+    Record {
+        stage: StageRef::new(
+            ApiKind::Rest,
+            &apis[stage_no / STAGES_PER_API],
+            format!("s{stage_no}"),
+        ),
+        variable,
+        owner: Owner {
+            stack_id: owner.to_string(),
+            logical_id: format!("Binding{stage_no}"),
+            physical_id: format!("binding-{stage_no}"),
+        },
+        source,
+        value: Some(value),
+        written_at: Some(0),
+        via: None,
+        created_stage: false,
+        last_error: None,
+        checked_at: None,
+        version: 1,
+    }
+}
+
+/// One run: the planner and `workers` workers over the whole registry.
+pub struct Run {
+    pub workers: usize,
+    pub wall: Duration,
+    pub peak_rate: u64,
+    pub over_quota: u64,
+    pub worker_rss_kib: Option<u64>,
+    pub planner_rss_kib: Option<u64>,
+    pub calls: u64,
+    pub apigateway: u64,
+    pub writes: u64,
+    pub units: u64,
+    pub failures: u64,
+}
+
+struct Setup {
+    moto: MotoServer,
+    proxy: FaultProxy,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// Seeds a fresh moto with `bindings` bindings over `stages` stages (in sync with their
+/// sources) and measures each worker count, printing a row for each.
+pub async fn measure(
+    resync_bin: &std::path::Path,
+    bindings: usize,
+    stages: usize,
+    worker_counts: &[usize],
+) -> BenchResult<()> {
+    let setup = seed(bindings, stages).await?;
+    for &workers in worker_counts {
+        eprintln!("bench: fan-out of {bindings} bindings, {workers} worker(s)");
+        row(bindings, stages, &run(&setup, resync_bin, workers).await?);
+    }
+    drop(setup.moto);
+    Ok(())
+}
+
+async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
+    eprintln!("bench: seeding {bindings} bindings over {stages} stages");
+    let moto = MotoServer::start().await.map_err(err("starting moto"))?;
+    let sdk = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    stagewire_devkit::create_registry_table(&ddb, TABLE)
+        .await
+        .map_err(err("creating the registry table"))?;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    let stack = |outputs: String| {
+        format!(
+            r#"{{"Resources": {{"Placeholder": {{"Type": "AWS::CloudFormation::WaitConditionHandle"}}}}, "Outputs": {{{outputs}}}}}"#
+        )
+    };
+    let owner = cfn
+        .create_stack()
+        .stack_name("Bindings")
+        .template_body(stack(String::new()))
+        .send()
+        .await
+        .map_err(err("CreateStack"))?
+        .stack_id()
+        .unwrap_or_default()
+        .to_string();
+    for k in 0..ACCOUNTS * REGIONS.len() {
+        let (Source::StackOutput { stack: name, .. }, value) = source(k) else {
+            continue;
+        };
+        cfn.create_stack()
+            .stack_name(name)
+            .template_body(stack(format!(r#""Dns": {{"Value": "{value}"}}"#)))
+            .send()
+            .await
+            .map_err(err("CreateStack"))?;
+    }
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let mut apis = Vec::new();
+    for a in 0..stages.div_ceil(STAGES_PER_API) {
+        apis.push(
+            stagewire_devkit::seed::helloworld_rest_api(&apigw, &format!("Api{a}"))
+                .await
+                .map_err(|e| error_chain(&e))?,
+        );
+    }
+    let per_stage = bindings.div_ceil(stages);
+    for s in 0..stages {
+        let variables = (0..per_stage)
+            .map(|j| j * stages + s)
+            .filter(|&i| i < bindings)
+            .map(|i| (place(i, stages).1, source(i).1))
+            .collect();
+        apigw
+            .create_deployment()
+            .rest_api_id(&apis[s / STAGES_PER_API])
+            .stage_name(format!("s{s}"))
+            .set_variables(Some(variables))
+            .send()
+            .await
+            .map_err(err("CreateDeployment"))?;
+    }
+    let started = Instant::now();
+    load(&ddb, bindings, |i| record(i, stages, &apis, &owner)).await?;
+    eprintln!("bench: registry loaded in {}", secs(started.elapsed()));
+    let proxy = FaultProxy::start(&moto.endpoint())
+        .await
+        .map_err(err("starting the proxy"))?;
+    Ok(Setup {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        moto,
+        proxy,
+    })
+}
+
+/// `count` records into the registry, 25 per BatchWriteItem, a few at once.
+async fn load(
+    ddb: &aws_sdk_dynamodb::Client,
+    count: usize,
+    record: impl Fn(usize) -> Record,
+) -> BenchResult<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut start = 0;
+    while start < count || !tasks.is_empty() {
+        while tasks.len() < LOAD_PARALLELISM && start < count {
+            let mut writes: Vec<WriteRequest> = (start..count.min(start + 25))
+                .filter_map(|i| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item::encode(&record(i))))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(put).build())
+                })
+                .collect();
+            start += 25;
+            let ddb = ddb.clone();
+            tasks.spawn(async move {
+                for _ in 0..10 {
+                    let out = ddb
+                        .batch_write_item()
+                        .request_items(TABLE, writes)
+                        .send()
+                        .await
+                        .map_err(err("BatchWriteItem"))?;
+                    match out.unprocessed_items().and_then(|u| u.get(TABLE)) {
+                        Some(left) if !left.is_empty() => writes = left.to_vec(),
+                        _ => return Ok(()),
+                    }
+                }
+                Err("BatchWriteItem left items unprocessed".to_string())
+            });
+        }
+        if let Some(joined) = tasks.join_next().await {
+            joined.map_err(err("a load task"))??;
+        }
+    }
+    Ok(())
+}
+
+async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> BenchResult<Run> {
+    let queues = event_source::create_queues(
+        &setup.sqs,
+        &format!("units-{workers}"),
+        Duration::from_secs(900),
+        3,
+    )
+    .await
+    .map_err(err("creating the queues"))?;
+    let mut env = stagewire_devkit::moto::process_env(&setup.proxy.endpoint());
+    env.extend(
+        [
+            ("STAGEWIRE_TABLE", TABLE.to_string()),
+            ("STAGEWIRE_BINDING_AUTHORIZATION", "Open".to_string()),
+            ("STAGEWIRE_RECONCILE_QUEUE", queues.url.clone()),
+            ("STAGEWIRE_RECONCILE_WORKERS", workers.to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let launch = || Function::launch(resync_bin, &env, Duration::from_secs(30));
+    let planner = launch().await.map_err(err("starting the planner"))?;
+    let mut pool = Vec::new();
+    for _ in 0..workers {
+        pool.push(launch().await.map_err(err("starting a worker"))?);
+    }
+    let scheduled: Value = serde_json::json!({
+        "version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": super::ACCOUNT, "time": "2026-11-25T12:15:00Z", "region": super::REGION,
+        "resources": [], "detail": {}
+    });
+    setup.proxy.reset_counts();
+    setup.proxy.enforce_apigateway_quotas();
+    let started = Instant::now();
+    let planned = planner
+        .api
+        .invoke(scheduled, Duration::from_secs(900))
+        .await
+        .map_err(err("invoking the planner"))?;
+    if planned.response().is_none() {
+        return Err(format!("the planner failed: {:?}", planned.outcome));
+    }
+    let source = EventSource {
+        client: setup.sqs.clone(),
+        queues: queues.clone(),
+        batch_size: 5,
+        function_timeout: Duration::from_secs(900),
+    };
+    let apis: Vec<_> = pool.iter().map(|f| &f.api).collect();
+    let delivered = source
+        .drain(&apis, DRAIN_TIMEOUT)
+        .await
+        .map_err(err("draining the queue"))?;
+    let wall = started.elapsed();
+    setup.proxy.lift_apigateway_quotas();
+    let counts = setup.proxy.counts();
+    let of = |pred: &dyn Fn(&str, &str) -> bool| -> u64 {
+        counts
+            .iter()
+            .filter(|((s, o), _)| pred(s, o))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    use std::sync::atomic::Ordering::SeqCst;
+    Ok(Run {
+        workers,
+        wall,
+        peak_rate: setup.proxy.max_rate_per_sec("apigateway"),
+        over_quota: setup.proxy.over_quota(),
+        worker_rss_kib: pool.iter().filter_map(|f| f.process.peak_rss_kb()).max(),
+        planner_rss_kib: planner.process.peak_rss_kb(),
+        calls: setup.proxy.total(),
+        apigateway: of(&|s, _| s == "apigateway"),
+        writes: of(&|s, o| super::is_write(s, o)),
+        units: delivered.deleted.load(SeqCst),
+        failures: delivered.item_failures.load(SeqCst) + delivered.errors.load(SeqCst),
+    })
+}
+
+/// The table's header; [`row`] prints each run as it ends.
+pub fn header() {
+    println!("| bindings | workers | wall time | highest API Gateway requests in one second (quota 10/s, burst 40) | throttled | peak RSS per worker | peak RSS of the planner | AWS calls per binding | units | writes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+}
+
+pub fn row(bindings: usize, stages: usize, r: &Run) {
+    println!(
+        "| {} over {} stages | {} | {} | {} | {} | {} | {} | {:.3} ({} calls, {} to API Gateway) | {} ({} failed) | {} |",
+        thousands(bindings),
+        thousands(stages),
+        r.workers,
+        secs(r.wall),
+        r.peak_rate,
+        r.over_quota,
+        rss(r.worker_rss_kib),
+        rss(r.planner_rss_kib),
+        r.calls as f64 / bindings as f64,
+        r.calls,
+        r.apigateway,
+        r.units,
+        r.failures,
+        r.writes,
+    );
+}
