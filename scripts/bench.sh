@@ -11,11 +11,12 @@
 # Extra arguments go to the bench, e.g. `scripts/bench.sh --bin-dir target/debug` to measure the
 # debug binaries (the release build is then skipped), or `--spawns 3`.
 # `scripts/bench.sh --fanout` measures the full reconcile fanned out over SQS instead and prints
-# its one table (10,000 and 100,000 bindings over 1,000 stages, 1, 4 and 16 workers; `--sizes`
-# and `--stages` change them); it needs no comparison function.
+# its one table (10,000 and 100,000 bindings over 1,000 stages, their sources in 10 accounts and
+# 2 regions, 1, 4 and 16 workers; `--sizes`, `--stages` and `--workers` change them); it needs
+# no comparison function.
 #
 # Usage: scripts/bench.sh [--bin-dir DIR] [--spawns N] [--bindings N] [--stages N]
-#        scripts/bench.sh --fanout [--bin-dir DIR] [--sizes N,N] [--stages N]
+#        scripts/bench.sh --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -3,44 +3,111 @@
 //! sends one unit per API to moto's SQS; the devkit's event source mapping drains the queue
 //! with 1, 4 and 16 `stage-resync` worker processes, each told the number of workers
 //! (`STAGEWIRE_RECONCILE_WORKERS`) so that it paces API Gateway at its share of the account's
-//! quota, which the fault proxy enforces. Every binding is in sync with its source (the
-//! schedule's common case), so each run does the same work. Printed: one markdown table.
+//! quota, which the fault proxy enforces. The sources are stack outputs in 10 accounts (the
+//! hub's and 9 members') and 2 regions (the hub's and another): the processes are configured as
+//! the template configures them (`STAGEWIRE_ACCOUNT_ID`, `STAGEWIRE_SOURCE_ROLES`) and assume
+//! each member's role, through the proxy like every other call (moto maps an assumed role's
+//! credentials to the role's account and serves every region). Every binding is in sync with
+//! its source (the schedule's common case), so each run does the same work. Printed: one
+//! markdown table.
 
 use std::time::{Duration, Instant};
 
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::Value;
 use stagewire::aws::dynamodb::item;
-use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
+use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
 use stagewire_devkit::{error_chain, FaultProxy, Function, MotoServer};
 
 use super::{err, rss, secs, thousands, BenchResult, LOAD_PARALLELISM, TABLE};
 
-/// Accounts and regions the sources stand for.
+/// Accounts of the sources: the hub's own (the first) and members.
 const ACCOUNTS: usize = 10;
-const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+/// Regions of the sources: the hub's own (the first) and another.
+const REGIONS: [&str; 2] = [super::REGION, "eu-west-1"];
+/// The source stack, of the same name in every account and region.
+const SOURCE_STACK: &str = "Source";
+/// The role ARN patterns the hub trusts (its `SourceRoleArns` parameter).
+const TRUSTED_ROLES: &str = "arn:aws:iam::*:role/stagewire-source";
 /// Stages per API: a unit is an API and its stages.
 const STAGES_PER_API: usize = 10;
 /// The worker counts measured by default.
 pub const WORKERS: [usize; 3] = [1, 4, 16];
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3_600);
 
-/// The source stack standing for account `a` and region `r`, and the value of its output.
-/// Sources do not yet carry `Region` and `RoleArn`: every stack is in the hub's account and
-/// region, named after the account and region it stands for. Once they do, this returns the
-/// stack in that account and region.
-fn source(i: usize) -> (Source, String) {
+/// Account `a`: the hub's own for 0, else a member's.
+fn account(a: usize) -> String {
+    if a == 0 {
+        super::ACCOUNT.to_string()
+    } else {
+        format!("{:012}", 200_000_000_000 + a)
+    }
+}
+
+/// The read-only role a spoke creates in `account`, which the hub assumes.
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/stagewire-source")
+}
+
+/// Account and region (indexes into [`account`] and [`REGIONS`]) of binding `i`'s source.
+fn place_of(i: usize) -> (usize, usize) {
     let k = i % (ACCOUNTS * REGIONS.len());
-    let (account, region) = (k / REGIONS.len(), REGIONS[k % REGIONS.len()]);
-    let stack = format!("Source-{account:02}-{region}");
+    (k / REGIONS.len(), k % REGIONS.len())
+}
+
+/// Binding `i`'s source, the output of [`SOURCE_STACK`] in its account and region, and the
+/// value of that output. `Region` names only the other region and `RoleArn` only a member's
+/// role: the hub's own account and region are where a source is read by default (and a role
+/// of the hub's own account is refused).
+fn source(i: usize) -> (Source, String) {
+    let (a, r) = place_of(i);
+    let (account, region) = (account(a), REGIONS[r]);
     let source = Source::StackOutput {
-        stack: stack.clone(),
+        stack: SOURCE_STACK.into(),
         output_key: "Dns".into(),
-        at: Default::default(),
+        at: Place {
+            region: (r != 0).then(|| region.to_string()),
+            role_arn: (a != 0).then(|| role(&account)),
+        },
     };
-    (source, format!("{}.elb.example.com", stack.to_lowercase()))
+    (source, format!("source.{account}.{region}.elb.example.com"))
+}
+
+/// The accounts and regions the sources of `bindings` bindings span.
+fn spread(bindings: usize) -> (usize, usize) {
+    let places: Vec<(usize, usize)> = (0..bindings.min(ACCOUNTS * REGIONS.len()))
+        .map(place_of)
+        .collect();
+    let count = |key: fn(&(usize, usize)) -> usize| {
+        let mut keys: Vec<usize> = places.iter().map(key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    };
+    (count(|p| p.0), count(|p| p.1))
+}
+
+/// An SDK configuration for account `a` and region `region`: the hub's, or a member's through
+/// an assumed role (the seed's own, not the one the functions assume).
+async fn sdk_at(hub: &SdkConfig, a: usize, region: &str) -> SdkConfig {
+    let mut sdk = hub.to_builder().region(Region::new(region.to_string()));
+    if a != 0 {
+        let provider =
+            AssumeRoleProvider::builder(format!("arn:aws:iam::{}:role/bench-seed", account(a)))
+                .session_name("bench-seed")
+                .region(Region::new(region.to_string()))
+                .configure(hub)
+                .build()
+                .await;
+        sdk = sdk.credentials_provider(SharedCredentialsProvider::new(provider));
+    }
+    sdk.build()
 }
 
 /// Binding `i` of `bindings` over `stages` stages: its stage and variable.
@@ -84,6 +151,7 @@ pub struct Run {
     pub planner_rss_kib: Option<u64>,
     pub calls: u64,
     pub apigateway: u64,
+    pub assume_role: u64,
     pub writes: u64,
     pub units: u64,
     pub failures: u64,
@@ -137,15 +205,19 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
         .unwrap_or_default()
         .to_string();
     for k in 0..ACCOUNTS * REGIONS.len() {
-        let (Source::StackOutput { stack: name, .. }, value) = source(k) else {
-            continue;
-        };
-        cfn.create_stack()
-            .stack_name(name)
+        let (a, r) = place_of(k);
+        let (_, value) = source(k);
+        aws_sdk_cloudformation::Client::new(&sdk_at(&sdk, a, REGIONS[r]).await)
+            .create_stack()
+            .stack_name(SOURCE_STACK)
             .template_body(stack(format!(r#""Dns": {{"Value": "{value}"}}"#)))
             .send()
             .await
-            .map_err(err("CreateStack"))?;
+            .map_err(err(&format!(
+                "CreateStack in account {}, region {}",
+                account(a),
+                REGIONS[r]
+            )))?;
     }
     let apigw = aws_sdk_apigateway::Client::new(&sdk);
     let mut apis = Vec::new();
@@ -245,6 +317,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
             ("STAGEWIRE_BINDING_AUTHORIZATION", "Open".to_string()),
             ("STAGEWIRE_RECONCILE_QUEUE", queues.url.clone()),
             ("STAGEWIRE_RECONCILE_WORKERS", workers.to_string()),
+            (ACCOUNT_VAR, super::ACCOUNT.to_string()),
+            (SOURCE_ROLES_VAR, TRUSTED_ROLES.to_string()),
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
@@ -297,10 +371,16 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
         wall,
         peak_rate: setup.proxy.max_rate_per_sec("apigateway"),
         over_quota: setup.proxy.over_quota(),
-        worker_rss_kib: pool.iter().filter_map(|f| f.process.peak_rss_kb()).max(),
+        // The largest of the workers' peaks; none if any worker's cannot be read (it ended).
+        worker_rss_kib: pool
+            .iter()
+            .map(|f| f.process.peak_rss_kb())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|peaks| peaks.into_iter().max()),
         planner_rss_kib: planner.process.peak_rss_kb(),
         calls: setup.proxy.total(),
         apigateway: of(&|s, _| s == "apigateway"),
+        assume_role: of(&|s, o| s == "sts" && o == "AssumeRole"),
         writes: of(&|s, o| super::is_write(s, o)),
         units: delivered.deleted.load(SeqCst),
         failures: delivered.item_failures.load(SeqCst) + delivered.errors.load(SeqCst),
@@ -309,13 +389,15 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
 
 /// The table's header; [`row`] prints each run as it ends.
 pub fn header() {
-    println!("| bindings | workers | wall time | highest API Gateway requests in one second (quota 10/s, burst 40) | throttled | peak RSS per worker | peak RSS of the planner | AWS calls per binding | units | writes |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| bindings | sources | workers | wall time | highest API Gateway requests in any second (quota 10/s, burst 40) | throttled | peak RSS per worker | peak RSS of the planner | AWS calls per binding | units | writes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
 }
 
 pub fn row(bindings: usize, stages: usize, r: &Run) {
+    let (accounts, regions) = spread(bindings);
+    let outputs = bindings.min(ACCOUNTS * REGIONS.len());
     println!(
-        "| {} over {} stages | {} | {} | {} | {} | {} | {} | {:.3} ({} calls, {} to API Gateway) | {} ({} failed) | {} |",
+        "| {} over {} stages | {outputs} stack outputs in {accounts} accounts and {regions} regions | {} | {} | {} | {} | {} | {} | {:.3} ({} calls: {} to API Gateway, {} AssumeRole) | {} ({} failed) | {} |",
         thousands(bindings),
         thousands(stages),
         r.workers,
@@ -327,6 +409,7 @@ pub fn row(bindings: usize, stages: usize, r: &Run) {
         r.calls as f64 / bindings as f64,
         r.calls,
         r.apigateway,
+        r.assume_role,
         r.units,
         r.failures,
         r.writes,
