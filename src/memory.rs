@@ -450,28 +450,46 @@ impl Registry for World {
         self.select(op::ALL_RECORDS, |_| true)
     }
 
+    /// Pages in an order like Scan's: a stage's records together, stages in the order of a
+    /// hash of their names, so that the stages of one API are spread over the pages.
     async fn stage_page(
         &self,
         after: Option<&crate::ports::PageKey>,
     ) -> Result<crate::ports::StagePage, RegistryError> {
-        use std::ops::Bound;
         let s = self.call(op::STAGE_PAGE)?;
-        let from = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.clone()));
-        let keys: Vec<&(StageRef, String)> = s
+        let scan_key = |stage: &str, variable: &str| {
+            let hash = stage.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            (hash, stage.to_string(), variable.to_string())
+        };
+        let mut keys: Vec<_> = s
             .registry
-            .range((from, Bound::Unbounded))
-            .map(|(k, _)| k)
+            .keys()
+            .map(|(stage, variable)| (scan_key(&stage.to_string(), variable), stage))
+            .collect();
+        keys.sort();
+        let from = after.map(|k| scan_key(&k.pk, &k.sk));
+        let keys: Vec<_> = keys
+            .into_iter()
+            .filter(|(k, _)| from.as_ref().is_none_or(|from| k > from))
             .take(crate::ports::PAGE_KEYS + 1)
             .collect();
         let more = keys.len() > crate::ports::PAGE_KEYS;
         let keys = &keys[..keys.len().min(crate::ports::PAGE_KEYS)];
         let mut page = crate::ports::StagePage::default();
-        for (stage, _) in keys {
-            if page.stages.last() != Some(stage) {
-                page.stages.push(stage.clone());
+        for (_, stage) in keys {
+            if page.stages.last() != Some(*stage) {
+                page.stages.push((*stage).clone());
             }
         }
-        page.next = more.then(|| keys[keys.len() - 1].clone());
+        page.next = more.then(|| {
+            let ((_, pk, sk), _) = &keys[keys.len() - 1];
+            crate::ports::PageKey {
+                pk: pk.clone(),
+                sk: sk.clone(),
+            }
+        });
         Ok(page)
     }
 

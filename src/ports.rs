@@ -277,8 +277,13 @@ pub enum RegistryError {
     Aws(#[from] AwsError),
 }
 
-/// A record's key: its stage and variable.
-pub type PageKey = (StageRef, String);
+/// Where the next page of [`Registry::stage_page`] starts: the registry's own key of the last
+/// item read (for DynamoDB, the `pk` and `sk` of Scan's `LastEvaluatedKey`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    pub pk: String,
+    pub sk: String,
+}
 
 /// Keys read per [`Registry::stage_page`].
 pub const PAGE_KEYS: usize = 1000;
@@ -286,9 +291,10 @@ pub const PAGE_KEYS: usize = 1000;
 /// One page of the registry's keys, as stages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StagePage {
-    /// The stages of the page's records in key order, each once.
+    /// The stages of the page's records, each once (a stage's records are read together, but a
+    /// stage may end one page and begin the next).
     pub stages: Vec<StageRef>,
-    /// The key of the page's last record, where the next page starts; `None` after the last.
+    /// Where the next page starts; `None` after the last.
     pub next: Option<PageKey>,
 }
 
@@ -355,9 +361,9 @@ pub trait Registry: Send + Sync {
     /// Every record owned by the bindings of one stack.
     async fn by_stack(&self, stack_id: &str) -> Result<Vec<Record>, RegistryError>;
     async fn all(&self) -> Result<Vec<Record>, RegistryError>;
-    /// At most [`PAGE_KEYS`] records' keys after `after`, in key order, as the stages they
-    /// belong to: the stages of one API come one after the other, so the full reconcile's
-    /// planner reads the registry a page at a time and still finds every API once.
+    /// At most [`PAGE_KEYS`] items' keys after `after`, as the stages of the records among
+    /// them. Pages come in the table's own order (Scan's): the records of one stage come
+    /// together, the stages of one API need not.
     async fn stage_page(&self, after: Option<&PageKey>) -> Result<StagePage, RegistryError>;
     /// Record a re-sync's outcome if the item still has `record.version`; `Ok(false)` when a
     /// concurrent writer changed (or removed) it first.

@@ -255,12 +255,11 @@ fn write_fixture(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The table's shape: the fixture's three indexes, plus `extra` (the workspace template's own:
-/// name, key, projection).
+/// The table's shape: the fixture's three indexes, plus `extra` (the workspace template's own).
 async fn assert_registry_shape(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    extra: &[(&str, &str, ProjectionType)],
+    extra: &[(&str, &str)],
 ) {
     let described = client
         .describe_table()
@@ -307,11 +306,11 @@ async fn assert_registry_shape(
             ("by-via".into(), "via_key".into(), "pk".into(), all.clone()),
         ]
         .into_iter()
-        .chain(extra.iter().map(|(name, key, projection)| (
+        .chain(extra.iter().map(|(name, key)| (
             name.to_string(),
             key.to_string(),
             "pk".to_string(),
-            Some(projection.clone())
+            all.clone()
         )))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -334,7 +333,7 @@ async fn registry_table_from_a_fixture_template() {
     assert_registry_shape(
         &client,
         "devkit-fixture-registry",
-        &[("by-stack", "stack_id", ProjectionType::All)],
+        &[("by-stack", "stack_id")],
     )
     .await;
     // A second create of the same table is an error, with the SDK error kept as the cause.
@@ -359,10 +358,7 @@ async fn registry_table_from_the_workspace_template() {
     assert_registry_shape(
         &client,
         "devkit-workspace-registry",
-        &[
-            ("by-stack", "stack_id", ProjectionType::All),
-            ("by-shard", "shard", ProjectionType::KeysOnly),
-        ],
+        &[("by-stack", "stack_id")],
     )
     .await;
 }

@@ -115,7 +115,7 @@ pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
     (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
     // The credentials of a source's role (the clients built with them read as above).
     (op::ASSUME_ROLE, &["sts:AssumeRole"]),
-    (op::STAGE_PAGE, &["dynamodb:Query"]),
+    (op::STAGE_PAGE, &["dynamodb:Scan"]),
     // SendMessageBatch is authorized as sqs:SendMessage.
     (op::SEND_UNITS, &["sqs:SendMessage"]),
 ];

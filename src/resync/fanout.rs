@@ -1,9 +1,9 @@
 //! The full reconcile, fanned out over a work queue (SQS).
 //!
-//! - [`plan`] (the schedule's invocation): reads the registry a page at a time
-//!   ([`crate::ports::Registry::stage_page`], keys only, in key order, so the stages of one API
-//!   come one after the other) and sends one [`Unit`] per API. It holds one page and one unit,
-//!   whatever the number of bindings.
+//! - [`plan`] (the schedule's invocation): reads the registry's keys a page at a time
+//!   ([`crate::ports::Registry::stage_page`], a keys-only Scan) and sends one [`Unit`] per API
+//!   with the stages that hold bindings. It holds one page and the names of the bound stages:
+//!   at most API Gateway's quota of APIs times stages per API, whatever the number of bindings.
 //! - [`work`] (an SQS batch): each unit's records, read stage by stage, go through the same
 //!   release and [`super::reconcile`] as any other trigger. A unit with failures, or a message
 //!   that is not a unit, is reported in `batchItemFailures`: SQS delivers it again after the
@@ -11,10 +11,13 @@
 //!   queue. Every invocation paces API Gateway at its share of the account's quota
 //!   ([`crate::aws::pace::Pacer::apigateway_share`]).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 
 use super::{metrics, Summary, Trigger};
+use crate::domain::ApiKind;
 use crate::ports::{Unit, WorkQueue};
 use crate::Ports;
 
@@ -28,11 +31,11 @@ pub struct Planned {
     pub stages: usize,
 }
 
-/// Send one unit per API of the registry to `queue`; failures go into `summary`.
+/// Send one unit per API of the registry to `queue`; failures go into `summary`. The stages
+/// are gathered over every page first: pages come in the table's order, not by API.
 pub async fn plan(ports: &Ports, queue: &dyn WorkQueue, summary: &mut Summary) -> Planned {
     let mut planned = Planned::default();
-    let mut ready: Vec<Unit> = Vec::with_capacity(SEND_BATCH);
-    let mut current: Option<Unit> = None;
+    let mut apis: BTreeMap<(ApiKind, String), BTreeSet<String>> = BTreeMap::new();
     let mut after = None;
     loop {
         let page = match ports.registry.stage_page(after.as_ref()).await {
@@ -40,53 +43,31 @@ pub async fn plan(ports: &Ports, queue: &dyn WorkQueue, summary: &mut Summary) -
             Err(e) => return failed(summary, "registry", &e, planned),
         };
         for stage in page.stages {
-            match &mut current {
-                Some(u) if u.kind == stage.kind && u.api_id == stage.api_id => {
-                    // A stage's records may end one page and begin the next.
-                    if u.stages.last() != Some(&stage.stage) {
-                        u.stages.push(stage.stage);
-                    }
-                }
-                _ => {
-                    let next = Unit {
-                        kind: stage.kind,
-                        api_id: stage.api_id,
-                        stages: vec![stage.stage],
-                    };
-                    ready.extend(current.replace(next));
-                }
-            }
-            if ready.len() == SEND_BATCH {
-                if let Err(e) = send(queue, &mut ready, &mut planned).await {
-                    return failed(summary, "work queue", &e, planned);
-                }
-            }
+            apis.entry((stage.kind, stage.api_id))
+                .or_default()
+                .insert(stage.stage);
         }
         after = page.next;
         if after.is_none() {
             break;
         }
     }
-    ready.extend(current);
-    if let Err(e) = send(queue, &mut ready, &mut planned).await {
-        return failed(summary, "work queue", &e, planned);
+    let units: Vec<Unit> = apis
+        .into_iter()
+        .map(|((kind, api_id), stages)| Unit {
+            kind,
+            api_id,
+            stages: stages.into_iter().collect(),
+        })
+        .collect();
+    for chunk in units.chunks(SEND_BATCH) {
+        if let Err(e) = queue.send(chunk).await {
+            return failed(summary, "work queue", &e, planned);
+        }
+        planned.units += chunk.len();
+        planned.stages += chunk.iter().map(|u| u.stages.len()).sum::<usize>();
     }
     planned
-}
-
-async fn send(
-    queue: &dyn WorkQueue,
-    ready: &mut Vec<Unit>,
-    planned: &mut Planned,
-) -> Result<(), crate::ports::AwsError> {
-    if ready.is_empty() {
-        return Ok(());
-    }
-    queue.send(ready).await?;
-    planned.units += ready.len();
-    planned.stages += ready.iter().map(|u| u.stages.len()).sum::<usize>();
-    ready.clear();
-    Ok(())
 }
 
 fn failed(
@@ -217,6 +198,23 @@ mod tests {
         assert!(world.state().registry.len() > 2 * PAGE_KEYS);
         let mut summary = Summary::default();
 
+        // The pages meet the stages of an API apart, as a Scan does.
+        let mut runs: Vec<String> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = ports.registry.stage_page(after.as_ref()).await.unwrap();
+            for stage in page.stages {
+                if runs.last() != Some(&stage.api_id) {
+                    runs.push(stage.api_id);
+                }
+            }
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert!(runs.len() > 7, "every API's stages together: {runs:?}");
+
         let planned = plan(&ports, world.queue().as_ref(), &mut summary).await;
 
         assert!(summary.issues.is_empty(), "{summary:?}");
@@ -228,7 +226,7 @@ mod tests {
             }
         );
         let s = world.state();
-        assert_eq!(s.count(op::STAGE_PAGE), 3);
+        assert_eq!(s.count(op::STAGE_PAGE), 6, "three pages, read twice");
         assert_eq!(s.count(op::SEND_UNITS), 1, "seven units, one batch");
         for (a, u) in s.units.iter().enumerate() {
             assert_eq!(u.api_id, format!("api{a:03}"));

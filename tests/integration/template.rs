@@ -717,3 +717,32 @@ fn the_spoke_role_reads_sources_only_and_trusts_the_hub_functions_only() {
         }
     }
 }
+
+/// The registry's indexes in the last release: an update from it may create or delete only one
+/// global secondary index, since DynamoDB does one per table update and CloudFormation fails
+/// (and rolls back) a stack update that asks for more.
+const RELEASED_INDEXES: [&str; 3] = ["by-source", "by-owner", "by-via"];
+
+#[test]
+fn an_update_from_the_last_release_changes_at_most_one_index() {
+    let t = template();
+    let table = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::DynamoDB::Table")
+        .expect("the registry table");
+    let now: std::collections::BTreeSet<String> = table["Properties"]["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("the registry's indexes")
+        .iter()
+        .map(|i| i["IndexName"].as_str().unwrap().to_string())
+        .collect();
+    let released = RELEASED_INDEXES.map(String::from).into();
+    let changed: Vec<_> = now.symmetric_difference(&released).collect();
+    assert!(
+        changed.len() <= 1,
+        "an update from the last release would create or delete {changed:?}: DynamoDB changes one \
+         global secondary index per update"
+    );
+}

@@ -45,14 +45,7 @@ pub enum Attr {
     ViaKey,
     LastError,
     CheckedAt,
-    /// [`SHARD`] on every record; the keys-only `by-shard` index lists the records in key
-    /// order, so that the stages of one API come one after the other.
-    Shard,
 }
-
-/// The value of [`Attr::Shard`]: one shard, since the keys-only index is written only when a
-/// record is claimed or released (the re-sync's writes do not touch it).
-pub const SHARD: &str = "0";
 
 /// What a claim does with an attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +64,7 @@ enum OnClaim {
 
 impl Attr {
     /// Every attribute, in the order items are written.
-    pub const ALL: [Attr; 20] = [
+    pub const ALL: [Attr; 19] = [
         Attr::Pk,
         Attr::Sk,
         Attr::OwnerKey,
@@ -91,7 +84,6 @@ impl Attr {
         Attr::ViaKey,
         Attr::LastError,
         Attr::CheckedAt,
-        Attr::Shard,
     ];
 
     /// The attribute's name in the table.
@@ -116,7 +108,6 @@ impl Attr {
             Attr::ViaKey => "via_key",
             Attr::LastError => "last_error",
             Attr::CheckedAt => "checked_at",
-            Attr::Shard => "shard",
         }
     }
 
@@ -133,8 +124,7 @@ impl Attr {
             | Attr::ApiId
             | Attr::StageName
             | Attr::VarName
-            | Attr::CreatedStage
-            | Attr::Shard => OnClaim::Set,
+            | Attr::CreatedStage => OnClaim::Set,
             Attr::Version => OnClaim::Count,
             Attr::Value | Attr::WrittenAt | Attr::ViaKey | Attr::LastError => OnClaim::SetOrRemove,
             Attr::CheckedAt => OnClaim::SetOrKeep,
@@ -204,7 +194,6 @@ pub fn encode(r: &Record) -> Item {
     put(Attr::StageName, s(&r.stage.stage));
     put(Attr::VarName, s(&r.variable));
     put(Attr::CreatedStage, AttributeValue::Bool(r.created_stage));
-    put(Attr::Shard, s(SHARD));
     put(Attr::Version, n(r.version.max(1)));
     if let Some(v) = &r.value {
         put(Attr::Value, s(v));

@@ -9,6 +9,8 @@
 
 pub mod item;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
@@ -318,27 +320,28 @@ impl Registry for DynamoRegistry {
         Ok(out)
     }
 
-    /// One page of the keys-only `by-shard` index (sorted by `pk`, so by API then stage).
+    /// One page of the table's keys (Scan, keys only); items that are not records (the
+    /// cancellation markers) are skipped.
     #[instrument(skip(self))]
     async fn stage_page(&self, after: Option<&PageKey>) -> Result<StagePage, RegistryError> {
-        let start = after.map(|(stage, variable)| {
-            let mut k = key(stage, variable);
-            k.insert(Attr::Shard.name().to_string(), s(item::SHARD));
-            k
+        let start = after.map(|k| {
+            HashMap::from([
+                (Attr::Pk.name().to_string(), s(&k.pk)),
+                (Attr::Sk.name().to_string(), s(&k.sk)),
+            ])
         });
         let out = self
             .client
-            .query()
+            .scan()
             .table_name(&self.table)
-            .index_name("by-shard")
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", Attr::Shard.name())
-            .expression_attribute_values(":k", s(item::SHARD))
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", Attr::Pk.name())
+            .expression_attribute_names("#sk", Attr::Sk.name())
             .set_exclusive_start_key(start)
             .limit(PAGE_KEYS as i32)
             .send()
             .await
-            .map_err(|e| sdk_error(SERVICE, "Query", e))?;
+            .map_err(|e| sdk_error(SERVICE, "Scan", e))?;
         let text = |i: &item::Item, a: Attr| {
             i.get(a.name())
                 .and_then(|v| v.as_s().ok())
@@ -346,28 +349,19 @@ impl Registry for DynamoRegistry {
                 .unwrap_or_default()
         };
         let mut page = StagePage::default();
-        for i in out.items() {
-            let pk = text(i, Attr::Pk);
-            let stage = parse_stage_pk(&pk).ok_or_else(|| RegistryError::Corrupt {
-                key: pk.clone(),
-                reason: "not a stage's partition key".into(),
-            })?;
+        for stage in out
+            .items()
+            .iter()
+            .filter_map(|i| parse_stage_pk(&text(i, Attr::Pk)))
+        {
             if page.stages.last() != Some(&stage) {
                 page.stages.push(stage);
             }
         }
-        page.next = match out.last_evaluated_key() {
-            Some(k) => {
-                let pk = text(k, Attr::Pk);
-                let stage = parse_stage_pk(&pk).ok_or_else(|| RegistryError::Corrupt {
-                    key: pk.clone(),
-                    reason: "not a stage's partition key".into(),
-                })?;
-                let sk = text(k, Attr::Sk);
-                Some((stage, sk.strip_prefix("VAR#").unwrap_or(&sk).to_string()))
-            }
-            None => None,
-        };
+        page.next = out.last_evaluated_key().map(|k| PageKey {
+            pk: text(k, Attr::Pk),
+            sk: text(k, Attr::Sk),
+        });
         Ok(page)
     }
 
