@@ -140,8 +140,9 @@ struct SyncArgs {
     /// Print the changes a reconcile would make, without writing anything
     #[arg(long)]
     dry_run: bool,
-    /// Only the bindings whose source is an output of this stack
-    #[arg(long, value_name = "NAME")]
+    /// Only the bindings whose source is an output of this stack (by ARN: a member account's
+    /// stack in its account and region)
+    #[arg(long, value_name = "NAME|ARN")]
     stack: Option<String>,
 }
 
@@ -437,9 +438,12 @@ fn short(note: &str) -> String {
 // ---- sync ----
 
 async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
-    let trigger = match &args.stack {
-        Some(stack) => Trigger::Stack(stack.clone()),
-        None => Trigger::Everything,
+    let (trigger, origin) = match &args.stack {
+        Some(stack) => (
+            Trigger::Stack(stack.clone()),
+            resync::Origin::of_stack(stack),
+        ),
+        None => (Trigger::Everything, resync::Origin::default()),
     };
     let scope = match &args.stack {
         Some(stack) => format!("bindings to outputs of stack {stack}"),
@@ -447,7 +451,7 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
     };
     if args.dry_run {
         let mut asked = Summary::new(scope.clone());
-        let sorted = resync::sort(ports, &trigger, &resync::Origin::default(), &mut asked)
+        let sorted = resync::sort(ports, &trigger, &origin, &mut asked)
             .await
             .map_err(Failure::runtime)?;
         let rows = status::rows(ports, sorted.live)
@@ -526,7 +530,7 @@ async fn sync_cmd(ports: &Ports, args: &SyncArgs) -> Result<u8, Failure> {
             code.max(status::EXIT_ATTENTION as u8)
         });
     }
-    let summary = resync::run(ports, &trigger, &resync::Origin::default()).await;
+    let summary = resync::run(ports, &trigger, &origin).await;
     print_summary(&scope, &summary);
     Ok(if !summary.failures().is_empty() {
         EXIT_FAILURE

@@ -54,7 +54,27 @@ pub struct Origin {
     pub region: Option<String>,
 }
 
-/// The account and region an EventBridge event names.
+impl Origin {
+    /// Where a stack named by its ARN lives (`arn:<partition>:cloudformation:<region>:<account>:
+    /// stack/...`); a stack named by its name is the hub's own.
+    pub fn of_stack(stack: &str) -> Origin {
+        let parts: Vec<&str> = stack.splitn(6, ':').collect();
+        match parts[..] {
+            ["arn", _, "cloudformation", region, account, rest]
+                if rest.starts_with("stack/") && !region.is_empty() && !account.is_empty() =>
+            {
+                Origin {
+                    account: Some(account.to_owned()),
+                    region: Some(region.to_owned()),
+                }
+            }
+            _ => Origin::default(),
+        }
+    }
+}
+
+/// The account and region an EventBridge event names; for an operator's request, those of the
+/// stack it names by ARN.
 pub fn origin(event: &Value) -> Origin {
     let field = |k: &str| {
         event
@@ -64,7 +84,10 @@ pub fn origin(event: &Value) -> Origin {
             .map(str::to_owned)
     };
     if event.get("resync").is_some() {
-        return Origin::default();
+        return match classify(event) {
+            Trigger::Stack(stack) => Origin::of_stack(&stack),
+            _ => Origin::default(),
+        };
     }
     Origin {
         account: field("account"),
@@ -428,6 +451,29 @@ mod tests {
                 service: "helloworld".into()
             }
         );
+    }
+
+    #[test]
+    fn a_manual_request_naming_a_stack_by_arn_comes_from_its_account_and_region() {
+        let member = "arn:aws:cloudformation:eu-west-1:222222222222:stack/Ecs/1a2b";
+        assert_eq!(
+            origin(&json!({"resync": {"stack": member}})),
+            Origin {
+                account: Some("222222222222".into()),
+                region: Some("eu-west-1".into()),
+            }
+        );
+        assert_eq!(
+            Origin::of_stack(member),
+            origin(&json!({"resync": {"stack": member}}))
+        );
+        for hub in [
+            json!({"resync": {"stack": "Ecs"}}),
+            json!({"resync": "all"}),
+            json!({"resync": {"stack": "arn:aws:s3:::bucket/stack/x"}}),
+        ] {
+            assert_eq!(origin(&hub), Origin::default(), "{hub}");
+        }
     }
 
     #[test]

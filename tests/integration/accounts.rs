@@ -148,6 +148,17 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
         .await;
         assert_eq!(other.bindings_checked, 0, "{account} {region}: {other:?}");
     }
+
+    // An operator's request naming B's stack by its ARN reaches the binding fed from B; by its
+    // name, the hub's own stack of that name.
+    let third = b.replace_elb_stack(&stack).await;
+    let by_arn = run(&hub, json!({"resync": {"stack": third.stack_id}})).await;
+    assert_eq!(by_arn.bindings_checked, 1, "{by_arn:?}");
+    assert_eq!(by_arn.changed.len(), 1, "{by_arn:?}");
+    assert_eq!(hub.var(&api, "prod", "remoteElb").await, Some(third.dns));
+    let by_name = run(&hub, json!({"resync": {"stack": stack}})).await;
+    assert_eq!(by_name.bindings_checked, 1, "{by_name:?}");
+    assert!(by_name.changed.is_empty(), "{by_name:?}");
 }
 
 #[tokio::test]
