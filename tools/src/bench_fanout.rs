@@ -16,16 +16,14 @@ use std::time::{Duration, Instant};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::Value;
-use stagewire::aws::dynamodb::item;
 use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
 use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
 use stagewire_devkit::{error_chain, FaultProxy, Function, MotoServer};
 
-use super::{err, rss, secs, thousands, BenchResult, LOAD_PARALLELISM, TABLE};
+use super::{err, rss, secs, thousands, BenchResult, TABLE};
 
 /// Accounts of the sources: the hub's own (the first) and members.
 const ACCOUNTS: usize = 10;
@@ -245,7 +243,7 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
             .map_err(err("CreateDeployment"))?;
     }
     let started = Instant::now();
-    load(&ddb, bindings, |i| record(i, stages, &apis, &owner)).await?;
+    super::load_records(&ddb, bindings, |i| record(i, stages, &apis, &owner)).await?;
     eprintln!("bench: registry loaded in {}", secs(started.elapsed()));
     let proxy = FaultProxy::start(&moto.endpoint())
         .await
@@ -255,50 +253,6 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
         moto,
         proxy,
     })
-}
-
-/// `count` records into the registry, 25 per BatchWriteItem, a few at once.
-async fn load(
-    ddb: &aws_sdk_dynamodb::Client,
-    count: usize,
-    record: impl Fn(usize) -> Record,
-) -> BenchResult<()> {
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut start = 0;
-    while start < count || !tasks.is_empty() {
-        while tasks.len() < LOAD_PARALLELISM && start < count {
-            let mut writes: Vec<WriteRequest> = (start..count.min(start + 25))
-                .filter_map(|i| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(item::encode(&record(i))))
-                        .build()
-                        .ok()?;
-                    Some(WriteRequest::builder().put_request(put).build())
-                })
-                .collect();
-            start += 25;
-            let ddb = ddb.clone();
-            tasks.spawn(async move {
-                for _ in 0..10 {
-                    let out = ddb
-                        .batch_write_item()
-                        .request_items(TABLE, writes)
-                        .send()
-                        .await
-                        .map_err(err("BatchWriteItem"))?;
-                    match out.unprocessed_items().and_then(|u| u.get(TABLE)) {
-                        Some(left) if !left.is_empty() => writes = left.to_vec(),
-                        _ => return Ok(()),
-                    }
-                }
-                Err("BatchWriteItem left items unprocessed".to_string())
-            });
-        }
-        if let Some(joined) = tasks.join_next().await {
-            joined.map_err(err("a load task"))??;
-        }
-    }
-    Ok(())
 }
 
 async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> BenchResult<Run> {

@@ -302,34 +302,36 @@ fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
     }
 }
 
-/// Writes `count` filler bindings over `stages` stages, 25 per BatchWriteItem.
+/// Writes `count` filler bindings over `stages` stages.
 async fn load_filler(
     ddb: &aws_sdk_dynamodb::Client,
     count: usize,
     stages: usize,
     owner_stack: &str,
 ) -> BenchResult<()> {
-    let batches: Vec<Vec<WriteRequest>> = (0..count)
-        .collect::<Vec<_>>()
-        .chunks(25)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .filter_map(|&i| {
-                    let item = item::encode(&filler_record(i, stages, owner_stack));
-                    let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
+    load_records(ddb, count, |i| filler_record(i, stages, owner_stack)).await
+}
+
+/// `count` records into the registry, 25 per BatchWriteItem, a few at once.
+async fn load_records(
+    ddb: &aws_sdk_dynamodb::Client,
+    count: usize,
+    record: impl Fn(usize) -> Record,
+) -> BenchResult<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut start = 0;
+    while start < count || !tasks.is_empty() {
+        while tasks.len() < LOAD_PARALLELISM && start < count {
+            let mut writes: Vec<WriteRequest> = (start..count.min(start + 25))
+                .filter_map(|i| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item::encode(&record(i))))
+                        .build()
+                        .ok()?;
                     Some(WriteRequest::builder().put_request(put).build())
                 })
-                .collect()
-        })
-        .collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut batches = batches.into_iter();
-    loop {
-        while tasks.len() < LOAD_PARALLELISM {
-            let Some(mut writes) = batches.next() else {
-                break;
-            };
+                .collect();
+            start += 25;
             let ddb = ddb.clone();
             tasks.spawn(async move {
                 for _ in 0..10 {
@@ -347,11 +349,11 @@ async fn load_filler(
                 Err("BatchWriteItem left items unprocessed".to_string())
             });
         }
-        match tasks.join_next().await {
-            Some(joined) => joined.map_err(err("a load task"))??,
-            None => return Ok(()),
+        if let Some(joined) = tasks.join_next().await {
+            joined.map_err(err("a load task"))??;
         }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
