@@ -320,14 +320,18 @@ async fn stage_resync_is_granted_every_action_its_adapters_call() {
     check("StageResyncFunction", &actions);
 }
 
+/// The re-sync never creates a stage, and deletes only stages (those the bindings it releases
+/// created).
 #[test]
-fn the_resync_cannot_create_or_delete_stages() {
-    for (actions, _) in statements("StageResyncFunction") {
-        for a in actions {
-            assert!(
-                a != "apigateway:POST" && a != "apigateway:DELETE",
-                "the re-sync only reads and patches stages, yet has {a}"
-            );
+fn the_resync_creates_no_stage_and_deletes_only_stages() {
+    for (actions, resources) in statements("StageResyncFunction") {
+        for a in &actions {
+            assert!(a != "apigateway:POST", "the re-sync has {a}");
+            if a == "apigateway:DELETE" {
+                for r in &resources {
+                    assert!(r.ends_with("/stages/*"), "apigateway:DELETE on {r}");
+                }
+            }
         }
     }
 }
@@ -745,4 +749,427 @@ fn an_update_from_the_last_release_changes_at_most_one_index() {
         "an update from the last release would create or delete {changed:?}: DynamoDB changes one \
          global secondary index per update"
     );
+}
+
+/// A tagged value (`!Ref X`, `!GetAtt X.Arn`, `!If [...]`): its tag and value.
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
+        _ => None,
+    }
+}
+
+/// `!Tag scalar` as text, e.g. `!Ref LogRetentionDays`.
+fn short(v: &Value) -> String {
+    match tagged(v) {
+        Some((tag, Value::String(s))) => format!("{tag} {s}"),
+        _ => format!("{v:?}"),
+    }
+}
+
+/// `!If [condition, then, else]`.
+fn if_parts(v: &Value) -> Option<(&str, &Value, &Value)> {
+    match tagged(v) {
+        Some((tag, Value::Sequence(parts))) if tag == "!If" && parts.len() == 3 => {
+            Some((parts[0].as_str()?, &parts[1], &parts[2]))
+        }
+        _ => None,
+    }
+}
+
+/// Resources of a type, by logical id.
+fn resources_of<'t>(t: &'t Value, kind: &str) -> Vec<(String, &'t Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+/// The CloudWatch Logs retention values (PutRetentionPolicy's `retentionInDays`).
+const LOG_RETENTION_DAYS: [u64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// Each function logs (JSON) into a log group of its own that keeps LogRetentionDays and goes
+/// with the stack.
+#[test]
+fn each_function_logs_to_a_group_with_a_retention_deleted_with_the_stack() {
+    let t = template();
+    let days = &t["Parameters"]["LogRetentionDays"];
+    assert_eq!(days["Default"].as_u64(), Some(30));
+    let allowed: Vec<u64> = days["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(allowed, LOG_RETENTION_DAYS);
+    let groups = resources_of(&t, "AWS::Logs::LogGroup");
+    let mut used = BTreeSet::new();
+    for (function, suffix) in [
+        ("StageBindingFunction", "stage-binding"),
+        ("StageResyncFunction", "stage-resync"),
+    ] {
+        let logging = &t["Resources"][function]["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{function}");
+        assert_eq!(short(&logging["ApplicationLogLevel"]), "!Ref LogLevel");
+        let group = short(&logging["LogGroup"]);
+        let name = group
+            .strip_prefix("!Ref ")
+            .unwrap_or_else(|| panic!("{function}: LoggingConfig.LogGroup is {group}"));
+        let (_, g) = groups
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{function}: {name} is no AWS::Logs::LogGroup"));
+        assert_eq!(g["DeletionPolicy"].as_str(), Some("Delete"), "{name}");
+        assert_eq!(g["UpdateReplacePolicy"].as_str(), Some("Delete"), "{name}");
+        assert_eq!(
+            short(&g["Properties"]["RetentionInDays"]),
+            "!Ref LogRetentionDays"
+        );
+        assert_eq!(
+            short(&g["Properties"]["LogGroupName"]),
+            format!("!Sub /aws/lambda/${{AWS::StackName}}-{suffix}")
+        );
+        used.insert(name.to_string());
+    }
+    assert_eq!(used.len(), groups.len(), "a log group no function uses");
+    assert!(
+        t["Globals"]["Function"].get("LoggingConfig").is_none(),
+        "each function names its own log group"
+    );
+}
+
+fn check_boundary(v: &Value, what: &str) {
+    let (condition, then, otherwise) =
+        if_parts(v).unwrap_or_else(|| panic!("{what}: PermissionsBoundary is {v:?}"));
+    assert_eq!(condition, "HasBoundary", "{what}");
+    assert_eq!(short(then), "!Ref PermissionsBoundary", "{what}");
+    assert_eq!(short(otherwise), "!Ref AWS::NoValue", "{what}");
+}
+
+/// Every role either template creates takes the PermissionsBoundary parameter (none by default).
+#[test]
+fn every_role_takes_the_permissions_boundary() {
+    let hub = template();
+    let spoke = spoke();
+    for t in [&hub, &spoke] {
+        let p = &t["Parameters"]["PermissionsBoundary"];
+        assert_eq!(p["Default"].as_str(), Some(""));
+        assert_eq!(
+            p["AllowedPattern"].as_str(),
+            Some(r"^(arn:aws[-a-z]*:iam::[0-9]{12}:policy/[\w+=,.@/-]+)?$"),
+            "a managed policy's ARN, or empty"
+        );
+    }
+    // SAM creates the functions' roles: the boundary is set once, for both, in Globals.
+    check_boundary(
+        &hub["Globals"]["Function"]["PermissionsBoundary"],
+        "Globals",
+    );
+    let functions = resources_of(&hub, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 2);
+    for (name, f) in functions {
+        assert!(
+            f["Properties"].get("Role").is_none(),
+            "{name} brings its own role"
+        );
+    }
+    assert!(resources_of(&hub, "AWS::IAM::Role").is_empty());
+    let roles = resources_of(&spoke, "AWS::IAM::Role");
+    assert_eq!(roles.len(), 2);
+    for (name, role) in roles {
+        check_boundary(&role["Properties"]["PermissionsBoundary"], &name);
+    }
+}
+
+/// Where `name` is referenced in `v` (`!Ref name`, `!GetAtt name.X`, `${name...}` in a
+/// `!Sub`), each with whether a `!If [CreateRegistryTable, ...]` branch encloses it, and
+/// which branch.
+fn references(v: &Value, name: &str, branch: Option<bool>, out: &mut Vec<Option<bool>>) {
+    if let Some((condition, then, otherwise)) = if_parts(v) {
+        if condition == "CreateRegistryTable" {
+            references(then, name, Some(true), out);
+            references(otherwise, name, Some(false), out);
+            return;
+        }
+    }
+    match v {
+        Value::Tagged(t) => {
+            let tag = t.tag.to_string();
+            match &t.value {
+                Value::String(s)
+                    if (tag == "!Ref" && s == name)
+                        || (tag == "!GetAtt" && s.starts_with(&format!("{name}.")))
+                        || (tag == "!Sub" && s.contains(&format!("${{{name}"))) =>
+                {
+                    out.push(branch)
+                }
+                other => references(other, name, branch, out),
+            }
+        }
+        Value::Mapping(m) => m.values().for_each(|c| references(c, name, branch, out)),
+        Value::Sequence(s) => s.iter().for_each(|c| references(c, name, branch, out)),
+        _ => {}
+    }
+}
+
+/// With ExistingRegistryTable, the stack creates no table and every use of the registry names
+/// the given one; the created table outlives its stack (the path back after a re-deploy).
+#[test]
+fn an_existing_registry_table_replaces_the_created_one_everywhere() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["ExistingRegistryTable"]["Default"].as_str(),
+        Some("")
+    );
+    let condition = &t["Conditions"]["CreateRegistryTable"];
+    let (tag, args) = tagged(condition).unwrap();
+    assert_eq!(tag, "!Equals");
+    assert_eq!(
+        args.as_sequence()
+            .unwrap()
+            .iter()
+            .map(short)
+            .collect::<Vec<_>>()[0],
+        "!Ref ExistingRegistryTable"
+    );
+    let tables = resources_of(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let (name, table) = &tables[0];
+    assert_eq!(table["Condition"].as_str(), Some("CreateRegistryTable"));
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let mut table_uses = Vec::new();
+    let mut existing_uses = Vec::new();
+    for section in ["Globals", "Resources", "Outputs"] {
+        references(&t[section], name, None, &mut table_uses);
+        references(
+            &t[section],
+            "ExistingRegistryTable",
+            None,
+            &mut existing_uses,
+        );
+    }
+    assert!(table_uses.len() >= 6, "{table_uses:?}");
+    assert!(
+        table_uses.iter().all(|b| *b == Some(true)),
+        "{name} is used outside the CreateRegistryTable branch of an !If: {table_uses:?}"
+    );
+    assert_eq!(
+        existing_uses.len(),
+        table_uses.len(),
+        "every use of {name} has its ExistingRegistryTable counterpart"
+    );
+    assert!(existing_uses.iter().all(|b| *b == Some(false)));
+}
+
+/// With MemberOrganizationId, both functions may assume spoke roles only in its accounts.
+#[test]
+fn assuming_spoke_roles_is_limited_to_the_member_organization() {
+    let t = template();
+    for function in ["StageBindingFunction", "StageResyncFunction"] {
+        let policies = &t["Resources"][function]["Properties"]["Policies"];
+        let mut found = 0;
+        for policy in policies.as_sequence().unwrap() {
+            for st in policy["Statement"].as_sequence().unwrap() {
+                if !strings(&st["Action"]).iter().any(|a| a == "sts:AssumeRole") {
+                    continue;
+                }
+                found += 1;
+                let (condition, then, otherwise) = if_parts(&st["Condition"])
+                    .unwrap_or_else(|| panic!("{function}: AssumeRole without a condition"));
+                assert_eq!(condition, "HasMemberOrganization");
+                assert_eq!(
+                    short(&then["StringEquals"]["aws:ResourceOrgID"]),
+                    "!Ref MemberOrganizationId"
+                );
+                assert_eq!(short(otherwise), "!Ref AWS::NoValue");
+            }
+        }
+        assert_eq!(found, 1, "{function}");
+    }
+}
+
+/// The security alarm and the dashboard count the refusals of both functions.
+#[test]
+fn the_security_alarm_and_dashboard_cover_both_functions() {
+    let t = template();
+    let alarm = &t["Resources"]["SecurityEventAlarm"]["Properties"];
+    let metrics = alarm["Metrics"].as_sequence().expect("a metric math alarm");
+    let mut ids = BTreeMap::new();
+    let mut returned = Vec::new();
+    for m in metrics {
+        let id = m["Id"].as_str().unwrap().to_string();
+        if m["ReturnData"].as_bool() == Some(true) {
+            returned.push(m["Expression"].as_str().unwrap().to_string());
+            continue;
+        }
+        let metric = &m["MetricStat"]["Metric"];
+        assert_eq!(metric["Namespace"].as_str(), Some("Stagewire"));
+        assert_eq!(metric["MetricName"].as_str(), Some("SecurityEvents"));
+        assert_eq!(m["MetricStat"]["Stat"].as_str(), Some("Sum"));
+        let dims = metric["Dimensions"].as_sequence().unwrap();
+        assert_eq!(dims.len(), 1);
+        assert_eq!(dims[0]["Name"].as_str(), Some("Function"));
+        ids.insert(dims[0]["Value"].as_str().unwrap().to_string(), id);
+    }
+    assert_eq!(
+        ids.keys().collect::<Vec<_>>(),
+        ["stage-binding", "stage-resync"]
+    );
+    assert_eq!(returned.len(), 1);
+    for id in ids.values() {
+        assert!(returned[0].contains(id.as_str()), "{returned:?} lacks {id}");
+    }
+    assert!(returned[0].starts_with("SUM(["), "{returned:?}");
+    assert_eq!(alarm["Threshold"].as_u64(), Some(1));
+    let (_, body) =
+        tagged(&t["Resources"]["StagewireDashboard"]["Properties"]["DashboardBody"]).unwrap();
+    let body = body.as_str().unwrap();
+    for function in ["stage-binding", "stage-resync"] {
+        assert!(
+            body.contains(&format!(
+                r#"["Stagewire", "SecurityEvents", "Function", "{function}""#
+            )),
+            "the dashboard lacks {function}'s security events"
+        );
+    }
+}
+
+/// ECS rules match completed deployments only, load-balancer rules successful calls only: on
+/// the default bus, on the member bus and in the spokes.
+#[test]
+fn ecs_and_load_balancer_rules_match_only_what_the_resync_acts_on() {
+    let hub = template();
+    let spoke = spoke();
+    let mut patterns: Vec<(String, Value)> = resync_patterns(&hub);
+    patterns.extend(rules_targeting(&hub, "StageResyncFunction.Arn"));
+    patterns.extend(rules_targeting(&spoke, "HubEventBusArn"));
+    let (mut ecs, mut elb) = (0, 0);
+    for (name, p) in patterns {
+        let sources = strings(&p["source"]);
+        if sources.contains(&"aws.ecs".to_string()) {
+            ecs += 1;
+            assert_eq!(
+                strings(&p["detail"]["eventName"]),
+                ECS_EVENT_NAMES,
+                "{name}"
+            );
+        }
+        if sources.contains(&"aws.elasticloadbalancing".to_string()) {
+            elb += 1;
+            assert_eq!(
+                p["detail"]["errorCode"],
+                serde_yaml::from_str::<Value>("[{exists: false}]").unwrap(),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!((ecs, elb), (3, 3));
+}
+
+/// The ECS events after which a service's load balancers may differ.
+const ECS_EVENT_NAMES: [&str; 1] = ["SERVICE_DEPLOYMENT_COMPLETED"];
+
+/// Only the template's own rules may invoke the re-sync: SAM's events are of kinds whose
+/// generated permission names their rule (EventBridgeRule, Schedule) or need none (SQS), and
+/// each explicit permission names one rule of the template that targets the re-sync.
+#[test]
+fn only_the_templates_own_rules_may_invoke_the_resync() {
+    let t = template();
+    for (name, event) in t["Resources"]["StageResyncFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+    {
+        let kind = event["Type"].as_str().unwrap();
+        assert!(
+            ["EventBridgeRule", "Schedule", "SQS"].contains(&kind),
+            "{name:?}: {kind}"
+        );
+    }
+    let rules: BTreeSet<String> = rules_targeting(&t, "StageResyncFunction.Arn")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut permitted = BTreeSet::new();
+    for (name, p) in resources_of(&t, "AWS::Lambda::Permission") {
+        let props = &p["Properties"];
+        if short(&props["FunctionName"]) != "!Ref StageResyncFunction" {
+            continue;
+        }
+        assert_eq!(props["Action"].as_str(), Some("lambda:InvokeFunction"));
+        assert_eq!(props["Principal"].as_str(), Some("events.amazonaws.com"));
+        let source = short(&props["SourceArn"]);
+        let rule = source
+            .strip_prefix("!GetAtt ")
+            .and_then(|s| s.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{name}: SourceArn {source} is not a rule's ARN"));
+        assert!(rules.contains(rule), "{name}: {rule} is not a re-sync rule");
+        assert_eq!(p["Condition"], t["Resources"][rule]["Condition"], "{name}");
+        assert!(permitted.insert(rule.to_string()), "{rule} twice");
+    }
+    assert_eq!(permitted, rules, "a re-sync rule without its permission");
+    // What SAM generates for the EventBridgeRule and Schedule events, when its translator is
+    // at hand (scripts/bootstrap.sh installs it with sam).
+    if let Some(generated) = sam_permissions() {
+        assert!(generated.len() >= 5, "{generated:?}");
+        for (name, source) in generated {
+            let rule = source
+                .strip_suffix(".Arn")
+                .unwrap_or_else(|| panic!("{name}: {source}"));
+            assert!(
+                rule.starts_with("StageResyncFunction") || rules.contains(rule),
+                "{name}: {source}"
+            );
+        }
+    }
+}
+
+/// The `AWS::Lambda::Permission`s of the template as SAM's translator expands it: logical id
+/// and `SourceArn` (`Rule.Arn`, from `Fn::GetAtt`), or None without the translator.
+fn sam_permissions() -> Option<Vec<(String, String)>> {
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    if !std::path::Path::new(python).exists() {
+        return None;
+    }
+    let script = r#"
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+class Policies:
+    def load(self):
+        return {n: "arn:aws:iam::aws:policy/service-role/" + n for n in
+                ["AWSLambdaBasicExecutionRole", "AWSLambdaSQSQueueExecutionRole"]}
+t = yaml_parse(open(sys.argv[1]).read().replace("CodeUri: .", "CodeUri: s3://bucket/code.zip"))
+out = transform(t, {}, Policies())
+for k, r in out["Resources"].items():
+    if r["Type"] == "AWS::Lambda::Permission":
+        print(k, ".".join(r["Properties"]["SourceArn"]["Fn::GetAtt"]))
+"#;
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            script,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"),
+        ])
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "SAM's translator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    )
 }
