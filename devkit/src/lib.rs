@@ -20,6 +20,8 @@
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
+//! - [`examples`]: the example stacks of `examples/` as the README deploys them: the API with
+//!   its tags, the ECS template's binding properties.
 //! - [`error::error_chain`]: an error and its causes on one line.
 
 #![warn(missing_docs)]
@@ -29,6 +31,7 @@ pub mod choreography;
 pub mod elb_stack;
 pub mod error;
 pub mod event_source;
+pub mod examples;
 pub mod fault_proxy;
 pub mod gateway;
 mod http;

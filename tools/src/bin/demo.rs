@@ -1,6 +1,7 @@
 //! `demo`: the seed scenario end to end on this machine, with no AWS account.
 //!
-//! It starts moto, deploys the example ECS stacks and the REST API `EcsDemoAPI`, runs the real
+//! It starts moto, deploys the example ECS stacks and the API stack `EcsDemoApi` (its REST API
+//! `EcsDemoAPI` tagged as `examples/ecs-demo-api.yaml` tags it), runs the real
 //! `stage-binding` and `stage-resync` binaries under a local Lambda Runtime API, plays
 //! CloudFormation's side of the custom resource (the binding in each ECS stack,
 //! `LoadBalancer: !Ref LoadBalancer`), calls `GET /prod/helloworld` through the devkit's stand-in
@@ -17,14 +18,17 @@
 //! (`scripts/package-test.sh`):
 //!
 //! ```text
-//! demo [--stage-binding PATH] [--stage-resync PATH] [--launcher "PROGRAM ARGS..."]
+//! demo [--keep] [--stage-binding PATH] [--stage-resync PATH] [--launcher "PROGRAM ARGS..."]
 //! demo --stage-binding .aws-sam/build/StageBindingFunction/bootstrap \
 //!      --stage-resync .aws-sam/build/StageResyncFunction/bootstrap \
 //!      --launcher "qemu-aarch64 -L /usr/aarch64-linux-gnu"
 //! ```
 //!
 //! The launcher (split on whitespace) is put before each function binary. The operator CLI is
-//! always `stagewire` from this executable's directory.
+//! always `stagewire` from this executable's directory. The functions run with `template.yaml`'s
+//! default `BindingAuthorization` (`ApiTags`): the API's tag `stagewire:allowed-stacks` is what
+//! allows the ECS stacks' bindings. `--keep` leaves everything running after the story (the
+//! environment for the CLI is printed) until Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -35,13 +39,13 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigateway::primitives::Blob;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
 use stagewire_devkit::choreography::{
     self, BoxFuture, Generation, Parties, Placement, TemplateFn, Timeline,
 };
+use stagewire_devkit::examples::{self, ALLOWED_STACKS_TAG, API_STACK, API_TEMPLATE};
 use stagewire_devkit::gateway::Gateway;
 use stagewire_devkit::lbs::{LocalLoadBalancers, HELLO};
 use stagewire_devkit::load::Load;
@@ -64,7 +68,6 @@ const API_NAME: &str = "EcsDemoAPI";
 const VARIABLE: &str = "helloworldElb";
 const OUTPUT_KEY: &str = "EcsElbDnsName";
 const ECS_TEMPLATE: &str = "examples/ecs-helloworld.yaml";
-const OPENAPI: &str = "examples/openapi/ecs-demo-api.yaml";
 /// The ARN a real deployment's `ServiceToken` would carry.
 const SERVICE_TOKEN: &str =
     "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
@@ -261,6 +264,8 @@ struct Bench {
     lbs: Option<LocalLoadBalancers>,
     /// The local stand-in for EcsDemoAPI's deployed stages.
     gateway: Option<Gateway>,
+    /// The functions' `BindingAuthorization`: `template.yaml`'s default.
+    authorization: String,
 }
 
 impl Bench {
@@ -268,10 +273,10 @@ impl Bench {
     fn function_env(&self) -> Vec<(String, String)> {
         let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
         env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
-        // One team's account: the demo's API carries no stagewire tags.
+        // As the template sets it for the deployed functions (its parameter's default).
         env.push((
-            "STAGEWIRE_BINDING_AUTHORIZATION".to_string(),
-            "Open".to_string(),
+            stagewire::config::AUTHORIZATION_VAR.to_string(),
+            self.authorization.clone(),
         ));
         env
     }
@@ -372,8 +377,20 @@ async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
 // ---------------------------------------------------------------------------------------------
 // Steps
 
+/// The default of `template.yaml`'s parameter `BindingAuthorization`, which the deployed
+/// functions get as `STAGEWIRE_BINDING_AUTHORIZATION`.
+fn template_authorization(root: &Path) -> Step<String> {
+    let path = root.join("template.yaml");
+    let template =
+        examples::Template::load(&path).map_err(failed(format!("reading {}", path.display())))?;
+    template
+        .parameter_default("BindingAuthorization")
+        .ok_or_else(|| Failure::new("template.yaml has no default for BindingAuthorization"))
+}
+
 /// Step 1: moto and the registry table.
-async fn start_bench(out: &mut Narrator) -> Step<Bench> {
+async fn start_bench(out: &mut Narrator, root: &Path) -> Step<Bench> {
+    let authorization = template_authorization(root)?;
     let moto = MotoServer::start()
         .await
         .map_err(failed("starting the moto server"))?;
@@ -436,6 +453,7 @@ async fn start_bench(out: &mut Narrator) -> Step<Bench> {
         resync: None,
         lbs: None,
         gateway: None,
+        authorization,
     })
 }
 
@@ -666,28 +684,24 @@ async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(Str
     }
 }
 
-/// Step 3: the REST API, imported from its OpenAPI definition.
+/// Step 3: the API stack `EcsDemoApi` from `examples/ecs-demo-api.yaml`, its REST API created
+/// as CloudFormation creates it: with the template's tags (the consent tag
+/// `stagewire:allowed-stacks`) and the OpenAPI definition the template names.
 async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<String> {
-    let path = root.join(OPENAPI);
-    let body = std::fs::read(&path)
-        .map_err(|e| Failure::new(format!("reading {}: {e}", path.display())))?;
-    let imported = bench
-        .apigw
-        .import_rest_api()
-        .fail_on_warnings(true)
-        .body(Blob::new(body))
-        .send()
-        .await;
-    let api = imported.map_err(failed(format!("ImportRestApi {OPENAPI}")))?;
-    if api.name() != Some(API_NAME) {
-        return Err(Failure::mismatch(
-            "the imported API's name",
-            API_NAME,
-            api.name().unwrap_or_default(),
-        ));
-    }
-    let api_id = api.id().unwrap_or_default().to_string();
-    out.detail(format!("imported {OPENAPI} with ImportRestApi"));
+    let sdk = bench.moto.sdk_config().await;
+    let api = examples::deploy_api_stack(&sdk, &root.join(API_TEMPLATE), API_STACK, &[])
+        .await
+        .map_err(failed(format!(
+            "creating stack {API_STACK} from {API_TEMPLATE}"
+        )))?;
+    expect_eq("the REST API's name", API_NAME, Some(&api.name))?;
+    let allowed = api.tags.get(ALLOWED_STACKS_TAG).cloned();
+    let body = api.body_path.strip_prefix(root).unwrap_or(&api.body_path);
+    out.detail(format!(
+        "stack {API_STACK} from {API_TEMPLATE}: CreateRestApi with the template's Tags, PutRestApi with {}",
+        body.display()
+    ));
+    let api_id = api.id.clone();
     let (kind, uri) = helloworld_integration(bench, &api_id)
         .await?
         .ok_or_else(|| Failure::new("the API has no GET /helloworld integration"))?;
@@ -722,6 +736,10 @@ async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<Stri
     }
     out.detail(format!("REST API {API_NAME}, id {api_id}"));
     out.detail(format!("  GET /helloworld -> {kind} {uri}"));
+    out.detail(format!(
+        "  tag {ALLOWED_STACKS_TAG} = {} (parameter AllowedStacks)",
+        allowed.as_deref().unwrap_or("(none)")
+    ));
     out.detail("  no stages yet: the bindings create prod and dev");
     Ok(api_id)
 }
@@ -968,6 +986,16 @@ async fn create_binding(
     Ok(physical_id)
 }
 
+/// What allowed the bindings, under the functions' `BindingAuthorization`.
+fn consent_line(authorization: &str) -> String {
+    if authorization == "Open" {
+        return "BindingAuthorization Open (template.yaml's default): any API may be bound".into();
+    }
+    format!(
+        "BindingAuthorization {authorization} (template.yaml's default): the API belongs to stack {API_STACK}; its tag {ALLOWED_STACKS_TAG} allowed the bindings of {PROD_STACK} and {DEV_STACK}"
+    )
+}
+
 /// Step 5: the operator CLI's view of the bindings. Never fails the demo.
 async fn cli_status(
     bench: &Bench,
@@ -1042,7 +1070,9 @@ async fn cli_status(
         }
     }
     for (stage, dns) in [("prod", prod_dns), ("dev", dev_dns)] {
-        if !stdout.contains(dns) {
+        // The status table may shorten long values (`…`): a prefix counts.
+        let prefix: String = dns.chars().take(20).collect();
+        if !stdout.contains(&prefix) {
             out.detail(format!(
                 "note: the status output does not mention stage {stage}'s value {dns}"
             ));
@@ -1135,20 +1165,6 @@ const OUTPUT_LINE: &str = "Value: !GetAtt LoadBalancer.DNSName";
 /// The start of the binding's resource in the ECS template.
 const BINDING_BLOCK: &str = "\n  StageBinding:\n";
 
-/// The template without the binding's resource (up to the next blank line): moto cannot hold a
-/// `Custom::` resource (it would invoke the function), so the demo plays CloudFormation's side
-/// of the binding itself.
-fn without_binding(template: &str) -> String {
-    let Some(start) = template.find(BINDING_BLOCK) else {
-        return template.to_string();
-    };
-    let body = start + BINDING_BLOCK.len();
-    let end = template[body..]
-        .find("\n\n")
-        .map_or(template.len(), |i| body + i);
-    format!("{}{}", &template[..start], &template[end..])
-}
-
 /// The example ECS template (without the binding) holding the load balancers of `generations`
 /// (tag, name), oldest first: the first is the template's own `LoadBalancer`; each later one
 /// comes with its target group and listener; `EcsElbDnsName` names the newest. moto cannot
@@ -1159,7 +1175,8 @@ fn generations_template(base: &str, generations: &[(String, String)]) -> String 
         .last()
         .map_or("A".to_string(), |(tag, _)| tag.clone());
     let lb = generation_id("LoadBalancer", &newest);
-    let mut t = without_binding(base).replace(OUTPUT_LINE, &format!("Value: !GetAtt {lb}.DNSName"));
+    let mut t = examples::without_binding(base)
+        .replace(OUTPUT_LINE, &format!("Value: !GetAtt {lb}.DNSName"));
     let mut resources = String::new();
     for (tag, name) in generations.iter().skip(1) {
         resources.push_str(&format!(
@@ -1629,7 +1646,7 @@ async fn run(
     programs: &Programs,
 ) -> Step<()> {
     out.begin("Starting moto and creating the registry table");
-    let started = start_bench(out).await;
+    let started = start_bench(out, root).await;
     let bench = slot.insert(out.end(started)?);
 
     out.begin("Deploying the ECS stacks EcsHelloworldProd and EcsHelloworldDev");
@@ -1644,7 +1661,7 @@ async fn run(
     };
     let (template, prod, dev) = out.end(deployed)?;
 
-    out.begin("Creating the REST API EcsDemoAPI");
+    out.begin("Deploying the API stack EcsDemoApi (the REST API EcsDemoAPI)");
     let created = create_api(bench, out, root).await;
     let api_id = out.end(created)?;
 
@@ -1663,6 +1680,7 @@ async fn run(
         let prod_id = create_binding(bench, &cfn, out, &api_id, BINDING, "prod", &prod).await?;
         let dev_cfn = binding_events(&dev);
         create_binding(bench, &dev_cfn, out, &api_id, BINDING, "dev", &dev).await?;
+        out.detail(consent_line(&bench.authorization));
         Ok((cfn, prod_id))
     }
     .await;
@@ -1729,8 +1747,50 @@ fn bin_dir() -> PathBuf {
         })
 }
 
-const USAGE: &str =
-    "usage: demo [--stage-binding PATH] [--stage-resync PATH] [--launcher \"PROGRAM ARGS...\"]";
+const USAGE: &str = "usage: demo [--keep] [--stage-binding PATH] [--stage-resync PATH] [--launcher \"PROGRAM ARGS...\"]
+  --keep  after the story, leave moto, the functions and the API Gateway stand-in running and
+          print the environment to point the CLI at them; Ctrl-C stops everything";
+
+/// `--keep` and the other arguments.
+fn split_keep(args: &[String]) -> (bool, Vec<String>) {
+    let keep = args.iter().any(|a| a == "--keep");
+    (
+        keep,
+        args.iter().filter(|a| *a != "--keep").cloned().collect(),
+    )
+}
+
+/// `--keep`: prints how to reach the local world, then waits for Ctrl-C.
+async fn keep_running(bench: &Bench, programs: &Programs) {
+    let exports: Vec<String> = bench
+        .function_env()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("STAGEWIRE_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!();
+    println!("The local world keeps running (--keep). In another shell:");
+    println!("  export {}", exports.join(" "));
+    println!("  {} status", programs.cli.display());
+    if let Some(gateway) = &bench.gateway {
+        println!(
+            "  curl {}/helloworld    # stage dev (step 9 deleted prod's binding and its stage)",
+            gateway.stage_url("dev")
+        );
+    }
+    for f in [&bench.binding, &bench.resync].into_iter().flatten() {
+        println!(
+            "{} (pid {}) waits for invocations on its Runtime API at {}",
+            f.name,
+            f.process.pid().map_or("?".to_string(), |p| p.to_string()),
+            f.api.address()
+        );
+    }
+    println!("Press Ctrl-C to stop everything.");
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    println!();
+}
 
 /// The programs the demo runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -1799,6 +1859,7 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    let (keep, args) = split_keep(&args);
     let programs = match Programs::from_args(&bin_dir(), &args) {
         Ok(programs) => programs,
         Err(e) => {
@@ -1820,6 +1881,9 @@ async fn main() -> ExitCode {
             Err(Failure::new(INTERRUPTED))
         }
     };
+    if let (true, Ok(()), Some(bench)) = (keep, &outcome, &slot) {
+        keep_running(bench, &programs).await;
+    }
     let failed_at = outcome.as_ref().err().map(|_| out.step);
     let interrupted = outcome.as_ref().is_err_and(|f| f.message == INTERRUPTED);
     let stopped = match slot.take() {
@@ -1903,6 +1967,14 @@ mod tests {
             Path::new(".aws-sam/build/StageResyncFunction/bootstrap")
         );
         assert_eq!(programs.cli, Path::new("/t/debug/stagewire"));
+    }
+
+    #[test]
+    fn keep_is_taken_out_of_the_arguments() {
+        let (keep, rest) = split_keep(&args(&["--keep", "--launcher", "qemu"]));
+        assert!(keep);
+        assert_eq!(rest, args(&["--launcher", "qemu"]));
+        assert!(!split_keep(&args(&[])).0);
     }
 
     #[test]
