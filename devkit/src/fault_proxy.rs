@@ -224,7 +224,33 @@ pub struct Record {
     pub status: Option<u16>,
     /// Whether the account quotas of [`FaultProxy::enforce_apigateway_quotas`] throttled it.
     pub over_quota: bool,
+    /// The request's SigV4 scope: who signed it and for which region (`None` unsigned).
+    pub signer: Option<Signer>,
+    /// The request's method and path with its query string, as sent (percent-encoding kept).
+    pub target: String,
     seq: u64,
+}
+
+/// Who signed a request and for which region, from its SigV4 `Credential=` scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The access key id: an assumed role's temporary key differs from the caller's own.
+    pub access_key: String,
+    /// The region the request was signed for.
+    pub region: String,
+}
+
+/// The signer of an `Authorization` header value (`Credential=AKID/DATE/REGION/SERVICE/...`).
+pub fn signer_from_authorization(value: &str) -> Option<Signer> {
+    let credential = value.split("Credential=").nth(1)?;
+    let scope = credential.split([',', ' ']).next()?;
+    match scope.split('/').collect::<Vec<_>>().as_slice() {
+        [key, _, region, _, "aws4_request"] => Some(Signer {
+            access_key: (*key).to_string(),
+            region: (*region).to_string(),
+        }),
+        _ => None,
+    }
 }
 
 impl Record {
@@ -565,6 +591,20 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
         Err(_) => return Err(DropConnection),
     };
     let (service, operation, protocol) = classify_with_protocol(&parts, &body);
+    let signer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(signer_from_authorization);
+    let target = format!(
+        "{} {}",
+        parts.method,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
     let (seq, fault, over_quota, http_api_stages) = {
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         let State {
@@ -610,6 +650,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
             body: body.clone(),
             status: None,
             over_quota,
+            signer,
+            target,
             seq: *seq,
         });
         (*seq, chosen, over_quota, *http_api_stages)
