@@ -27,6 +27,7 @@ pub fn document(summary: &Summary, elapsed: Duration, timestamp_ms: i64) -> Valu
                     metric("Unresolved", "Count"),
                     metric("Deferred", "Count"),
                     metric("Failures", "Count"),
+                    metric(crate::cfn::security::SECURITY_METRIC, "Count"),
                     metric("Duration", "Milliseconds"),
                 ]
             }]
@@ -40,6 +41,7 @@ pub fn document(summary: &Summary, elapsed: Duration, timestamp_ms: i64) -> Valu
         "Unresolved": summary.unresolved().len(),
         "Deferred": summary.deferred().len(),
         "Failures": summary.failures().len(),
+        crate::cfn::security::SECURITY_METRIC: summary.refused().len(),
         "Duration": elapsed.as_millis() as u64,
     })
 }

@@ -87,6 +87,9 @@ pub async fn run(ports: &Ports, trigger: &Trigger, origin: &Origin) -> Summary {
     });
     match (trigger, &ports.queue) {
         (Trigger::Ignored(why), _) => tracing::info!(reason = %why, "event ignored"),
+        (Trigger::Refused(why), _) => {
+            summary.refuse("ForeignResource", "event", why.clone());
+        }
         (Trigger::Everything, Some(queue)) => {
             let planned = fanout::plan(ports, queue.as_ref(), &mut summary).await;
             tracing::info!(
@@ -206,6 +209,58 @@ mod tests {
                 "{status}: the stage the binding created went with it"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_stack_said_to_have_ended_while_it_lives_keeps_everything_and_is_refused() {
+        let (world, ports) = bound().await;
+        world
+            .state()
+            .statuses
+            .insert(OWNER.into(), "UPDATE_COMPLETE".into());
+        let summary = handle(&ports, ended("DELETE_COMPLETE")).await.unwrap();
+        assert_eq!(summary.released, 0, "{summary:?}");
+        assert_eq!(summary.refused().len(), 1, "{summary:?}");
+        assert!(summary.refused()[0].cause.contains("UPDATE_COMPLETE"));
+        assert_eq!(ports.registry.all().await.unwrap().len(), 1);
+        assert_eq!(
+            world.state().stages[&stage()].get("v").map(String::as_str),
+            Some("1")
+        );
+        let emf = metrics::document(&summary, std::time::Duration::ZERO, 1);
+        assert_eq!(emf[crate::cfn::security::SECURITY_METRIC], 1);
+    }
+
+    #[tokio::test]
+    async fn a_stack_of_another_account_or_region_is_refused_before_any_lookup() {
+        for (account, region) in [("222222222222", "us-east-1"), ("123456789012", "eu-west-1")] {
+            let (world, ports) = bound().await;
+            let mut event = ended("DELETE_COMPLETE");
+            event["account"] = json!(account);
+            event["region"] = json!(region);
+            let summary = handle(&ports, event).await.unwrap();
+            assert_eq!(
+                (summary.released, summary.refused().len()),
+                (0, 1),
+                "{account}/{region}: {summary:?}"
+            );
+            assert_eq!(ports.registry.all().await.unwrap().len(), 1);
+            assert_eq!(world.state().count(crate::ports::op::BY_STACK), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stack_that_cannot_be_asked_about_keeps_everything_and_the_event_is_retried() {
+        let (world, ports) = bound().await;
+        world.fail(
+            crate::ports::op::STACK_STATUS,
+            crate::ports::ErrorKind::Throttled,
+            1,
+        );
+        let failed = handle(&ports, ended("DELETE_COMPLETE")).await.unwrap_err();
+        assert!(failed.retryable(), "{failed}");
+        assert_eq!(failed.0.released, 0);
+        assert_eq!(ports.registry.all().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -197,6 +197,7 @@ async fn sync_stage<'a>(
     summary: &mut Summary,
 ) {
     let variables: BTreeSet<String> = records.iter().map(|r| r.variable.clone()).collect();
+    let planned = records.clone();
     let mut written: BTreeMap<String, String> = BTreeMap::new();
     for attempt in 1..=ATTEMPTS {
         // The first attempt may use the stage as listed; a retry reads it afresh.
@@ -229,7 +230,7 @@ async fn sync_stage<'a>(
                 return;
             }
         };
-        undo_orphans(ports, stage, &records, &written, summary).await;
+        undo_orphans(ports, stage, &planned, &records, &written, summary).await;
     }
 }
 
@@ -300,25 +301,9 @@ async fn apply(
         written.extend(plan.patch.set.clone());
         // A binding deleted between the registry write and the stage write has released its
         // records and found nothing of this value to remove: the variable goes again here.
-        let mut after = live.map(|l| l.variables).unwrap_or_default();
-        after.extend(plan.patch.set.clone());
         match ports.registry.by_stage(stage).await {
             Ok(still) => {
-                let orphans = stage_plan::orphans(&after, &plan.patch.set, &still);
-                if !orphans.is_empty() {
-                    tracing::warn!(%stage, variables = ?orphans.remove, "bindings deleted meanwhile: their variables go");
-                    let gone: Vec<&Record> = records
-                        .iter()
-                        .filter(|r| orphans.remove.contains(&r.variable))
-                        .collect();
-                    if let Err(e) = stages.update(stage, &orphans).await {
-                        summary.fail(stage, None, &e);
-                    } else if let Err(e) =
-                        crate::binding::delete_stage_left_empty(ports, stage, &gone).await
-                    {
-                        summary.fail(stage, None, &e);
-                    }
-                }
+                undo_orphans(ports, stage, records, &still, &plan.patch.set, summary).await
             }
             Err(e) => summary.fail(stage, None, &e),
         }
@@ -408,29 +393,44 @@ fn report(plan: &StagePlan, summary: &mut Summary) {
     }
 }
 
-/// A variable written here whose binding was deleted meanwhile must not outlive it.
+/// A variable written here (`written`) whose binding was deleted meanwhile (no record of it
+/// `still` in the registry) must not outlive it. Nothing is removed on that evidence alone: the
+/// stage is read again, only variables still holding the value written here go, and the stage
+/// goes only when one of the `planned` bindings created it and nothing lives there any more.
 async fn undo_orphans(
     ports: &Ports,
     stage: &StageRef,
-    records: &[Record],
+    planned: &[Record],
+    still: &[Record],
     written: &BTreeMap<String, String>,
     summary: &mut Summary,
 ) {
     if written
         .keys()
-        .all(|v| records.iter().any(|r| &r.variable == v))
+        .all(|v| still.iter().any(|r| &r.variable == v))
     {
         return;
     }
     let stages = ports.stages(stage.kind);
-    let Ok(Some(live)) = stages.get(stage).await else {
-        return;
+    let live = match stages.get(stage).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => return summary.fail(stage, None, &e),
     };
-    let patch = stage_plan::orphans(&live.variables, written, records);
-    if !patch.is_empty() {
-        if let Err(e) = stages.update(stage, &patch).await {
-            summary.fail(stage, None, &e);
-        }
+    let patch = stage_plan::orphans(&live.variables, written, still);
+    if patch.is_empty() {
+        return;
+    }
+    tracing::warn!(%stage, variables = ?patch.remove, "bindings deleted meanwhile: their variables go");
+    if let Err(e) = stages.update(stage, &patch).await {
+        return summary.fail(stage, None, &e);
+    }
+    let gone: Vec<&Record> = planned
+        .iter()
+        .filter(|r| patch.remove.contains(&r.variable))
+        .collect();
+    if let Err(e) = crate::binding::delete_stage_left_empty(ports, stage, &gone).await {
+        summary.fail(stage, None, &e);
     }
 }
 
@@ -670,6 +670,26 @@ mod tests {
 
         reconcile(&ports, records(&ports).await).await;
 
+        assert_eq!(var(&world).as_deref(), Some("by-hand.example.com"));
+    }
+
+    #[tokio::test]
+    async fn an_orphan_is_removed_only_as_the_stage_holds_it_when_read_again() {
+        let (world, ports) = bound().await;
+        replace(&world, "lb2", 1);
+        // After this invocation's stage write, the binding is deleted and the variable set by
+        // hand before the orphan check reads the registry: the stage as written is stale news.
+        world.before(crate::ports::op::BY_STAGE, |s| {
+            s.registry.clear();
+            s.stages
+                .get_mut(&stage())
+                .unwrap()
+                .insert("elb".into(), "by-hand.example.com".into());
+        });
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert!(summary.failures().is_empty(), "{summary:?}");
         assert_eq!(var(&world).as_deref(), Some("by-hand.example.com"));
     }
 

@@ -32,6 +32,9 @@ pub enum IssueKind {
     /// The binding's stack may no longer touch the API (its tags changed): the variable is
     /// left as it is and no longer updated until the right is granted again.
     Unauthorized,
+    /// A claim the source of truth contradicts (a live stack said to have ended), or an event
+    /// naming a resource outside its own account and region: a security event; nothing done.
+    Refused,
 }
 
 /// One thing that did not go as planned.
@@ -151,6 +154,25 @@ impl Summary {
     /// Reads and writes that failed.
     pub fn failures(&self) -> Vec<&Issue> {
         self.of_kind(IssueKind::Failed)
+    }
+
+    /// Claims refused: security events.
+    pub fn refused(&self) -> Vec<&Issue> {
+        self.of_kind(IssueKind::Refused)
+    }
+
+    /// Refuse a claim about `subject`: logged at WARN as a security event of `kind` (field
+    /// `security_event`, as the binding function logs its own) and counted in the invocation's
+    /// `SecurityEvents` metric. Not retryable: the same claim meets the same truth.
+    pub fn refuse(&mut self, kind: &'static str, subject: impl fmt::Display, cause: String) {
+        tracing::warn!(security_event = kind, subject = %subject, detail = %cause, "claim refused");
+        self.issues.push(Issue {
+            stage: subject.to_string(),
+            variable: None,
+            kind: IssueKind::Refused,
+            cause,
+            retryable: false,
+        });
     }
 
     /// Record a failure of `stage` (and `variable`), retryable as its cause says.

@@ -44,6 +44,9 @@ pub enum Trigger {
     Everything,
     /// Nothing to do, and why.
     Ignored(String),
+    /// An event naming a resource outside its own account and region: a security event,
+    /// nothing done.
+    Refused(String),
 }
 
 /// Where an event happened: its `account` and `region` (a member account's events forwarded
@@ -162,7 +165,10 @@ pub fn classify(event: &Value) -> Trigger {
         .iter()
         .find(|k| k.source == ev.source && k.detail_type == ev.detail_type)
     {
-        Some(kind) => (kind.decode)(&ev),
+        Some(kind) => match foreign_arn(&ev) {
+            Some(why) => Trigger::Refused(why),
+            None => (kind.decode)(&ev),
+        },
         None => Trigger::Ignored(format!(
             "unhandled event {:?} from {}",
             ev.detail_type, ev.source
@@ -207,6 +213,61 @@ pub const EVENT_KINDS: &[EventKind] = &[
         decode: |_| Trigger::Everything,
     },
 ];
+
+/// The account and region an ARN names (`arn:<partition>:<service>:<region>:<account>:...`);
+/// either may be empty (IAM and S3 ARNs name no region).
+fn arn_place(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    match (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    ) {
+        ("arn", _, _, region, account) => Some((region, account)),
+        _ => None,
+    }
+}
+
+/// The ARNs of the resources an event speaks of: its `resources`, and the stack, load balancer
+/// and cluster its detail names.
+fn named_arns(ev: &EventBridgeEvent<Value>) -> Vec<&str> {
+    let detail = |path: &[&str]| {
+        path.iter()
+            .try_fold(&ev.detail, |v, k| v.get(k))
+            .and_then(Value::as_str)
+    };
+    let mut arns: Vec<&str> = ev.resources.iter().flatten().map(String::as_str).collect();
+    arns.extend(
+        [
+            detail(&["stack-id"]),
+            detail(&["clusterArn"]),
+            detail(&["requestParameters", "loadBalancerArn"]),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    arns
+}
+
+/// An event speaks only for its own account and region: the first resource it names elsewhere,
+/// said as a reason to refuse it.
+fn foreign_arn(ev: &EventBridgeEvent<Value>) -> Option<String> {
+    let (account, region) = (ev.account.as_deref(), ev.region.as_deref());
+    named_arns(ev).into_iter().find_map(|arn| {
+        let (in_region, in_account) = arn_place(arn)?;
+        let elsewhere = (!in_account.is_empty() && Some(in_account) != account)
+            || (!in_region.is_empty() && Some(in_region) != region);
+        elsewhere.then(|| {
+            format!(
+                "event of account {} in {} names {arn}, in account {in_account} region {in_region}",
+                account.unwrap_or("(none)"),
+                region.unwrap_or("(none)")
+            )
+        })
+    })
+}
 
 fn stack_status(ev: &EventBridgeEvent<Value>) -> Trigger {
     match StackStatusChange::deserialize(&ev.detail) {

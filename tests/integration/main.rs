@@ -3,6 +3,7 @@
 
 mod accounts;
 mod choreography;
+mod claims;
 mod cli;
 mod custom_resource;
 mod events;
