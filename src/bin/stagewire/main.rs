@@ -559,6 +559,7 @@ fn print_summary(scope: &str, s: &Summary) {
             IssueKind::StageMissing => "missing",
             IssueKind::Failed => "failed",
             IssueKind::Unauthorized => "not authorized (not updated)",
+            IssueKind::Refused => "refused (nothing done)",
         };
         println!("{label}: {issue}");
     }
