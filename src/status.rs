@@ -4,9 +4,10 @@
 //! The rows are the re-sync's own plan ([`crate::plan::stage`]): what `sync --dry-run` prints
 //! is what `sync` does. Each stage is read once and each source resolved once. A row's [`State`] says whether the
 //! variable is in sync, has drifted, lost its source, points at a load balancer without a
-//! healthy target, or sits on a stage that no longer exists. Failed AWS calls (throttling,
-//! permissions, an unreachable endpoint) are errors, not states: a row never claims a source is
-//! missing because it could not be asked.
+//! healthy target, or sits on a stage that no longer exists. A failed AWS call (throttling,
+//! permissions, an unreachable endpoint) makes its rows [`State::Failed`], saying what failed:
+//! a row never claims a source is missing because it could not be asked, and one row that
+//! cannot be checked does not hide the others.
 
 use std::fmt;
 
@@ -40,6 +41,8 @@ pub enum State {
     StageMissing,
     /// The binding's stack may no longer touch the API: the re-sync leaves it alone.
     Unauthorized,
+    /// The row could not be checked (an AWS call failed); the note says which and why.
+    Failed,
 }
 
 impl State {
@@ -51,6 +54,7 @@ impl State {
             State::Unhealthy => "unhealthy",
             State::StageMissing => "stage missing",
             State::Unauthorized => "not authorized",
+            State::Failed => "failed",
         }
     }
 }
@@ -90,6 +94,52 @@ pub struct Row {
     /// Whether a re-sync holds the change back (the new load balancer does not serve yet while
     /// the current one exists).
     pub deferred: bool,
+    /// What stagewire last wrote, and when, as the registry keeps it.
+    pub last_write: Option<LastWrite>,
+    /// The last error the re-sync recorded for this variable.
+    pub last_error: Option<String>,
+    /// When the re-sync last checked this variable (RFC 3339, UTC).
+    pub checked_at: Option<String>,
+}
+
+/// A value stagewire wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastWrite {
+    pub value: Option<String>,
+    /// RFC 3339, UTC.
+    pub at: Option<String>,
+}
+
+impl LastWrite {
+    /// What the registry keeps of the last write of `record`.
+    pub fn of_record(record: &Record) -> Option<Self> {
+        (record.value.is_some() || record.written_at.is_some()).then(|| LastWrite {
+            value: record.value.clone(),
+            at: record.written_at.map(utc),
+        })
+    }
+}
+
+/// Epoch milliseconds as RFC 3339 in UTC, to the second (`2026-12-02T05:43:31Z`).
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 impl Row {
@@ -150,25 +200,38 @@ pub async fn status(ports: &Ports, filter: &Filter) -> Result<Vec<Row>, StatusEr
 }
 
 /// The status of these records, sorted by API, stage and variable: the re-sync's own plan
-/// ([`crate::resync::plans`]), with the health of values already in place.
+/// ([`crate::resync::plans`]), with the health of values already in place. A stage that cannot
+/// be read, a source that cannot be asked, fail their own rows ([`State::Failed`]) only.
 pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, StatusError> {
     let mut resolver = Resolver::new(ports);
-    let plans = crate::resync::plans(ports, &mut resolver, records).await?;
-    let mut rights = crate::resync::rights::Rights::default();
     let mut out = Vec::new();
+    let plans = match crate::resync::plans(ports, &mut resolver, records.clone()).await {
+        Ok(plans) => plans,
+        // Again stage by stage, so that only the rows of the unreadable stages fail.
+        Err(_) => per_stage(ports, &mut resolver, records, &mut out).await,
+    };
+    let mut rights = crate::resync::rights::Rights::default();
     for plan in plans {
-        let mut planned = plan.variables;
-        planned.sort_by(|a, b| a.record.variable.cmp(&b.record.variable));
-        for p in planned {
-            let denied = rights
-                .check(ports, &p.record)
-                .await
-                .map_err(|source| StageUnreadable {
-                    stage: plan.stage.clone(),
-                    source,
-                })?
-                .err();
-            let mut r = row(&mut resolver, &plan.stage, p).await?;
+        for p in plan.variables {
+            let record = p.record.clone();
+            let denied = match rights.check(ports, &p.record).await {
+                Ok(denied) => denied.err(),
+                Err(source) => {
+                    let e = StageUnreadable {
+                        stage: plan.stage.clone(),
+                        source,
+                    };
+                    out.push(failed_row(&record, &e));
+                    continue;
+                }
+            };
+            let mut r = match row(&mut resolver, &plan.stage, p).await {
+                Ok(r) => r,
+                Err(e) => {
+                    out.push(failed_row(&record, &e));
+                    continue;
+                }
+            };
             if let Some(denied) = denied {
                 r.state = State::Unauthorized;
                 r.note = Some(format!(
@@ -178,7 +241,73 @@ pub async fn rows(ports: &Ports, records: Vec<Record>) -> Result<Vec<Row>, Statu
             out.push(r);
         }
     }
+    out.sort_by(|a, b| (&a.api, &a.stage, &a.variable).cmp(&(&b.api, &b.stage, &b.variable)));
     Ok(out)
+}
+
+/// The plans of the stages that can be read; a failed row for each record of the others.
+async fn per_stage<'a>(
+    ports: &'a Ports,
+    resolver: &mut Resolver<'a>,
+    records: Vec<Record>,
+    failed: &mut Vec<Row>,
+) -> Vec<crate::plan::stage::StagePlan> {
+    let mut by_stage: std::collections::BTreeMap<StageRef, Vec<Record>> = Default::default();
+    for r in records {
+        by_stage.entry(r.stage.clone()).or_default().push(r);
+    }
+    let mut plans = Vec::new();
+    for (_, records) in by_stage {
+        match crate::resync::plans(ports, resolver, records.clone()).await {
+            Ok(p) => plans.extend(p),
+            Err(e) => failed.extend(records.iter().map(|r| failed_row(r, &e))),
+        }
+    }
+    plans
+}
+
+/// The row of a record that could not be checked: what is known from the registry, and why.
+fn failed_row(record: &Record, error: &dyn std::error::Error) -> Row {
+    let mut note = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !note.contains(&text) {
+            note.push_str(&format!(": {text}"));
+        }
+        cause = c.source();
+    }
+    base_row(record, State::Failed, None, None, Some(note))
+}
+
+fn base_row(
+    record: &Record,
+    state: State,
+    live: Option<String>,
+    resolved: Option<String>,
+    note: Option<String>,
+) -> Row {
+    let stage = &record.stage;
+    Row {
+        api: format!("{}:{}", stage.kind.as_str(), stage.api_id),
+        kind: stage.kind,
+        api_id: stage.api_id.clone(),
+        stage: stage.stage.clone(),
+        variable: record.variable.clone(),
+        source: record.source.to_string(),
+        source_spec: record.source.clone(),
+        owner: record.owner.to_string(),
+        live,
+        resolved,
+        state,
+        note,
+        deferred: false,
+        load_balancer: None,
+        healthy: None,
+        last_write: LastWrite::of_record(record),
+        last_error: record.last_error.clone(),
+        checked_at: record.checked_at.map(utc),
+    }
 }
 
 async fn row(
@@ -221,20 +350,9 @@ async fn row(
     // already in place is looked up the same way (by DNS name, whatever the source).
     let serving = match (&p.serving, state, &p.current) {
         (Some(s), _, _) => Some(s.clone()),
-        (None, State::InSync, Some(value)) => match resolver
-            .load_balancer_by_dns_at(&at, value)
+        (None, State::InSync, Some(value)) => serving_now(resolver, &at, value)
             .await
-            .map_err(resolve_err)?
-        {
-            Some(lb) => Some(Serving {
-                healthy: resolver
-                    .has_healthy_targets_at(&at, &lb)
-                    .await
-                    .map_err(resolve_err)?,
-                name: lb.name,
-            }),
-            None => None,
-        },
+            .map_err(resolve_err)?,
         _ => None,
     };
     let (state, note) = match (&serving, state) {
@@ -245,22 +363,26 @@ async fn row(
         (_, state) => (state, note),
     };
     Ok(Row {
-        api: format!("{}:{}", stage.kind.as_str(), stage.api_id),
-        kind: stage.kind,
-        api_id: stage.api_id.clone(),
-        stage: stage.stage.clone(),
-        variable: record.variable.clone(),
-        source: record.source.to_string(),
-        source_spec: record.source.clone(),
-        owner: record.owner.to_string(),
-        live: p.current,
-        resolved,
-        state,
-        note,
         deferred,
         load_balancer: serving.as_ref().map(|s| s.name.clone()),
         healthy: serving.map(|s| s.healthy),
+        ..base_row(&record, state, p.current, resolved, note)
     })
+}
+
+/// The load balancer whose DNS name `value` is, and whether it has a healthy target.
+async fn serving_now(
+    resolver: &mut Resolver<'_>,
+    at: &crate::domain::Place,
+    value: &str,
+) -> Result<Option<Serving>, ResolveError> {
+    let Some(lb) = resolver.load_balancer_by_dns_at(at, value).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Serving {
+        healthy: resolver.has_healthy_targets_at(at, &lb).await?,
+        name: lb.name,
+    }))
 }
 
 /// The exit status these rows call for: [`EXIT_IN_SYNC`] when every row is in sync (or there
@@ -323,7 +445,17 @@ mod tests {
             load_balancer: None,
             healthy: None,
             deferred: false,
+            last_write: None,
+            last_error: None,
+            checked_at: None,
         }
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_795_671_811_000), "2026-11-26T05:43:31Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -19,12 +19,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::domain::Place;
+use crate::plan::switch::{self, Decision, Target};
 use crate::ports::{LbFamily, LoadBalancer};
 use crate::resolve::{ResolveError, Resolved, Resolver};
 use crate::Ports;
@@ -71,6 +73,38 @@ impl HealthWait {
     fn give_up_at(&self, now: Instant) -> Instant {
         let left = self.deadline.saturating_duration_since(now);
         self.deadline - (left / 4).min(MAX_WRITE_RESERVE)
+    }
+}
+
+/// Where health waits report, for the whole process: the `stage-binding` function's EMF metric
+/// on stdout (the default), and progress to an observer (the CLI writes it to stderr).
+#[derive(Debug, Clone, Copy)]
+pub struct Reporting {
+    /// Print each wait's EMF metric line on stdout.
+    pub metrics: bool,
+    /// Told when a wait starts and after each round of health checks: the variables still held
+    /// and the time waited so far.
+    pub progress: Option<fn(&[Held], Duration)>,
+}
+
+static REPORTING: OnceLock<Reporting> = OnceLock::new();
+
+/// Set how waits report, once per process; answers false (and changes nothing) when already set.
+pub fn report_to(reporting: Reporting) -> bool {
+    REPORTING.set(reporting).is_ok()
+}
+
+fn reporting() -> Reporting {
+    REPORTING.get().copied().unwrap_or(Reporting {
+        metrics: true,
+        progress: None,
+    })
+}
+
+fn progress(held: &[(Held, LoadBalancer, LoadBalancer, Place)], start: Instant) {
+    if let Some(tell) = reporting().progress {
+        let held: Vec<Held> = held.iter().map(|(h, _, _, _)| h.clone()).collect();
+        tell(&held, start.elapsed());
     }
 }
 
@@ -192,6 +226,7 @@ pub async fn until_serving(
     let mut checks = 0;
     let mut gone: Vec<String> = Vec::new();
     loop {
+        progress(&held, start);
         if Instant::now() + wait.interval > give_up {
             let waited = start.elapsed();
             metrics::emit(all.len(), waited, false);
@@ -213,8 +248,19 @@ pub async fn until_serving(
             checks += 1;
             let check = tokio::time::timeout_at(give_up, serves(ports, &at, &lb)).await;
             match check {
-                Ok(Ok(true)) => tracing::info!(load_balancer = %lb.name, "load balancer serves"),
-                Ok(Ok(false)) | Err(_) => still.push((h, lb, current, at)),
+                Ok(Ok(healthy)) => {
+                    let new = Target::new(lb.name.clone(), healthy);
+                    match switch::decide(
+                        current_now(ports, &at, &current, &new).await.as_ref(),
+                        Some(&new),
+                    ) {
+                        Decision::Now => {
+                            tracing::info!(load_balancer = %lb.name, current = %current.name, "the switch rule lets the variable move")
+                        }
+                        Decision::Hold(_) => still.push((h, lb, current, at)),
+                    }
+                }
+                Err(_) => still.push((h, lb, current, at)),
                 Ok(Err(source)) => {
                     return Err(WaitError::Check {
                         load_balancer: lb.name,
@@ -264,11 +310,9 @@ async fn hold(
     let Some(new_lb) = new_lb else {
         return Ok(None); // not a load balancer's DNS name
     };
-    if resolver
-        .has_healthy_targets_at(at, &new_lb)
-        .await
-        .map_err(check(&new_lb.name))?
-    {
+    let healthy = resolver.has_healthy_targets_at(at, &new_lb).await;
+    let new = Target::new(new_lb.name.clone(), healthy.map_err(check(&new_lb.name))?);
+    if !switch::may_hold(Some(&new)) {
         return Ok(None);
     }
     let Some(current_lb) = resolver
@@ -278,23 +322,39 @@ async fn hold(
     else {
         return Ok(None); // the current value serves nothing a switch could break
     };
-    if current_lb.name == new_lb.name
-        || !resolver
-            .has_healthy_targets_at(at, &current_lb)
-            .await
-            .map_err(check(&current_lb.name))?
-    {
-        return Ok(None);
+    let healthy = resolver.has_healthy_targets_at(at, &current_lb).await;
+    let current = Target::new(
+        current_lb.name.clone(),
+        healthy.map_err(check(&current_lb.name))?,
+    );
+    match switch::decide(Some(&current), Some(&new)) {
+        Decision::Now => Ok(None),
+        Decision::Hold(held) => Ok(Some((
+            Held {
+                variable: variable.to_string(),
+                new_lb: held.new,
+                current_lb: held.current,
+            },
+            new_lb,
+            current_lb,
+        ))),
     }
-    Ok(Some((
-        Held {
-            variable: variable.to_string(),
-            new_lb: new_lb.name.clone(),
-            current_lb: current_lb.name.clone(),
-        },
-        new_lb,
-        current_lb,
-    )))
+}
+
+/// The current load balancer as the switch rule needs it: looked at only when the rule could
+/// hold, and taken as serving when its health cannot be read (the wait goes on, as it would
+/// without the check).
+async fn current_now(
+    ports: &Ports,
+    at: &Place,
+    current: &LoadBalancer,
+    new: &Target,
+) -> Option<Target> {
+    if !switch::may_hold(Some(new)) {
+        return None;
+    }
+    let healthy = serves(ports, at, current).await.unwrap_or(true);
+    Some(Target::new(current.name.clone(), healthy))
 }
 
 /// Whether the load balancer still exists: one describe call by ARN (ELBv2) or name (classic).
@@ -361,6 +421,9 @@ pub mod metrics {
     }
 
     pub(super) fn emit(held: usize, waited: Duration, served: bool) {
+        if !reporting().metrics {
+            return;
+        }
         println!("{}", document(held, waited, served, crate::now_ms()));
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! - [`patch`]: the one patch that brings a stage's variables where a binding wants them, and
 //!   the rule for letting a variable go (remove it only while it still holds what was written).
+//! - [`bind`]: each variable's step in a `stagewire bind` or `unbind` (added, changed, adopted,
+//!   removed, kept), read from the same patch the write sends.
 //! - [`stage`]: the re-sync's plan for one stage: what to write, what to hold back and why,
 //!   what cannot be resolved, and what the registry records.
 
+pub mod bind;
 pub mod patch;
 pub mod stage;
+pub mod switch;
 
 pub use patch::{count_after, patch, Release};

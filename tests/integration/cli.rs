@@ -403,7 +403,8 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     assert_eq!(vars["banner"], "v2");
     assert_eq!(w.registry_items().await.len(), 2);
 
-    // Again with one variable: the same binding, updated; the other is released.
+    // Again with one variable and --replace: the same binding, updated; the other is
+    // released, by name.
     let o = cli(
         &w,
         &[
@@ -414,11 +415,14 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
             "dev",
             "--var",
             &from_stack,
+            "--replace",
         ],
     )
     .await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("updated binding"), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("banner: removed (was v2)"), "{out}");
+    assert!(out.contains("helloworldElb: unchanged"), "{out}");
     let vars = w.stage_vars(&api, "dev").await.unwrap();
     assert_eq!(vars.get("banner"), None);
     assert_eq!(vars["helloworldElb"], stack.dns);
@@ -461,6 +465,10 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     // Unbind: the stage bind created goes, the CloudFormation binding stays.
     let o = cli(&w, &["unbind", "--rest-api-id", &api, "--stage", "dev"]).await;
     assert_code(&o, 0);
+    let out = stdout(&o);
+    let removed = format!("helloworldElb: removed (was {})", stack.dns);
+    assert!(out.contains(&removed), "{out}");
+    assert!(out.contains("the stage is deleted"), "{out}");
     assert!(w.stage_vars(&api, "dev").await.is_none());
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
@@ -602,4 +610,301 @@ async fn missing_credentials_are_reported_up_front() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `stagewire bind --rest-api-id API --stage STAGE` with these arguments after it.
+async fn bind(w: &World, api: &str, stage: &str, more: &[&str]) -> Output {
+    let mut args = vec!["bind", "--rest-api-id", api, "--stage", stage];
+    args.extend_from_slice(more);
+    cli(w, &args).await
+}
+
+/// `stagewire unbind --rest-api-id API --stage STAGE` with these arguments after it.
+async fn unbind(w: &World, api: &str, stage: &str, more: &[&str]) -> Output {
+    let mut args = vec!["unbind", "--rest-api-id", api, "--stage", stage];
+    args.extend_from_slice(more);
+    cli(w, &args).await
+}
+
+/// The variables the registry holds for `stage`, sorted.
+async fn registered(w: &World, stage: &str) -> Vec<String> {
+    let mut names: Vec<String> = w
+        .registry_items()
+        .await
+        .into_iter()
+        .filter(|r| r.stage.stage == stage)
+        .map(|r| r.variable)
+        .collect();
+    names.sort();
+    names
+}
+
+fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn bind_adds_to_the_binding_and_replace_names_each_removal() {
+    let w = World::new().await;
+    let api = w.rest_api().await;
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", "a=value:1", "--var", "b=value:2"],
+    )
+    .await;
+    assert_code(&o, 0);
+
+    // Another variable: added; the others stay as they are.
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", "c=value:3", "--var", "a=value:10"],
+    )
+    .await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("c: added = 3"), "{out}");
+    assert!(out.contains("a: 1 -> 10"), "{out}");
+    assert!(out.contains("b: unchanged = 2"), "{out}");
+    assert!(!out.contains("removed"), "{out}");
+    assert_eq!(
+        w.stage_vars(&api, "prod").await.unwrap(),
+        vars(&[("a", "10"), ("b", "2"), ("c", "3")])
+    );
+    assert_eq!(registered(&w, "prod").await, ["a", "b", "c"]);
+
+    // --replace: the list is the whole set; each variable let go of is named, and one that
+    // someone changed since stays as it is.
+    w.set_var(&api, "prod", "c", "hand-made").await;
+    let o = bind(&w, &api, "prod", &["--var", "a=value:10", "--replace"]).await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("b: removed (was 2)"), "{out}");
+    assert!(
+        out.contains("c: released, value kept = hand-made (changed since stagewire wrote 3)"),
+        "{out}"
+    );
+    assert!(out.contains("a: unchanged = 10"), "{out}");
+    assert_eq!(
+        w.stage_vars(&api, "prod").await.unwrap(),
+        vars(&[("a", "10"), ("c", "hand-made")])
+    );
+    assert_eq!(registered(&w, "prod").await, ["a"]);
+}
+
+#[tokio::test]
+async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
+    let w = World::new().await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("legacyElb", "old.example.com")])
+        .await;
+
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", "legacyElb=value:new.example.com"],
+    )
+    .await;
+
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    for needle in [
+        "legacyElb",
+        "\"old.example.com\"",
+        "no binding owns it",
+        "--adopt",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert_eq!(
+        w.var(&api, "prod", "legacyElb").await.as_deref(),
+        Some("old.example.com")
+    );
+    assert!(w.registry_items().await.is_empty());
+
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", "legacyElb=value:new.example.com", "--adopt"],
+    )
+    .await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("legacyElb: adopted, old.example.com -> new.example.com"),
+        "{out}"
+    );
+    assert_eq!(
+        w.var(&api, "prod", "legacyElb").await.as_deref(),
+        Some("new.example.com")
+    );
+    assert_eq!(registered(&w, "prod").await, ["legacyElb"]);
+    // Once adopted it is the binding's own: binding it again needs no --adopt.
+    let o = bind(&w, &api, "prod", &["--var", "legacyElb=value:v3"]).await;
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("legacyElb: new.example.com -> v3"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test]
+async fn unbind_one_variable_or_only_forget_the_binding() {
+    let w = World::new().await;
+    let api = w.rest_api().await;
+    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &[
+            "--var",
+            "a=value:1",
+            "--var",
+            "b=value:2",
+            "--var",
+            "c=value:3",
+        ],
+    )
+    .await;
+    assert_code(&o, 0);
+
+    // --var: only that variable and its record.
+    let o = unbind(&w, &api, "prod", &["--var", "b"]).await;
+
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("b: removed (was 2)"), "{}", stdout(&o));
+    assert_eq!(
+        w.stage_vars(&api, "prod").await.unwrap(),
+        vars(&[("a", "1"), ("c", "3"), ("other", "kept")])
+    );
+    assert_eq!(registered(&w, "prod").await, ["a", "c"]);
+
+    // A name the binding does not hold is refused, and nothing is written.
+    for name in ["other", "nosuch"] {
+        let o = unbind(&w, &api, "prod", &["--var", name, "--var", "a"]).await;
+        assert_code(&o, 1);
+        assert!(
+            stderr(&o).contains(&format!("variable {name}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(registered(&w, "prod").await, ["a", "c"]);
+
+    // --keep-values: the registry forgets, the stage stays as it is.
+    let o = unbind(&w, &api, "prod", &["--keep-values"]).await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("a: released, value kept = 1"), "{out}");
+    assert!(out.contains("c: released, value kept = 3"), "{out}");
+    assert!(w.registry_items().await.is_empty());
+    assert_eq!(
+        w.stage_vars(&api, "prod").await.unwrap(),
+        vars(&[("a", "1"), ("c", "3"), ("other", "kept")])
+    );
+}
+
+#[tokio::test]
+async fn dry_runs_print_the_plan_and_write_nothing() {
+    let w = World::new().await;
+    let api = w.rest_api().await;
+    let two = ["--var", "a=value:1", "--var", "b=value:2"];
+
+    // bind --dry-run on a stage that does not exist: the plan, exit 2, nothing written.
+    let o = bind(&w, &api, "prod", &[&two[..], &["--dry-run"]].concat()).await;
+
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    assert!(out.contains("creating the stage"), "{out}");
+    assert!(
+        out.contains("a: added = 1") && out.contains("b: added = 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 change(s) planned, nothing written"),
+        "{out}"
+    );
+    assert_eq!(w.stage_vars(&api, "prod").await, None);
+    assert!(w.registry_items().await.is_empty());
+
+    assert_code(&bind(&w, &api, "prod", &two).await, 0);
+    // The same again: nothing to do, exit 0.
+    let o = bind(&w, &api, "prod", &[&two[..], &["--dry-run"]].concat()).await;
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("0 change(s) planned"), "{}", stdout(&o));
+
+    // A change and a removal, planned only.
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", "a=value:10", "--replace", "--dry-run"],
+    )
+    .await;
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    assert!(
+        out.contains("a: 1 -> 10") && out.contains("b: removed (was 2)"),
+        "{out}"
+    );
+
+    // unbind --dry-run: each variable named, the stage's deletion said, nothing written.
+    let o = unbind(&w, &api, "prod", &["--dry-run"]).await;
+    assert_code(&o, 2);
+    let out = stdout(&o);
+    assert!(
+        out.contains("a: removed (was 1)") && out.contains("b: removed (was 2)"),
+        "{out}"
+    );
+    assert!(out.contains("the stage is deleted"), "{out}");
+    assert_eq!(
+        w.stage_vars(&api, "prod").await.unwrap(),
+        vars(&[("a", "1"), ("b", "2")])
+    );
+    assert_eq!(registered(&w, "prod").await, ["a", "b"]);
+
+    // A dry run of a bind that would be refused says so and exits 1.
+    w.deploy_stage(&api, "dev", &[("x", "old")]).await;
+    let o = bind(&w, &api, "dev", &["--var", "x=value:new", "--dry-run"]).await;
+    assert_code(&o, 1);
+    assert!(
+        stdout(&o).contains("x: adopted, old -> new"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("--adopt"), "{}", stderr(&o));
+    assert!(w.stage_vars(&api, "dev").await.unwrap()["x"] == "old");
+
+    // sync --dry-run over bindings in sync: exit 0.
+    let o = cli(&w, &["sync", "--dry-run"]).await;
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("0 change(s) and 0 release(s) planned"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Every --help documents the dry run's exit statuses.
+    for verb in ["bind", "unbind", "sync"] {
+        let o = run(&[verb, "--help"], &[]).await;
+        let help = stdout(&o);
+        assert!(
+            help.contains("--dry-run") && help.contains("2: changes"),
+            "{verb}: {help}"
+        );
+    }
 }
