@@ -114,6 +114,15 @@ impl Step {
     }
 }
 
+/// A stack's creation (`aws cloudformation deploy` of a new stack): the resource is created
+/// once the resources it depends on exist.
+pub fn stack_create(logical_id: &str, properties: Value) -> Sequence {
+    Sequence {
+        name: "stack create",
+        steps: vec![step("creates", logical_id, Request::Create, &properties)],
+    }
+}
+
 /// Two resources of one stack that do not depend on each other, created in parallel.
 pub fn sibling_creates(a: (&str, Value), b: (&str, Value)) -> Sequence {
     Sequence {
@@ -476,6 +485,7 @@ mod tests {
     fn every() -> Vec<Sequence> {
         let p = json!({"StageName": "prod"});
         vec![
+            stack_create("B", p.clone()),
             sibling_creates(("A", p.clone()), ("B", p.clone())),
             cancelled_create("B", p.clone()),
             timed_out_create("B", p.clone()),

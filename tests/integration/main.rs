@@ -6,6 +6,7 @@ mod choreography;
 mod claims;
 mod cli;
 mod custom_resource;
+mod deploy;
 mod events;
 mod fanout;
 mod faults;
