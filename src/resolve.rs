@@ -222,8 +222,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The load balancer behind the new value and its health; the one behind the current value
-    /// only when the new one has no healthy target.
+    /// The load balancer behind the new value and its health; the one behind the current value,
+    /// and its health, only when the switch rule could hold.
     async fn gate(&mut self, new: &Resolved, current: Option<&str>) -> Result<Gate, ResolveError> {
         let at = &new.at;
         let new_lb = match &new.load_balancer {
@@ -234,20 +234,20 @@ impl<'a> Resolver<'a> {
             return Ok(Gate::default());
         };
         let healthy = self.has_healthy_targets_at(at, &new_lb).await?;
+        let new = Some(Serving::new(new_lb.name, healthy));
         let current = match current {
-            Some(dns) if !healthy => self
-                .load_balancer_by_dns_at(at, dns)
-                .await?
-                .map(|lb| lb.name),
+            Some(dns) if crate::plan::switch::may_hold(new.as_ref()) => {
+                match self.load_balancer_by_dns_at(at, dns).await? {
+                    Some(lb) => {
+                        let healthy = self.has_healthy_targets_at(at, &lb).await?;
+                        Some(Serving::new(lb.name, healthy))
+                    }
+                    None => None,
+                }
+            }
             _ => None,
         };
-        Ok(Gate {
-            new: Some(Serving {
-                name: new_lb.name,
-                healthy,
-            }),
-            current,
-        })
+        Ok(Gate { new, current })
     }
 
     /// The DNS name of the load balancer in front of an ECS service (through its target group,
@@ -534,13 +534,7 @@ mod tests {
         let old = world.state().add_load_balancer("old", 1).dns_name.unwrap();
         let changing = resolver.observe(record, Some(&old)).await;
         let gate = changing.gate.unwrap();
-        assert_eq!(
-            gate.new,
-            Some(Serving {
-                name: "a".into(),
-                healthy: false
-            })
-        );
-        assert_eq!(gate.current.as_deref(), Some("old"));
+        assert_eq!(gate.new, Some(Serving::new("a", false)));
+        assert_eq!(gate.current, Some(Serving::new("old", true)));
     }
 }

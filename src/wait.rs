@@ -561,9 +561,32 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{text} lacks {needle}");
         }
-        // Paced: about one check per interval, not a busy loop.
+        // Paced: each interval checks the new load balancer, then the current one (the rule
+        // holds only while it serves), not a busy loop.
         let checks = world.state().count(op::TARGET_HEALTH);
-        assert!((5..=20).contains(&checks), "{checks} checks");
+        assert!((10..=40).contains(&checks), "{checks} checks");
+    }
+
+    #[tokio::test]
+    async fn a_current_load_balancer_that_stops_serving_during_the_wait_lets_the_switch_happen() {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        let arn = old.arn.clone().unwrap();
+        // The resolver's two checks (new, current), then the first paced check of the new one;
+        // before the paced check of the current one, its last target goes.
+        for _ in 0..3 {
+            world.before(op::TARGET_HEALTH, |_| {});
+        }
+        world.before(op::TARGET_HEALTH, move |s| {
+            s.healthy.insert(arn, 0);
+        });
+        let waited = run(&world, &dns(&old), &dns(&new), wait(5000))
+            .await
+            .unwrap()
+            .expect("it waited");
+        assert!(waited.duration < Duration::from_secs(1), "{waited:?}");
+        assert_eq!(world.state().count(op::TARGET_HEALTH), 4);
     }
 
     #[tokio::test]

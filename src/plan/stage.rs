@@ -3,24 +3,19 @@
 //! one patch to write, what to hold back (and why), what cannot be resolved, and what the
 //! registry should record for each variable.
 //!
-//! The switch rule: a variable does not move from a load balancer that still exists to one
-//! without a healthy target. When the current one is gone, the switch happens anyway (nothing
-//! would answer otherwise).
+//! Whether a variable may move is [`crate::plan::switch`]'s to decide; this plan only asks it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::domain::StageRef;
+use crate::plan::switch::{self, Decision};
 use crate::plan::{patch, Release};
 use crate::ports::{Record, StagePatch, SyncUpdate};
 use crate::resolve::{ResolveError, Resolved};
 
 /// A load balancer behind a value, and whether it has a healthy target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
-    pub name: String,
-    pub healthy: bool,
-}
+pub use crate::plan::switch::Target as Serving;
 
 /// The load balancers behind the new and the current value of a variable about to change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,8 +23,8 @@ pub struct Gate {
     /// The load balancer the new value is the DNS name of, if any.
     pub new: Option<Serving>,
     /// The load balancer the current value is the DNS name of, while it exists. Only looked up
-    /// when the new one has no healthy target (it matters only then).
-    pub current: Option<String>,
+    /// when the switch rule could hold (the new one has no healthy target).
+    pub current: Option<Serving>,
 }
 
 /// What the re-sync learned about one registered variable.
@@ -50,8 +45,8 @@ pub enum Action {
     InSync,
     /// Write the resolved value.
     Write { from: Option<String>, to: String },
-    /// Keep the current value: the new load balancer has no healthy target while the current
-    /// one still exists.
+    /// Keep the current value: the switch rule holds (the new load balancer has no healthy
+    /// target while the current one has).
     Defer {
         to: String,
         new_lb: String,
@@ -71,9 +66,13 @@ impl Action {
         match self {
             Action::Defer {
                 new_lb, current_lb, ..
-            } => Some(format!(
-                "load balancer {new_lb} has no healthy target yet; keeping {current_lb} while it exists"
-            )),
+            } => Some(
+                switch::Held {
+                    new: new_lb.clone(),
+                    current: current_lb.clone(),
+                }
+                .to_string(),
+            ),
             _ => None,
         }
     }
@@ -190,40 +189,32 @@ fn variable(
         return (Action::InSync, update);
     }
     let to = resolved.value.clone();
-    match &o.gate {
-        Err(cause) => (
-            Action::Unchecked {
-                to,
-                cause: cause.clone(),
-            },
-            None,
-        ),
-        Ok(Gate {
-            new: Some(new),
-            current: Some(current_lb),
-        }) if !new.healthy => {
+    let gate = match &o.gate {
+        Ok(gate) => gate,
+        Err(cause) => {
+            let cause = cause.clone();
+            return (Action::Unchecked { to, cause }, None);
+        }
+    };
+    match switch::decide(gate.current.as_ref(), gate.new.as_ref()) {
+        Decision::Hold(held) => {
+            let error = format!("switch deferred: {held}");
             let action = Action::Defer {
                 to,
-                new_lb: new.name.clone(),
-                current_lb: current_lb.clone(),
+                new_lb: held.new,
+                current_lb: held.current,
             };
-            let error = format!("switch deferred: {}", action.deferral().unwrap_or_default());
             (action, error_update(r, &error, now))
         }
-        Ok(_) => {
+        Decision::Now => {
             let update = SyncUpdate {
                 value: Some(to.clone()),
                 via: resolved.via(),
                 error: None,
                 at: now,
             };
-            (
-                Action::Write {
-                    from: current.cloned(),
-                    to,
-                },
-                Some(update),
-            )
+            let from = current.cloned();
+            (Action::Write { from, to }, Some(update))
         }
     }
 }
@@ -306,10 +297,7 @@ mod tests {
     }
 
     fn serving(name: &str, healthy: bool) -> Option<Serving> {
-        Some(Serving {
-            name: name.into(),
-            healthy,
-        })
+        Some(Serving::new(name, healthy))
     }
 
     #[test]
@@ -364,7 +352,7 @@ mod tests {
     fn a_switch_to_a_load_balancer_without_healthy_target_waits_while_the_current_one_exists() {
         let held = Gate {
             new: serving("new", false),
-            current: Some("old".into()),
+            current: serving("old", true),
         };
         let p = plan(
             &stage(),
@@ -396,12 +384,25 @@ mod tests {
                 "b",
                 Gate {
                     new: serving("new", false),
-                    current: Some("old".into()),
+                    current: serving("old", true),
                 },
             )],
             10,
         );
         assert!(again.variables[0].update.is_none());
+
+        // With the current load balancer serving nobody, holding protects nobody: it moves.
+        let dead = Gate {
+            new: serving("new", false),
+            current: serving("old", false),
+        };
+        let p = plan(
+            &stage(),
+            &live("a"),
+            vec![observed(record("a", None), "b", dead)],
+            9,
+        );
+        assert_eq!(p.patch.set.get("elb").map(String::as_str), Some("b"));
 
         // With the current load balancer gone, the switch happens anyway.
         let gone = Gate {
