@@ -556,6 +556,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_current_load_balancer_that_serves_nobody_does_not_hold_the_switch() {
+        let (world, ports) = bound().await;
+        let dns = replace(&world, "lb2", 0);
+        world.state().healthy.insert(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/lb1/1".into(),
+            0,
+        );
+
+        let summary = reconcile(&ports, records(&ports).await).await;
+
+        assert_eq!(summary.changed.len(), 1, "{summary:?}");
+        assert!(summary.deferred().is_empty(), "{summary:?}");
+        assert_eq!(var(&world), Some(dns));
+    }
+
+    #[tokio::test]
     async fn a_concurrent_writer_wins_and_this_invocation_re_reads_and_converges() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
