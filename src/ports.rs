@@ -374,8 +374,8 @@ pub trait Registry: Send + Sync {
     ) -> Result<bool, RegistryError>;
 }
 
-/// Names of the port operations: the in-memory adapters count calls by them, and
-/// [`crate::aws::IAM_ACTIONS`] maps each to the IAM actions its AWS adapter needs.
+/// Names of the port operations: the in-memory adapters count calls by them. (The IAM actions
+/// behind them are checked against the requests the AWS adapters make: tests/integration/iam.rs.)
 pub mod op {
     pub const GET_STAGE: &str = "GetStage";
     pub const GET_STAGES: &str = "GetStages";

@@ -26,7 +26,7 @@ pub use elb::ElbAdapter;
 pub use remote::{Remote, SESSION_NAME};
 pub use sqs::SqsWorkQueue;
 
-use crate::ports::{op, AwsError, ErrorKind};
+use crate::ports::{AwsError, ErrorKind};
 
 const THROTTLING_CODES: &[&str] = &[
     "TooManyRequestsException",
@@ -49,75 +49,6 @@ const ACCESS_CODES: &[&str] = &[
     "ExpiredTokenException",
     "InvalidSignatureException",
     "SignatureDoesNotMatch",
-];
-
-/// The IAM actions each port operation needs, as these adapters call the services. The
-/// template's policies are checked against it: every operation a function performs is granted.
-pub const IAM_ACTIONS: &[(&str, &[&str])] = &[
-    (op::GET_STAGE, &["apigateway:GET"]),
-    (op::GET_STAGES, &["apigateway:GET"]),
-    // REST: CreateDeployment with the stage; HTTP: CreateStage.
-    (op::CREATE_STAGE, &["apigateway:POST"]),
-    (op::UPDATE_STAGE, &["apigateway:PATCH"]),
-    (op::DELETE_STAGE, &["apigateway:DELETE"]),
-    (op::STACK_OUTPUTS, &["cloudformation:DescribeStacks"]),
-    (op::TEMPLATE_RESOURCES, &["cloudformation:GetTemplate"]),
-    (
-        op::STACK_RESOURCE,
-        &["cloudformation:DescribeStackResource"],
-    ),
-    // REST: GetTags on the API's ARN; HTTP: GetApi (its tags).
-    (op::API_TAGS, &["apigateway:GET"]),
-    (op::STACK_STATUS, &["cloudformation:DescribeStacks"]),
-    (op::SERVICE_LOAD_BALANCERS, &["ecs:DescribeServices"]),
-    (
-        op::LOAD_BALANCER_V2,
-        &["elasticloadbalancing:DescribeLoadBalancers"],
-    ),
-    (
-        op::LOAD_BALANCER_CLASSIC,
-        &["elasticloadbalancing:DescribeLoadBalancers"],
-    ),
-    (
-        op::TARGET_GROUP_LOAD_BALANCERS,
-        &["elasticloadbalancing:DescribeTargetGroups"],
-    ),
-    (
-        op::TARGET_HEALTH,
-        &[
-            "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth",
-        ],
-    ),
-    (
-        op::ALL_LOAD_BALANCERS,
-        &["elasticloadbalancing:DescribeLoadBalancers"],
-    ),
-    // TransactWriteItems of conditional updates and deletes; GetItem names a conflicting owner.
-    (
-        op::CLAIM,
-        &[
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:GetItem",
-        ],
-    ),
-    (op::RELEASE, &["dynamodb:DeleteItem"]),
-    (op::GET_RECORD, &["dynamodb:GetItem"]),
-    (op::BY_OWNER, &["dynamodb:Query"]),
-    (op::BY_SOURCE, &["dynamodb:Query"]),
-    (op::BY_VIA, &["dynamodb:Query"]),
-    (op::BY_STAGE, &["dynamodb:Query"]),
-    (op::BY_STACK, &["dynamodb:Query"]),
-    (op::CANCEL, &["dynamodb:UpdateItem"]),
-    (op::CANCELLED, &["dynamodb:GetItem"]),
-    (op::ALL_RECORDS, &["dynamodb:Scan"]),
-    (op::RECORD_SYNC, &["dynamodb:UpdateItem"]),
-    // The credentials of a source's role (the clients built with them read as above).
-    (op::ASSUME_ROLE, &["sts:AssumeRole"]),
-    (op::STAGE_PAGE, &["dynamodb:Scan"]),
-    // SendMessageBatch is authorized as sqs:SendMessage.
-    (op::SEND_UNITS, &["sqs:SendMessage"]),
 ];
 
 /// A missing resource is an answer (`None`), not an error.

@@ -11,6 +11,7 @@ mod events;
 mod fanout;
 mod faults;
 mod http_api;
+mod iam;
 mod package;
 mod properties;
 mod resync;
