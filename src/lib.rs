@@ -15,7 +15,8 @@
 //!   deadline guard, the handler the `stage-binding` function runs.
 //! - [`resync`]: triggers, lookup of affected bindings, reconcile (gather, plan, apply), summary
 //!   and metrics: the handler `stage-resync` runs.
-//! - [`memory`]: in-memory adapters of every port, for fast tests of the flows above.
+//! - `memory` (unit tests only, not linked into the functions): in-memory adapters of every
+//!   port, for fast tests of the flows above.
 //! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
 //! - [`config`]: configuration read once from the environment.
 //! - [`wait`]: holding a switch until the new load balancer has a healthy target.
@@ -25,6 +26,7 @@ pub mod binding;
 pub mod cfn;
 pub mod config;
 pub mod domain;
+#[cfg(test)]
 pub mod memory;
 pub mod plan;
 pub mod ports;
