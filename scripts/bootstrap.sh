@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
-# Create the project's Python virtual environment at <repo>/.venv and install the
-# pinned development tools listed in scripts/requirements-dev.txt:
-#   moto_server (local AWS emulator), cfn-lint, cargo-lambda, sam (AWS SAM CLI).
+# Create the project's Python virtual environment (<repo>/.venv) and install the pinned tools
+# of one requirement set, each a file in scripts/ that includes the smaller one with `-r`:
+#   demo  requirements-demo.txt  moto_server (local AWS emulator)             scripts/demo.sh
+#   test  requirements-test.txt  + cfn-lint and sam (template linting)        scripts/test.sh
+#   dev   requirements-dev.txt   + cargo-lambda with zig (Lambda packages)    scripts/package-test.sh,
+#                                                                             the README's deploy
+# Without an argument: dev, everything.
 #
-# Idempotent: the sha256 of requirements-dev.txt is recorded in
-# .venv/.requirements-dev.sha256 after a successful install, and the install is
-# skipped while it matches (and the tools are present). Set STAGEWIRE_FORCE_BOOTSTRAP=1
-# to reinstall anyway. Set PYTHON to choose the interpreter (default: python3).
+# Idempotent per set: after a successful install the sha256 of the set's requirement files is
+# recorded in .venv/.requirements-<set>.sha256 (and the stamps of the sets it includes), and the
+# install is skipped while it matches and the set's tools are present. Set
+# STAGEWIRE_FORCE_BOOTSTRAP=1 to reinstall anyway, PYTHON to choose the interpreter (default:
+# python3), STAGEWIRE_VENV to put the environment elsewhere (default: <repo>/.venv).
 #
-# Usage: scripts/bootstrap.sh
+# Usage: scripts/bootstrap.sh [demo|test|dev]
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "${script_dir}/.." && pwd)"
-venv="${repo_root}/.venv"
-requirements="${script_dir}/requirements-dev.txt"
-stamp="${venv}/.requirements-dev.sha256"
+venv="${STAGEWIRE_VENV:-${repo_root}/.venv}"
 python="${PYTHON:-python3}"
-tools=(moto_server cfn-lint cargo-lambda sam)
 
 log() { printf 'bootstrap: %s\n' "$*"; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+set_name="${1:-dev}"
+case "${set_name}" in
+  demo) tools=(moto_server); included=() ;;
+  test) tools=(moto_server cfn-lint sam); included=(demo) ;;
+  dev) tools=(moto_server cfn-lint sam cargo-lambda); included=(test demo) ;;
+  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown requirement set ${set_name} (usage: scripts/bootstrap.sh [demo|test|dev])" ;;
+esac
+requirements="${script_dir}/requirements-${set_name}.txt"
 
 command -v "${python}" >/dev/null 2>&1 || die "${python} not found; install Python 3.9 or newer"
 [[ -f "${requirements}" ]] || die "missing ${requirements}"
@@ -30,15 +42,30 @@ import sys
 sys.exit(0 if sys.version_info >= (3, 9) else 1)
 PY
 
-sha256_of() {
+# The sha256 of a requirement file and of every file it includes with -r, recursively.
+set_hash() {
   "${python}" - "$1" <<'PY'
-import hashlib, sys
-with open(sys.argv[1], "rb") as f:
-    print(hashlib.sha256(f.read()).hexdigest())
+import hashlib, os, sys
+digest = hashlib.sha256()
+def add(path, seen):
+    if path in seen:
+        return
+    seen.add(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    digest.update(data)
+    for line in data.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("-r", "--requirement"):
+            add(os.path.join(os.path.dirname(path), parts[1]), seen)
+add(sys.argv[1], set())
+print(digest.hexdigest())
 PY
 }
 
-want_hash="$(sha256_of "${requirements}")"
+stamp_of() { printf '%s/.requirements-%s.sha256' "${venv}" "$1"; }
+want_hash="$(set_hash "${requirements}")"
+stamp="$(stamp_of "${set_name}")"
 
 tools_present() {
   local t
@@ -49,7 +76,7 @@ tools_present() {
 
 if [[ -z "${STAGEWIRE_FORCE_BOOTSTRAP:-}" && -f "${stamp}" ]] \
    && [[ "$(cat "${stamp}")" == "${want_hash}" ]] && tools_present; then
-  log "${venv} is up to date with scripts/requirements-dev.txt (sha256 ${want_hash:0:12}); nothing to do"
+  log "${venv} is up to date with scripts/requirements-${set_name}.txt (sha256 ${want_hash:0:12}); nothing to do"
   exit 0
 fi
 
@@ -75,7 +102,7 @@ fi
 rm -f "${stamp}"
 log "upgrading pip in ${venv}"
 "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-log "installing pinned tools from scripts/requirements-dev.txt (this takes a few minutes the first time)"
+log "installing the ${set_name} tools from scripts/requirements-${set_name}.txt (${tools[*]})"
 "${venv}/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
   --requirement "${requirements}"
 
@@ -83,9 +110,16 @@ log "installing pinned tools from scripts/requirements-dev.txt (this takes a few
 log "checking the installed tools"
 "${venv}/bin/moto_server" --help >/dev/null || die "moto_server does not run"
 log "  moto_server  $("${venv}/bin/python" -c 'import moto; print(moto.__version__)')"
-log "  cfn-lint     $("${venv}/bin/cfn-lint" --version 2>&1 | tail -n1)"
-log "  cargo-lambda $("${venv}/bin/cargo-lambda" lambda --version 2>&1 | tail -n1)"
-log "  sam          $(SAM_CLI_TELEMETRY=0 "${venv}/bin/sam" --version 2>&1 | tail -n1)"
+for t in "${tools[@]}"; do
+  case "${t}" in
+    cfn-lint) log "  cfn-lint     $("${venv}/bin/cfn-lint" --version 2>&1 | tail -n1)" ;;
+    sam) log "  sam          $(SAM_CLI_TELEMETRY=0 "${venv}/bin/sam" --version 2>&1 | tail -n1)" ;;
+    cargo-lambda) log "  cargo-lambda $("${venv}/bin/cargo-lambda" lambda --version 2>&1 | tail -n1)" ;;
+  esac
+done
 
 printf '%s\n' "${want_hash}" > "${stamp}"
+for inner in ${included[@]+"${included[@]}"}; do
+  set_hash "${script_dir}/requirements-${inner}.txt" > "$(stamp_of "${inner}")"
+done
 log "done; tools are in ${venv}/bin (recorded sha256 ${want_hash:0:12} in ${stamp#"${repo_root}/"})"

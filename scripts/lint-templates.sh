@@ -6,16 +6,17 @@
 # included; a check may only be silenced in the template itself (Metadata cfn-lint ignore_checks
 # with a comment giving the reason).
 #
-# Usage: scripts/lint-templates.sh   (run scripts/bootstrap.sh first to install the tools)
+# Usage: scripts/lint-templates.sh   (run `scripts/bootstrap.sh test` first to install the tools;
+#        STAGEWIRE_VENV names another Python environment than <repo>/.venv)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
-venv="${repo_root}/.venv"
+venv="${STAGEWIRE_VENV:-${repo_root}/.venv}"
 
 for tool in cfn-lint sam; do
   if [[ ! -x "${venv}/bin/${tool}" ]]; then
-    echo "lint-templates: ${venv}/bin/${tool} is missing; run scripts/bootstrap.sh first" >&2
+    echo "lint-templates: ${venv}/bin/${tool} is missing; run scripts/bootstrap.sh test first" >&2
     exit 2
   fi
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Lambda packages exactly as users deploy them, built and run on this machine:
-#   1. installs the Python tools into .venv (scripts/bootstrap.sh; skipped when up to date) and,
+#   1. installs the Python tools into .venv (`scripts/bootstrap.sh dev`: SAM CLI, cargo-lambda with
+#      zig, moto; skipped when up to date) and,
 #      for arm64 packages on another machine, qemu's user-mode emulator and the arm64 C library
 #      (apt-get install qemu-user libc6-arm64-cross) when they are missing,
 #   2. `sam build`: both functions for the template's default architecture, which runs
@@ -21,7 +22,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 target_dir="${CARGO_TARGET_DIR:-${repo_root}/target}"
-venv="${repo_root}/.venv"
+venv="${STAGEWIRE_VENV:-${repo_root}/.venv}"
 build_dir="${repo_root}/.aws-sam/build"
 sysroot=/usr/aarch64-linux-gnu
 functions=(StageBindingFunction StageResyncFunction)
@@ -33,13 +34,14 @@ build=1
 for arg in "$@"; do
   case "${arg}" in
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument ${arg} (usage: scripts/package-test.sh [--no-build])" ;;
   esac
 done
 
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh dev
 export PATH="${venv}/bin:${PATH}"
+export STAGEWIRE_PYTHON="${STAGEWIRE_PYTHON:-${venv}/bin/python}"
 export SAM_CLI_TELEMETRY=0
 
 # The template's default architecture (the Architecture parameter): arm64 or x86_64.
