@@ -25,9 +25,15 @@
 //! bindings over 1,000 stages, their sources stack outputs in 10 accounts and 2 regions), wall
 //! time with 1, 4 and 16 workers (`--workers`), the highest API Gateway request rate in any
 //! second, peak RSS per worker and AWS calls per binding (`AssumeRole` among them).
+//!
+//! `bench --idle [--before REV]` prints how many times an idle account invokes `stage-resync` in
+//! a day under the EventBridge rules of `REV:template.yaml` (default c96b1c6, before the rules
+//! were narrowed) and of the current template (see [`idle`]); it needs no moto and no build.
 
 #[path = "../bench_fanout.rs"]
 mod fanout;
+#[path = "../bench_idle.rs"]
+mod idle;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -1195,6 +1201,20 @@ async fn run_fanout(options: Options) -> BenchResult<()> {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--idle") {
+        let before = match args.get(1).map(String::as_str) {
+            Some("--before") => args.get(2).cloned().unwrap_or_default(),
+            _ => "c96b1c6".to_string(),
+        };
+        return match idle::run(&before) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench --idle: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
