@@ -19,6 +19,7 @@
 //!   port, for fast tests of the flows above.
 //! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
 //! - [`config`]: configuration read once from the environment.
+//! - [`emf`]: the one writer of both functions' metric lines (CloudWatch Embedded Metric Format).
 //! - [`wait`]: holding a switch until the new load balancer has a healthy target.
 
 pub mod aws;
@@ -26,6 +27,7 @@ pub mod binding;
 pub mod cfn;
 pub mod config;
 pub mod domain;
+pub mod emf;
 #[cfg(test)]
 pub mod memory;
 pub mod plan;

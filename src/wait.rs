@@ -22,7 +22,6 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::time::Instant;
 
 use crate::domain::Place;
@@ -391,40 +390,36 @@ async fn serves(ports: &Ports, at: &Place, lb: &LoadBalancer) -> Result<bool, Re
 pub mod metrics {
     use serde_json::Value;
 
+    use crate::emf::{self, Unit};
+
     use super::*;
 
     pub const FUNCTION: &str = "stage-binding";
 
     /// The EMF document of one wait.
     pub fn document(held: usize, waited: Duration, served: bool, timestamp_ms: i64) -> Value {
-        let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
-        json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::resync::metrics::NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": [
-                        metric("HealthWaits", "Count"),
-                        metric("HealthWaitVariables", "Count"),
-                        metric("HealthWaitDuration", "Milliseconds"),
-                        metric("HealthWaitTimeouts", "Count"),
-                    ]
-                }]
-            },
-            "Function": FUNCTION,
-            "HealthWaits": 1,
-            "HealthWaitVariables": held,
-            "HealthWaitDuration": waited.as_millis() as u64,
-            "HealthWaitTimeouts": if served { 0 } else { 1 },
-        })
+        emf::document(
+            FUNCTION,
+            &[
+                ("HealthWaits", Unit::Count, 1),
+                ("HealthWaitVariables", Unit::Count, held as u64),
+                (
+                    "HealthWaitDuration",
+                    Unit::Milliseconds,
+                    waited.as_millis() as u64,
+                ),
+                ("HealthWaitTimeouts", Unit::Count, u64::from(!served)),
+            ],
+            &[],
+            timestamp_ms,
+        )
     }
 
     pub(super) fn emit(held: usize, waited: Duration, served: bool) {
         if !reporting().metrics {
             return;
         }
-        println!("{}", document(held, waited, served, crate::now_ms()));
+        emf::emit(&document(held, waited, served, crate::now_ms()));
     }
 }
 

@@ -245,24 +245,17 @@ pub fn report(kind: &'static str, ids: Option<&Ids>, detail: &str) {
         detail,
         "request refused"
     );
-    println!("{}", metric_document(kind, crate::now_ms()));
+    crate::emf::emit(&metric_document(kind, crate::now_ms()));
 }
 
 /// The EMF document of one refused request.
 pub fn metric_document(kind: &str, timestamp_ms: i64) -> serde_json::Value {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": crate::resync::metrics::NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": [{"Name": SECURITY_METRIC, "Unit": "Count"}]
-            }]
-        },
-        "Function": FUNCTION,
-        "SecurityEvent": kind,
-        SECURITY_METRIC: 1,
-    })
+    crate::emf::document(
+        FUNCTION,
+        &[(SECURITY_METRIC, crate::emf::Unit::Count, 1)],
+        &[("SecurityEvent", json!(kind))],
+        timestamp_ms,
+    )
 }
 
 #[cfg(test)]

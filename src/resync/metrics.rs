@@ -6,49 +6,39 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::Summary;
+use crate::emf::{self, Unit};
 
-pub const NAMESPACE: &str = "Stagewire";
+pub use crate::emf::NAMESPACE;
 pub const FUNCTION: &str = "stage-resync";
 
 /// The EMF document for one invocation.
 pub fn document(summary: &Summary, elapsed: Duration, timestamp_ms: i64) -> Value {
-    let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    metric("EventsSeen", "Count"),
-                    metric("BindingsChecked", "Count"),
-                    metric("VariablesChanged", "Count"),
-                    metric("BindingsReleased", "Count"),
-                    metric("Unresolved", "Count"),
-                    metric("Deferred", "Count"),
-                    metric("Failures", "Count"),
-                    metric(crate::cfn::security::SECURITY_METRIC, "Count"),
-                    metric("Duration", "Milliseconds"),
-                ]
-            }]
-        },
-        "Function": FUNCTION,
-        "Trigger": summary.trigger,
-        "EventsSeen": 1,
-        "BindingsChecked": summary.bindings_checked,
-        "VariablesChanged": summary.changed.len(),
-        "BindingsReleased": summary.released,
-        "Unresolved": summary.unresolved().len(),
-        "Deferred": summary.deferred().len(),
-        "Failures": summary.failures().len(),
-        crate::cfn::security::SECURITY_METRIC: summary.refused().len(),
-        "Duration": elapsed.as_millis() as u64,
-    })
+    let n = |v: usize| v as u64;
+    emf::document(
+        FUNCTION,
+        &[
+            ("EventsSeen", Unit::Count, 1),
+            ("BindingsChecked", Unit::Count, n(summary.bindings_checked)),
+            ("VariablesChanged", Unit::Count, n(summary.changed.len())),
+            ("BindingsReleased", Unit::Count, n(summary.released)),
+            ("Unresolved", Unit::Count, n(summary.unresolved().len())),
+            ("Deferred", Unit::Count, n(summary.deferred().len())),
+            ("Failures", Unit::Count, n(summary.failures().len())),
+            (
+                crate::cfn::security::SECURITY_METRIC,
+                Unit::Count,
+                n(summary.refused().len()),
+            ),
+            ("Duration", Unit::Milliseconds, elapsed.as_millis() as u64),
+        ],
+        &[("Trigger", json!(summary.trigger))],
+        timestamp_ms,
+    )
 }
 
 /// Print the invocation's metrics line.
 pub fn emit(summary: &Summary, elapsed: Duration) {
-    println!("{}", document(summary, elapsed, crate::now_ms()));
+    emf::emit(&document(summary, elapsed, crate::now_ms()));
 }
 
 #[cfg(test)]
