@@ -4,12 +4,13 @@
 //! |---|---|
 //! | `STAGEWIRE_TABLE` | name of the registry table (required) |
 //! | `STAGEWIRE_RESPONSE_HOSTS` | comma-separated hosts (`host` or `host:port`) that may receive custom-resource responses besides CloudFormation's response bucket for the region; empty in production, `127.0.0.1` for the local tests, demo and bench |
-//! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see the README's "Security model") |
+//! | `STAGEWIRE_BINDING_AUTHORIZATION` | `ApiTags` (default) or `Open`: which APIs a binding may touch (see docs/security.md) |
 //! | `STAGEWIRE_ACCOUNT_ID` | the hub's own account (set by the template), to tell its events from those its member accounts forward; unset: every event is taken as the hub's own |
 //! | `STAGEWIRE_SOURCE_ROLES` | comma-separated role ARN patterns (`*` matches any run of characters) that a source's `RoleArn` may name; empty: no source may name a role |
 //! | `STAGEWIRE_RECONCILE_QUEUE` | URL of the full reconcile's work queue (SQS): with it, the schedule's full reconcile sends units there and SQS batches are worked; without, the full reconcile runs in one invocation |
 //! | `STAGEWIRE_RECONCILE_WORKERS` | the work queue's maximum concurrency (default 1): each invocation paces API Gateway at this share of the account's quota |
 //! | `AWS_REGION`, credentials, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ... | the AWS SDK's own configuration |
+//! | `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG` | the functions' log format and level ([`init_tracing`]) |
 
 use std::time::Duration;
 
@@ -30,6 +31,28 @@ pub const SOURCE_ROLES_VAR: &str = "STAGEWIRE_SOURCE_ROLES";
 pub const QUEUE_VAR: &str = "STAGEWIRE_RECONCILE_QUEUE";
 /// Name of the variable holding the work queue's maximum concurrency.
 pub const WORKERS_VAR: &str = "STAGEWIRE_RECONCILE_WORKERS";
+/// The variables naming the region, in the order [`region_from_env`] reads them.
+pub const REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+/// The variable choosing the log format (`JSON`), set by Lambda's `LoggingConfig`.
+pub const LOG_FORMAT_VAR: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// The variables naming the log level, in the order [`init_tracing`] reads them.
+pub const LOG_LEVEL_VARS: [&str; 2] = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"];
+
+/// Every environment variable this module reads by name (the AWS SDK reads its own besides).
+pub const ENV_VARS: &[&str] = &[
+    TABLE_VAR,
+    RESPONSE_HOSTS_VAR,
+    AUTHORIZATION_VAR,
+    ACCOUNT_VAR,
+    SOURCE_ROLES_VAR,
+    QUEUE_VAR,
+    WORKERS_VAR,
+    REGION_VARS[0],
+    REGION_VARS[1],
+    LOG_FORMAT_VAR,
+    LOG_LEVEL_VARS[0],
+    LOG_LEVEL_VARS[1],
+];
 
 pub use crate::domain::{Authorization, SourceAccess};
 
@@ -142,8 +165,8 @@ pub fn response_hosts_from_env() -> Vec<String> {
 /// The region the SDK would use from the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`),
 /// for a function that could not load its configuration.
 pub fn region_from_env() -> String {
-    std::env::var("AWS_REGION")
-        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+    std::env::var(REGION_VARS[0])
+        .or_else(|_| std::env::var(REGION_VARS[1]))
         .unwrap_or_else(|_| "us-east-1".into())
 }
 
@@ -159,9 +182,9 @@ pub fn init_tracing() {
     use lambda_runtime::tracing::subscriber::{
         self, filter::LevelFilter, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter,
     };
-    let format = std::env::var("AWS_LAMBDA_LOG_FORMAT").unwrap_or_default();
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
+    let format = std::env::var(LOG_FORMAT_VAR).unwrap_or_default();
+    let level = std::env::var(LOG_LEVEL_VARS[0])
+        .or_else(|_| std::env::var(LOG_LEVEL_VARS[1]))
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);

@@ -16,7 +16,9 @@ use crate::domain::{
     ApiKind, BindingSpec, Source, StageRef, ValidationError,
 };
 
-const TOP_LEVEL: &[&str] = &[
+/// Every top-level property of `Custom::StageBinding`; any other is refused by name. The keys of
+/// each source under `Variables` are in [`source::SOURCE_KINDS`].
+pub const PROPERTIES: &[&str] = &[
     "ServiceToken",
     "ServiceTimeout",
     "RestApiId",
@@ -154,7 +156,7 @@ pub fn wait_for_healthy_targets(props: &Value) -> bool {
 /// Decode and validate properties.
 pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
     let obj = props.as_object().ok_or(PropertiesError::NotAnObject)?;
-    check_keys(obj, TOP_LEVEL, "")?;
+    check_keys(obj, PROPERTIES, "")?;
     if let Some(v) = obj.get("ServiceTimeout") {
         unsigned("ServiceTimeout", v, 3600)?;
     }

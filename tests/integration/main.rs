@@ -7,6 +7,7 @@ mod claims;
 mod cli;
 mod custom_resource;
 mod deploy;
+mod docs;
 mod events;
 mod fanout;
 mod faults;
