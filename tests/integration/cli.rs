@@ -908,3 +908,251 @@ async fn dry_runs_print_the_plan_and_write_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn errors_name_the_table_region_and_endpoint() {
+    let w = World::new().await;
+
+    let o = cli(&w, &["status", "--table", "nosuchtable"]).await;
+
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("the registry table nosuchtable does not exist in region us-east-1"),
+        "{err}"
+    );
+    assert!(err.contains(&w.endpoint), "{err}");
+
+    // An endpoint nothing answers on: what could not be reached, and the cause.
+    let down = [("AWS_ENDPOINT_URL", "http://127.0.0.1:9")];
+    let o = cli_with(&w, &["status"], &down).await;
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("could not reach DynamoDB at http://127.0.0.1:9 (region us-east-1)"),
+        "{err}"
+    );
+    assert!(err.contains("caused by:"), "{err}");
+    assert!(err.contains("--verbose"), "{err}");
+    // --verbose: the whole chain.
+    let o = cli_with(&w, &["status", "--verbose"], &down).await;
+    assert_code(&o, 1);
+    let long = stderr(&o);
+    assert!(
+        long.matches("caused by:").count() > err.matches("caused by:").count(),
+        "{long}"
+    );
+
+    // A profile that does not exist is named as such.
+    let o = cli(&w, &["status", "--profile", "nosuch"]).await;
+    assert_code(&o, 64);
+    let err = stderr(&o);
+    assert!(err.contains("AWS profile nosuch was not found"), "{err}");
+    assert!(!err.contains("set AWS_PROFILE"), "{err}");
+}
+
+#[tokio::test]
+async fn status_shows_every_row_when_one_cannot_be_checked() {
+    let w = World::new().await;
+    let (good, bad) = (
+        w.elb_stack(&unique("EcsGood")).await,
+        w.elb_stack(&unique("EcsBad")).await,
+    );
+    let api = w.rest_api().await;
+    let a = format!("a=stack:{}/EcsElbDnsName", good.name);
+    let b = format!("b=stack:{}/EcsElbDnsName", bad.name);
+    assert_code(
+        &bind(&w, &api, "prod", &["--var", &a, "--var", &b]).await,
+        0,
+    );
+    // CloudFormation fails every DescribeStacks of the bad stack.
+    w.proxy.as_ref().unwrap().add_rule(
+        stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Status(500))
+            .service("cloudformation")
+            .operation("DescribeStacks")
+            .body(bad.name.as_str()),
+    );
+
+    let o = cli(&w, &["status", "--json"]).await;
+
+    assert_code(&o, 1);
+    let rows: Value = serde_json::from_slice(&o.stdout).expect("a JSON array");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["variable"], "a");
+    assert_ne!(rows[0]["state"], "failed", "{:?}", rows[0]);
+    assert_eq!(rows[1]["variable"], "b");
+    assert_eq!(rows[1]["state"], "failed", "{:?}", rows[1]);
+    let note = rows[1]["note"].as_str().unwrap();
+    assert!(
+        note.contains(&bad.name) && note.contains("DescribeStacks"),
+        "{note}"
+    );
+
+    let o = cli(&w, &["status"]).await;
+    assert_code(&o, 1);
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.contains(" a ")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" b ") && l.trim_end().ends_with("failed")),
+        "{out}"
+    );
+    // The note is under the table, whole.
+    let note_line = format!("rest:{api} prod b: failed: could not resolve");
+    assert!(out.contains(&note_line), "{out}");
+    assert!(out.contains("DescribeStacks"), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
+}
+
+/// RFC 3339 in UTC to the second: `2026-12-02T05:43:31Z`.
+fn is_utc(s: &str) -> bool {
+    s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.starts_with("20")
+}
+
+#[tokio::test]
+async fn json_carries_the_registry_last_write_and_last_error() {
+    let (w, stack, _api) = bound().await;
+
+    let o = cli(&w, &["status", "--json"]).await;
+    assert_code(&o, 0);
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = &rows[0]["last_write"];
+    assert_eq!(last["value"], stack.dns.as_str(), "{last}");
+    assert!(is_utc(last["at"].as_str().unwrap()), "{last}");
+    assert_eq!(rows[0]["last_error"], Value::Null);
+
+    // The source goes: a sync records why it kept the value.
+    w.delete_stack(&stack.name).await;
+    assert_code(&cli(&w, &["sync"]).await, 2);
+
+    let o = cli(&w, &["sync", "--dry-run", "--json"]).await;
+
+    assert_code(&o, 2);
+    let plan: Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(plan["changes"], serde_json::json!([]));
+    assert_eq!(plan["checked"], 1);
+    let row = &plan["rows"][0];
+    assert_eq!(row["state"], "source_missing");
+    assert_eq!(row["last_write"]["value"], stack.dns.as_str(), "{row}");
+    let error = row["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains(&stack.name), "{row}");
+    assert!(is_utc(row["checked_at"].as_str().unwrap()), "{row}");
+    let o = cli(&w, &["status", "--json"]).await;
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows[0]["last_error"], row["last_error"]);
+}
+
+#[tokio::test]
+async fn the_table_fits_120_columns_and_says_when_nothing_matches() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsHelloworldProdWithALongName")).await;
+    w.register_target(&stack.tg_arn, "10.0.1.10").await;
+    let api = w.rest_api().await;
+    let by_arn = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.stack_id);
+    let long = format!("banner=value:{}", "x".repeat(150));
+    assert_code(
+        &bind(&w, &api, "prod", &["--var", &by_arn, "--var", &long]).await,
+        0,
+    );
+
+    let o = cli(&w, &["status"]).await;
+
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for line in out.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // Sources by name, as bind takes them, not by ARN.
+    assert!(out.contains("stack:EcsHelloworldProd"), "{out}");
+    assert!(!out.contains("arn:aws:cloudformation"), "{out}");
+
+    let o = cli(&w, &["status", "--wide"]).await;
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains(&stack.stack_id), "{out}");
+    assert!(out.contains(&"x".repeat(150)), "{out}");
+
+    // A filter that matches nothing says so.
+    let o = cli(&w, &["status", "--api", "nosuch", "--stage", "prod"]).await;
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("no binding matches --api nosuch --stage prod"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A mistyped command: the one meant.
+    let o = cli(&w, &["stauts"]).await;
+    assert_code(&o, 64);
+    assert!(
+        stderr(&o).contains("similar subcommand exists: 'status'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_health_wait_says_what_it_waits_for_and_obeys_timeout_and_no_wait() {
+    let w = World::new().await;
+    let serving = w.elb_stack(&unique("EcsServing")).await;
+    w.register_target(&serving.tg_arn, "10.0.1.10").await;
+    let idle = w.elb_stack(&unique("EcsIdle")).await;
+    let api = w.rest_api().await;
+    let to = |lb: &str| format!("v=lb:{lb}");
+    assert_code(
+        &bind(&w, &api, "prod", &["--var", &to(&serving.lb_name)]).await,
+        0,
+    );
+    let started = std::time::Instant::now();
+
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", &to(&idle.lb_name), "--timeout", "12"],
+    )
+    .await;
+
+    assert_code(&o, 1);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(5), "{took:?}");
+    let err = stderr(&o);
+    let waiting = format!(
+        "waiting for load balancer {} (variable v) to have a healthy target; {} serves meanwhile",
+        idle.lb_name, serving.lb_name
+    );
+    assert!(err.contains(&waiting), "{err}");
+    assert!(err.contains(": 5s of at most 12s"), "{err}");
+    assert!(
+        err.contains("--timeout") && err.contains("--no-wait"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ServiceTimeout") && !err.contains("WaitForHealthyTargets"),
+        "{err}"
+    );
+    for out in [stdout(&o), err] {
+        assert!(
+            !out.contains("_aws") && !out.contains("HealthWait"),
+            "{out}"
+        );
+    }
+    assert_eq!(w.var(&api, "prod", "v").await, Some(serving.dns.clone()));
+
+    // --no-wait: the switch at once.
+    let o = bind(
+        &w,
+        &api,
+        "prod",
+        &["--var", &to(&idle.lb_name), "--no-wait"],
+    )
+    .await;
+    assert_code(&o, 0);
+    assert!(!stderr(&o).contains("waiting"), "{}", stderr(&o));
+    assert_eq!(w.var(&api, "prod", "v").await, Some(idle.dns.clone()));
+}

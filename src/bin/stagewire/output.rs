@@ -49,8 +49,14 @@ pub fn dry_run_end(steps: &[VarStep], stage_change: bool, refused: bool) -> u8 {
 }
 
 /// A text table: columns padded to their widest cell, the last one not padded. Unless `wide`,
-/// the widest columns are cut (with `…`) until a line fits [`MAX_WIDTH`].
-pub fn table(header: &[&str], rows: &[Vec<String>], wide: bool) -> String {
+/// columns are cut (with `…`) until a line fits [`MAX_WIDTH`]: each column down to at most its
+/// `floors` entry (`None`: never cut), the one with the most room above its floor first.
+pub fn table(
+    header: &[&str],
+    rows: &[Vec<String>],
+    floors: &[Option<usize>],
+    wide: bool,
+) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -58,7 +64,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>], wide: bool) -> String {
         }
     }
     if !wide {
-        fit(&mut widths, MAX_WIDTH);
+        fit(&mut widths, floors, MAX_WIDTH);
     }
     let line = |cells: Vec<&str>| {
         let last = cells.len() - 1;
@@ -81,20 +87,44 @@ pub fn table(header: &[&str], rows: &[Vec<String>], wide: bool) -> String {
     out
 }
 
-/// Narrow the widest column, one character at a time, until the columns and their two-space
-/// gaps fit `max` (no column below 8 characters).
-fn fit(widths: &mut [usize], max: usize) {
-    const MIN: usize = 8;
+/// Narrow columns, one character at a time, until they and their two-space gaps fit `max`.
+fn fit(widths: &mut [usize], floors: &[Option<usize>], max: usize) {
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
     while total(widths) > max {
-        let Some((i, w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+        let room = |i: usize| match floors.get(i).copied().flatten() {
+            Some(floor) => widths[i].saturating_sub(floor),
+            None => 0,
+        };
+        let Some(i) = (0..widths.len()).max_by_key(|&i| (room(i), widths[i])) else {
             return;
         };
-        if *w <= MIN {
+        if room(i) == 0 {
             return;
         }
         widths[i] -= 1;
     }
+}
+
+/// `text` wrapped at [`MAX_WIDTH`], the first line after `first`, the others indented.
+pub fn wrap(first: &str, text: &str) -> String {
+    const INDENT: &str = "    ";
+    let mut out = String::from(first);
+    let mut width = first.chars().count();
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        if width > INDENT.len() && width + 1 + n > MAX_WIDTH {
+            out.push('\n');
+            out.push_str(INDENT);
+            width = INDENT.len();
+        } else if width > 0 && !out.ends_with(' ') {
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += n;
+    }
+    out.push('\n');
+    out
 }
 
 /// `s` cut to `width` characters, ending in `…` when cut.
@@ -179,14 +209,35 @@ mod tests {
     fn a_table_fits_unless_wide() {
         let long = "x".repeat(100);
         let rows = vec![vec!["rest:abc".to_string(), long.clone(), long.clone()]];
-        let t = table(&["API", "LIVE", "RESOLVED"], &rows, false);
+        let floors = [None, Some(8), Some(8)];
+        let t = table(&["API", "LIVE", "RESOLVED"], &rows, &floors, false);
         for line in t.lines() {
             assert!(line.chars().count() <= MAX_WIDTH, "{line}");
         }
         assert!(t.contains('…'), "{t}");
         assert!(t.contains("rest:abc"), "{t}");
-        let t = table(&["API", "LIVE", "RESOLVED"], &rows, true);
+        let t = table(&["API", "LIVE", "RESOLVED"], &rows, &floors, true);
         assert!(t.lines().nth(1).unwrap().ends_with(&long), "{t}");
+    }
+
+    #[test]
+    fn columns_with_more_room_above_their_floor_give_way_first() {
+        let mut widths = vec![10, 60, 60];
+        fit(&mut widths, &[None, Some(40), Some(10)], 100);
+        assert_eq!(widths, [10, 58, 28]);
+        let mut widths = vec![50, 60];
+        fit(&mut widths, &[None, Some(40)], 80);
+        assert_eq!(widths, [50, 40], "no column below its floor");
+    }
+
+    #[test]
+    fn notes_wrap_at_the_width() {
+        let text = "word ".repeat(60);
+        let out = wrap("  b:", text.trim());
+        assert!(out.lines().count() > 2, "{out}");
+        assert!(out.lines().all(|l| l.chars().count() <= MAX_WIDTH), "{out}");
+        assert!(out.starts_with("  b: word"), "{out}");
+        assert!(out.lines().nth(1).unwrap().starts_with("    word"), "{out}");
     }
 
     #[test]

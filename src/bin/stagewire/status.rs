@@ -16,8 +16,9 @@ stage missing   the stage (or its API) does not exist\n  \
 not authorized  the binding's stack may no longer touch the API\n  \
 failed          the row could not be checked (the note says which call failed and why);\n                  \
 the other rows are still shown\n\n\
-The table fits 120 columns (sources by name, long values cut with '…'); --wide shows \
-everything: full sources, owner, notes, the last write and the last error. With --json, \
+The table fits 120 columns: sources by name, long values cut with '…', each state's note \
+under the table; --wide shows everything in full: sources, owner, the last write, the last \
+error, and the note after the state. With --json, \
 prints a JSON array of rows; state is one of in_sync, drifted, source_missing, unhealthy, \
 stage_missing, unauthorized, failed; note says why; last_write {value, at}, last_error and \
 checked_at are what the registry keeps.";
@@ -93,45 +94,13 @@ fn describe(filter: &Filter) -> String {
     parts.join(" ")
 }
 
-/// Rows as a text table; the state column comes last and carries the note.
+/// Rows as a text table. Without `--wide`: sources by name, values cut to fit, the state alone,
+/// and the notes under the table; with it: every column in full, the note after the state.
 fn table(rows: &[Row], wide: bool) -> String {
     let dash = || "-".to_string();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let state = match (r.state, &r.note) {
-                (State::InSync, _) | (_, None) => r.state.to_string(),
-                (_, Some(note)) => format!("{}: {note}", r.state),
-            };
-            let resolved = match &r.resolved {
-                Some(v) if !wide && r.live.as_ref() == Some(v) => "=".to_string(),
-                Some(v) => v.clone(),
-                None => dash(),
-            };
-            let mut row = vec![
-                r.api.clone(),
-                r.stage.clone(),
-                r.variable.clone(),
-                if wide {
-                    r.source.clone()
-                } else {
-                    output::short_source(&r.source_spec)
-                },
-                r.live.clone().unwrap_or_else(dash),
-                resolved,
-            ];
-            if wide {
-                let last = r.last_write.as_ref();
-                row.push(r.owner.clone());
-                row.push(last.and_then(|l| l.at.clone()).unwrap_or_else(dash));
-                row.push(r.last_error.clone().unwrap_or_else(dash));
-            }
-            row.push(state);
-            row
-        })
-        .collect();
-    let header: &[&str] = if wide {
-        &[
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| cells(r, wide)).collect();
+    if wide {
+        let header = [
             "API",
             "STAGE",
             "VARIABLE",
@@ -142,11 +111,57 @@ fn table(rows: &[Row], wide: bool) -> String {
             "WRITTEN",
             "LAST ERROR",
             "STATE",
-        ]
-    } else {
-        &[
-            "API", "STAGE", "VARIABLE", "SOURCE", "LIVE", "RESOLVED", "STATE",
-        ]
+        ];
+        return output::table(&header, &cells, &[], true);
+    }
+    let header = [
+        "API", "STAGE", "VARIABLE", "SOURCE", "LIVE", "RESOLVED", "STATE",
+    ];
+    let floors = [None, None, None, Some(24), Some(16), Some(16), None];
+    let mut out = output::table(&header, &cells, &floors, false);
+    let noted: Vec<&Row> = rows.iter().filter(|r| r.note.is_some()).collect();
+    if !noted.is_empty() {
+        out.push_str("\nnotes:\n");
+    }
+    for r in noted {
+        let first = format!("  {} {} {}:", r.api, r.stage, r.variable);
+        let note = format!("{}: {}", r.state, r.note.clone().unwrap_or_else(dash));
+        out.push_str(&output::wrap(&first, &note));
+    }
+    out
+}
+
+fn cells(r: &Row, wide: bool) -> Vec<String> {
+    let dash = || "-".to_string();
+    let resolved = match &r.resolved {
+        Some(v) if !wide && r.live.as_ref() == Some(v) => "=".to_string(),
+        Some(v) => v.clone(),
+        None => dash(),
     };
-    output::table(header, &cells, wide)
+    let source = if wide {
+        r.source.clone()
+    } else {
+        output::short_source(&r.source_spec)
+    };
+    let mut row = vec![
+        r.api.clone(),
+        r.stage.clone(),
+        r.variable.clone(),
+        source,
+        r.live.clone().unwrap_or_else(dash),
+        resolved,
+    ];
+    if !wide {
+        row.push(r.state.to_string());
+        return row;
+    }
+    let written = r.last_write.as_ref().and_then(|l| l.at.clone());
+    row.push(r.owner.clone());
+    row.push(written.unwrap_or_else(dash));
+    row.push(r.last_error.clone().unwrap_or_else(dash));
+    row.push(match &r.note {
+        Some(note) => format!("{}: {note}", r.state),
+        None => r.state.to_string(),
+    });
+    row
 }
