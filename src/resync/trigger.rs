@@ -199,11 +199,6 @@ pub const EVENT_KINDS: &[EventKind] = &[
     },
     EventKind {
         source: "aws.ecs",
-        detail_type: "ECS Service Action",
-        decode: ecs_service,
-    },
-    EventKind {
-        source: "aws.ecs",
         detail_type: "ECS Deployment State Change",
         decode: ecs_service,
     },
@@ -297,8 +292,19 @@ fn elb_call(ev: &EventBridgeEvent<Value>) -> Trigger {
     }
 }
 
+/// The ECS events after which a service's load balancers can have changed: they change only
+/// through CreateService and UpdateService, which start a deployment.
+pub const ECS_EVENT_NAMES: &[&str] = &["SERVICE_DEPLOYMENT_COMPLETED"];
+
 fn ecs_service(ev: &EventBridgeEvent<Value>) -> Trigger {
-    let detail = EcsServiceEvent::deserialize(&ev.detail).unwrap_or_default();
+    let detail = match EcsServiceEvent::deserialize(&ev.detail) {
+        Ok(d) => d,
+        Err(e) => return Trigger::Ignored(format!("malformed ECS detail: {e}")),
+    };
+    let name = detail.event_name.as_deref().unwrap_or("(none)");
+    if !ECS_EVENT_NAMES.contains(&name) {
+        return Trigger::Ignored(format!("ECS event {name} does not move load balancers"));
+    }
     match ev
         .resources
         .iter()
@@ -484,12 +490,12 @@ mod tests {
     #[test]
     fn ecs_events() {
         let svc = "arn:aws:ecs:us-east-1:123456789012:service/prod/helloworld";
-        for dt in ["ECS Service Action", "ECS Deployment State Change"] {
+        {
             let ev = eb(
                 "aws.ecs",
-                dt,
+                "ECS Deployment State Change",
                 json!([svc]),
-                json!({"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
+                json!({"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
             );
             assert_eq!(
                 classify(&ev),
@@ -501,9 +507,9 @@ mod tests {
         }
         let old_format = eb(
             "aws.ecs",
-            "ECS Service Action",
+            "ECS Deployment State Change",
             json!(["arn:aws:ecs:us-east-1:123456789012:service/helloworld"]),
-            json!({"clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
+            json!({"eventName": "SERVICE_DEPLOYMENT_COMPLETED", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}),
         );
         assert_eq!(
             classify(&old_format),
@@ -512,6 +518,16 @@ mod tests {
                 service: "helloworld".into()
             }
         );
+        // Steady-state reports and other deployment stages move no load balancer.
+        for name in ["SERVICE_STEADY_STATE", "SERVICE_DEPLOYMENT_IN_PROGRESS"] {
+            let ev = eb(
+                "aws.ecs",
+                "ECS Deployment State Change",
+                json!([svc]),
+                json!({"eventName": name}),
+            );
+            assert!(matches!(classify(&ev), Trigger::Ignored(_)), "{name}");
+        }
     }
 
     #[test]

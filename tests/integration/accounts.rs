@@ -53,14 +53,14 @@ fn hub_assume_roles(w: &World) -> usize {
         .count()
 }
 
-/// "ECS Service Action" of a service in `account` and `region`, as forwarded to the hub.
+/// "ECS Deployment State Change" of a service in `account` and `region`, as forwarded to the hub.
 fn ecs_event(account: &str, region: &str, cluster: &str, service: &str) -> Value {
     json!({
-        "version": "0", "id": unique("event"), "detail-type": "ECS Service Action",
+        "version": "0", "id": unique("event"), "detail-type": "ECS Deployment State Change",
         "source": "aws.ecs", "account": account, "time": "2026-11-25T12:00:00Z",
         "region": region,
         "resources": [format!("arn:aws:ecs:{region}:{account}:service/{cluster}/{service}")],
-        "detail": {"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
+        "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED",
             "clusterArn": format!("arn:aws:ecs:{region}:{account}:cluster/{cluster}")}
     })
 }
@@ -184,7 +184,8 @@ async fn an_ecs_service_of_account_c_is_gated_on_its_own_load_balancers() {
     );
 
     // C moves the service to a new load balancer without a healthy target: the hub looks at
-    // C's load balancers and holds the switch while the old one lives.
+    // C's load balancers and holds the switch while the old one serves.
+    c.register_target(&stack.tg_arn, "10.0.1.9").await;
     let (_, new_dns, new_tg) = c.new_alb(&stack).await;
     c.move_service(&cluster, "orders", "helloworld", &new_tg)
         .await;

@@ -83,7 +83,6 @@ fn resync_expectations() -> BTreeMap<&'static str, Trigger> {
             "classic-delete-load-balancer.json",
             lb("helloworld-legacy", true),
         ),
-        ("ecs-service-action.json", helloworld()),
         ("ecs-deployment-state-change.json", helloworld()),
         ("scheduled-event.json", Trigger::Everything),
         ("manual-resync-all.json", Trigger::Everything),

@@ -41,11 +41,11 @@ fn elb_event(event_name: &str, params: Value) -> Value {
 fn ecs_event(cluster: &str, service: &str) -> Value {
     eventbridge(
         "aws.ecs",
-        "ECS Service Action",
+        "ECS Deployment State Change",
         json!([format!(
             "arn:aws:ecs:us-east-1:{ACCOUNT}:service/{cluster}/{service}"
         )]),
-        json!({"eventType": "INFO", "eventName": "SERVICE_STEADY_STATE",
+        json!({"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED",
                "clusterArn": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}")}),
     )
 }
@@ -165,7 +165,7 @@ async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
 }
 
 #[tokio::test]
-async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_lives() {
+async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_serves() {
     let w = World::new().await;
     let stack = w.elb_stack(&unique("EcsOrders")).await;
     let cluster = unique("prod");
@@ -176,6 +176,7 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_liv
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
     assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    w.register_target(&stack.tg_arn, "10.0.1.10").await;
     let (new_arn, new_dns, new_tg) = w.new_alb(&stack).await;
     w.move_service(&cluster, "orders", "helloworld", &new_tg)
         .await;
@@ -202,6 +203,60 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_liv
     assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
     assert!(w.registry_items().await[0].last_error.is_none());
     let _ = new_arn;
+}
+
+/// The switch rule holds only while the current load balancer serves: one that serves nobody
+/// protects nobody, and the custom resource and the re-sync both switch at once.
+#[tokio::test]
+async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_or_the_resync() {
+    let w = World::new().await;
+    let stack = w.elb_stack(&unique("EcsOrders")).await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let api = w.rest_api().await;
+    let cfn = Cloudformation::new().await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
+    w.move_service(&cluster, "orders", "helloworld", &new_tg)
+        .await;
+
+    let summary = run(&w, ecs_event(&cluster, "orders")).await;
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    assert!(summary.deferred().is_empty(), "{summary:?}");
+    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+
+    // The binding's own Update to a load balancer without a healthy target, from one that
+    // serves nobody either, answers at once.
+    let (third_arn, third_dns, _) = w.new_alb(&stack).await;
+    let lb = |arn: &str| json!({"RestApiId": api, "StageName": "prod", "Variables": {"ordersElb": {"LoadBalancer": arn}}});
+    let other = Cloudformation::new().await;
+    let (second_arn, _, _) = w.new_alb(&stack).await;
+    let created = other
+        .send(
+            &w.handler(),
+            other.create(
+                "Lb",
+                json!({"RestApiId": api,
+        "StageName": "dev", "Variables": {"e": {"LoadBalancer": second_arn}}}),
+            ),
+        )
+        .await;
+    assert_success(&created);
+    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let started = std::time::Instant::now();
+    let update = other.update(
+        "Lb",
+        &physical,
+        json!({"RestApiId": api, "StageName": "dev",
+        "Variables": {"e": {"LoadBalancer": third_arn}}}),
+        lb(&second_arn),
+    );
+    assert_success(&other.send(&w.handler(), update).await);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(w.var(&api, "dev", "e").await, Some(third_dns));
 }
 
 #[tokio::test]
