@@ -3,7 +3,7 @@
 //! Under [`Authorization::ApiTags`] (the default) a binding may touch an API when the API
 //! belongs to the binding's own stack (CloudFormation's tag [`STACK_ID_TAG`] on the API names
 //! the binding's stack) or when the API's tag [`ALLOWED_STACKS_TAG`] lists a pattern matching
-//! the binding's stack name (comma-separated, `*` matches any run of characters; a pattern may
+//! the binding's stack name (separated by spaces or commas, `*` matches any run of characters; a pattern may
 //! also be a whole stack id). Under [`Authorization::Open`] every binding may touch every API
 //! the function can reach (a single-team account).
 
@@ -36,7 +36,7 @@ impl fmt::Display for Authorization {
 
 /// Why a binding may not touch an API; the message names the API and the tag that would allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{api} {owner}, not to stack {stack_name}: add {stack_name} to its tag {ALLOWED_STACKS_TAG} (comma-separated stack names, * as wildcard) to allow this binding")]
+#[error("{api} {owner}, not to stack {stack_name}: add {stack_name} to its tag {ALLOWED_STACKS_TAG} (stack names separated by spaces) to allow this binding")]
 pub struct Denied {
     /// The API, as `REST API abc123` or `HTTP API h77`.
     pub api: String,
@@ -73,7 +73,9 @@ pub fn may_touch(
     let allowed = tags
         .get(ALLOWED_STACKS_TAG)
         .map(|list| {
-            list.split(',')
+            // Spaces separate names (API Gateway's tag values allow letters, digits, spaces and
+            // `. : / = + - @`); commas are read too, where a service allows them.
+            list.split(|c: char| c == ',' || c.is_whitespace())
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .any(|p| glob(p, name) || p == stack_id)
@@ -137,7 +139,16 @@ mod tests {
             msg.contains("REST API a") && msg.contains(ALLOWED_STACKS_TAG) && msg.contains("TeamB"),
             "{msg}"
         );
-        for list in ["TeamA-Api", "x, TeamA-*", "*-Api", "*", "Team*Api", ME] {
+        for list in [
+            "TeamA-Api",
+            "x, TeamA-*",
+            "x TeamA-Api",
+            "y  TeamA-Api z",
+            "*-Api",
+            "*",
+            "Team*Api",
+            ME,
+        ] {
             let t = tags(&[(STACK_ID_TAG, other), (ALLOWED_STACKS_TAG, list)]);
             assert!(may_touch(rule, ME, "REST API a", &t).is_ok(), "{list}");
         }
