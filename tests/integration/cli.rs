@@ -276,6 +276,10 @@ async fn sync_repairs_drift() {
 
     assert_code(&o, 0);
     let out = stdout(&o);
+    assert!(
+        !out.contains("_aws"),
+        "no metric line on the CLI's stdout: {out}"
+    );
     assert!(out.contains("1 changed"), "{out}");
     assert!(out.contains("0 failure(s)"), "{out}");
     assert_eq!(
@@ -1155,4 +1159,28 @@ async fn a_health_wait_says_what_it_waits_for_and_obeys_timeout_and_no_wait() {
     assert_code(&o, 0);
     assert!(!stderr(&o).contains("waiting"), "{}", stderr(&o));
     assert_eq!(w.var(&api, "prod", "v").await, Some(idle.dns.clone()));
+}
+
+#[tokio::test]
+async fn a_bound_variable_whose_source_is_gone_is_named_when_bind_adds_another() {
+    let (w, stack, api) = bound().await;
+    w.delete_stack(&stack.name).await;
+
+    let o = bind(&w, &api, "prod", &["--var", "banner=value:v2"]).await;
+
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("Bound before and left as they are: helloworldElb"),
+        "{err}"
+    );
+    assert!(err.contains("--replace"), "{err}");
+    assert_eq!(w.var(&api, "prod", "banner").await, None);
+
+    let o = bind(&w, &api, "prod", &["--var", "banner=value:v2", "--replace"]).await;
+
+    assert_code(&o, 0);
+    let removed = format!("helloworldElb: removed (was {})", stack.dns);
+    assert!(stdout(&o).contains(&removed), "{}", stdout(&o));
+    assert_eq!(registered(&w, "prod").await, ["banner"]);
 }

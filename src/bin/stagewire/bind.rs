@@ -151,6 +151,7 @@ pub fn release_of(r: &Record) -> Release {
 pub async fn run(ctx: &Ctx, args: &Args, given: BindingSpec) -> Result<u8, Failure> {
     let stage = given.stage.clone();
     let (ours, others) = records(ctx, &stage).await?;
+    let given_names: Vec<String> = given.variables.keys().cloned().collect();
     let mut spec = given;
     if !args.replace {
         for r in &ours {
@@ -159,7 +160,7 @@ pub async fn run(ctx: &Ctx, args: &Args, given: BindingSpec) -> Result<u8, Failu
                 .or_insert_with(|| r.source.clone());
         }
     }
-    let wanted = resolve(ctx, &spec.variables).await?;
+    let wanted = resolve(ctx, &spec.variables, &given_names).await?;
     let live = output::read_stage(ctx, &stage).await?;
     if live.is_none() && args.no_create_stage {
         return Err(Failure::refused(format!(
@@ -193,10 +194,12 @@ pub async fn run(ctx: &Ctx, args: &Args, given: BindingSpec) -> Result<u8, Failu
     apply(ctx, args, &spec, !ours.is_empty()).await
 }
 
-/// Each source's value now, as the write will resolve it.
+/// Each source's value now, as the write will resolve it. A variable bound before (not in
+/// `given`) that cannot be resolved fails the bind too: the hint says how to let it go.
 async fn resolve(
     ctx: &Ctx,
     variables: &BTreeMap<String, Source>,
+    given: &[String],
 ) -> Result<BTreeMap<String, String>, Failure> {
     let mut resolver = Resolver::new(&ctx.ports);
     let mut values = BTreeMap::new();
@@ -212,10 +215,23 @@ async fn resolve(
             Err(e) => errors.push((name.clone(), e)),
         }
     }
-    if errors.is_empty() {
-        Ok(values)
-    } else {
-        Err(Failure::from_err(BindingError::Unresolved(errors)))
+    let kept: Vec<String> = errors
+        .iter()
+        .filter(|(name, _)| !given.contains(name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let error = BindingError::Unresolved(errors);
+    match (values.len() == variables.len(), kept.is_empty()) {
+        (true, _) => Ok(values),
+        (false, true) => Err(Failure::from_err(error)),
+        (false, false) => Err(Failure::caused(
+            format!(
+                "{error}. Bound before and left as they are: {}; give them new sources with \
+--var, let them go with --replace or `stagewire unbind --var NAME`",
+                kept.join(", ")
+            ),
+            error,
+        )),
     }
 }
 
