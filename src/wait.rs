@@ -1,18 +1,12 @@
 //! Waiting for a load balancer to serve before a variable is switched to it.
 //!
-//! The switch rule of the custom resource, as of the re-sync ([`crate::plan::stage`]): a variable
-//! does not move from a load balancer with a healthy target to one without. Where the re-sync
-//! defers and tries again on the next event, a Create or Update cannot: CloudFormation waits for
-//! its answer (and, in the stack that replaces a load balancer, deletes the old one only after
-//! it). So the binding waits, checking the new load balancer's target health every
-//! [`HealthWait::interval`], until it has a healthy target or the work deadline is near; then it
-//! fails with a Reason, having written nothing.
-//!
-//! The wait protects requests served by the current load balancer. If that load balancer is
-//! deleted meanwhile (cleanup of another update, an operator), nothing serves through the
-//! variable any more and waiting only prolongs the outage: each poll also checks that the current
-//! load balancer still exists (one describe call by ARN or name), and the switch happens at once
-//! when it does not.
+//! The custom resource asks the switch rule ([`crate::plan::switch`]) as the re-sync does. Where
+//! the re-sync defers and tries again on the next event, a Create or Update cannot: CloudFormation
+//! waits for its answer (and deletes a replaced load balancer only after it). So the binding
+//! polls every [`HealthWait::interval`] (is the current load balancer still there, does the new
+//! one serve, does the current one still serve) until the rule lets every variable move, or the
+//! work deadline is near; then it fails with a Reason, having written nothing. A current load
+//! balancer deleted or serving nobody protects nobody: the switch then happens at once.
 //!
 //! The rule applies to every value that is a load balancer's DNS name, whatever its source: a
 //! literal or a stack output is looked up among the account's load balancers by DNS name.
@@ -100,7 +94,7 @@ fn reporting() -> Reporting {
     })
 }
 
-fn progress(held: &[(Held, LoadBalancer, LoadBalancer, Place)], start: Instant) {
+fn progress(held: &[Pending], start: Instant) {
     if let Some(tell) = reporting().progress {
         let held: Vec<Held> = held.iter().map(|(h, _, _, _)| h.clone()).collect();
         tell(&held, start.elapsed());
@@ -183,10 +177,14 @@ impl fmt::Display for Waited {
     }
 }
 
-/// Hold the switch of each variable in `changes` (variable to new value) whose current value in
-/// `live` is the DNS name of a load balancer with a healthy target while the new value's load
-/// balancer has none, until every such new load balancer has a healthy target. `resolved` gives
-/// the load balancer a source resolved through, when it did. `Ok(None)`: nothing to wait for.
+/// A held switch: what is held, the new and the current load balancer, and where they live.
+type Pending = (Held, LoadBalancer, LoadBalancer, Place);
+
+/// Hold the switch of each variable in `changes` (variable to new value) that the switch rule
+/// holds (its current value in `live` is the DNS name of a load balancer with a healthy target
+/// while the new value's load balancer has none), until the rule lets every one move. `resolved`
+/// gives the load balancer a source resolved through, when it did. `Ok(None)`: nothing to wait
+/// for.
 pub async fn until_serving(
     ports: &Ports,
     resolver: &mut Resolver<'_>,
@@ -199,7 +197,47 @@ pub async fn until_serving(
         return Ok(None);
     }
     let start = Instant::now();
-    let mut held: Vec<(Held, LoadBalancer, LoadBalancer, Place)> = Vec::new();
+    let mut held = holds(resolver, live, changes, resolved).await?;
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let give_up = wait.give_up_at(start);
+    let all: Vec<Held> = held.iter().map(|(h, _, _, _)| h.clone()).collect();
+    tracing::info!(held = ?all, interval_ms = wait.interval.as_millis() as u64, "waiting for healthy targets before switching");
+    let mut polls = Polls::default();
+    loop {
+        progress(&held, start);
+        if Instant::now() + wait.interval > give_up {
+            let waited = start.elapsed();
+            metrics::emit(all.len(), waited, false);
+            return Err(WaitError::NotServing {
+                held: held.into_iter().map(|(h, _, _, _)| h).collect(),
+                waited,
+            });
+        }
+        tokio::time::sleep(wait.interval).await;
+        held = polls.round(ports, held, give_up).await?;
+        if held.is_empty() {
+            let duration = start.elapsed();
+            metrics::emit(all.len(), duration, true);
+            return Ok(Some(Waited {
+                held: all,
+                duration,
+                checks: polls.checks,
+                gone: polls.gone,
+            }));
+        }
+    }
+}
+
+/// The switches the rule holds now, among `changes`.
+async fn holds(
+    resolver: &mut Resolver<'_>,
+    live: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, String>,
+    resolved: &BTreeMap<String, Resolved>,
+) -> Result<Vec<Pending>, WaitError> {
+    let mut held = Vec::new();
     for (variable, new_value) in changes {
         let Some(current) = live.get(variable) else {
             continue; // a new variable: nothing serves through it yet
@@ -216,69 +254,56 @@ pub async fn until_serving(
             held.push((h, lb, current, at));
         }
     }
-    if held.is_empty() {
-        return Ok(None);
-    }
-    let give_up = wait.give_up_at(start);
-    let all: Vec<Held> = held.iter().map(|(h, _, _, _)| h.clone()).collect();
-    tracing::info!(held = ?all, interval_ms = wait.interval.as_millis() as u64, "waiting for healthy targets before switching");
-    let mut checks = 0;
-    let mut gone: Vec<String> = Vec::new();
-    loop {
-        progress(&held, start);
-        if Instant::now() + wait.interval > give_up {
-            let waited = start.elapsed();
-            metrics::emit(all.len(), waited, false);
-            return Err(WaitError::NotServing {
-                held: held.into_iter().map(|(h, _, _, _)| h).collect(),
-                waited,
-            });
-        }
-        tokio::time::sleep(wait.interval).await;
+    Ok(held)
+}
+
+/// What the polls of one wait found: health checks made, current load balancers deleted.
+#[derive(Default)]
+struct Polls {
+    checks: usize,
+    gone: Vec<String>,
+}
+
+impl Polls {
+    /// One round: each held switch asks the rule again with what ELB says now; answers those
+    /// still held.
+    async fn round(
+        &mut self,
+        ports: &Ports,
+        held: Vec<Pending>,
+        give_up: Instant,
+    ) -> Result<Vec<Pending>, WaitError> {
         let mut still = Vec::with_capacity(held.len());
         for (h, lb, current, at) in held {
-            if gone.contains(&current.name) || !exists(ports, &at, &current).await {
+            if self.gone.contains(&current.name) || !exists(ports, &at, &current).await {
                 tracing::warn!(variable = %h.variable, load_balancer = %current.name, new_load_balancer = %lb.name, "the current load balancer was deleted: switching without waiting");
-                if !gone.contains(&current.name) {
-                    gone.push(current.name);
+                if !self.gone.contains(&current.name) {
+                    self.gone.push(current.name);
                 }
                 continue;
             }
-            checks += 1;
-            let check = tokio::time::timeout_at(give_up, serves(ports, &at, &lb)).await;
-            match check {
-                Ok(Ok(healthy)) => {
-                    let new = Target::new(lb.name.clone(), healthy);
-                    match switch::decide(
-                        current_now(ports, &at, &current, &new).await.as_ref(),
-                        Some(&new),
-                    ) {
-                        Decision::Now => {
-                            tracing::info!(load_balancer = %lb.name, current = %current.name, "the switch rule lets the variable move")
-                        }
-                        Decision::Hold(_) => still.push((h, lb, current, at)),
-                    }
-                }
-                Err(_) => still.push((h, lb, current, at)),
+            self.checks += 1;
+            let healthy = match tokio::time::timeout_at(give_up, serves(ports, &at, &lb)).await {
+                Ok(Ok(healthy)) => healthy,
+                Err(_) => false,
                 Ok(Err(source)) => {
+                    let load_balancer = lb.name;
                     return Err(WaitError::Check {
-                        load_balancer: lb.name,
+                        load_balancer,
                         source,
-                    })
+                    });
                 }
+            };
+            let new = Target::new(lb.name.clone(), healthy);
+            let now = current_now(ports, &at, &current, &new).await;
+            match switch::decide(now.as_ref(), Some(&new)) {
+                Decision::Now => {
+                    tracing::info!(load_balancer = %lb.name, current = %current.name, "the switch rule lets the variable move")
+                }
+                Decision::Hold(_) => still.push((h, lb, current, at)),
             }
         }
-        held = still;
-        if held.is_empty() {
-            let duration = start.elapsed();
-            metrics::emit(all.len(), duration, true);
-            return Ok(Some(Waited {
-                held: all,
-                duration,
-                checks,
-                gone,
-            }));
-        }
+        Ok(still)
     }
 }
 
