@@ -454,7 +454,7 @@ Outputs: {}
             .get(ALLOWED_STACKS_TAG)
             .cloned()
             .unwrap_or_default();
-        let names: Vec<&str> = allowed.split(',').map(str::trim).collect();
+        let names: Vec<&str> = allowed.split_whitespace().collect();
         assert!(
             names.contains(&PROD_STACK) && names.contains(&DEV_STACK),
             "{allowed:?}"
