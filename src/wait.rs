@@ -124,19 +124,26 @@ pub enum WaitError {
     },
 }
 
+impl fmt::Display for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "variable {}: load balancer {} has no healthy target; the stage keeps {}, which still serves",
+            self.variable, self.new_lb, self.current_lb
+        )
+    }
+}
+
+/// Every held switch, as one sentence per variable.
+pub fn describe(held: &[Held]) -> String {
+    let parts: Vec<String> = held.iter().map(Held::to_string).collect();
+    parts.join("; ")
+}
+
 fn not_serving(held: &[Held], waited: Duration) -> String {
-    let parts: Vec<String> = held
-        .iter()
-        .map(|h| {
-            format!(
-                "variable {}: load balancer {} has no healthy target; the stage keeps {}, which still serves",
-                h.variable, h.new_lb, h.current_lb
-            )
-        })
-        .collect();
     format!(
         "{} (waited {:.1}s). Register healthy targets with the new load balancer, give the wait more time with ServiceTimeout, or set WaitForHealthyTargets: false to switch without waiting",
-        parts.join("; "),
+        describe(held),
         waited.as_secs_f64()
     )
 }

@@ -140,18 +140,44 @@ async fn two_stages_on_two_apis_follow_one_stack() {
     );
 }
 
+/// An ECS service `orders` behind the load balancer of stack `EcsOrders…`, and `prod`'s
+/// `ordersElb` bound to it by a custom resource.
+struct Orders {
+    w: World,
+    stack: ElbStack,
+    cluster: String,
+    api: String,
+}
+
+impl Orders {
+    async fn bound() -> Orders {
+        let w = World::new().await;
+        let stack = w.elb_stack(&unique("EcsOrders")).await;
+        let cluster = unique("prod");
+        w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+            .await;
+        let api = w.rest_api().await;
+        let cfn = Cloudformation::new().await;
+        let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+            "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+        assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+        Orders {
+            w,
+            stack,
+            cluster,
+            api,
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsOrders")).await;
-    let cluster = unique("prod");
-    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-        .await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let Orders {
+        w,
+        stack,
+        cluster,
+        api,
+    } = Orders::bound().await;
 
     // A new load balancer whose target group is healthy; the service moves to it.
     let (_, new_dns, new_tg) = w.new_alb(&stack).await;
@@ -166,16 +192,12 @@ async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
 
 #[tokio::test]
 async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_serves() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsOrders")).await;
-    let cluster = unique("prod");
-    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-        .await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let Orders {
+        w,
+        stack,
+        cluster,
+        api,
+    } = Orders::bound().await;
     w.register_target(&stack.tg_arn, "10.0.1.10").await;
     let (new_arn, new_dns, new_tg) = w.new_alb(&stack).await;
     w.move_service(&cluster, "orders", "helloworld", &new_tg)
@@ -209,16 +231,12 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
 /// protects nobody, and the custom resource and the re-sync both switch at once.
 #[tokio::test]
 async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_or_the_resync() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsOrders")).await;
-    let cluster = unique("prod");
-    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-        .await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let Orders {
+        w,
+        stack,
+        cluster,
+        api,
+    } = Orders::bound().await;
     let (_, new_dns, new_tg) = w.new_alb(&stack).await;
     w.move_service(&cluster, "orders", "helloworld", &new_tg)
         .await;
@@ -230,47 +248,30 @@ async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_o
 
     // The binding's own Update to a load balancer without a healthy target, from one that
     // serves nobody either, answers at once.
-    let (third_arn, third_dns, _) = w.new_alb(&stack).await;
-    let lb = |arn: &str| json!({"RestApiId": api, "StageName": "prod", "Variables": {"ordersElb": {"LoadBalancer": arn}}});
-    let other = Cloudformation::new().await;
+    let props = |arn: &str| json!({"RestApiId": api, "StageName": "dev", "Variables": {"e": {"LoadBalancer": arn}}});
     let (second_arn, _, _) = w.new_alb(&stack).await;
-    let created = other
-        .send(
-            &w.handler(),
-            other.create(
-                "Lb",
-                json!({"RestApiId": api,
-        "StageName": "dev", "Variables": {"e": {"LoadBalancer": second_arn}}}),
-            ),
-        )
+    let (third_arn, third_dns, _) = w.new_alb(&stack).await;
+    let cfn = Cloudformation::new().await;
+    let created = cfn
+        .send(&w.handler(), cfn.create("Lb", props(&second_arn)))
         .await;
     assert_success(&created);
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
     let started = std::time::Instant::now();
-    let update = other.update(
-        "Lb",
-        &physical,
-        json!({"RestApiId": api, "StageName": "dev",
-        "Variables": {"e": {"LoadBalancer": third_arn}}}),
-        lb(&second_arn),
-    );
-    assert_success(&other.send(&w.handler(), update).await);
+    let update = cfn.update("Lb", &physical, props(&third_arn), props(&second_arn));
+    assert_success(&cfn.send(&w.handler(), update).await);
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     assert_eq!(w.var(&api, "dev", "e").await, Some(third_dns));
 }
 
 #[tokio::test]
 async fn the_old_load_balancer_deleted_switches_even_without_healthy_targets() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsOrders")).await;
-    let cluster = unique("prod");
-    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-        .await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
+    let Orders {
+        w,
+        stack,
+        cluster,
+        api,
+    } = Orders::bound().await;
     let (_, new_dns, new_tg) = w.new_alb(&stack).await;
     w.move_service(&cluster, "orders", "helloworld", &new_tg)
         .await;

@@ -289,19 +289,10 @@ fn bind_failure(e: BindingError) -> Failure {
     match e {
         BindingError::Invalid(v) => Failure::Usage(v.to_string()),
         BindingError::NotServing(WaitError::NotServing { held, waited }) => {
-            let parts: Vec<String> = held
-                .iter()
-                .map(|h| {
-                    format!(
-                        "variable {}: load balancer {} has no healthy target; the stage keeps {}, which still serves",
-                        h.variable, h.new_lb, h.current_lb
-                    )
-                })
-                .collect();
             Failure::refused(format!(
                 "{} (waited {:.0}s). Nothing was written. Register healthy targets with the new \
 load balancer, wait longer with --timeout SECONDS, or switch at once with --no-wait",
-                parts.join("; "),
+                stagewire::wait::describe(&held),
                 waited.as_secs_f64()
             ))
         }
