@@ -6,6 +6,7 @@
 //! role's keys are the spoke role's. Each policy must grant exactly those: every call allowed
 //! (action and resource pattern), and every granted (action, resource) used by some call.
 
+use stagewire_devkit::stack_resources::percent_decode as decode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,25 +40,6 @@ fn role(account: &str) -> String {
 struct Call {
     action: String,
     resource: String,
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// A Query-protocol form body's parameters.
