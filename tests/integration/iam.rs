@@ -6,7 +6,6 @@
 //! role's keys are the spoke role's. Each policy must grant exactly those: every call allowed
 //! (action and resource pattern), and every granted (action, resource) used by some call.
 
-use stagewire_devkit::stack_resources::percent_decode as decode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +17,7 @@ use stagewire::resync;
 use stagewire::Ports;
 use stagewire_devkit::event_source;
 use stagewire_devkit::fault_proxy::Record;
+use stagewire_devkit::stack_resources::percent_decode as decode;
 use stagewire_devkit::FaultProxy;
 
 use crate::support::*;
