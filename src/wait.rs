@@ -11,6 +11,9 @@
 //! The rule applies to every value that is a load balancer's DNS name, whatever its source: a
 //! literal or a stack output is looked up among the account's load balancers by DNS name.
 
+/// CloudWatch Embedded Metric Format for health waits of the `stage-binding` function.
+pub mod metrics;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -415,43 +418,6 @@ async fn serves(ports: &Ports, at: &Place, lb: &LoadBalancer) -> Result<bool, Re
             Ok(ports.reach(at).await?.elb.target_health(arn).await?.healthy > 0)
         }
         _ => Ok(true),
-    }
-}
-
-/// CloudWatch Embedded Metric Format for health waits of the `stage-binding` function.
-pub mod metrics {
-    use serde_json::Value;
-
-    use crate::emf::{self, Unit};
-
-    use super::*;
-
-    pub const FUNCTION: &str = "stage-binding";
-
-    /// The EMF document of one wait.
-    pub fn document(held: usize, waited: Duration, served: bool, timestamp_ms: i64) -> Value {
-        emf::document(
-            FUNCTION,
-            &[
-                ("HealthWaits", Unit::Count, 1),
-                ("HealthWaitVariables", Unit::Count, held as u64),
-                (
-                    "HealthWaitDuration",
-                    Unit::Milliseconds,
-                    waited.as_millis() as u64,
-                ),
-                ("HealthWaitTimeouts", Unit::Count, u64::from(!served)),
-            ],
-            &[],
-            timestamp_ms,
-        )
-    }
-
-    pub(super) fn emit(held: usize, waited: Duration, served: bool) {
-        if !reporting().metrics {
-            return;
-        }
-        emf::emit(&document(held, waited, served, crate::now_ms()));
     }
 }
 

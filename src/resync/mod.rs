@@ -4,6 +4,7 @@
 //! - [`trigger`]: events (EventBridge, the schedule, an operator) into a [`Trigger`].
 //! - [`lookup`]: the bindings a trigger can affect, from the registry's indexes.
 //! - [`reconcile`]: gather facts, plan each stage ([`crate::plan::stage`]), apply the plan.
+//! - [`release`]: the bindings of stacks that ended, let go as their Delete would have.
 //! - [`summary`]: what was done and every issue met, retryable or not.
 //! - [`metrics`]: the summary as one CloudWatch Embedded Metric Format line.
 //! - [`fanout`]: the full reconcile as units on a work queue, and the workers that take them.
@@ -12,6 +13,7 @@ pub mod fanout;
 pub mod lookup;
 pub mod metrics;
 pub mod reconcile;
+pub mod release;
 pub mod rights;
 pub mod summary;
 pub mod trigger;
@@ -108,7 +110,7 @@ pub async fn run(ports: &Ports, trigger: &Trigger, origin: &Origin) -> Summary {
 
 /// Release the ended, reconcile the live.
 async fn settle(ports: &Ports, sorted: Sorted, summary: &mut Summary) {
-    summary.merge(reconcile::release(ports, sorted.ended).await);
+    summary.merge(release::release(ports, sorted.ended).await);
     summary.merge(reconcile(ports, sorted.live).await);
 }
 

@@ -56,31 +56,6 @@ pub async fn reconcile(ports: &Ports, records: Vec<Record>) -> Summary {
     summary
 }
 
-/// Release the bindings of stacks that ended: remove their variables where they still hold
-/// what was written, delete the stages they created once empty, and forget them, as their
-/// Delete would have.
-pub async fn release(ports: &Ports, records: Vec<Record>) -> Summary {
-    let mut summary = Summary::default();
-    if records.is_empty() {
-        return summary;
-    }
-    summary.bindings_checked = records.len();
-    let mut by_stage: BTreeMap<StageRef, Vec<Record>> = BTreeMap::new();
-    for r in records {
-        by_stage.entry(r.stage.clone()).or_default().push(r);
-    }
-    for (stage, records) in by_stage {
-        match crate::binding::remove(ports, &records).await {
-            Ok(done) => {
-                tracing::info!(%stage, released = done.records_released, variables_removed = done.variables_removed, stages_deleted = done.stages_deleted, "bindings of an ended stack released");
-                summary.released += done.records_released;
-            }
-            Err(e) => summary.fail(&stage, None, &e),
-        }
-    }
-    summary
-}
-
 /// A stage that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("could not read {stage}: {source}")]
@@ -201,7 +176,7 @@ async fn sync_stage<'a>(
     let mut written: BTreeMap<String, String> = BTreeMap::new();
     for attempt in 1..=ATTEMPTS {
         // The first attempt may use the stage as listed; a retry reads it afresh.
-        let conflict = apply(
+        let attempt_ended = apply(
             ports,
             resolver,
             stage,
@@ -211,7 +186,7 @@ async fn sync_stage<'a>(
             &mut written,
         )
         .await;
-        if !conflict {
+        if attempt_ended == Attempt::Settled {
             return;
         }
         if attempt == ATTEMPTS {
@@ -234,8 +209,16 @@ async fn sync_stage<'a>(
     }
 }
 
-/// One attempt: plan, write the stage, record the outcome. Answers whether a registry write
-/// lost to a concurrent writer.
+/// How one attempt at a stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Done, or failed in a way the summary reports: no retry here.
+    Settled,
+    /// A concurrent writer recorded first: re-read the records and try again.
+    Lost,
+}
+
+/// One attempt: plan, write the stage, record the outcome.
 async fn apply(
     ports: &Ports,
     resolver: &mut Resolver<'_>,
@@ -244,59 +227,24 @@ async fn apply(
     records: &[Record],
     summary: &mut Summary,
     written: &mut BTreeMap<String, String>,
-) -> bool {
-    let stages = ports.stages(stage.kind);
+) -> Attempt {
     let live = match known {
         Some(k) => k,
-        None => match stages.get(stage).await {
+        None => match ports.stages(stage.kind).get(stage).await {
             Ok(l) => l,
             Err(e) => {
                 summary.fail(stage, None, &e);
-                return false;
+                return Attempt::Settled;
             }
         },
     };
     let plan = plan(resolver, stage, live.as_ref(), records.to_vec()).await;
     report(&plan, summary);
-    let mut conflict = false;
     if !plan.patch.is_empty() {
-        // The registry first: each written variable's record moves to its new value on the
-        // condition that its version is the one planned from. A concurrent invocation that
-        // recorded first (with a value resolved later) wins, and this one re-reads and
-        // re-resolves without writing the stage, so an older value never lands after a newer.
-        let mut claimed = Vec::new();
-        for p in &plan.variables {
-            let (Action::Write { .. }, Some(update)) = (&p.action, &p.update) else {
-                continue;
-            };
-            match ports.registry.record_sync(&p.record, update).await {
-                Ok(true) => claimed.push(p),
-                Ok(false) => conflict = true,
-                Err(e) => {
-                    summary.fail(stage, Some(&p.record.variable), &e);
-                    conflict = true;
-                }
-            }
-        }
-        if conflict {
-            return true;
-        }
-        if let Err(e) = stages.update(stage, &plan.patch).await {
-            tracing::error!(%stage, error = %e, "stage update failed");
-            summary.fail(stage, None, &e);
-            restore(ports, &claimed, &e).await;
-            return false;
-        }
-        for p in &plan.variables {
-            if let Action::Write { from, to } = &p.action {
-                tracing::info!(%stage, variable = %p.record.variable, from = from.as_deref().unwrap_or(""), %to, "variable re-pointed");
-                summary.changed.push(Change {
-                    stage: stage.to_string(),
-                    variable: p.record.variable.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
-                });
-            }
+        match write(ports, &plan, summary).await {
+            Written::Yes => {}
+            Written::Lost => return Attempt::Lost,
+            Written::Failed => return Attempt::Settled,
         }
         written.extend(plan.patch.set.clone());
         // A binding deleted between the registry write and the stage write has released its
@@ -308,6 +256,66 @@ async fn apply(
             Err(e) => summary.fail(stage, None, &e),
         }
     }
+    record_the_rest(ports, &plan, summary).await
+}
+
+/// Whether a plan's patch reached the stage.
+enum Written {
+    Yes,
+    /// A concurrent writer recorded first; nothing was written.
+    Lost,
+    /// The stage write failed (reported); the records claimed for it were restored.
+    Failed,
+}
+
+/// The registry first: each written variable's record moves to its new value on the condition
+/// that its version is the one planned from. A concurrent invocation that recorded first (with a
+/// value resolved later) wins, and this one re-reads and re-resolves without writing the stage,
+/// so an older value never lands after a newer. Then the one stage write.
+async fn write(ports: &Ports, plan: &StagePlan, summary: &mut Summary) -> Written {
+    let stage = &plan.stage;
+    let mut claimed = Vec::new();
+    let mut lost = false;
+    for p in &plan.variables {
+        let (Action::Write { .. }, Some(update)) = (&p.action, &p.update) else {
+            continue;
+        };
+        match ports.registry.record_sync(&p.record, update).await {
+            Ok(true) => claimed.push(p),
+            Ok(false) => lost = true,
+            Err(e) => {
+                summary.fail(stage, Some(&p.record.variable), &e);
+                lost = true;
+            }
+        }
+    }
+    if lost {
+        return Written::Lost;
+    }
+    if let Err(e) = ports.stages(stage.kind).update(stage, &plan.patch).await {
+        tracing::error!(%stage, error = %e, "stage update failed");
+        summary.fail(stage, None, &e);
+        restore(ports, &claimed, &e).await;
+        return Written::Failed;
+    }
+    for p in &plan.variables {
+        if let Action::Write { from, to } = &p.action {
+            tracing::info!(%stage, variable = %p.record.variable, from = from.as_deref().unwrap_or(""), %to, "variable re-pointed");
+            summary.changed.push(Change {
+                stage: stage.to_string(),
+                variable: p.record.variable.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            });
+        }
+    }
+    Written::Yes
+}
+
+/// Record what the plan says of the variables not written (errors cleared or noted, values
+/// found in sync), each conditional on its version.
+async fn record_the_rest(ports: &Ports, plan: &StagePlan, summary: &mut Summary) -> Attempt {
+    let mut attempt = Attempt::Settled;
     for p in &plan.variables {
         if matches!(p.action, Action::Write { .. }) && !plan.patch.is_empty() {
             continue;
@@ -315,11 +323,11 @@ async fn apply(
         let Some(update) = &p.update else { continue };
         match ports.registry.record_sync(&p.record, update).await {
             Ok(true) => {}
-            Ok(false) => conflict = true,
-            Err(e) => summary.fail(stage, Some(&p.record.variable), &e),
+            Ok(false) => attempt = Attempt::Lost,
+            Err(e) => summary.fail(&plan.stage, Some(&p.record.variable), &e),
         }
     }
-    conflict
+    attempt
 }
 
 /// After a failed stage write: the records claimed for it go back to the value they held, with
