@@ -6,6 +6,10 @@ use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "Stagewire";
 
+/// The metric counting refused requests and claims, of either function (the template alarms on
+/// their sum).
+pub const SECURITY_EVENTS: &str = "SecurityEvents";
+
 /// Units the functions' metrics use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {

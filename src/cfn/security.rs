@@ -9,8 +9,8 @@ use serde_json::json;
 use super::{Ids, RequestType, ResponseUrl};
 use crate::ports::{AwsError, StackResource};
 
-/// The metric counting refused requests.
-pub const SECURITY_METRIC: &str = "SecurityEvents";
+/// The metric counting refused requests (shared with the re-sync).
+pub use crate::emf::SECURITY_EVENTS as SECURITY_METRIC;
 pub const FUNCTION: &str = "stage-binding";
 
 /// The resource types a binding may be declared as.

@@ -25,7 +25,7 @@ pub fn document(summary: &Summary, elapsed: Duration, timestamp_ms: i64) -> Valu
             ("Deferred", Unit::Count, n(summary.deferred().len())),
             ("Failures", Unit::Count, n(summary.failures().len())),
             (
-                crate::cfn::security::SECURITY_METRIC,
+                emf::SECURITY_EVENTS,
                 Unit::Count,
                 n(summary.refused().len()),
             ),

@@ -230,7 +230,7 @@ mod tests {
             Some("1")
         );
         let emf = metrics::document(&summary, std::time::Duration::ZERO, 1);
-        assert_eq!(emf[crate::cfn::security::SECURITY_METRIC], 1);
+        assert_eq!(emf[crate::emf::SECURITY_EVENTS], 1);
     }
 
     #[tokio::test]
