@@ -61,14 +61,16 @@ impl Origin {
     /// Where a stack named by its ARN lives (`arn:<partition>:cloudformation:<region>:<account>:
     /// stack/...`); a stack named by its name is the hub's own.
     pub fn of_stack(stack: &str) -> Origin {
-        let parts: Vec<&str> = stack.splitn(6, ':').collect();
-        match parts[..] {
-            ["arn", _, "cloudformation", region, account, rest]
-                if rest.starts_with("stack/") && !region.is_empty() && !account.is_empty() =>
+        match Arn::parse(stack) {
+            Some(a)
+                if a.service == "cloudformation"
+                    && a.resource.starts_with("stack/")
+                    && !a.region.is_empty()
+                    && !a.account.is_empty() =>
             {
                 Origin {
-                    account: Some(account.to_owned()),
-                    region: Some(region.to_owned()),
+                    account: Some(a.account.to_owned()),
+                    region: Some(a.region.to_owned()),
                 }
             }
             _ => Origin::default(),
@@ -209,19 +211,26 @@ pub const EVENT_KINDS: &[EventKind] = &[
     },
 ];
 
-/// The account and region an ARN names (`arn:<partition>:<service>:<region>:<account>:...`);
-/// either may be empty (IAM and S3 ARNs name no region).
-fn arn_place(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    match (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    ) {
-        ("arn", _, _, region, account) => Some((region, account)),
-        _ => None,
+/// The parts of an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`); region and
+/// account may be empty (IAM and S3 ARNs name no region).
+struct Arn<'a> {
+    service: &'a str,
+    region: &'a str,
+    account: &'a str,
+    resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    fn parse(arn: &'a str) -> Option<Arn<'a>> {
+        match arn.splitn(6, ':').collect::<Vec<_>>()[..] {
+            ["arn", _, service, region, account, resource] => Some(Arn {
+                service,
+                region,
+                account,
+                resource,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -251,7 +260,11 @@ fn named_arns(ev: &EventBridgeEvent<Value>) -> Vec<&str> {
 fn foreign_arn(ev: &EventBridgeEvent<Value>) -> Option<String> {
     let (account, region) = (ev.account.as_deref(), ev.region.as_deref());
     named_arns(ev).into_iter().find_map(|arn| {
-        let (in_region, in_account) = arn_place(arn)?;
+        let Arn {
+            region: in_region,
+            account: in_account,
+            ..
+        } = Arn::parse(arn)?;
         let elsewhere = (!in_account.is_empty() && Some(in_account) != account)
             || (!in_region.is_empty() && Some(in_region) != region);
         elsewhere.then(|| {
