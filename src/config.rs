@@ -163,11 +163,11 @@ pub fn response_hosts_from_env() -> Vec<String> {
 }
 
 /// The region the SDK would use from the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`),
-/// for a function that could not load its configuration.
-pub fn region_from_env() -> String {
-    std::env::var(REGION_VARS[0])
-        .or_else(|_| std::env::var(REGION_VARS[1]))
-        .unwrap_or_else(|_| "us-east-1".into())
+/// for a function that could not load its configuration; `None` when neither is set.
+pub fn region_from_env() -> Option<String> {
+    REGION_VARS
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|r| !r.is_empty()))
 }
 
 /// The target of `lambda_runtime`'s TRACE event "raw JSON event received from Lambda", which

@@ -65,15 +65,20 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Ports backed by the AWS SDK.
-    pub fn aws(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+    /// Ports backed by the AWS SDK, in the SDK configuration's region.
+    pub fn aws(sdk: &aws_config::SdkConfig, table: &str) -> Result<Self, NoRegion> {
         Self::aws_paced(sdk, table, aws::pace::Pacer::apigateway())
     }
 
     /// As [`Ports::aws`], with API Gateway calls made at `pacer`'s rate.
-    pub fn aws_paced(sdk: &aws_config::SdkConfig, table: &str, pacer: aws::pace::Pacer) -> Self {
+    pub fn aws_paced(
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        pacer: aws::pace::Pacer,
+    ) -> Result<Self, NoRegion> {
+        let region = sdk.region().ok_or(NoRegion)?.to_string();
         let a = aws::Adapters::with_pacer(sdk, table, pacer);
-        Ports {
+        Ok(Ports {
             sources: domain::SourceAccess::default(),
             elsewhere: Arc::new(aws::Remote::new(sdk)),
             rest: a.rest,
@@ -84,11 +89,8 @@ impl Ports {
             registry: a.registry,
             queue: None,
             authorization: domain::Authorization::default(),
-            region: sdk
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "us-east-1".into()),
-        }
+            region,
+        })
     }
 
     /// The ports that read sources at `place`: the hub's own, or those of another account
@@ -113,10 +115,34 @@ impl Ports {
     }
 }
 
+/// The SDK configuration names no region: stagewire never guesses one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or the region of the AWS profile)")]
+pub struct NoRegion;
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_never_guess_a_region() {
+        let none = aws_config::SdkConfig::builder().build();
+        assert!(matches!(Ports::aws(&none, "t"), Err(NoRegion)));
+        let eu = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        assert_eq!(
+            Ports::aws(&eu, "t").map(|p| p.region).ok().as_deref(),
+            Some("eu-west-1")
+        );
+    }
 }

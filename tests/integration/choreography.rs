@@ -19,7 +19,7 @@ const HOLD: Duration = Duration::from_secs(60);
 
 /// A second Lambda sandbox of the same function: its own clients and pacer, the same table.
 fn sandbox(w: &World) -> Handler {
-    w.handler_over(stagewire::Ports::aws(&w.sdk, &w.table))
+    w.handler_over(stagewire::Ports::aws(&w.sdk, &w.table).expect("a region"))
 }
 
 async fn records(w: &World) -> Vec<Record> {
@@ -365,7 +365,7 @@ impl Race {
         Race {
             resync_ports: Ports {
                 authorization: w.authorization,
-                ..Ports::aws(&sdk, &w.table)
+                ..Ports::aws(&sdk, &w.table).expect("a region")
             },
             physical: created.field("PhysicalResourceId").unwrap().to_string(),
             event: crate::resync::stack_event(&replaced.stack_id, "CREATE_COMPLETE"),

@@ -37,7 +37,7 @@ async fn world_with_retries(proxy: &FaultProxy) -> World {
         .build();
     w.ports = Ports {
         authorization: w.authorization,
-        ..Ports::aws(&sdk, &w.table)
+        ..Ports::aws(&sdk, &w.table).expect("a region")
     };
     w
 }
@@ -235,7 +235,7 @@ async fn creates_in_separate_sandboxes(
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let cfn = Arc::clone(cfn);
-            let handler = w.handler_over(Ports::aws(&sdk, &w.table));
+            let handler = w.handler_over(Ports::aws(&sdk, &w.table).expect("a region"));
             let event = cfn.create(
                 &format!("{}{i}", prefix.to_uppercase()),
                 seed_props(api, &format!("{prefix}{i}"), stack),

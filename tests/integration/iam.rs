@@ -424,7 +424,7 @@ async fn function_ports(w: &World) -> (Arc<FaultProxy>, Ports, aws_config::SdkCo
     let proxy = Arc::new(FaultProxy::start(&moto.endpoint()).await.unwrap());
     proxy.play_http_api_stages();
     let sdk = stagewire_devkit::moto::sdk_config(&proxy.endpoint()).await;
-    let mut ports = Ports::aws(&sdk, &w.table);
+    let mut ports = Ports::aws(&sdk, &w.table).expect("a region");
     ports.authorization = stagewire::domain::Authorization::Open;
     ports.sources = SourceAccess {
         account: Some(ACCOUNT.into()),

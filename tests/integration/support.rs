@@ -86,7 +86,7 @@ impl World {
             // The scenarios' single-team account; the security tests set `ApiTags` themselves.
             ports: Ports {
                 authorization: stagewire::domain::Authorization::Open,
-                ..Ports::aws(&sdk, &table)
+                ..Ports::aws(&sdk, &table).expect("a region")
             },
             apigw: aws_sdk_apigateway::Client::new(&sdk),
             apigw2: aws_sdk_apigatewayv2::Client::new(&sdk),

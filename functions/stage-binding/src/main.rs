@@ -13,18 +13,26 @@ use stagewire::Ports;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     stagewire::config::init_tracing();
-    let handler = match Config::from_env() {
-        Ok(config) => {
-            let mut ports = Ports::aws(&load_sdk_config().await, &config.table);
+    let configured = match Config::from_env() {
+        Ok(config) => Ports::aws(&load_sdk_config().await, &config.table)
+            .map(|ports| (config, ports))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let handler = match configured {
+        Ok((config, mut ports)) => {
             ports.authorization = config.authorization;
             ports.sources = config.sources;
             Handler::new(ports).allowing_response_hosts(config.response_hosts)
         }
         Err(e) => {
             tracing::error!(error = %e, "configuration error: every request will be answered FAILED");
-            let hosts = ResponseHosts::cloudformation(&stagewire::config::region_from_env())
+            // Without a region no CloudFormation response bucket is known: only the listed
+            // hosts may then be answered (Lambda always sets AWS_REGION).
+            let region = stagewire::config::region_from_env().unwrap_or_default();
+            let hosts = ResponseHosts::cloudformation(&region)
                 .allowing(stagewire::config::response_hosts_from_env());
-            Handler::misconfigured(e.to_string(), hosts)
+            Handler::misconfigured(e, hosts)
         }
     };
     let handler = &handler;

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     stagewire::config::init_tracing();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
-    let mut ports = Ports::aws_paced(&sdk, &config.table, Pacer::apigateway_share(config.workers));
+    let mut ports = Ports::aws_paced(&sdk, &config.table, Pacer::apigateway_share(config.workers))?;
     ports.authorization = config.authorization;
     ports.sources = config.sources;
     if let Some(url) = &config.queue {

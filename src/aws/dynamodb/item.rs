@@ -187,7 +187,8 @@ pub fn encode(r: &Record) -> Item {
     put(Attr::SourceKey, s(r.source.key().to_string()));
     put(
         Attr::Source,
-        s(serde_json::to_string(&r.source).unwrap_or_default()),
+        // A source is strings and maps of strings: serialising it cannot fail.
+        s(serde_json::to_string(&r.source).expect("a source serialises to JSON")),
     );
     put(Attr::ApiKind, s(r.stage.kind.as_str()));
     put(Attr::ApiId, s(&r.stage.api_id));

@@ -159,7 +159,7 @@ async fn run(cli: Cli, place: &mut Option<setup::Place>) -> Result<u8, Failure> 
     let sdk = setup::load_sdk(&cli.global).await?;
     let where_ = place.insert(setup::place(&sdk, &table));
     setup::check_table(&sdk, where_).await?;
-    let mut ports = Ports::aws(&sdk, &table);
+    let mut ports = Ports::aws(&sdk, &table).map_err(|e| Failure::Usage(e.to_string()))?;
     ports.sources = stagewire::config::source_access_from_env();
     // `bind` and `unbind` act with the operator's own credentials: what IAM lets them do to API
     // Gateway is the rule. `status` and `sync` show and do what the re-sync would, under the
