@@ -36,10 +36,10 @@ for bin in "${bins[@]}"; do
   [[ -x "${target_dir}/debug/${bin}" ]] || first=1
 done
 if [[ ${first} -eq 1 ]]; then
-  # Measured on 2 cores: about 5 minutes for a clean debug build (9m37s with another build
-  # running beside it); it leaves about 1.8 GB in target/. Later runs rebuild in seconds.
+  # Measured on 2 cores: 242 s for the first debug build of a fresh clone (9m37s with another
+  # build running beside it); it leaves about 1.8 GB in target/. Later runs rebuild in seconds.
   echo "demo: first build of stage-binding, stage-resync, stagewire and demo (debug): this usually"
-  echo "demo: takes 5 to 10 minutes on 2 cores and fills about 1.8 GB in ${target_dir}; later runs take seconds"
+  echo "demo: takes about 4 minutes on 2 cores (up to 10 beside other builds) and fills about 1.8 GB in ${target_dir}; later runs take seconds"
 else
   echo "demo: building stage-binding, stage-resync, stagewire and demo (debug)"
 fi
