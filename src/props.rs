@@ -137,32 +137,47 @@ fn check_keys(
     Ok(())
 }
 
-/// `ServiceTimeout` in seconds (CloudFormation allows 1 to 3600), when given and valid.
-pub fn service_timeout(props: &Value) -> Option<Duration> {
-    let v = props.get("ServiceTimeout")?;
-    let secs = unsigned("ServiceTimeout", v, 3600).ok()?;
-    (secs > 0).then(|| Duration::from_secs(secs))
+/// The properties of a binding, decoded and validated once: the spec and the settings of its
+/// lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Properties {
+    pub spec: BindingSpec,
+    /// `ServiceTimeout` (CloudFormation allows 1 to 3600 seconds), when given.
+    pub service_timeout: Option<Duration>,
+    /// `WaitForHealthyTargets` (default true): whether a switch to a load balancer without a
+    /// healthy target waits for one ([`crate::wait`]).
+    pub wait_for_healthy_targets: bool,
 }
 
-/// `WaitForHealthyTargets` (default true): whether a switch to a load balancer without a healthy
-/// target waits for one ([`crate::wait`]). An invalid value is refused by [`parse`].
-pub fn wait_for_healthy_targets(props: &Value) -> bool {
-    props
-        .get("WaitForHealthyTargets")
-        .and_then(|v| boolean("WaitForHealthyTargets", v).ok())
-        .unwrap_or(true)
+/// `ServiceTimeout`: whole seconds from 1 to 3600, as CloudFormation allows.
+fn service_timeout(v: &Value) -> Result<Duration, PropertiesError> {
+    match unsigned("ServiceTimeout", v, 3600)? {
+        0 => Err(PropertiesError::WrongType {
+            name: "ServiceTimeout".into(),
+            expected: "a whole number of seconds from 1 to 3600",
+            got: "0".into(),
+        }),
+        secs => Ok(Duration::from_secs(secs)),
+    }
 }
 
 /// Decode and validate properties.
-pub fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
+pub fn parse(props: &Value) -> Result<Properties, PropertiesError> {
     let obj = props.as_object().ok_or(PropertiesError::NotAnObject)?;
     check_keys(obj, PROPERTIES, "")?;
-    if let Some(v) = obj.get("ServiceTimeout") {
-        unsigned("ServiceTimeout", v, 3600)?;
-    }
-    if let Some(v) = obj.get("WaitForHealthyTargets") {
-        boolean("WaitForHealthyTargets", v)?;
-    }
+    let service_timeout = obj.get("ServiceTimeout").map(service_timeout).transpose()?;
+    let wait_for_healthy_targets = match obj.get("WaitForHealthyTargets") {
+        Some(v) => boolean("WaitForHealthyTargets", v)?,
+        None => true,
+    };
+    Ok(Properties {
+        spec: spec(obj)?,
+        service_timeout,
+        wait_for_healthy_targets,
+    })
+}
+
+fn spec(obj: &Map<String, Value>) -> Result<BindingSpec, PropertiesError> {
     let kind_and_id = match (obj.get("RestApiId"), obj.get("HttpApiId")) {
         (Some(id), None) => (ApiKind::Rest, string("RestApiId", id)?),
         (None, Some(id)) => (ApiKind::Http, string("HttpApiId", id)?),
@@ -265,6 +280,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The spec of these properties (most tests look at nothing else).
+    fn parse(props: &Value) -> Result<BindingSpec, PropertiesError> {
+        super::parse(props).map(|p| p.spec)
+    }
+
     fn seed() -> Value {
         json!({
             "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:stage-binding",
@@ -320,7 +340,26 @@ mod tests {
             spec.variables["short"],
             Source::Literal { value: "v3".into() }
         );
-        assert_eq!(service_timeout(&seed()), Some(Duration::from_secs(300)));
+        let settings = super::parse(&seed()).unwrap();
+        assert_eq!(settings.service_timeout, Some(Duration::from_secs(300)));
+        assert!(settings.wait_for_healthy_targets);
+    }
+
+    #[test]
+    fn service_timeout_is_one_to_3600_seconds() {
+        let mut p = seed();
+        p.as_object_mut().unwrap().remove("ServiceTimeout");
+        assert_eq!(super::parse(&p).unwrap().service_timeout, None);
+        for bad in [json!("0"), json!(3601), json!("soon")] {
+            p["ServiceTimeout"] = bad.clone();
+            let err = super::parse(&p).unwrap_err().to_string();
+            assert!(err.contains("ServiceTimeout"), "{bad}: {err}");
+        }
+        p["ServiceTimeout"] = json!(3600);
+        assert_eq!(
+            super::parse(&p).unwrap().service_timeout,
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]
@@ -340,13 +379,13 @@ mod tests {
 
     #[test]
     fn wait_for_healthy_targets_defaults_to_true_and_accepts_strings() {
+        let waits = |p: &Value| super::parse(p).unwrap().wait_for_healthy_targets;
         let mut p = seed();
-        assert!(wait_for_healthy_targets(&p));
+        assert!(waits(&p));
         p["WaitForHealthyTargets"] = json!("false");
-        parse(&p).unwrap();
-        assert!(!wait_for_healthy_targets(&p));
+        assert!(!waits(&p));
         p["WaitForHealthyTargets"] = json!(true);
-        assert!(wait_for_healthy_targets(&p));
+        assert!(waits(&p));
         p["WaitForHealthyTargets"] = json!("later");
         let err = parse(&p).unwrap_err().to_string();
         assert!(err.contains("WaitForHealthyTargets"), "{err}");

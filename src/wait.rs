@@ -664,9 +664,20 @@ mod tests {
                 BTreeMap::from([("Dns".to_string(), dns(&old))]),
             );
             let ports = world.ports();
-            let a = binding::create(&ports, "s", "B", &spec(), 4096, 1, &wait(1000))
-                .await
-                .unwrap();
+            let a = binding::create(
+                &ports,
+                &binding::Request {
+                    stack_id: "s",
+                    logical_id: "B",
+                    spec: &spec(),
+                    data_limit: 4096,
+                    now_ms: 1,
+                    wait: wait(1000),
+                },
+                binding::trusted(),
+            )
+            .await
+            .unwrap();
             let new = world.state().add_load_balancer("new", 0);
             world.state().stacks.insert(
                 "Ecs".into(),
@@ -696,9 +707,21 @@ mod tests {
                     "old-1.us-east-1.elb.amazonaws.com"
                 );
             });
-            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(5000))
-                .await
-                .unwrap();
+            binding::update(
+                &ports,
+                &binding::Request {
+                    stack_id: "s",
+                    logical_id: "B",
+                    spec: &spec(),
+                    data_limit: 4096,
+                    now_ms: 2,
+                    wait: wait(5000),
+                },
+                &id,
+                binding::trusted(),
+            )
+            .await
+            .unwrap();
             assert_eq!(live(&world), dns(&new));
         }
 
@@ -707,9 +730,21 @@ mod tests {
             let world = World::new();
             let (ports, id, _) = replaced(&world).await;
             let before = ports.registry.all().await.unwrap();
-            let err = binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(300))
-                .await
-                .unwrap_err();
+            let err = binding::update(
+                &ports,
+                &binding::Request {
+                    stack_id: "s",
+                    logical_id: "B",
+                    spec: &spec(),
+                    data_limit: 4096,
+                    now_ms: 2,
+                    wait: wait(300),
+                },
+                &id,
+                binding::trusted(),
+            )
+            .await
+            .unwrap_err();
             assert!(matches!(err, binding::BindingError::NotServing(_)), "{err}");
             assert_eq!(live(&world), "old-1.us-east-1.elb.amazonaws.com");
             assert_eq!(ports.registry.all().await.unwrap(), before);
@@ -723,9 +758,21 @@ mod tests {
             // Deleted before the first existence check; the new one never gets a target.
             world.before(op::LOAD_BALANCER_V2, |s| s.remove_load_balancer("old"));
             let started = Instant::now();
-            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &wait(5000))
-                .await
-                .unwrap();
+            binding::update(
+                &ports,
+                &binding::Request {
+                    stack_id: "s",
+                    logical_id: "B",
+                    spec: &spec(),
+                    data_limit: 4096,
+                    now_ms: 2,
+                    wait: wait(5000),
+                },
+                &id,
+                binding::trusted(),
+            )
+            .await
+            .unwrap();
             assert_eq!(live(&world), dns(&new));
             assert!(started.elapsed() < MS * 1000, "{:?}", started.elapsed());
         }
@@ -734,9 +781,21 @@ mod tests {
         async fn turned_off_the_switch_is_immediate() {
             let world = World::new();
             let (ports, id, new) = replaced(&world).await;
-            binding::update(&ports, "s", "B", &id, &spec(), 4096, 2, &HealthWait::off())
-                .await
-                .unwrap();
+            binding::update(
+                &ports,
+                &binding::Request {
+                    stack_id: "s",
+                    logical_id: "B",
+                    spec: &spec(),
+                    data_limit: 4096,
+                    now_ms: 2,
+                    wait: HealthWait::off(),
+                },
+                &id,
+                binding::trusted(),
+            )
+            .await
+            .unwrap();
             assert_eq!(live(&world), dns(&new));
         }
     }

@@ -1,12 +1,14 @@
-//! Event decoding, phase one: the envelope (ids, ResponseURL, RequestType). The properties stay
-//! raw JSON here; phase two (`props::parse`) runs inside the handler, so that a properties error
-//! is a FAILED response rather than a decode error.
+//! Event decoding in two phases: the envelope (ids, ResponseURL, RequestType), then the
+//! properties ([`crate::props`]). A properties error keeps the envelope, so it is still answered
+//! FAILED. [`request`] does both and gives a [`Request`] in which a Create and an Update always
+//! carry their properties.
 
-use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Request;
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest as Event;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::ResponseUrl;
+use crate::props::{self, Properties};
 
 /// The kind of request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,77 @@ pub struct Malformed {
     pub reason: String,
 }
 
+/// A request whose properties are decoded: what the handler acts on.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub response_url: ResponseUrl,
+    pub ids: Ids,
+    pub action: Action,
+}
+
+/// What CloudFormation asks for. A Create and an Update carry valid properties; a Delete may
+/// carry none (its properties are used only where they name the stage).
+#[derive(Debug, Clone)]
+pub enum Action {
+    Create(Properties),
+    Update {
+        physical_id: String,
+        properties: Properties,
+    },
+    Delete {
+        physical_id: String,
+        properties: Option<Properties>,
+    },
+}
+
+impl Request {
+    pub fn request_type(&self) -> RequestType {
+        match self.action {
+            Action::Create(_) => RequestType::Create,
+            Action::Update { .. } => RequestType::Update,
+            Action::Delete { .. } => RequestType::Delete,
+        }
+    }
+
+    /// The properties, when valid.
+    pub fn properties(&self) -> Option<&Properties> {
+        match &self.action {
+            Action::Create(p) | Action::Update { properties: p, .. } => Some(p),
+            Action::Delete { properties, .. } => properties.as_ref(),
+        }
+    }
+}
+
+/// Both phases: the envelope, then the properties. Invalid properties of a Create or an Update
+/// are [`Malformed`] with somewhere to answer.
+pub fn request(event: &Value) -> Result<Request, Box<Malformed>> {
+    let env = decode(event)?;
+    let parsed = props::parse(&env.properties);
+    let physical_id = env.ids.physical_id.clone().unwrap_or_default();
+    let action = match (env.request_type, parsed) {
+        (RequestType::Delete, parsed) => Action::Delete {
+            physical_id,
+            properties: parsed.ok(),
+        },
+        (RequestType::Create, Ok(p)) => Action::Create(p),
+        (RequestType::Update, Ok(properties)) => Action::Update {
+            physical_id,
+            properties,
+        },
+        (request_type, Err(e)) => {
+            return Err(Box::new(Malformed {
+                reason: env.response_url.scrub(&format!("invalid properties: {e}")),
+                respond_to: Some((env.response_url, env.ids, Some(request_type))),
+            }))
+        }
+    };
+    Ok(Request {
+        response_url: env.response_url,
+        ids: env.ids,
+        action,
+    })
+}
+
 fn str_field(event: &Value, name: &str) -> Option<String> {
     event.get(name).and_then(Value::as_str).map(str::to_owned)
 }
@@ -72,8 +145,8 @@ pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
 }
 
 fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
-    match Request::deserialize(event) {
-        Ok(Request::Create(r)) => Ok(Envelope {
+    match Event::deserialize(event) {
+        Ok(Event::Create(r)) => Ok(Envelope {
             request_type: RequestType::Create,
             response_url: ResponseUrl::new(r.response_url),
             ids: Ids {
@@ -85,7 +158,7 @@ fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
             properties: r.resource_properties,
             old_properties: None,
         }),
-        Ok(Request::Update(r)) => Ok(Envelope {
+        Ok(Event::Update(r)) => Ok(Envelope {
             request_type: RequestType::Update,
             response_url: ResponseUrl::new(r.response_url),
             ids: Ids {
@@ -97,7 +170,7 @@ fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
             properties: r.resource_properties,
             old_properties: Some(r.old_resource_properties),
         }),
-        Ok(Request::Delete(r)) => Ok(Envelope {
+        Ok(Event::Delete(r)) => Ok(Envelope {
             request_type: RequestType::Delete,
             response_url: ResponseUrl::new(r.response_url),
             ids: Ids {

@@ -10,12 +10,11 @@ use tokio::time::Instant;
 
 use super::security::{self, ResponseHosts};
 use super::{
-    data_limit, decode, response_body, truncate_utf8, Envelope, Ids, Malformed, Outcome,
-    RequestType, ResponseUrl, SendError, Sender, Status, Timing,
+    data_limit, request, response_body, truncate_utf8, Action, Ids, Malformed, Outcome, Request,
+    RequestType, ResponseUrl, SendError, Sender, Timing,
 };
 use crate::binding::{self, BindingError};
-use crate::domain::BindingSpec;
-use crate::props;
+use crate::props::Properties;
 use crate::wait::HealthWait;
 use crate::Ports;
 
@@ -84,34 +83,41 @@ impl Handler {
         }
     }
 
-    /// Handle one event. `lambda_deadline` is the invocation's deadline.
+    /// Handle one event: decode it, check where the answer goes, run the lifecycle step (which
+    /// checks the request is CloudFormation's beside its reads), answer once. `lambda_deadline`
+    /// is the invocation's deadline.
     pub async fn handle(
         &self,
         event: Value,
         lambda_deadline: Instant,
     ) -> Result<Report, Undelivered> {
         let start = Instant::now();
-        let envelope = match decode(&event) {
-            Ok(e) => e,
+        let request = match request(&event) {
+            Ok(r) => r,
             Err(m) => return self.answer_malformed(*m, start, lambda_deadline).await,
         };
-        if !self.response_hosts.allows(&envelope.response_url) {
-            return Err(self.refuse_url(Some(&envelope.ids)));
+        if !self.response_hosts.allows(&request.response_url) {
+            return Err(self.refuse_url(Some(&request.ids)));
         }
-        let service_timeout = props::service_timeout(&envelope.properties);
+        let service_timeout = request.properties().and_then(|p| p.service_timeout);
         let work_deadline = self
             .timing
             .work_deadline(start, lambda_deadline, service_timeout);
-        let outcome = self.run(&envelope, work_deadline).await;
-        self.respond(
-            &envelope.response_url,
-            &envelope.ids,
-            Some(envelope.request_type),
-            outcome,
-            start,
-            lambda_deadline,
-        )
-        .await
+        let (outcome, created) = self.run(&request, work_deadline).await;
+        let report = self
+            .respond(
+                &request.response_url,
+                &request.ids,
+                Some(request.request_type()),
+                outcome,
+                start,
+                lambda_deadline,
+            )
+            .await;
+        if let Some(created) = created {
+            created.undo_if_cancelled().await;
+        }
+        report
     }
 
     async fn answer_malformed(
@@ -134,15 +140,11 @@ impl Handler {
             log(&report, None);
             return Ok(report);
         };
-        let outcome = Outcome {
-            status: Status::Failed,
-            reason: Some(m.reason),
-            physical_id: ids
-                .physical_id
-                .clone()
-                .unwrap_or_else(|| failed_physical_id(&ids)),
-            data: BTreeMap::new(),
-        };
+        let physical_id = ids
+            .physical_id
+            .clone()
+            .unwrap_or_else(|| failed_physical_id(&ids));
+        let outcome = Outcome::failed(m.reason, physical_id);
         self.respond(&url, &ids, request_type, outcome, start, lambda_deadline)
             .await
     }
@@ -196,172 +198,150 @@ impl Handler {
         Undelivered(SendError::ForeignHost)
     }
 
-    /// Ask CloudFormation whether the event's resource is in the state the request implies.
-    async fn authenticate(
-        ports: &Ports,
-        env: &Envelope,
-        work_deadline: Instant,
-    ) -> Result<(), String> {
-        let lookup = tokio::time::timeout_at(
-            work_deadline,
-            ports
-                .outputs
-                .stack_resource(&env.ids.stack_id, &env.ids.logical_id),
-        )
-        .await;
-        let found = match lookup {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => {
-                return Err(format!(
-                    "could not verify with CloudFormation that this request comes from {} in stack {}: {e}",
-                    env.ids.logical_id, env.ids.stack_id
-                ))
-            }
-            Err(_) => {
-                return Err(
-                    "timed out verifying the request with CloudFormation (DescribeStackResource)"
-                        .into(),
-                )
-            }
-        };
-        security::verdict(env.request_type, &env.ids, found.as_ref()).map_err(|forged| {
-            let detail = forged.to_string();
-            security::report("ForgedRequest", Some(&env.ids), &detail);
-            format!(
-                "refused: this {} is not CloudFormation's: {detail}",
-                env.request_type.as_str()
-            )
-        })
-    }
-
     /// Run the lifecycle step under the deadline, turning every failure (panics included) into
-    /// a FAILED outcome.
-    async fn run(&self, env: &Envelope, work_deadline: Instant) -> Outcome {
-        let fail_id = env
-            .ids
+    /// a FAILED outcome. A Create that succeeded comes back for its check after the answer.
+    async fn run(&self, request: &Request, work_deadline: Instant) -> (Outcome, Option<Created>) {
+        let ids = &request.ids;
+        let current_id = ids
             .physical_id
             .clone()
-            .unwrap_or_else(|| failed_physical_id(&env.ids));
-        let failed = |reason: String, physical_id: String| Outcome {
-            status: Status::Failed,
-            reason: Some(reason),
-            physical_id,
-            data: BTreeMap::new(),
-        };
-        let ports = match &self.ports {
-            Ok(p) => p.clone(),
-            Err(reason) => return failed(format!("stagewire is misconfigured: {reason}"), fail_id),
-        };
-        // Properties are decoded before anything is written. A Delete needs none, but uses
-        // them where they name the stage (the Delete of a Create that never answered).
-        let spec = match env.request_type {
-            RequestType::Delete => props::parse(&env.properties).ok(),
-            _ => match props::parse(&env.properties) {
-                Ok(spec) => Some(spec),
-                Err(e) => return failed(format!("invalid properties: {e}"), fail_id),
-            },
-        };
-        let success_id = spec
-            .as_ref()
-            .map(|s| s.physical_id(&env.ids.logical_id))
-            .unwrap_or_else(|| fail_id.clone());
+            .unwrap_or_else(|| failed_physical_id(ids));
+        let success_id = request
+            .properties()
+            .map(|p| p.spec.physical_id(&ids.logical_id))
+            .unwrap_or_else(|| current_id.clone());
         // A failed Create answers the id it would have had, so that its Delete finds anything
         // it claimed; a failed Update keeps the current id.
-        let failure_id = match env.request_type {
-            RequestType::Create => success_id.clone(),
-            _ => fail_id.clone(),
+        let failure_id = match request.action {
+            Action::Create(_) => success_id.clone(),
+            _ => current_id,
         };
-        // Nothing is written for a request CloudFormation does not stand behind.
-        if let Err(reason) = Self::authenticate(&ports, env, work_deadline).await {
-            return failed(reason, failure_id);
-        }
-        let limit = data_limit(&env.ids, &success_id);
-        let wait = HealthWait {
-            enabled: props::wait_for_healthy_targets(&env.properties),
+        let failed = |reason: String| (Outcome::failed(reason, failure_id.clone()), None);
+        let ports = match &self.ports {
+            Ok(p) => p.clone(),
+            Err(reason) => return failed(format!("stagewire is misconfigured: {reason}")),
+        };
+        let limits = Limits {
+            data: data_limit(ids, &success_id),
+            health_poll: self.timing.health_poll,
             deadline: work_deadline,
-            interval: self.timing.health_poll,
         };
-        let task = tokio::spawn(step(
-            ports,
-            env.request_type,
-            env.ids.clone(),
-            spec,
-            limit,
-            wait,
-        ));
+        let task = tokio::spawn(step(ports, request.clone(), limits));
         let abort = task.abort_handle();
         let started = Instant::now();
         match tokio::time::timeout_at(work_deadline, task).await {
-            Ok(Ok(Ok((physical_id, data)))) => Outcome {
-                status: Status::Success,
-                reason: None,
-                physical_id,
-                data,
-            },
-            Ok(Ok(Err(e))) => failed(reason_of(&e), failure_id),
-            Ok(Err(join)) => failed(
-                format!("internal error in stagewire: {}", join_detail(join)),
-                failure_id,
-            ),
+            Ok(Ok(Ok(done))) => (Outcome::success(done.physical_id, done.data), done.created),
+            Ok(Ok(Err(e))) => failed(reason_of(&e)),
+            Ok(Err(join)) => failed(format!(
+                "internal error in stagewire: {}",
+                join_detail(join)
+            )),
             Err(_) => {
                 abort.abort();
-                failed(
-                    format!(
-                        "timed out after {:.1}s: the work was stopped to answer before the Lambda timeout or ServiceTimeout; CloudFormation will roll back",
-                        started.elapsed().as_secs_f64()
-                    ),
-                    failure_id,
-                )
+                failed(format!(
+                    "timed out after {:.1}s: the work was stopped to answer before the Lambda timeout or ServiceTimeout; CloudFormation will roll back",
+                    started.elapsed().as_secs_f64()
+                ))
             }
         }
     }
 }
 
-/// The lifecycle step itself: the physical id and Data to answer.
-async fn step(
+/// The limits of one lifecycle step.
+struct Limits {
+    /// Room for `Data` in the response.
+    data: usize,
+    health_poll: std::time::Duration,
+    /// The work deadline.
+    deadline: Instant,
+}
+
+impl Limits {
+    /// The lifecycle's request for these properties.
+    fn request<'a>(&self, ids: &'a Ids, p: &'a Properties, now_ms: i64) -> binding::Request<'a> {
+        binding::Request {
+            stack_id: &ids.stack_id,
+            logical_id: &ids.logical_id,
+            spec: &p.spec,
+            data_limit: self.data,
+            now_ms,
+            wait: HealthWait {
+                enabled: p.wait_for_healthy_targets,
+                deadline: self.deadline,
+                interval: self.health_poll,
+            },
+        }
+    }
+}
+
+/// What a lifecycle step answers: the physical id and Data, and for a Create, what to check
+/// after the answer.
+struct Done {
+    physical_id: String,
+    data: BTreeMap<String, String>,
+    created: Option<Created>,
+}
+
+/// A Create that answered SUCCESS, to be undone if CloudFormation gave up on it meanwhile.
+struct Created {
     ports: Arc<Ports>,
-    request_type: RequestType,
-    ids: Ids,
-    spec: Option<BindingSpec>,
-    limit: usize,
-    wait: HealthWait,
-) -> Result<(String, BTreeMap<String, String>), BindingError> {
-    let now = crate::now_ms();
-    match (request_type, spec) {
-        (RequestType::Create, Some(spec)) => binding::create(
-            &ports,
-            &ids.stack_id,
-            &ids.logical_id,
-            &spec,
-            limit,
-            now,
-            &wait,
-        )
-        .await
-        .map(|a| (a.physical_id, a.data)),
-        (RequestType::Update, Some(spec)) => binding::update(
-            &ports,
-            &ids.stack_id,
-            &ids.logical_id,
-            ids.physical_id.as_deref().unwrap_or_default(),
-            &spec,
-            limit,
-            now,
-            &wait,
-        )
-        .await
-        .map(|a| (a.physical_id, a.data)),
-        (_, spec) => {
-            let physical = ids.physical_id.clone().unwrap_or_default();
-            binding::delete(
-                &ports,
-                &ids.stack_id,
-                &ids.logical_id,
-                &physical,
-                spec.as_ref(),
-            )
-            .await
-            .map(|_| (physical, BTreeMap::new()))
+    since_ms: i64,
+    applied: binding::Applied,
+}
+
+impl Created {
+    async fn undo_if_cancelled(self) {
+        if let Err(e) = binding::undo_if_cancelled(&self.ports, &self.applied, self.since_ms).await
+        {
+            tracing::warn!(error = %e, "could not check whether the Create was cancelled");
+        }
+    }
+}
+
+/// The lifecycle step itself. CloudFormation is asked whether the request is its own beside
+/// the step's first reads; nothing is written unless it is.
+async fn step(ports: Arc<Ports>, request: Request, limits: Limits) -> Result<Done, BindingError> {
+    let ids = &request.ids;
+    let genuine = security::authenticate(ports.outputs.as_ref(), request.request_type(), ids);
+    let now_ms = crate::now_ms();
+    let lifecycle = |p| limits.request(ids, p, now_ms);
+    match &request.action {
+        Action::Create(p) => {
+            let applied = binding::create(&ports, &lifecycle(p), genuine).await?;
+            Ok(Done {
+                physical_id: applied.physical_id.clone(),
+                data: applied.data.clone(),
+                created: Some(Created {
+                    ports: ports.clone(),
+                    since_ms: now_ms,
+                    applied,
+                }),
+            })
+        }
+        Action::Update {
+            physical_id,
+            properties,
+        } => {
+            let applied =
+                binding::update(&ports, &lifecycle(properties), physical_id, genuine).await?;
+            Ok(Done {
+                physical_id: applied.physical_id,
+                data: applied.data,
+                created: None,
+            })
+        }
+        Action::Delete {
+            physical_id,
+            properties,
+        } => {
+            genuine.await.map_err(BindingError::Refused)?;
+            let spec = properties.as_ref().map(|p| &p.spec);
+            binding::delete(&ports, &ids.stack_id, &ids.logical_id, physical_id, spec).await?;
+            Ok(Done {
+                physical_id: physical_id.clone(),
+                data: BTreeMap::new(),
+                created: None,
+            })
         }
     }
 }

@@ -28,7 +28,7 @@ mod send;
 mod url;
 
 pub use deadline::{deadline_instant, Timing};
-pub use decode::{decode, Envelope, Ids, Malformed, RequestType};
+pub use decode::{decode, request, Action, Envelope, Ids, Malformed, Request, RequestType};
 pub use handler::{Handler, Report, Undelivered};
 pub use response::{data_limit, response_body, truncate_utf8, Outcome, Status, MAX_RESPONSE_BYTES};
 pub use send::{SendError, Sender};

@@ -37,6 +37,26 @@ pub struct Outcome {
     pub data: BTreeMap<String, String>,
 }
 
+impl Outcome {
+    pub fn success(physical_id: String, data: BTreeMap<String, String>) -> Self {
+        Outcome {
+            status: Status::Success,
+            reason: None,
+            physical_id,
+            data,
+        }
+    }
+
+    pub fn failed(reason: String, physical_id: String) -> Self {
+        Outcome {
+            status: Status::Failed,
+            reason: Some(reason),
+            physical_id,
+            data: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Body<'a> {

@@ -179,9 +179,8 @@ pub fn verdict(
             _ => Err(Forged::NoResource { stack, logical }),
         };
     };
-    let is_binding = RESOURCE_TYPES.contains(&res.resource_type.as_str());
     let being_deleted = request == RequestType::Delete && res.status.starts_with("DELETE_");
-    if !is_binding && !being_deleted {
+    if !RESOURCE_TYPES.contains(&res.resource_type.as_str()) && !being_deleted {
         return Err(Forged::WrongType {
             stack,
             logical,
@@ -190,50 +189,63 @@ pub fn verdict(
     }
     let claimed = ids.physical_id.clone().unwrap_or_default();
     let known = res.physical_id.clone().filter(|p| !p.is_empty());
+    let wrong_status = |expected| Forged::WrongStatus {
+        stack: stack.clone(),
+        logical: logical.clone(),
+        status: res.status.clone(),
+        request: request.as_str(),
+        expected,
+    };
     match request {
-        RequestType::Create | RequestType::Update => {
-            let expected = if request == RequestType::Create {
-                "CREATE_IN_PROGRESS"
-            } else {
-                "UPDATE_IN_PROGRESS"
-            };
-            if res.status != expected {
-                return Err(Forged::WrongStatus {
-                    stack,
-                    logical,
-                    status: res.status.clone(),
-                    request: request.as_str(),
-                    expected,
-                });
-            }
-            match known {
-                Some(known) if request == RequestType::Update && known != claimed => {
-                    Err(Forged::WrongPhysicalId {
-                        stack,
-                        logical,
-                        known,
-                        claimed,
-                    })
-                }
-                _ => Ok(()),
-            }
+        RequestType::Create if res.status != "CREATE_IN_PROGRESS" => {
+            Err(wrong_status("CREATE_IN_PROGRESS"))
         }
-        RequestType::Delete => {
-            if res.status.starts_with("DELETE_") {
-                return Ok(());
-            }
-            match known {
-                Some(known) if known != claimed => Ok(()),
-                _ => Err(Forged::WrongStatus {
-                    stack,
-                    logical,
-                    status: res.status.clone(),
-                    request: "Delete",
-                    expected: "DELETE_IN_PROGRESS",
-                }),
-            }
+        RequestType::Create => Ok(()),
+        RequestType::Update if res.status != "UPDATE_IN_PROGRESS" => {
+            Err(wrong_status("UPDATE_IN_PROGRESS"))
         }
+        RequestType::Update => match known {
+            Some(known) if known != claimed => Err(Forged::WrongPhysicalId {
+                stack,
+                logical,
+                known,
+                claimed,
+            }),
+            _ => Ok(()),
+        },
+        RequestType::Delete if being_deleted => Ok(()),
+        // The cleanup of a replacement deletes an id the resource no longer has.
+        RequestType::Delete => match known {
+            Some(known) if known != claimed => Ok(()),
+            _ => Err(wrong_status("DELETE_IN_PROGRESS")),
+        },
     }
+}
+
+/// Ask CloudFormation whether the request's resource is in the state the request implies. The
+/// error is the Reason to answer; a refusal is reported as a security event.
+pub async fn authenticate(
+    outputs: &dyn crate::ports::StackOutputs,
+    request: RequestType,
+    ids: &Ids,
+) -> Result<(), String> {
+    let found = outputs
+        .stack_resource(&ids.stack_id, &ids.logical_id)
+        .await
+        .map_err(|e| {
+            format!(
+                "could not verify with CloudFormation that this request comes from {} in stack {}: {e}",
+                ids.logical_id, ids.stack_id
+            )
+        })?;
+    verdict(request, ids, found.as_ref()).map_err(|forged| {
+        let detail = forged.to_string();
+        report("ForgedRequest", Some(ids), &detail);
+        format!(
+            "refused: this {} is not CloudFormation's: {detail}",
+            request.as_str()
+        )
+    })
 }
 
 /// Log a refused request as a security event and print its EMF metric line.

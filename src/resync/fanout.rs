@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::Value;
 
 use super::{metrics, Summary, Trigger};
 use crate::domain::ApiKind;
@@ -79,15 +78,6 @@ fn failed(
     tracing::error!(error = %e, units_sent = planned.units, "planning the full reconcile failed");
     summary.fail(what, None, e);
     planned
-}
-
-/// The event as an SQS batch, when it is one.
-pub fn batch(event: &Value) -> Option<Result<SqsEvent, serde_json::Error>> {
-    let first = event.get("Records")?.as_array()?.first()?;
-    if first.get("eventSource").and_then(Value::as_str) != Some("aws:sqs") {
-        return None;
-    }
-    Some(serde_json::from_value(event.clone()))
 }
 
 /// A message's unit, or why it is not one.
@@ -176,12 +166,8 @@ mod tests {
                 };
                 binding::create(
                     &ports,
-                    "stack/A",
-                    &format!("B{a}x{s}"),
-                    &spec,
-                    4096,
-                    1,
-                    &crate::wait::HealthWait::off(),
+                    &binding::Request::test("stack/A", &format!("B{a}x{s}"), &spec, 1),
+                    binding::trusted(),
                 )
                 .await
                 .unwrap();
@@ -247,7 +233,9 @@ mod tests {
             {"messageId": "bad", "body": "{\"api\": 1}", "eventSource": "aws:sqs"},
         ]});
 
-        let batch = batch(&event).unwrap().unwrap();
+        let super::super::Input::Batch(batch) = event.into() else {
+            panic!("an SQS batch")
+        };
         let response = work(&ports, batch).await;
 
         let failed: Vec<&str> = response

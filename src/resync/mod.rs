@@ -1,6 +1,7 @@
 //! Re-sync: from an event to the bindings it can affect, and from there to the stage writes
 //! that make every variable match its source again. The shape of a reconcile loop:
 //!
+//! - [`input`]: what the function is invoked with ([`Input`]) and answers ([`Output`]).
 //! - [`trigger`]: events (EventBridge, the schedule, an operator) into a [`Trigger`].
 //! - [`lookup`]: the bindings a trigger can affect, from the registry's indexes.
 //! - [`reconcile`]: gather facts, plan each stage ([`crate::plan::stage`]), apply the plan.
@@ -10,6 +11,7 @@
 //! - [`fanout`]: the full reconcile as units on a work queue, and the workers that take them.
 
 pub mod fanout;
+pub mod input;
 pub mod lookup;
 pub mod metrics;
 pub mod reconcile;
@@ -18,8 +20,7 @@ pub mod rights;
 pub mod summary;
 pub mod trigger;
 
-use serde_json::Value;
-
+pub use input::{Input, Output};
 pub use lookup::affected;
 pub use reconcile::{plans, reconcile, StageUnreadable};
 pub use summary::{Change, Incomplete, Issue, IssueKind, Summary};
@@ -31,35 +32,34 @@ use crate::ports::Record;
 use crate::Ports;
 
 /// The `stage-resync` function: an SQS batch of the full reconcile's units is worked
-/// ([`fanout::work`], answering the batch's item failures); any other event is handled.
-pub async fn invoke(ports: &Ports, event: Value) -> Result<Value, Incomplete> {
-    match fanout::batch(&event) {
-        Some(Ok(batch)) => {
-            Ok(serde_json::to_value(fanout::work(ports, batch).await).unwrap_or(Value::Null))
-        }
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "malformed SQS batch");
+/// ([`fanout::work`], answering the batch's item failures); any other input is handled.
+pub async fn invoke(ports: &Ports, input: impl Into<Input>) -> Result<Output, Incomplete> {
+    match input.into() {
+        Input::Batch(batch) => Ok(Output::Batch(fanout::work(ports, batch).await)),
+        Input::MalformedBatch(why) => {
+            tracing::error!(error = %why, "malformed SQS batch");
             let mut summary = Summary::new("SqsBatch(malformed)");
             summary.issues.push(Issue {
                 stage: "SQS batch".into(),
                 variable: None,
                 kind: IssueKind::Failed,
-                cause: format!("not an SQS batch: {e}"),
+                cause: why,
                 retryable: false,
             });
             Err(Incomplete(Box::new(summary)))
         }
-        None => handle(ports, event)
+        other => handle(ports, other)
             .await
-            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
+            .map(|s| Output::Summary(Box::new(s))),
     }
 }
 
 /// Classify, look up, reconcile, emit metrics. With a work queue, the full reconcile sends its
 /// units there ([`fanout::plan`]) instead.
-pub async fn handle(ports: &Ports, event: Value) -> Result<Summary, Incomplete> {
+pub async fn handle(ports: &Ports, input: impl Into<Input>) -> Result<Summary, Incomplete> {
+    let input = input.into();
     let start = std::time::Instant::now();
-    let summary = run(ports, &classify(&event), &trigger::origin(&event)).await;
+    let summary = run(ports, &input.trigger(), &input.origin()).await;
     metrics::emit(&summary, start.elapsed());
     tracing::info!(
         trigger = %summary.trigger,
@@ -154,7 +154,7 @@ pub async fn sort_records(
 mod tests {
     use std::collections::BTreeMap;
 
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
     use crate::binding;
@@ -178,12 +178,8 @@ mod tests {
         };
         binding::create(
             &ports,
-            OWNER,
-            "B",
-            &spec,
-            4096,
-            1,
-            &crate::wait::HealthWait::off(),
+            &binding::Request::test(OWNER, "B", &spec, 1),
+            binding::trusted(),
         )
         .await
         .unwrap();

@@ -482,12 +482,15 @@ mod tests {
         };
         binding::create(
             &ports,
-            "stack/A",
-            "Binding",
-            &spec,
-            4096,
-            1,
-            &crate::wait::HealthWait::off(),
+            &binding::Request {
+                stack_id: "stack/A",
+                logical_id: "Binding",
+                spec: &spec,
+                data_limit: 4096,
+                now_ms: 1,
+                wait: crate::wait::HealthWait::off(),
+            },
+            binding::trusted(),
         )
         .await
         .unwrap();

@@ -1,12 +1,13 @@
-//! Triggers: what an event asks the re-sync to look at. [`classify`] turns an EventBridge event
-//! (or an operator's `{"resync": ...}`) into a [`Trigger`]; anything unknown is ignored, never
-//! an error Lambda would retry.
+//! Triggers: what an event asks the re-sync to look at. An [`Input`] (an EventBridge event or an
+//! operator's `{"resync": ...}`) becomes a [`Trigger`]; anything unknown is ignored, never an
+//! error Lambda would retry.
 
 use aws_lambda_events::event::cloudwatch_events::cloudtrail::AWSAPICall;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::input::Input;
 use crate::domain::source::{load_balancer_name, stack_name};
 
 /// Stack statuses after which outputs may have changed. An update's cleanup statuses are the
@@ -78,26 +79,9 @@ impl Origin {
     }
 }
 
-/// The account and region an EventBridge event names; for an operator's request, those of the
-/// stack it names by ARN.
+/// The account and region an event names ([`Input::origin`]).
 pub fn origin(event: &Value) -> Origin {
-    let field = |k: &str| {
-        event
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    if event.get("resync").is_some() {
-        return match classify(event) {
-            Trigger::Stack(stack) => Origin::of_stack(&stack),
-            _ => Origin::default(),
-        };
-    }
-    Origin {
-        account: field("account"),
-        region: field("region"),
-    }
+    Input::from(event.clone()).origin()
 }
 
 /// `detail` of "CloudFormation Stack Status Change".
@@ -128,48 +112,21 @@ pub struct EcsServiceEvent {
     pub cluster_arn: Option<String>,
 }
 
-/// An operator's direct invocation.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Manual {
-    pub resync: ManualScope,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum ManualScope {
-    /// `"all"`.
-    All(String),
-    /// `{"stack": "..."}`.
-    Stack { stack: String },
-}
-
-/// The events the re-sync accepts, decoded.
+/// What an event asks the re-sync to look at ([`Input::trigger`]).
 pub fn classify(event: &Value) -> Trigger {
-    if event.get("resync").is_some() {
-        return match Manual::deserialize(event) {
-            Ok(Manual {
-                resync: ManualScope::All(s),
-            }) if s == "all" => Trigger::Everything,
-            Ok(Manual {
-                resync: ManualScope::Stack { stack },
-            }) if !stack.is_empty() => Trigger::Stack(stack),
-            _ => Trigger::Ignored(
-                "unrecognised manual request: use {\"resync\": \"all\"} or {\"resync\": {\"stack\": \"NAME\"}}"
-                    .into(),
-            ),
-        };
-    }
-    let ev = match EventBridgeEvent::<Value>::deserialize(event) {
-        Ok(ev) => ev,
-        Err(e) => return Trigger::Ignored(format!("not an EventBridge event: {e}")),
-    };
+    Input::from(event.clone()).trigger()
+}
+
+/// An EventBridge event as a trigger: one of [`EVENT_KINDS`], unless it names a resource
+/// outside its own account and region.
+pub(super) fn of_event(ev: &EventBridgeEvent<Value>) -> Trigger {
     match EVENT_KINDS
         .iter()
         .find(|k| k.source == ev.source && k.detail_type == ev.detail_type)
     {
-        Some(kind) => match foreign_arn(&ev) {
+        Some(kind) => match foreign_arn(ev) {
             Some(why) => Trigger::Refused(why),
-            None => (kind.decode)(&ev),
+            None => (kind.decode)(ev),
         },
         None => Trigger::Ignored(format!(
             "unhandled event {:?} from {}",

@@ -13,7 +13,7 @@ use serde_json::Value;
 use stagewire::cfn::{self, RequestType};
 use stagewire::ports::Unit;
 use stagewire::props;
-use stagewire::resync::{classify, fanout, Trigger};
+use stagewire::resync::{classify, fanout, Input, Trigger};
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -144,7 +144,8 @@ fn custom_resource_samples_decode() {
             "events/{name}: the ResponseURL is a presigned https URL"
         );
         let spec = props::parse(&envelope.properties)
-            .unwrap_or_else(|e| panic!("events/{name}: ResourceProperties: {e}"));
+            .unwrap_or_else(|e| panic!("events/{name}: ResourceProperties: {e}"))
+            .spec;
         assert_eq!(
             envelope.ids.physical_id.is_some(),
             request_type != RequestType::Create,
@@ -152,7 +153,8 @@ fn custom_resource_samples_decode() {
         );
         if let Some(old) = &envelope.old_properties {
             let old_spec = props::parse(old)
-                .unwrap_or_else(|e| panic!("events/{name}: OldResourceProperties: {e}"));
+                .unwrap_or_else(|e| panic!("events/{name}: OldResourceProperties: {e}"))
+                .spec;
             let physical_id = envelope.ids.physical_id.as_deref().unwrap();
             assert_eq!(
                 old_spec.physical_id(&envelope.ids.logical_id),
@@ -222,9 +224,10 @@ fn samples_carry_their_account_and_region() {
 fn work_queue_samples_are_batches_of_units() {
     let expectations = sqs_expectations();
     for (name, event) in samples().iter().filter(|(n, _)| n.starts_with("sqs-")) {
-        let batch = fanout::batch(event)
-            .unwrap_or_else(|| panic!("events/{name} is not an SQS batch"))
-            .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        let batch = match Input::from(event.clone()) {
+            Input::Batch(batch) => batch,
+            other => panic!("events/{name} is not an SQS batch: {other:?}"),
+        };
         let units: Vec<Unit> = batch
             .records
             .iter()

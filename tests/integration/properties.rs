@@ -394,7 +394,8 @@ proptest! {
     fn property_parsing_never_panics_and_accepts_only_valid_names(
         props in prop_oneof![3 => resource_properties(), 1 => json_value()]
     ) {
-        if let Ok(spec) = stagewire::props::parse(&props) {
+        if let Ok(stagewire::props::Properties { spec, service_timeout, .. }) = stagewire::props::parse(&props) {
+            prop_assert!(service_timeout.is_none_or(|t| (1..=3600).contains(&t.as_secs())));
             prop_assert!(validate_stage_name(spec.stage.kind, &spec.stage.stage).is_ok(), "{:?}", spec.stage);
             prop_assert!(!spec.variables.is_empty());
             for (name, source) in &spec.variables {
@@ -404,7 +405,6 @@ proptest! {
                 }
             }
         }
-        let _ = stagewire::props::service_timeout(&props);
     }
 }
 

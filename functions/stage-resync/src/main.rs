@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
 use stagewire::aws::{pace::Pacer, SqsWorkQueue};
 use stagewire::config::{load_sdk_config, Config};
-use stagewire::{resync, Ports};
+use stagewire::resync::{self, Input};
+use stagewire::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Error> {
         )));
     }
     let ports = &ports;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Input>| async move {
         resync::invoke(ports, event.payload).await
     }))
     .await

@@ -107,7 +107,9 @@ pub fn spec(args: &Args) -> Result<BindingSpec, Failure> {
         "CreateStage": !args.no_create_stage,
         "Variables": variables,
     });
-    stagewire::props::parse(&props).map_err(|e| Failure::Usage(e.to_string()))
+    stagewire::props::parse(&props)
+        .map(|p| p.spec)
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 /// The physical id of the CLI's binding of `stage`.
@@ -268,9 +270,34 @@ async fn apply(ctx: &Ctx, args: &Args, spec: &BindingSpec, exists: bool) -> Resu
     let (stack, logical) = (CLI_STACK_ID, CLI_LOGICAL_ID);
     let applied = if exists {
         let id = physical_id(&spec.stage);
-        binding::update(ports, stack, logical, &id, spec, usize::MAX, now, &wait).await
+        binding::update(
+            ports,
+            &binding::Request {
+                stack_id: stack,
+                logical_id: logical,
+                spec: spec,
+                data_limit: usize::MAX,
+                now_ms: now,
+                wait: wait,
+            },
+            &id,
+            binding::trusted(),
+        )
+        .await
     } else {
-        binding::create(ports, stack, logical, spec, usize::MAX, now, &wait).await
+        binding::create(
+            ports,
+            &binding::Request {
+                stack_id: stack,
+                logical_id: logical,
+                spec: spec,
+                data_limit: usize::MAX,
+                now_ms: now,
+                wait: wait,
+            },
+            binding::trusted(),
+        )
+        .await
     };
     let applied = applied.map_err(bind_failure)?;
     let what = match applied.change {
