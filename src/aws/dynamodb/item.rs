@@ -226,6 +226,11 @@ fn get_n(item: &Item, a: Attr) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The item's version: every item stagewire writes has one, counted from 1.
+fn version(item: &Item) -> Option<u64> {
+    get_n(item, Attr::Version).and_then(|v| u64::try_from(v).ok())
+}
+
 /// The record an item holds.
 pub fn decode(item: &Item) -> Result<Record, RegistryError> {
     let pk = get_s(item, Attr::Pk).unwrap_or("?");
@@ -260,7 +265,7 @@ pub fn decode(item: &Item) -> Result<Record, RegistryError> {
             .unwrap_or(false),
         last_error: get_s(item, Attr::LastError).map(str::to_owned),
         checked_at: get_n(item, Attr::CheckedAt),
-        version: get_n(item, Attr::Version).unwrap_or(0).max(0) as u64,
+        version: version(item).ok_or_else(|| corrupt("version: missing or not a whole number"))?,
     })
 }
 
@@ -496,6 +501,23 @@ mod tests {
             ..record()
         };
         assert_eq!(decode(&encode(&new)).unwrap().version, 1);
+    }
+
+    #[test]
+    fn an_item_without_a_whole_version_is_corrupt_and_named() {
+        for version in [None, Some("-1"), Some("1.5")] {
+            let mut item = encode(&record());
+            match version {
+                None => item.remove("version"),
+                Some(v) => item.insert("version".into(), AttributeValue::N(v.into())),
+            };
+            let err = decode(&item).unwrap_err();
+            assert!(
+                matches!(&err, RegistryError::Corrupt { key, reason }
+                    if key.starts_with("STAGE#rest#") && reason.starts_with("version")),
+                "{version:?}: {err}"
+            );
+        }
     }
 
     #[test]
