@@ -40,23 +40,18 @@ pub(super) async fn apply(
     } = read(ports, &owner, spec, replaces, genuine).await?;
     let data = answer_data(ports, spec, &resolved, request.data_limit)?;
     let wanted = data_without_url(&data);
-    let released: Vec<Record> = prior
-        .iter()
-        .filter(|r| !spec.variables.contains_key(&r.variable))
-        .cloned()
-        .collect();
-    let releases: Vec<Release> = released.iter().map(release_of).collect();
+    let (released, releases) = let_go(&prior, spec);
     let patch = live
         .as_ref()
         .map(|l| plan::patch(&l.variables, &wanted, &releases));
     if let (Some(live), Some(patch)) = (&live, &patch) {
         validate_variable_count(stage, plan::count_after(&live.variables, patch))?;
         // Switch only to load balancers that serve, before claiming anything.
-        let changes = &patch.set;
+        let (vars, changes) = (&live.variables, &patch.set);
         wait::until_serving(
             ports,
             &mut resolver,
-            &live.variables,
+            vars,
             changes,
             &resolved,
             &request.wait,
@@ -68,13 +63,12 @@ pub(super) async fn apply(
     claim(ports, &owner, &records, &prior, request.now_ms).await?;
     // A failed write leaves nothing of this call: what it newly claimed is released and what it
     // wrote is undone (no Delete comes for the id of a failed replacement).
-    let change = match write(ports.stages(stage.kind), stage, patch, &wanted, &releases).await {
-        Ok(change) => change,
-        Err(e) => {
-            undo(ports, &records, &prior).await;
-            return Err(stage_err(stage)(e));
-        }
-    };
+    let written = write(ports.stages(stage.kind), stage, patch, &wanted, &releases).await;
+    let change = written.map_err(stage_err(stage));
+    if change.is_err() {
+        undo(ports, &records, &prior).await;
+    }
+    let change = change?;
     // Forget the variables let go of, now that the stage no longer holds them.
     if !released.is_empty() {
         ports.registry.release(&released).await?;
@@ -86,6 +80,17 @@ pub(super) async fn apply(
         change,
         records,
     })
+}
+
+/// The records held before of variables the spec no longer names, and their releases.
+fn let_go(prior: &[Record], spec: &BindingSpec) -> (Vec<Record>, Vec<Release>) {
+    let released: Vec<Record> = prior
+        .iter()
+        .filter(|r| !spec.variables.contains_key(&r.variable))
+        .cloned()
+        .collect();
+    let releases = released.iter().map(release_of).collect();
+    (released, releases)
 }
 
 /// The spec with a region that is the hub's own as no region: the registry keys such a source

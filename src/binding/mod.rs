@@ -82,7 +82,7 @@ pub enum BindingError {
     Stage {
         stage: StageRef,
         #[source]
-        source: AwsError,
+        source: Box<AwsError>,
     },
 }
 
@@ -97,7 +97,7 @@ fn unresolved_message(errors: &[(String, ResolveError)]) -> String {
 fn stage_err(stage: &StageRef) -> impl FnOnce(AwsError) -> BindingError + '_ {
     move |source| BindingError::Stage {
         stage: stage.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -148,6 +148,26 @@ impl Request<'_> {
             stack_id: self.stack_id.to_string(),
             logical_id: self.logical_id.to_string(),
             physical_id: self.spec.physical_id(self.logical_id),
+        }
+    }
+}
+
+#[cfg(test)]
+impl<'a> Request<'a> {
+    /// A request of these ids started at `now_ms`, with 4 KB of room for Data and no health wait.
+    pub fn test(
+        stack_id: &'a str,
+        logical_id: &'a str,
+        spec: &'a BindingSpec,
+        now_ms: i64,
+    ) -> Self {
+        Request {
+            stack_id,
+            logical_id,
+            spec,
+            data_limit: 4096,
+            now_ms,
+            wait: HealthWait::off(),
         }
     }
 }
@@ -237,14 +257,7 @@ mod tests {
         let ports = world.ports();
         let applied = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "one")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "one")]), 1),
             trusted(),
         )
         .await
@@ -265,28 +278,14 @@ mod tests {
         let ports = world.ports();
         create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "First",
-                spec: &spec(&[("v", "one")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "First", &spec(&[("v", "one")]), 1),
             trusted(),
         )
         .await
         .unwrap();
         let err = create(
             &ports,
-            &Request {
-                stack_id: "stack/B",
-                logical_id: "Second",
-                spec: &spec(&[("v", "two"), ("w", "x")]),
-                data_limit: 4096,
-                now_ms: 2,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/B", "Second", &spec(&[("v", "two"), ("w", "x")]), 2),
             trusted(),
         )
         .await
@@ -306,28 +305,14 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1"), ("w", "2")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 1),
             trusted(),
         )
         .await
         .unwrap();
         update(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "3")]),
-                data_limit: 4096,
-                now_ms: 2,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "3")]), 2),
             &a.physical_id,
             trusted(),
         )
@@ -350,14 +335,7 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1"), ("w", "2")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 1),
             trusted(),
         )
         .await
@@ -396,14 +374,7 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -426,14 +397,7 @@ mod tests {
         );
         let err = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -472,14 +436,7 @@ mod tests {
         });
         let b = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("b", "2")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("b", "2")]), 1),
             trusted(),
         )
         .await;
@@ -499,14 +456,7 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("prod", &[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -520,14 +470,7 @@ mod tests {
 
         let failed = update(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("next", &[("v", "2")]),
-                data_limit: 4096,
-                now_ms: 2,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("next", &[("v", "2")]), 2),
             &a.physical_id,
             trusted(),
         )
@@ -543,14 +486,7 @@ mod tests {
         // The rollback: the old properties, the current (old) id.
         let back = update(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("prod", &[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 3,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 3),
             &a.physical_id,
             trusted(),
         )
@@ -575,28 +511,14 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("prod", &[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 1),
             trusted(),
         )
         .await
         .unwrap();
         let b = update(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("dev", &[("v", "2")]),
-                data_limit: 4096,
-                now_ms: 2,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("dev", &[("v", "2")]), 2),
             &a.physical_id,
             trusted(),
         )
@@ -606,14 +528,7 @@ mod tests {
         // A later resource fails: the rollback sends the old properties to the new id.
         let back = update(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &on("prod", &[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 3,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 3),
             &b.physical_id,
             trusted(),
         )
@@ -644,14 +559,7 @@ mod tests {
         let ports = world.ports();
         let a = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -674,14 +582,7 @@ mod tests {
         });
         let err = create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -724,20 +625,9 @@ mod tests {
         let world = World::new();
         let ports = world.ports();
         let s = spec(&[("v", "1")]);
-        create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create(&ports, &Request::test("stack/A", "B", &s, 1), trusted())
+            .await
+            .unwrap();
         // The answer never reached CloudFormation: it deletes with an id of its own.
         let done = delete(&ports, "stack/A", "B", "A-B-1XYZ", Some(&s))
             .await
@@ -746,14 +636,7 @@ mod tests {
         // The same logical id in a re-created stack of the same name claims at once.
         create(
             &ports,
-            &Request {
-                stack_id: "stack/A2",
-                logical_id: "B",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: crate::now_ms() + 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A2", "B", &s, crate::now_ms() + 1),
             trusted(),
         )
         .await
@@ -765,14 +648,7 @@ mod tests {
             .unwrap();
         create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: crate::now_ms() + 10,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &s, crate::now_ms() + 10),
             trusted(),
         )
         .await
@@ -784,39 +660,17 @@ mod tests {
         let world = World::new();
         let ports = world.ports();
         let s = spec(&[("v", "1")]);
-        let old = create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "Old",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let old = create(&ports, &Request::test("stack/A", "Old", &s, 1), trusted())
+            .await
+            .unwrap();
         // Both still in the template: the second is refused, naming the first.
         world.state().templates.insert(
             "stack/A".into(),
             ["Old".to_string(), "New".to_string()].into(),
         );
-        let err = create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "New",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 2,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap_err();
+        let err = create(&ports, &Request::test("stack/A", "New", &s, 2), trusted())
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains("owned by Old in stack stack/A"),
             "{err}"
@@ -826,20 +680,9 @@ mod tests {
             .state()
             .templates
             .insert("stack/A".into(), ["New".to_string()].into());
-        create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "New",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 3,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create(&ports, &Request::test("stack/A", "New", &s, 3), trusted())
+            .await
+            .unwrap();
         let done = delete(&ports, "stack/A", "Old", &old.physical_id, None)
             .await
             .unwrap();
@@ -862,14 +705,7 @@ mod tests {
         );
         create(
             &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &spec(&[("v", "1")]),
-                data_limit: 4096,
-                now_ms: 1,
-                wait: HealthWait::off(),
-            },
+            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
             trusted(),
         )
         .await
@@ -882,38 +718,16 @@ mod tests {
         let world = World::new();
         let ports = world.ports();
         let s = spec(&[("v", "1")]);
-        let a = create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 1_000,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create(&ports, &Request::test("stack/A", "B", &s, 1_000), trusted())
+            .await
+            .unwrap();
         let first = ports.registry.all().await.unwrap()[0].clone();
         delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
-        create(
-            &ports,
-            &Request {
-                stack_id: "stack/A",
-                logical_id: "B",
-                spec: &s,
-                data_limit: 4096,
-                now_ms: 2_000,
-                wait: HealthWait::off(),
-            },
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create(&ports, &Request::test("stack/A", "B", &s, 2_000), trusted())
+            .await
+            .unwrap();
         let again = ports.registry.all().await.unwrap()[0].clone();
         assert!(
             again.version > first.version,

@@ -72,38 +72,13 @@ impl Sender {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(SendError::BadUrl);
         }
-        let mut last_status = None;
-        let mut last_transport = String::new();
+        let mut last = Failed::Transport(String::new());
         let mut attempts = 0;
         while attempts < self.max_attempts {
             attempts += 1;
-            let left = deadline.saturating_duration_since(Instant::now());
-            let res = self
-                .client
-                .put(parsed.clone())
-                .header(reqwest::header::CONTENT_TYPE, "")
-                .body(body.clone())
-                .timeout(
-                    self.attempt_timeout
-                        .min(left.max(Duration::from_millis(100))),
-                )
-                .send()
-                .await;
-            match res {
-                Ok(r) if r.status().is_success() => return Ok((r.status().as_u16(), attempts)),
-                Ok(r) => {
-                    last_status = Some(r.status().as_u16());
-                    tracing::warn!(
-                        status = r.status().as_u16(),
-                        attempt = attempts,
-                        "response PUT refused"
-                    );
-                }
-                Err(e) => {
-                    last_status = None;
-                    last_transport = url.scrub(&e.without_url().to_string());
-                    tracing::warn!(error = %last_transport, attempt = attempts, "response PUT failed");
-                }
+            match self.attempt(url, &parsed, &body, deadline).await {
+                Ok(status) => return Ok((status, attempts)),
+                Err(failed) => last = failed,
             }
             if attempts >= self.max_attempts {
                 break;
@@ -115,14 +90,51 @@ impl Sender {
             }
             tokio::time::sleep(delay).await;
         }
-        Err(match last_status {
-            Some(status) => SendError::Status { status, attempts },
-            None => SendError::Transport {
-                attempts,
-                last: last_transport,
-            },
+        Err(match last {
+            Failed::Status(status) => SendError::Status { status, attempts },
+            Failed::Transport(last) => SendError::Transport { attempts, last },
         })
     }
+
+    /// One PUT: the success status, or how it failed (a transport error scrubbed of the URL).
+    async fn attempt(
+        &self,
+        url: &ResponseUrl,
+        parsed: &reqwest::Url,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<u16, Failed> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let res = self
+            .client
+            .put(parsed.clone())
+            .header(reqwest::header::CONTENT_TYPE, "")
+            .body(body.to_vec())
+            .timeout(
+                self.attempt_timeout
+                    .min(left.max(Duration::from_millis(100))),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => {
+                tracing::warn!(status = r.status().as_u16(), "response PUT refused");
+                Err(Failed::Status(r.status().as_u16()))
+            }
+            Err(e) => {
+                let error = url.scrub(&e.without_url().to_string());
+                tracing::warn!(%error, "response PUT failed");
+                Err(Failed::Transport(error))
+            }
+        }
+    }
+}
+
+/// How one attempt failed.
+enum Failed {
+    Status(u16),
+    Transport(String),
 }
 
 #[cfg(test)]

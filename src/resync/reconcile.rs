@@ -482,14 +482,7 @@ mod tests {
         };
         binding::create(
             &ports,
-            &binding::Request {
-                stack_id: "stack/A",
-                logical_id: "Binding",
-                spec: &spec,
-                data_limit: 4096,
-                now_ms: 1,
-                wait: crate::wait::HealthWait::off(),
-            },
+            &binding::Request::test("stack/A", "Binding", &spec, 1),
             binding::trusted(),
         )
         .await

@@ -41,7 +41,7 @@ impl Rights {
         let verdict = match binding::authorize(ports, &record.owner.stack_id, &record.stage).await {
             Ok(()) => Ok(()),
             Err(BindingError::Unauthorized(d)) => Err(d),
-            Err(BindingError::Stage { source, .. }) => return Err(source),
+            Err(BindingError::Stage { source, .. }) => return Err(*source),
             Err(other) => {
                 return Err(AwsError {
                     service: "stagewire",

@@ -266,38 +266,20 @@ async fn apply(ctx: &Ctx, args: &Args, spec: &BindingSpec, exists: bool) -> Resu
         let _ = WAIT_TIMEOUT.set(args.timeout);
         HealthWait::until(tokio::time::Instant::now() + Duration::from_secs(args.timeout))
     };
-    let (ports, now) = (&ctx.ports, stagewire::now_ms());
-    let (stack, logical) = (CLI_STACK_ID, CLI_LOGICAL_ID);
+    // The operator acts on their own authority: no CloudFormation stands behind the request.
+    let request = binding::Request {
+        stack_id: CLI_STACK_ID,
+        logical_id: CLI_LOGICAL_ID,
+        spec,
+        data_limit: usize::MAX,
+        now_ms: stagewire::now_ms(),
+        wait,
+    };
     let applied = if exists {
         let id = physical_id(&spec.stage);
-        binding::update(
-            ports,
-            &binding::Request {
-                stack_id: stack,
-                logical_id: logical,
-                spec: spec,
-                data_limit: usize::MAX,
-                now_ms: now,
-                wait: wait,
-            },
-            &id,
-            binding::trusted(),
-        )
-        .await
+        binding::update(&ctx.ports, &request, &id, binding::trusted()).await
     } else {
-        binding::create(
-            ports,
-            &binding::Request {
-                stack_id: stack,
-                logical_id: logical,
-                spec: spec,
-                data_limit: usize::MAX,
-                now_ms: now,
-                wait: wait,
-            },
-            binding::trusted(),
-        )
-        .await
+        binding::create(&ctx.ports, &request, binding::trusted()).await
     };
     let applied = applied.map_err(bind_failure)?;
     let what = match applied.change {
