@@ -2,82 +2,14 @@
 //! invocation.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use crate::domain::{Place, Source, SourceKey, Untrusted};
+use crate::domain::{Place, Source};
 use crate::plan::stage::{Gate, Observed, Serving};
-use crate::ports::{
-    AwsError, EcsLoadBalancer, LbFamily, LoadBalancer, LoadBalancers, Record, SourcePorts,
-};
+use crate::ports::{EcsLoadBalancer, LbFamily, LoadBalancer, LoadBalancers, Record, SourcePorts};
 use crate::Ports;
 
-/// A resolved source: the value and, when known, the load balancer it is the DNS name of
-/// (with the account and region it is in, when not the hub's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub value: String,
-    pub load_balancer: Option<LoadBalancer>,
-    pub at: Place,
-}
-
-impl Resolved {
-    /// The registry's `via` key of the load balancer behind the value.
-    pub fn via(&self) -> Option<SourceKey> {
-        self.load_balancer
-            .as_ref()
-            .map(|lb| SourceKey::load_balancer(&lb.name).at(&self.at))
-    }
-}
-
-/// Why a source has no value right now. Each names the thing that is missing.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ResolveError {
-    #[error("stack {0} does not exist")]
-    StackNotFound(String),
-    #[error("stack {stack} has no output {key} (outputs: {available})")]
-    OutputNotFound {
-        stack: String,
-        key: String,
-        available: String,
-    },
-    #[error("ECS service {service} does not exist in cluster {cluster}")]
-    ServiceNotFound { cluster: String, service: String },
-    #[error("ECS service {service} in cluster {cluster} has no load balancer")]
-    ServiceWithoutLoadBalancer { cluster: String, service: String },
-    #[error(
-        "ECS service {service} in cluster {cluster} has several load balancers ({candidates}): set ContainerName and/or ContainerPort to choose one"
-    )]
-    AmbiguousService {
-        cluster: String,
-        service: String,
-        candidates: String,
-    },
-    #[error("target group {0} does not exist")]
-    TargetGroupNotFound(String),
-    #[error("target group {0} is not attached to a load balancer")]
-    TargetGroupUnattached(String),
-    #[error("load balancer {0} does not exist")]
-    LoadBalancerNotFound(String),
-    #[error("{0} has no DNS name")]
-    NoDnsName(String),
-    #[error("{0}")]
-    Aws(Arc<AwsError>),
-    /// The source names a role the hub does not trust.
-    #[error("{0}")]
-    Untrusted(#[from] Untrusted),
-    /// A source read in another account or region: the error there, and where.
-    #[error("{error} (read in {at})")]
-    Elsewhere {
-        at: String,
-        error: Box<ResolveError>,
-    },
-}
-
-impl From<AwsError> for ResolveError {
-    fn from(e: AwsError) -> Self {
-        ResolveError::Aws(Arc::new(e))
-    }
-}
+/// What a source resolves to, and why it may not: facts the plan reads, defined with it.
+pub use crate::plan::resolved::{ResolveError, Resolved};
 
 /// Resolves sources through the ports, remembering every answer for the invocation.
 pub struct Resolver<'a> {

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::domain::StageRef;
+use crate::plan::resolved::{ResolveError, Resolved};
 use crate::plan::switch::{self, Decision};
 use crate::plan::{patch, Release};
 use crate::ports::{Record, StagePatch, SyncUpdate};
-use crate::resolve::{ResolveError, Resolved};
 
 /// A load balancer behind a value, and whether it has a healthy target.
 pub use crate::plan::switch::Target as Serving;
