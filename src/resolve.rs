@@ -460,27 +460,13 @@ mod tests {
             BTreeMap::from([("Dns".to_string(), dns.clone())]),
         );
         let ports = world.ports();
-        let record = Record {
-            stage: crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod"),
-            variable: "v".into(),
-            owner: crate::domain::Owner {
-                stack_id: "s".into(),
-                logical_id: "l".into(),
-                physical_id: "p".into(),
-            },
-            source: Source::StackOutput {
-                stack: "S".into(),
-                output_key: "Dns".into(),
-                at: Default::default(),
-            },
-            value: None,
-            written_at: None,
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 1,
+        let source = Source::StackOutput {
+            stack: "S".into(),
+            output_key: "Dns".into(),
+            at: Default::default(),
         };
+        let stage = crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod");
+        let record = crate::memory::record(stage, "v", source);
         let mut resolver = Resolver::new(&ports);
         let same = resolver.observe(record.clone(), Some(&dns)).await;
         assert_eq!(same.gate.unwrap(), Gate::default());

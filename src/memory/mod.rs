@@ -24,6 +24,8 @@ mod registry;
 mod sources;
 mod stages;
 
+pub use registry::record;
+
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
 
 /// Everything a [`World`] holds.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::World;
-use crate::domain::{SourceKey, StageRef};
+use crate::domain::{Owner, Source, SourceKey, StageRef};
 use crate::ports::{op, ClaimTerms, Record, Registry, RegistryError, SyncUpdate};
 
 fn key(r: &Record) -> (StageRef, String) {
@@ -182,5 +182,27 @@ impl World {
     ) -> Result<Vec<Record>, RegistryError> {
         let s = self.call(operation)?;
         Ok(s.registry.values().filter(|r| keep(r)).cloned().collect())
+    }
+}
+
+/// A record of `variable` on `stage`, fed by `source`, as a first claim stores it: owned by
+/// resource `l` of stack `s` (physical id `p`), nothing written or checked yet.
+pub fn record(stage: StageRef, variable: &str, source: Source) -> Record {
+    Record {
+        stage,
+        variable: variable.into(),
+        owner: Owner {
+            stack_id: "s".into(),
+            logical_id: "l".into(),
+            physical_id: "p".into(),
+        },
+        source,
+        value: None,
+        written_at: None,
+        via: None,
+        created_stage: false,
+        last_error: None,
+        checked_at: None,
+        version: 1,
     }
 }

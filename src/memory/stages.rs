@@ -11,10 +11,7 @@ use crate::ports::{op, AwsError, ErrorKind, LiveStage, StagePatch, Stages};
 #[async_trait]
 impl Stages for World {
     async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
-        let s = self.call(op::GET_STAGE)?;
-        Ok(s.stages.get(stage).map(|v| LiveStage {
-            variables: v.clone(),
-        }))
+        Ok(self.call(op::GET_STAGE)?.stages.get(stage).map(live))
     }
 
     async fn create(
@@ -53,13 +50,9 @@ impl Stages for World {
         kind: ApiKind,
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        let s = self.call(op::API_TAGS)?;
-        Ok(Some(
-            s.api_tags
-                .get(&(kind, api_id.to_string()))
-                .cloned()
-                .unwrap_or_default(),
-        ))
+        let api = (kind, api_id.to_string());
+        let tags = self.call(op::API_TAGS)?.api_tags.get(&api).cloned();
+        Ok(Some(tags.unwrap_or_default()))
     }
 
     async fn list(
@@ -68,19 +61,18 @@ impl Stages for World {
         api_id: &str,
     ) -> Result<Option<BTreeMap<String, LiveStage>>, AwsError> {
         let s = self.call(op::GET_STAGES)?;
+        let of_api = s
+            .stages
+            .iter()
+            .filter(|(k, _)| k.kind == kind && k.api_id == api_id);
         Ok(Some(
-            s.stages
-                .iter()
-                .filter(|(k, _)| k.kind == kind && k.api_id == api_id)
-                .map(|(k, v)| {
-                    (
-                        k.stage.clone(),
-                        LiveStage {
-                            variables: v.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            of_api.map(|(k, v)| (k.stage.clone(), live(v))).collect(),
         ))
+    }
+}
+
+fn live(variables: &BTreeMap<String, String>) -> LiveStage {
+    LiveStage {
+        variables: variables.clone(),
     }
 }

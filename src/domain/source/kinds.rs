@@ -108,13 +108,7 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         cli_prefix: "stack",
         cli_form: "stack:STACK/OUTPUTKEY",
         help: "an output of a CloudFormation stack (name or stack ARN)",
-        build: |f| {
-            Some(Source::StackOutput {
-                stack: f.text("StackName")?,
-                output_key: f.text("OutputKey")?,
-                at: place(f),
-            })
-        },
+        build: stack_output,
     },
     SourceKind {
         required: &[text("Cluster"), text("Service")],
@@ -128,15 +122,7 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         cli_prefix: "ecs",
         cli_form: "ecs:CLUSTER/SERVICE",
         help: "the load balancer in front of an ECS service",
-        build: |f| {
-            Some(Source::EcsService {
-                cluster: f.text("Cluster")?,
-                service: f.text("Service")?,
-                container_name: f.text("ContainerName"),
-                container_port: f.port("ContainerPort"),
-                at: place(f),
-            })
-        },
+        build: ecs_service,
     },
     SourceKind {
         required: &[text("LoadBalancer")],
@@ -145,12 +131,7 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         cli_prefix: "lb",
         cli_form: "lb:NAME_OR_ARN",
         help: "an ELBv2 load balancer by name or ARN, or a classic ELB by name",
-        build: |f| {
-            Some(Source::LoadBalancer {
-                name: f.text("LoadBalancer")?,
-                at: place(f),
-            })
-        },
+        build: load_balancer,
     },
     SourceKind {
         required: &[text("Value")],
@@ -159,13 +140,44 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         cli_prefix: "value",
         cli_form: "value:LITERAL",
         help: "a literal value",
-        build: |f| {
-            Some(Source::Literal {
-                value: f.text("Value")?,
-            })
-        },
+        build: literal,
     },
 ];
+
+/// An output of a stack.
+fn stack_output(f: &Fields) -> Option<Source> {
+    Some(Source::StackOutput {
+        stack: f.text("StackName")?,
+        output_key: f.text("OutputKey")?,
+        at: place(f),
+    })
+}
+
+/// The load balancer in front of an ECS service.
+fn ecs_service(f: &Fields) -> Option<Source> {
+    Some(Source::EcsService {
+        cluster: f.text("Cluster")?,
+        service: f.text("Service")?,
+        container_name: f.text("ContainerName"),
+        container_port: f.port("ContainerPort"),
+        at: place(f),
+    })
+}
+
+/// A load balancer by name or ARN.
+fn load_balancer(f: &Fields) -> Option<Source> {
+    Some(Source::LoadBalancer {
+        name: f.text("LoadBalancer")?,
+        at: place(f),
+    })
+}
+
+/// A literal.
+fn literal(f: &Fields) -> Option<Source> {
+    Some(Source::Literal {
+        value: f.text("Value")?,
+    })
+}
 
 impl SourceKind {
     /// Every property key of the kind: the required ones, then the optional ones.
