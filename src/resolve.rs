@@ -2,80 +2,14 @@
 //! invocation.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use crate::domain::{Place, Source, SourceKey, Untrusted};
+use crate::domain::{Place, Source};
 use crate::plan::stage::{Gate, Observed, Serving};
-use crate::ports::{AwsError, LbFamily, LoadBalancer, Record, SourcePorts};
+use crate::ports::{EcsLoadBalancer, LbFamily, LoadBalancer, LoadBalancers, Record, SourcePorts};
 use crate::Ports;
 
-/// A resolved source: the value and, when known, the load balancer it is the DNS name of
-/// (with the account and region it is in, when not the hub's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub value: String,
-    pub load_balancer: Option<LoadBalancer>,
-    pub at: Place,
-}
-
-impl Resolved {
-    /// The registry's `via` key of the load balancer behind the value.
-    pub fn via(&self) -> Option<SourceKey> {
-        self.load_balancer
-            .as_ref()
-            .map(|lb| SourceKey::load_balancer(&lb.name).at(&self.at))
-    }
-}
-
-/// Why a source has no value right now. Each names the thing that is missing.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ResolveError {
-    #[error("stack {0} does not exist")]
-    StackNotFound(String),
-    #[error("stack {stack} has no output {key} (outputs: {available})")]
-    OutputNotFound {
-        stack: String,
-        key: String,
-        available: String,
-    },
-    #[error("ECS service {service} does not exist in cluster {cluster}")]
-    ServiceNotFound { cluster: String, service: String },
-    #[error("ECS service {service} in cluster {cluster} has no load balancer")]
-    ServiceWithoutLoadBalancer { cluster: String, service: String },
-    #[error(
-        "ECS service {service} in cluster {cluster} has several load balancers ({candidates}): set ContainerName and/or ContainerPort to choose one"
-    )]
-    AmbiguousService {
-        cluster: String,
-        service: String,
-        candidates: String,
-    },
-    #[error("target group {0} does not exist")]
-    TargetGroupNotFound(String),
-    #[error("target group {0} is not attached to a load balancer")]
-    TargetGroupUnattached(String),
-    #[error("load balancer {0} does not exist")]
-    LoadBalancerNotFound(String),
-    #[error("{0} has no DNS name")]
-    NoDnsName(String),
-    #[error("{0}")]
-    Aws(Arc<AwsError>),
-    /// The source names a role the hub does not trust.
-    #[error("{0}")]
-    Untrusted(#[from] Untrusted),
-    /// A source read in another account or region: the error there, and where.
-    #[error("{error} (read in {at})")]
-    Elsewhere {
-        at: String,
-        error: Box<ResolveError>,
-    },
-}
-
-impl From<AwsError> for ResolveError {
-    fn from(e: AwsError) -> Self {
-        ResolveError::Aws(Arc::new(e))
-    }
-}
+/// What a source resolves to, and why it may not: facts the plan reads, defined with it.
+pub use crate::plan::resolved::{ResolveError, Resolved};
 
 /// Resolves sources through the ports, remembering every answer for the invocation.
 pub struct Resolver<'a> {
@@ -152,33 +86,7 @@ impl<'a> Resolver<'a> {
                 stack,
                 output_key,
                 at,
-            } => {
-                let key = (at.clone(), stack.clone());
-                if !self.stacks.contains_key(&key) {
-                    let outputs = self.reach(at).await?.outputs.outputs(stack).await?;
-                    self.stacks.insert(key.clone(), outputs);
-                }
-                let outputs = self.stacks[&key]
-                    .as_ref()
-                    .ok_or_else(|| ResolveError::StackNotFound(stack.clone()))?;
-                let value = outputs
-                    .get(output_key)
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| ResolveError::OutputNotFound {
-                        stack: stack.clone(),
-                        key: output_key.clone(),
-                        available: if outputs.is_empty() {
-                            "none".into()
-                        } else {
-                            outputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                        },
-                    })?;
-                Ok(Resolved {
-                    value: value.clone(),
-                    load_balancer: None,
-                    at: at.clone(),
-                })
-            }
+            } => self.stack_output(at, stack, output_key).await,
             Source::LoadBalancer { name, at } => {
                 let lb = self.load_balancer(at, name).await?;
                 with_dns(lb, at, || format!("load balancer {name}"))
@@ -200,6 +108,40 @@ impl<'a> Resolver<'a> {
                 .await
             }
         }
+    }
+
+    /// An output of a stack, from one read of the stack's outputs per invocation.
+    async fn stack_output(
+        &mut self,
+        at: &Place,
+        stack: &str,
+        output_key: &str,
+    ) -> Result<Resolved, ResolveError> {
+        let key = (at.clone(), stack.to_string());
+        if !self.stacks.contains_key(&key) {
+            let outputs = self.reach(at).await?.outputs.outputs(stack).await?;
+            self.stacks.insert(key.clone(), outputs);
+        }
+        let outputs = self.stacks[&key]
+            .as_ref()
+            .ok_or_else(|| ResolveError::StackNotFound(stack.to_string()))?;
+        let value = outputs
+            .get(output_key)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ResolveError::OutputNotFound {
+                stack: stack.to_string(),
+                key: output_key.to_string(),
+                available: if outputs.is_empty() {
+                    "none".into()
+                } else {
+                    outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                },
+            })?;
+        Ok(Resolved {
+            value: value.clone(),
+            load_balancer: None,
+            at: at.clone(),
+        })
     }
 
     /// What the re-sync's plan needs to know of a record whose variable holds `current` now:
@@ -250,8 +192,8 @@ impl<'a> Resolver<'a> {
         Ok(Gate { new, current })
     }
 
-    /// The DNS name of the load balancer in front of an ECS service (through its target group,
-    /// or a classic load balancer by name).
+    /// The DNS name of the load balancer in front of an ECS service: the service's one
+    /// attachment that matches the container given, then the load balancer it names.
     async fn ecs_service(
         &mut self,
         at: &Place,
@@ -261,7 +203,7 @@ impl<'a> Resolver<'a> {
         container_port: Option<u16>,
     ) -> Result<Resolved, ResolveError> {
         let ports = self.reach(at).await?;
-        let lbs = ports
+        let attachments = ports
             .ecs
             .load_balancers(cluster, service)
             .await?
@@ -269,71 +211,31 @@ impl<'a> Resolver<'a> {
                 cluster: cluster.to_string(),
                 service: service.to_string(),
             })?;
-        let matching: Vec<_> = lbs
-            .iter()
-            .filter(|lb| {
-                container_name
-                    .as_ref()
-                    .is_none_or(|c| lb.container_name.as_deref() == Some(c))
-                    && container_port.is_none_or(|p| lb.container_port == Some(p))
-            })
-            .collect();
-        let describe = |lb: &crate::ports::EcsLoadBalancer| {
-            format!(
-                "{}:{} -> {}",
-                lb.container_name.as_deref().unwrap_or("?"),
-                lb.container_port.map(|p| p.to_string()).unwrap_or_default(),
-                lb.target_group_arn
-                    .as_deref()
-                    .or(lb.load_balancer_name.as_deref())
-                    .unwrap_or("?")
-            )
+        let without = || ResolveError::ServiceWithoutLoadBalancer {
+            cluster: cluster.to_string(),
+            service: service.to_string(),
         };
-        let chosen = match matching.as_slice() {
-            [] if lbs.is_empty() => {
-                return Err(ResolveError::ServiceWithoutLoadBalancer {
-                    cluster: cluster.to_string(),
-                    service: service.to_string(),
-                })
-            }
+        let chosen = match matching(&attachments, container_name, container_port).as_slice() {
+            [] if attachments.is_empty() => return Err(without()),
             [one] => *one,
             _ => {
                 return Err(ResolveError::AmbiguousService {
                     cluster: cluster.to_string(),
                     service: service.to_string(),
-                    candidates: lbs.iter().map(describe).collect::<Vec<_>>().join("; "),
+                    candidates: attachments
+                        .iter()
+                        .map(describe)
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 })
             }
         };
-        let what = format!("load balancer of ECS service {service} in cluster {cluster}");
-        if let Some(tg) = &chosen.target_group_arn {
-            let lb_arns = ports
-                .elb
-                .target_group_load_balancers(tg)
-                .await?
-                .ok_or_else(|| ResolveError::TargetGroupNotFound(tg.clone()))?;
-            let arn = lb_arns
-                .first()
-                .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
-            let lb = ports
-                .elb
-                .v2(arn)
-                .await?
-                .ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))?;
-            with_dns(lb, at, || what)
-        } else if let Some(name) = &chosen.load_balancer_name {
-            let lb = ports
-                .elb
-                .classic(name)
-                .await?
-                .ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))?;
-            with_dns(lb, at, || what)
-        } else {
-            Err(ResolveError::ServiceWithoutLoadBalancer {
-                cluster: cluster.to_string(),
-                service: service.to_string(),
-            })
-        }
+        let lb = attached(ports.elb.as_ref(), chosen)
+            .await?
+            .ok_or_else(without)?;
+        with_dns(lb, at, || {
+            format!("load balancer of ECS service {service} in cluster {cluster}")
+        })
     }
 
     /// An ELBv2 load balancer by name or ARN, else a classic one by name.
@@ -409,6 +311,60 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The attachments of an ECS service that match the container name and port, when given.
+fn matching<'a>(
+    attachments: &'a [EcsLoadBalancer],
+    container_name: Option<&str>,
+    container_port: Option<u16>,
+) -> Vec<&'a EcsLoadBalancer> {
+    attachments
+        .iter()
+        .filter(|a| {
+            container_name.is_none_or(|c| a.container_name.as_deref() == Some(c))
+                && container_port.is_none_or(|p| a.container_port == Some(p))
+        })
+        .collect()
+}
+
+/// An attachment as a candidate is listed: `container:port -> target group or load balancer`.
+fn describe(a: &EcsLoadBalancer) -> String {
+    format!(
+        "{}:{} -> {}",
+        a.container_name.as_deref().unwrap_or("?"),
+        a.container_port.map(|p| p.to_string()).unwrap_or_default(),
+        a.target_group_arn
+            .as_deref()
+            .or(a.load_balancer_name.as_deref())
+            .unwrap_or("?")
+    )
+}
+
+/// The load balancer an attachment names: through its target group (ELBv2), or by name
+/// (classic); `None` when it names neither.
+async fn attached(
+    elb: &dyn LoadBalancers,
+    attachment: &EcsLoadBalancer,
+) -> Result<Option<LoadBalancer>, ResolveError> {
+    if let Some(tg) = &attachment.target_group_arn {
+        let lb_arns = elb
+            .target_group_load_balancers(tg)
+            .await?
+            .ok_or_else(|| ResolveError::TargetGroupNotFound(tg.clone()))?;
+        let arn = lb_arns
+            .first()
+            .ok_or_else(|| ResolveError::TargetGroupUnattached(tg.clone()))?;
+        let lb = elb.v2(arn).await?;
+        lb.ok_or_else(|| ResolveError::LoadBalancerNotFound(arn.clone()))
+            .map(Some)
+    } else if let Some(name) = &attachment.load_balancer_name {
+        let lb = elb.classic(name).await?;
+        lb.ok_or_else(|| ResolveError::LoadBalancerNotFound(name.clone()))
+            .map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 fn with_dns(
     lb: LoadBalancer,
     at: &Place,
@@ -428,7 +384,6 @@ fn with_dns(
 mod tests {
     use super::*;
     use crate::memory::World;
-    use crate::ports::EcsLoadBalancer;
 
     fn attachment(tg_of: &str, port: u16) -> EcsLoadBalancer {
         EcsLoadBalancer {
@@ -505,27 +460,13 @@ mod tests {
             BTreeMap::from([("Dns".to_string(), dns.clone())]),
         );
         let ports = world.ports();
-        let record = Record {
-            stage: crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod"),
-            variable: "v".into(),
-            owner: crate::domain::Owner {
-                stack_id: "s".into(),
-                logical_id: "l".into(),
-                physical_id: "p".into(),
-            },
-            source: Source::StackOutput {
-                stack: "S".into(),
-                output_key: "Dns".into(),
-                at: Default::default(),
-            },
-            value: None,
-            written_at: None,
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 1,
+        let source = Source::StackOutput {
+            stack: "S".into(),
+            output_key: "Dns".into(),
+            at: Default::default(),
         };
+        let stage = crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod");
+        let record = crate::memory::record(stage, "v", source);
         let mut resolver = Resolver::new(&ports);
         let same = resolver.observe(record.clone(), Some(&dns)).await;
         assert_eq!(same.gate.unwrap(), Gate::default());

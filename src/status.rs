@@ -499,23 +499,11 @@ mod tests {
             api: Some("rest:abc".into()),
             stage: None,
         };
-        let record = Record {
-            stage: StageRef::new(ApiKind::Rest, "abc", "prod"),
-            variable: "v".into(),
-            owner: crate::domain::Owner {
-                stack_id: "s".into(),
-                logical_id: "l".into(),
-                physical_id: "p".into(),
-            },
-            source: Source::Literal { value: "x".into() },
-            value: None,
-            written_at: None,
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 0,
-        };
+        let record = crate::memory::record(
+            StageRef::new(ApiKind::Rest, "abc", "prod"),
+            "v",
+            Source::Literal { value: "x".into() },
+        );
         assert!(f.matches(&record));
         assert!(Filter {
             api: Some("abc".into()),

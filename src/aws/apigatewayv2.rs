@@ -1,145 +1,58 @@
-//! HTTP API (API Gateway v2) stages.
+//! The HTTP API (API Gateway v2) family of [`GatewayStages`]: a stage needs no deployment to
+//! exist, and a patch is merged into the stage's variables.
 
-use std::collections::BTreeMap;
-
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewayv2::Client;
-use tracing::instrument;
 
+use super::apigateway::{sdk_calls, Family, GatewayStages};
 use super::pace::Pacer;
-use super::{found, sdk_error};
-use crate::domain::{ApiKind, StageRef};
-use crate::ports::{AwsError, LiveStage, StagePatch, Stages};
+use crate::ports::{AwsError, StagePatch};
 
-const SERVICE: &str = "apigatewayv2";
+/// HTTP API stages.
+pub type HttpStages = GatewayStages<HttpApi>;
 
-pub struct HttpStages {
+/// The HTTP API family's SDK client.
+pub struct HttpApi {
     client: Client,
-    pacer: Arc<Pacer>,
 }
 
 impl HttpStages {
     /// Calls are paced by `pacer` (shared by every API Gateway adapter of the process).
     pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
-        HttpStages { client, pacer }
+        GatewayStages::with(HttpApi { client }, pacer)
     }
 }
 
-#[async_trait]
-impl Stages for HttpStages {
-    #[instrument(skip(self))]
-    async fn api_tags(
-        &self,
-        _kind: ApiKind,
-        api_id: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        let res = self
-            .pacer
-            .call(|| async {
-                self.client
-                    .get_api()
-                    .api_id(api_id)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(SERVICE, "GetApi", e))
-            })
-            .await;
-        Ok(found(res)?.map(|out| {
-            out.tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default()
-        }))
-    }
+sdk_calls! {
+    family: HttpApi,
+    service: "apigatewayv2",
+    get_api: get_api / "GetApi",
+    api_id: api_id,
+    variables: stage_variables / set_stage_variables,
+    patch: set_stage_variables,
+}
 
-    #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn get(&self, stage: &StageRef) -> Result<Option<LiveStage>, AwsError> {
-        let res = self
-            .pacer
-            .call(|| async {
-                self.client
-                    .get_stage()
-                    .api_id(&stage.api_id)
-                    .stage_name(&stage.stage)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(SERVICE, "GetStage", e))
-            })
-            .await;
-        Ok(found(res)?.map(|out| LiveStage {
-            variables: out
-                .stage_variables()
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        }))
+#[async_trait]
+impl Family for HttpApi {
+    type Patch = HashMap<String, String>;
+
+    /// `UpdateStage` merges the variables it is given into the stage's: a variable is set by
+    /// giving its value and removed by giving it the empty string.
+    fn patch(patch: &StagePatch) -> HashMap<String, String> {
+        let removed = patch
+            .remove
+            .iter()
+            .map(|name| (name.clone(), String::new()));
+        removed.chain(patch.set.clone()).collect()
     }
 
     /// HTTP API stages need no deployment to exist; with auto-deploy off the stage serves its
     /// routes once the API is deployed to it.
-    #[instrument(skip(self, variables), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn create(
-        &self,
-        stage: &StageRef,
-        variables: &BTreeMap<String, String>,
-    ) -> Result<(), AwsError> {
-        self.pacer
-            .call(|| async {
-                self.client
-                    .create_stage()
-                    .api_id(&stage.api_id)
-                    .stage_name(&stage.stage)
-                    .description("stage created by stagewire")
-                    .set_stage_variables(Some(variables.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(SERVICE, "CreateStage", e))
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// HTTP API `UpdateStage` merges the variables it is given into the stage's: a variable is
-    /// set by giving its value and removed by giving it the empty string.
-    #[instrument(skip(self, patch), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn update(&self, stage: &StageRef, patch: &StagePatch) -> Result<(), AwsError> {
-        let mut vars: std::collections::HashMap<String, String> = patch
-            .remove
-            .iter()
-            .map(|name| (name.clone(), String::new()))
-            .collect();
-        vars.extend(patch.set.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.pacer
-            .call(|| async {
-                self.client
-                    .update_stage()
-                    .api_id(&stage.api_id)
-                    .stage_name(&stage.stage)
-                    .set_stage_variables(Some(vars.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(SERVICE, "UpdateStage", e))
-            })
-            .await?;
-        Ok(())
-    }
-
-    #[instrument(skip(self), fields(api = %stage.api_id, stage = %stage.stage))]
-    async fn delete(&self, stage: &StageRef) -> Result<(), AwsError> {
-        let res = self
-            .pacer
-            .call(|| async {
-                self.client
-                    .delete_stage()
-                    .api_id(&stage.api_id)
-                    .stage_name(&stage.stage)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(SERVICE, "DeleteStage", e))
-            })
-            .await;
-        // A stage already gone is deleted.
-        found(res).map(|_| ())
+    async fn deployment(&self, _pacer: &Pacer, _api_id: &str) -> Result<Option<String>, AwsError> {
+        Ok(None)
     }
 }
 
@@ -165,6 +78,18 @@ mod tests {
 
     fn stage() -> StageRef {
         StageRef::new(ApiKind::Http, "h77", "prod")
+    }
+
+    /// The answer of a throttled call, saying `message`.
+    fn too_many_requests(message: &str) -> TooManyRequestsException {
+        let meta = ErrorMetadata::builder()
+            .code("TooManyRequestsException")
+            .message(message)
+            .build();
+        TooManyRequestsException::builder()
+            .message(message)
+            .meta(meta)
+            .build()
     }
 
     #[tokio::test]
@@ -195,15 +120,7 @@ mod tests {
     #[tokio::test]
     async fn a_throttled_update_slows_down_and_is_made_again() {
         let throttled = mock!(Client::update_stage).then_error(|| {
-            UpdateStageError::TooManyRequestsException(
-                TooManyRequestsException::builder()
-                    .meta(
-                        ErrorMetadata::builder()
-                            .code("TooManyRequestsException")
-                            .build(),
-                    )
-                    .build(),
-            )
+            UpdateStageError::TooManyRequestsException(too_many_requests("throttled"))
         });
         let ok = mock!(Client::update_stage).then_output(|| UpdateStageOutput::builder().build());
         let client = mock_client!(
@@ -222,19 +139,8 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_is_classified_and_kept() {
-        let throttled = mock!(Client::get_stage).then_error(|| {
-            GetStageError::TooManyRequestsException(
-                TooManyRequestsException::builder()
-                    .message("slow down")
-                    .meta(
-                        ErrorMetadata::builder()
-                            .code("TooManyRequestsException")
-                            .message("slow down")
-                            .build(),
-                    )
-                    .build(),
-            )
-        });
+        let throttled = mock!(Client::get_stage)
+            .then_error(|| GetStageError::TooManyRequestsException(too_many_requests("slow down")));
         let client = mock_client!(aws_sdk_apigatewayv2, [&throttled]);
         // The adapter's own calls wait and try a throttled call again: its classification is
         // checked on the SDK's error.
@@ -245,7 +151,7 @@ mod tests {
             .send()
             .await
             .unwrap_err();
-        let err = super::sdk_error(super::SERVICE, "GetStage", sdk);
+        let err = crate::aws::sdk_error("apigatewayv2", "GetStage", sdk);
         assert_eq!(err.kind, ErrorKind::Throttled);
         assert_eq!(err.code.as_deref(), Some("TooManyRequestsException"));
         assert!(err.to_string().contains("slow down"), "{err}");

@@ -2,6 +2,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
 use super::sdk_error;
@@ -21,8 +24,28 @@ impl ElbAdapter {
     }
 }
 
-fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match r {
+const SERVICE: &str = "elasticloadbalancing";
+
+/// An SDK call's answer, its error classified.
+fn answer<T, E>(
+    operation: &'static str,
+    sent: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<T, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    sent.map_err(|e| sdk_error(SERVICE, operation, e))
+}
+
+/// As [`answer`], with a missing load balancer or target group read as `None`.
+fn lookup<T, E>(
+    operation: &'static str,
+    sent: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match answer(operation, sent) {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is(ErrorKind::NotFound) => Ok(None),
         // ELBv2 answers a malformed name or ARN with ValidationError.
@@ -31,22 +54,33 @@ fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     }
 }
 
-fn v2_lb(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> LoadBalancer {
+/// A load balancer as the SDKs describe it (an empty DNS name is none).
+fn described(
+    family: LbFamily,
+    name: Option<&str>,
+    arn: Option<&str>,
+    dns_name: Option<&str>,
+) -> LoadBalancer {
     LoadBalancer {
-        family: LbFamily::V2,
-        name: lb.load_balancer_name().unwrap_or_default().to_string(),
-        arn: lb.load_balancer_arn().map(str::to_owned),
-        dns_name: lb.dns_name().filter(|d| !d.is_empty()).map(str::to_owned),
+        family,
+        name: name.unwrap_or_default().to_string(),
+        arn: arn.map(str::to_owned),
+        dns_name: dns_name.filter(|d| !d.is_empty()).map(str::to_owned),
     }
 }
 
+fn v2_lb(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> LoadBalancer {
+    let (name, arn) = (lb.load_balancer_name(), lb.load_balancer_arn());
+    described(LbFamily::V2, name, arn, lb.dns_name())
+}
+
 fn classic_lb(lb: &aws_sdk_elasticloadbalancing::types::LoadBalancerDescription) -> LoadBalancer {
-    LoadBalancer {
-        family: LbFamily::Classic,
-        name: lb.load_balancer_name().unwrap_or_default().to_string(),
-        arn: None,
-        dns_name: lb.dns_name().filter(|d| !d.is_empty()).map(str::to_owned),
-    }
+    described(
+        LbFamily::Classic,
+        lb.load_balancer_name(),
+        None,
+        lb.dns_name(),
+    )
 }
 
 #[async_trait]
@@ -59,23 +93,16 @@ impl LoadBalancers for ElbAdapter {
         } else {
             req.names(name_or_arn)
         };
-        let out = not_found_is_none(
-            req.send()
-                .await
-                .map_err(|e| sdk_error("elasticloadbalancing", "DescribeLoadBalancers", e)),
-        )?;
+        let out = lookup("DescribeLoadBalancers", req.send().await)?;
         Ok(out.and_then(|o| o.load_balancers().first().map(v2_lb)))
     }
 
     #[instrument(skip(self))]
     async fn classic(&self, name: &str) -> Result<Option<LoadBalancer>, AwsError> {
-        let out = not_found_is_none(
-            self.classic
-                .describe_load_balancers()
-                .load_balancer_names(name)
-                .send()
-                .await
-                .map_err(|e| sdk_error("elasticloadbalancing", "DescribeLoadBalancers", e)),
+        let req = self.classic.describe_load_balancers();
+        let out = lookup(
+            "DescribeLoadBalancers",
+            req.load_balancer_names(name).send().await,
         )?;
         Ok(out.and_then(|o| o.load_balancer_descriptions().first().map(classic_lb)))
     }
@@ -85,14 +112,9 @@ impl LoadBalancers for ElbAdapter {
         &self,
         target_group_arn: &str,
     ) -> Result<Option<Vec<String>>, AwsError> {
-        let out = not_found_is_none(
-            self.v2
-                .describe_target_groups()
-                .target_group_arns(target_group_arn)
-                .send()
-                .await
-                .map_err(|e| sdk_error("elasticloadbalancing", "DescribeTargetGroups", e)),
-        )?;
+        let req = self.v2.describe_target_groups();
+        let sent = req.target_group_arns(target_group_arn).send().await;
+        let out = lookup("DescribeTargetGroups", sent)?;
         Ok(out.and_then(|o| {
             o.target_groups()
                 .first()
@@ -102,25 +124,16 @@ impl LoadBalancers for ElbAdapter {
 
     #[instrument(skip(self))]
     async fn target_health(&self, lb_arn: &str) -> Result<TargetHealth, AwsError> {
-        let groups = self
-            .v2
-            .describe_target_groups()
-            .load_balancer_arn(lb_arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("elasticloadbalancing", "DescribeTargetGroups", e))?;
+        let req = self.v2.describe_target_groups().load_balancer_arn(lb_arn);
+        let groups = answer("DescribeTargetGroups", req.send().await)?;
         let mut health = TargetHealth::default();
-        for tg in groups.target_groups() {
-            let Some(arn) = tg.target_group_arn() else {
-                continue;
-            };
-            let out = self
-                .v2
-                .describe_target_health()
-                .target_group_arn(arn)
-                .send()
-                .await
-                .map_err(|e| sdk_error("elasticloadbalancing", "DescribeTargetHealth", e))?;
+        for arn in groups
+            .target_groups()
+            .iter()
+            .filter_map(|tg| tg.target_group_arn())
+        {
+            let req = self.v2.describe_target_health().target_group_arn(arn);
+            let out = answer("DescribeTargetHealth", req.send().await)?;
             for d in out.target_health_descriptions() {
                 health.total += 1;
                 if d.target_health().and_then(|h| h.state())
@@ -138,19 +151,13 @@ impl LoadBalancers for ElbAdapter {
         let mut all = Vec::new();
         let mut pages = self.v2.describe_load_balancers().into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| sdk_error("elasticloadbalancing", "DescribeLoadBalancers", e))?;
+            let page = answer("DescribeLoadBalancers", page)?;
             all.extend(page.load_balancers().iter().map(v2_lb));
         }
         let mut marker = None;
         loop {
-            let page = self
-                .classic
-                .describe_load_balancers()
-                .set_marker(marker)
-                .send()
-                .await
-                .map_err(|e| sdk_error("elasticloadbalancing", "DescribeLoadBalancers", e))?;
+            let req = self.classic.describe_load_balancers().set_marker(marker);
+            let page = answer("DescribeLoadBalancers", req.send().await)?;
             all.extend(page.load_balancer_descriptions().iter().map(classic_lb));
             match page.next_marker() {
                 Some(m) if !m.is_empty() => marker = Some(m.to_string()),

@@ -7,9 +7,14 @@
 //!   removed, kept), read from the same patch the write sends.
 //! - [`stage`]: the re-sync's plan for one stage: what to write, what to hold back and why,
 //!   what cannot be resolved, and what the registry records.
+//! - [`resolved`]: what a source resolved to, or why it did not: the facts the plans read.
+//! - [`switch`]: the switch rule, whether a variable may move to a new load balancer now.
+//!
+//! Nothing here does I/O or depends on the resolver: it is given the facts.
 
 pub mod bind;
 pub mod patch;
+pub mod resolved;
 pub mod stage;
 pub mod switch;
 

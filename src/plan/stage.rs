@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::domain::StageRef;
+use crate::plan::resolved::{ResolveError, Resolved};
 use crate::plan::switch::{self, Decision};
 use crate::plan::{patch, Release};
 use crate::ports::{Record, StagePatch, SyncUpdate};
-use crate::resolve::{ResolveError, Resolved};
 
 /// A load balancer behind a value, and whether it has a healthy target.
 pub use crate::plan::switch::Target as Serving;
@@ -250,33 +250,24 @@ pub fn orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ApiKind, Owner, Source};
+    use crate::domain::{ApiKind, Source};
 
     fn stage() -> StageRef {
         StageRef::new(ApiKind::Rest, "api", "prod")
     }
 
     fn record(value: &str, last_error: Option<&str>) -> Record {
+        let source = Source::StackOutput {
+            stack: "S".into(),
+            output_key: "Dns".into(),
+            at: Default::default(),
+        };
         Record {
-            stage: stage(),
-            variable: "elb".into(),
-            owner: Owner {
-                stack_id: "s".into(),
-                logical_id: "B".into(),
-                physical_id: "p".into(),
-            },
-            source: Source::StackOutput {
-                stack: "S".into(),
-                output_key: "Dns".into(),
-                at: Default::default(),
-            },
             value: Some(value.into()),
             written_at: Some(1),
-            via: None,
-            created_stage: false,
             last_error: last_error.map(str::to_owned),
-            checked_at: None,
             version: 3,
+            ..crate::memory::record(stage(), "elb", source)
         }
     }
 
@@ -300,25 +291,31 @@ mod tests {
         Some(Serving::new(name, healthy))
     }
 
+    /// The plan of the stage while its variable holds `a`.
+    fn planned(o: Observed) -> StagePlan {
+        plan(&stage(), &live("a"), vec![o], 9)
+    }
+
+    /// The error the plan records for its variable.
+    fn recorded_error(p: &StagePlan) -> String {
+        let update = p.variables[0].update.as_ref().expect("an update");
+        update.error.clone().expect("an error")
+    }
+
+    /// A change from `a` to `b`, through `gate`.
+    fn change(gate: Gate) -> StagePlan {
+        planned(observed(record("a", None), "b", gate))
+    }
+
     #[test]
     fn in_sync_writes_nothing_and_records_only_what_is_stale() {
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("a", None), "a", Gate::default())],
-            9,
-        );
+        let p = planned(observed(record("a", None), "a", Gate::default()));
         assert!(p.patch.is_empty());
         assert!(matches!(p.variables[0].action, Action::InSync));
         assert!(p.variables[0].update.is_none());
 
         // A stale error or value is cleared, once.
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("old", Some("x")), "a", Gate::default())],
-            9,
-        );
+        let p = planned(observed(record("old", Some("x")), "a", Gate::default()));
         let u = p.variables[0].update.as_ref().unwrap();
         assert_eq!((u.value.as_deref(), u.error.as_deref()), (Some("a"), None));
     }
@@ -329,12 +326,7 @@ mod tests {
             new: serving("new", true),
             current: None,
         };
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("a", None), "b", gate)],
-            9,
-        );
+        let p = change(gate);
         assert_eq!(
             p.patch.set,
             BTreeMap::from([("elb".to_string(), "b".to_string())])
@@ -354,41 +346,18 @@ mod tests {
             new: serving("new", false),
             current: serving("old", true),
         };
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("a", None), "b", held)],
-            9,
-        );
+        let p = change(held.clone());
         assert!(p.patch.is_empty());
         let reason = p.variables[0].action.deferral().unwrap();
         assert!(
             reason.contains("new has no healthy target") && reason.contains("keeping old"),
             "{reason}"
         );
-        let error = p.variables[0]
-            .update
-            .as_ref()
-            .unwrap()
-            .error
-            .clone()
-            .unwrap();
+        let error = recorded_error(&p);
         assert!(error.starts_with("switch deferred"), "{error}");
 
         // The same deferral is not recorded again.
-        let again = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(
-                record("a", Some(&error)),
-                "b",
-                Gate {
-                    new: serving("new", false),
-                    current: serving("old", true),
-                },
-            )],
-            10,
-        );
+        let again = planned(observed(record("a", Some(&error)), "b", held));
         assert!(again.variables[0].update.is_none());
 
         // With the current load balancer serving nobody, holding protects nobody: it moves.
@@ -396,12 +365,7 @@ mod tests {
             new: serving("new", false),
             current: serving("old", false),
         };
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("a", None), "b", dead)],
-            9,
-        );
+        let p = change(dead);
         assert_eq!(p.patch.set.get("elb").map(String::as_str), Some("b"));
 
         // With the current load balancer gone, the switch happens anyway.
@@ -409,12 +373,7 @@ mod tests {
             new: serving("new", false),
             current: None,
         };
-        let p = plan(
-            &stage(),
-            &live("a"),
-            vec![observed(record("a", None), "b", gone)],
-            9,
-        );
+        let p = change(gone);
         assert_eq!(p.patch.set.get("elb").map(String::as_str), Some("b"));
     }
 
@@ -422,21 +381,14 @@ mod tests {
     fn an_unresolved_source_or_an_unchecked_gate_keeps_the_value() {
         let mut o = observed(record("a", None), "b", Gate::default());
         o.resolved = Err(ResolveError::StackNotFound("S".into()));
-        let p = plan(&stage(), &live("a"), vec![o], 9);
+        let p = planned(o);
         assert!(p.patch.is_empty());
         assert!(matches!(p.variables[0].action, Action::Unresolved(_)));
-        assert!(p.variables[0]
-            .update
-            .as_ref()
-            .unwrap()
-            .error
-            .as_ref()
-            .unwrap()
-            .contains("stack S does not exist"));
+        assert!(recorded_error(&p).contains("stack S does not exist"));
 
         let mut o = observed(record("a", None), "b", Gate::default());
         o.gate = Err(ResolveError::LoadBalancerNotFound("x".into()));
-        let p = plan(&stage(), &live("a"), vec![o], 9);
+        let p = planned(o);
         assert!(p.patch.is_empty());
         assert!(matches!(p.variables[0].action, Action::Unchecked { .. }));
         assert!(p.variables[0].update.is_none());
@@ -446,13 +398,7 @@ mod tests {
     fn a_missing_stage_records_its_error_once() {
         let p = missing(&stage(), vec![record("a", None)], 9);
         assert!(p.patch.is_empty());
-        let error = p.variables[0]
-            .update
-            .as_ref()
-            .unwrap()
-            .error
-            .clone()
-            .unwrap();
+        let error = recorded_error(&p);
         assert_eq!(error, "stage prod of REST API api does not exist");
         let p = missing(&stage(), vec![record("a", Some(&error))], 9);
         assert!(p.variables[0].update.is_none());

@@ -423,28 +423,21 @@ mod tests {
     use crate::domain::Source;
 
     fn record() -> Record {
+        let source = Source::EcsService {
+            cluster: "prod".into(),
+            service: "helloworld".into(),
+            container_name: Some("web".into()),
+            container_port: Some(80),
+            at: Default::default(),
+        };
+        let stage = StageRef::new(ApiKind::Rest, "abc123", "prod");
         Record {
-            stage: StageRef::new(ApiKind::Rest, "abc123", "prod"),
-            variable: "helloworldElb".into(),
             owner: Owner {
                 stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/S/1".into(),
                 logical_id: "Binding".into(),
                 physical_id: "stagewire:rest:abc123:prod:Binding".into(),
             },
-            source: Source::EcsService {
-                cluster: "prod".into(),
-                service: "helloworld".into(),
-                container_name: Some("web".into()),
-                container_port: Some(80),
-                at: Default::default(),
-            },
-            value: None,
-            written_at: None,
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 1,
+            ..crate::memory::record(stage, "helloworldElb", source)
         }
     }
 

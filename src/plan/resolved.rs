@@ -1,0 +1,76 @@
+//! What a source resolved to, or why it has no value now: the facts about sources the plans
+//! read. Finding them out takes I/O and is the resolver's, before planning; the plans only
+//! read the outcome.
+
+use std::sync::Arc;
+
+use crate::domain::{Place, SourceKey, Untrusted};
+use crate::ports::{AwsError, LoadBalancer};
+
+/// A resolved source: the value and, when known, the load balancer it is the DNS name of
+/// (with the account and region it is in, when not the hub's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub value: String,
+    pub load_balancer: Option<LoadBalancer>,
+    pub at: Place,
+}
+
+impl Resolved {
+    /// The registry's `via` key of the load balancer behind the value.
+    pub fn via(&self) -> Option<SourceKey> {
+        self.load_balancer
+            .as_ref()
+            .map(|lb| SourceKey::load_balancer(&lb.name).at(&self.at))
+    }
+}
+
+/// Why a source has no value right now. Each names the thing that is missing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResolveError {
+    #[error("stack {0} does not exist")]
+    StackNotFound(String),
+    #[error("stack {stack} has no output {key} (outputs: {available})")]
+    OutputNotFound {
+        stack: String,
+        key: String,
+        available: String,
+    },
+    #[error("ECS service {service} does not exist in cluster {cluster}")]
+    ServiceNotFound { cluster: String, service: String },
+    #[error("ECS service {service} in cluster {cluster} has no load balancer")]
+    ServiceWithoutLoadBalancer { cluster: String, service: String },
+    #[error(
+        "ECS service {service} in cluster {cluster} has several load balancers ({candidates}): set ContainerName and/or ContainerPort to choose one"
+    )]
+    AmbiguousService {
+        cluster: String,
+        service: String,
+        candidates: String,
+    },
+    #[error("target group {0} does not exist")]
+    TargetGroupNotFound(String),
+    #[error("target group {0} is not attached to a load balancer")]
+    TargetGroupUnattached(String),
+    #[error("load balancer {0} does not exist")]
+    LoadBalancerNotFound(String),
+    #[error("{0} has no DNS name")]
+    NoDnsName(String),
+    #[error("{0}")]
+    Aws(Arc<AwsError>),
+    /// The source names a role the hub does not trust.
+    #[error("{0}")]
+    Untrusted(#[from] Untrusted),
+    /// A source read in another account or region: the error there, and where.
+    #[error("{error} (read in {at})")]
+    Elsewhere {
+        at: String,
+        error: Box<ResolveError>,
+    },
+}
+
+impl From<AwsError> for ResolveError {
+    fn from(e: AwsError) -> Self {
+        ResolveError::Aws(Arc::new(e))
+    }
+}
