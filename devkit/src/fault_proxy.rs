@@ -17,8 +17,9 @@
 //! a seeded PRNG, so a run is reproducible. Anything not faulted is forwarded unchanged
 //! (method, path and query, headers including Host, body) and the answer is streamed back.
 //!
-//! CloudFormation's `DescribeStackResource` is always answered by the proxy, from the resources
-//! the tests declared in [`crate::stack_resources`] (moto's stacks cannot hold custom resources).
+//! CloudFormation's `DescribeStackResource` is always answered by the proxy, from
+//! CloudFormation's view of custom resources in [`crate::stack_resources`], which follows the
+//! requests the tests send and their answers (moto's stacks cannot hold custom resources).
 //!
 //! Two modes play API Gateway where moto does not:
 //! - [`FaultProxy::enforce_apigateway_quotas`]: the account's quotas as API Gateway answers
@@ -748,8 +749,8 @@ fn server_error_text(message: &str) -> Response<Body> {
     )
 }
 
-/// CloudFormation's `DescribeStackResource`, answered from the resources the tests declared
-/// ([`crate::stack_resources`]): moto's stacks cannot hold custom resources.
+/// CloudFormation's `DescribeStackResource`, answered from CloudFormation's view of custom
+/// resources ([`crate::stack_resources`]): moto's stacks cannot hold custom resources.
 fn describe_stack_resource(parts: &Parts, body: &[u8]) -> Option<Response<Body>> {
     let (service, operation, _) = classify_with_protocol(parts, body);
     if service != "cloudformation" || operation != "DescribeStackResource" {

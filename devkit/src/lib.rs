@@ -17,6 +17,8 @@
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
+//! - [`stack_resources`]: CloudFormation's view of those requests' resources, following each
+//!   request and its answer, which the fault proxy's `DescribeStackResource` answers from.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.

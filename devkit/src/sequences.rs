@@ -352,7 +352,7 @@ impl<'a> Player<'a> {
     }
 
     /// Sends steps `first..last`, each request built just before it is sent (building one
-    /// declares the resource's state to the proxies' `DescribeStackResource`); answers their
+    /// moves the resource in CloudFormation's view, [`crate::stack_resources`]); answers their
     /// `RequestId`s.
     async fn run<F, Fut>(
         &self,
@@ -431,7 +431,11 @@ impl<'a> Player<'a> {
                 .physical_id(*k)
                 .map(str::to_owned)
                 .ok_or_else(|| self.invalid(n, "needs a physical id no earlier answer gave")),
-            Physical::MadeUp => Ok(made_up_id(self.events.stack_id(), &step.logical_id)),
+            Physical::MadeUp => {
+                // CloudFormation has given up on the Create whose answer it never had.
+                self.events.give_up(&step.logical_id);
+                Ok(made_up_id(self.events.stack_id(), &step.logical_id))
+            }
         };
         let (events, receiver, logical) = (self.events, self.receiver, &step.logical_id);
         let properties = step.properties.clone();

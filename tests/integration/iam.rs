@@ -568,12 +568,14 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     assert_success(&u);
     assert_success(&cfn.send(&h, cfn.delete("Http", &physical(&u), next)).await);
 
-    // The Delete of a Create that never answered (CloudFormation's own physical id), then
-    // that Create, late.
+    // The Delete of a Create that never answered (CloudFormation gave up on it and made up
+    // a physical id), then that Create, late.
     let one = json!({"RestApiId": api, "StageName": "prod", "Variables": {"late": {"Value": "x"}}});
+    let late = cfn.create("Gone", one.clone());
+    cfn.give_up("Gone");
     let gone = format!("{}-Gone-ABC123DEF", cfn.stack_name());
-    cfn.send(&h, cfn.delete("Gone", &gone, one.clone())).await;
-    cfn.send(&h, cfn.create("Gone", one.clone())).await;
+    cfn.send(&h, cfn.delete("Gone", &gone, one)).await;
+    cfn.send(&h, late).await;
 
     // A rename: the variable's holder is no longer in the stack's template.
     let named =

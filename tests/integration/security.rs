@@ -51,12 +51,9 @@ async fn team_a_binding(w: &World) -> (Cloudformation, String, String, serde_jso
     let r = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
     assert_success(&r);
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
-    stagewire_devkit::stack_resources::declare(
-        &cfn.stack_id,
-        "B",
-        "Custom::StageBinding",
-        "CREATE_COMPLETE",
-        Some(&physical),
+    assert_eq!(
+        cfn.described("B"),
+        Some(("CREATE_COMPLETE".into(), Some(physical.clone())))
     );
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
     (cfn, api, physical, props)
@@ -142,14 +139,16 @@ async fn forged_events_naming_another_stacks_binding_are_refused() {
 async fn deletes_pass_when_the_stack_is_gone_or_the_id_was_replaced() {
     let w = World::new().await;
     let (victim, api, physical, props) = team_a_binding(&w).await;
-    // A Delete naming a replaced id: CloudFormation holds the resource under a newer id.
-    stagewire_devkit::stack_resources::declare(
-        &victim.stack_id,
-        "B",
-        "Custom::StageBinding",
-        "UPDATE_COMPLETE",
-        Some("stagewire:rest:other:prod:B"),
-    );
+    // A replacement: CloudFormation holds the resource under a newer id.
+    let mut other = props.clone();
+    other["StageName"] = json!("other");
+    let update = victim.update("B", &physical, other, props.clone());
+    let r = victim.send(&w.handler(), update).await;
+    assert_success(&r);
+    let (status, newer) = victim.described("B").unwrap();
+    assert_eq!(status, "UPDATE_COMPLETE");
+    assert_ne!(newer.as_deref(), Some(physical.as_str()));
+    // A Delete naming an id it no longer has passes.
     let forger = Forger::naming(&victim.stack_id).await;
     let stale = forger.events.delete(
         &forger.receiver,

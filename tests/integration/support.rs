@@ -36,7 +36,7 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct World {
     /// Where this world's AWS calls go: a proxy in front of moto that also plays
-    /// CloudFormation's `DescribeStackResource` for the bindings the tests declare.
+    /// CloudFormation's `DescribeStackResource` for the bindings the tests' requests made.
     pub endpoint: String,
     /// The proxy [`World::new`] started (kept alive with the world).
     pub proxy: Option<std::sync::Arc<stagewire_devkit::FaultProxy>>,
@@ -463,8 +463,9 @@ pub fn local_response_hosts() -> Vec<String> {
 }
 
 /// CloudFormation's side of a custom resource: a stack id, a response receiver, and the
-/// events it sends. Each event it builds also declares its resource, in the state the request
-/// implies, to the proxies' `DescribeStackResource` ([`stagewire_devkit::stack_resources`]).
+/// events it sends. Each event it builds and each answer the receiver accepts moves its
+/// resource in CloudFormation's view, which the proxies' `DescribeStackResource` answers from
+/// ([`stagewire_devkit::stack_resources`]), as CloudFormation would move it.
 pub struct Cloudformation {
     pub receiver: ResponseReceiver,
     pub stack_id: String,
@@ -508,29 +509,27 @@ impl Cloudformation {
     }
 
     pub fn create(&self, logical: &str, props: Value) -> Value {
-        self.declare(logical, "Create", None);
         self.events.create(&self.receiver, logical, props)
     }
 
     pub fn update(&self, logical: &str, physical: &str, props: Value, old: Value) -> Value {
-        self.declare(logical, "Update", Some(physical));
         self.events
             .update(&self.receiver, logical, physical, props, old)
     }
 
     pub fn delete(&self, logical: &str, physical: &str, props: Value) -> Value {
-        self.declare(logical, "Delete", Some(physical));
         self.events.delete(&self.receiver, logical, physical, props)
     }
 
-    /// Declare `logical` in this stack in the state a `request_type` implies.
-    pub fn declare(&self, logical: &str, request_type: &str, physical: Option<&str>) {
-        stagewire_devkit::stack_resources::declare_for_request(
-            &self.stack_id,
-            logical,
-            request_type,
-            physical,
-        );
+    /// CloudFormation gives up on the Create of `logical` (cancelled, or answered too late).
+    pub fn give_up(&self, logical: &str) {
+        self.events.give_up(logical);
+    }
+
+    /// `logical` as CloudFormation describes it now: its status and physical id.
+    pub fn described(&self, logical: &str) -> Option<(String, Option<String>)> {
+        let d = stagewire_devkit::stack_resources::describe(&self.stack_id, logical).ok()?;
+        Some((d.status, d.physical_id))
     }
 
     /// The stack's name (the middle of its id).
