@@ -27,12 +27,13 @@ fn role(account: &str) -> String {
 
 /// The hub: its own account known, roles matching [`TRUSTED`] allowed.
 async fn hub() -> World {
-    let mut w = World::new().await;
-    w.ports.sources = SourceAccess {
-        account: Some(ACCOUNT.into()),
-        roles: vec![TRUSTED.into()],
-    };
-    w
+    World::builder()
+        .sources(SourceAccess {
+            account: Some(ACCOUNT.into()),
+            roles: vec![TRUSTED.into()],
+        })
+        .build()
+        .await
 }
 
 async fn run(w: &World, event: Value) -> Summary {
@@ -43,9 +44,7 @@ async fn run(w: &World, event: Value) -> Summary {
 
 /// `AssumeRole` calls the hub made (the fixtures' sessions are named `fixtures`).
 fn hub_assume_roles(w: &World) -> usize {
-    w.proxy
-        .as_ref()
-        .unwrap()
+    w.proxy()
         .records()
         .iter()
         .filter(|r| r.service == "sts" && r.operation == "AssumeRole")
@@ -227,7 +226,7 @@ async fn a_role_is_assumed_once_for_every_invocation_of_the_process() {
 #[tokio::test]
 async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reason() {
     let hub = hub().await;
-    let proxy = hub.proxy.clone().unwrap();
+    let proxy = hub.proxy();
     let b = hub.member(B, B_REGION).await;
     let stack = b.elb_stack(&unique("EcsB")).await;
     let api = hub.rest_api().await;
@@ -298,7 +297,7 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     use std::time::Duration;
 
     let hub = World::new().await;
-    let proxy = hub.proxy.clone().unwrap();
+    let proxy = hub.proxy();
     let b = hub.member(B, B_REGION).await;
     let c = hub.member(C, HUB_REGION).await;
     let b_stack = b.elb_stack(&unique("EcsB")).await;

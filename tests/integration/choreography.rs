@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::ports::Record;
-use stagewire::Ports;
 use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Rule};
 use stagewire_devkit::sequences;
 
@@ -26,14 +25,6 @@ async fn records(w: &World) -> Vec<Record> {
     w.registry_items().await
 }
 
-/// A world whose AWS calls go through a proxy the test holds calls at.
-async fn held_world() -> (FaultProxy, World) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    (proxy, w)
-}
-
 /// Hold the next `times` calls to API Gateway whose operation contains `operation`.
 fn hold(proxy: &FaultProxy, operation: String, times: u64) -> Gate {
     let gate = Gate::new();
@@ -48,13 +39,14 @@ fn hold(proxy: &FaultProxy, operation: String, times: u64) -> Gate {
 
 #[tokio::test]
 async fn cancelled_create_held_at_its_stage_write_then_made_up_id_delete_leaves_nothing() {
-    let (proxy, w) = held_world().await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     let props = seed_props(&api, "prod", &stack.name);
     // The Create's stage write is held while a sibling fails and CloudFormation cancels it.
-    let gate = hold(&proxy, format!("POST /restapis/{api}/stages"), 1);
+    let gate = hold(proxy, format!("POST /restapis/{api}/stages"), 1);
     let seq = sequences::cancelled_create("B", props.clone());
 
     let sandboxes = [w.handler(), sandbox(&w)];
@@ -112,12 +104,13 @@ fn bind_one(api: &str, stage: &str, stack: &str, variable: &str) -> Value {
 
 #[tokio::test]
 async fn sibling_creates_in_two_function_processes_both_read_the_missing_stage_then_both_succeed() {
-    let (proxy, w) = held_world().await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     // Both read the stage (missing) before either creates it.
-    let gate = hold(&proxy, format!("GET /restapis/{api}/stages/prod"), 2);
+    let gate = hold(proxy, format!("GET /restapis/{api}/stages/prod"), 2);
     let seq = sequences::sibling_creates(
         ("A", bind_one(&api, "prod", &stack.name, "aElb")),
         ("B", bind_one(&api, "prod", &stack.name, "bElb")),
@@ -182,7 +175,8 @@ async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_del
 
 #[tokio::test]
 async fn failed_replacing_update_after_its_claim_then_rollback_keeps_the_binding() {
-    let (proxy, w) = held_world().await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -273,7 +267,8 @@ async fn rename_creates_the_new_logical_id_then_cleanup_deletes_the_old_one() {
 
 #[tokio::test]
 async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() {
-    let (proxy, w) = held_world().await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsChoreo")).await;
     let api = w.rest_api().await;
     w.deploy_stage(&api, "prod", &[("other", "x")]).await;
@@ -283,7 +278,7 @@ async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() 
     let mut player = cfn.player(&seq);
     assert_success(&player.play_until(1, handlers(&h)).await.unwrap()[0]);
     // The Delete's stage write is held; meanwhile the API goes with its own stack.
-    let gate = hold(&proxy, format!("PATCH /restapis/{api}/stages/prod"), 1);
+    let gate = hold(proxy, format!("PATCH /restapis/{api}/stages/prod"), 1);
 
     let (played, ()) = tokio::join!(player.play(handlers(&h)), async {
         assert!(gate.held(1, HOLD).await, "the Delete's write arrived");
@@ -342,8 +337,8 @@ struct Race {
     cfn: Cloudformation,
     props: Value,
     physical: String,
-    resync_proxy: FaultProxy,
-    resync_ports: Ports,
+    /// The re-sync's world: the same registry, through a proxy of its own.
+    resync: World,
     event: Value,
     claimed_version: u64,
 }
@@ -358,22 +353,16 @@ impl Race {
         let created = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
         assert_success(&created);
         let replaced = w.replace_elb_stack(&stack.name).await;
-        let moto = stagewire_devkit::moto::shared().await;
-        let resync_proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-        let sdk = stagewire_devkit::moto::sdk_config(&resync_proxy.endpoint()).await;
+        let resync = World::builder().table_of(&w).build().await;
         let claimed_version = records(&w).await[0].version;
         Race {
-            resync_ports: Ports {
-                authorization: w.authorization,
-                ..Ports::aws(&sdk, &w.table).expect("a region")
-            },
+            resync,
             physical: created.field("PhysicalResourceId").unwrap().to_string(),
             event: crate::resync::stack_event(&replaced.stack_id, "CREATE_COMPLETE"),
             w,
             api,
             cfn,
             props,
-            resync_proxy,
             claimed_version,
         }
     }
@@ -384,7 +373,7 @@ impl Race {
     }
 
     async fn resync(&self) -> Result<stagewire::resync::Summary, stagewire::resync::Incomplete> {
-        stagewire::resync::handle(&self.resync_ports, self.event.clone()).await
+        stagewire::resync::handle(&self.resync.ports, self.event.clone()).await
     }
 
     /// The version the registry item holds now.
@@ -416,7 +405,7 @@ async fn delete_while_a_resync_is_held_before_its_registry_write_leaks_nothing()
     let r = Race::set_up().await;
     // The re-sync has planned the new value; its conditional registry write is held.
     let gate = Gate::new();
-    r.resync_proxy.add_rule(
+    r.resync.proxy().add_rule(
         Rule::new(Fault::Hold(gate.clone()))
             .service("dynamodb")
             .operation("UpdateItem")
@@ -443,7 +432,7 @@ async fn delete_while_a_resync_is_held_between_its_registry_write_and_its_stage_
     let r = Race::set_up().await;
     // The re-sync has recorded the new value; its stage write is held.
     let gate = Gate::new();
-    r.resync_proxy.add_rule(
+    r.resync.proxy().add_rule(
         Rule::new(Fault::Hold(gate.clone()))
             .service("apigateway")
             .operation(format!("PATCH /restapis/{}/stages/prod", r.api))
@@ -472,8 +461,11 @@ async fn delete_while_a_resync_is_held_between_its_registry_write_and_its_stage_
 async fn resync_while_a_delete_is_held_at_its_stage_write_leaks_nothing() {
     let r = Race::set_up().await;
     // The Delete has read the stage; its write is held while a whole re-sync runs.
-    let proxy = r.w.proxy.as_ref().unwrap();
-    let gate = hold(proxy, format!("PATCH /restapis/{}/stages/prod", r.api), 1);
+    let gate = hold(
+        r.w.proxy(),
+        format!("PATCH /restapis/{}/stages/prod", r.api),
+        1,
+    );
 
     let (deleted, (resynced, recorded)) = tokio::join!(r.delete(), async {
         assert!(gate.held(1, HOLD).await, "the Delete's stage write arrived");

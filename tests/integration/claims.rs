@@ -126,7 +126,7 @@ async fn a_forged_delete_complete_for_a_live_stack_releases_nothing_and_the_next
 async fn an_event_of_another_account_naming_the_hubs_stack_is_refused() {
     let b = bound().await;
     let resync = resync_process(&b.w).await;
-    b.w.proxy.as_ref().unwrap().reset_counts();
+    b.w.proxy().reset_counts();
 
     for (account, region) in [(OTHER_ACCOUNT, "us-east-1"), (ACCOUNT, "eu-west-1")] {
         let forged = stack_status_event(account, region, &b.owner.stack_id, "DELETE_COMPLETE");
@@ -135,7 +135,7 @@ async fn an_event_of_another_account_naming_the_hubs_stack_is_refused() {
         assert_eq!(refused(&summary).len(), 1, "{summary}");
     }
     // Nothing was even looked up.
-    assert_eq!(b.w.proxy.as_ref().unwrap().total(), 0);
+    assert_eq!(b.w.proxy().total(), 0);
     assert_eq!(b.var().await, Some(b.lb_stack.dns.clone()));
     assert_eq!(b.w.registry_items().await.len(), 1);
     assert!(resync.process.log_text().contains("ForeignResource"));

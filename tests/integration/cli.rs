@@ -970,7 +970,7 @@ async fn status_shows_every_row_when_one_cannot_be_checked() {
         0,
     );
     // CloudFormation fails every DescribeStacks of the bad stack.
-    w.proxy.as_ref().unwrap().add_rule(
+    w.proxy().add_rule(
         stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Status(500))
             .service("cloudformation")
             .operation("DescribeStacks")

@@ -725,11 +725,8 @@ async fn a_misconfigured_function_answers_failed() {
 
 #[tokio::test]
 async fn the_function_answers_before_the_deadline_lambda_gives_it() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = stagewire_devkit::fault_proxy::FaultProxy::start(&moto.endpoint())
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
     // Every API Gateway call hangs far beyond the invocation's time.
@@ -739,7 +736,7 @@ async fn the_function_answers_before_the_deadline_lambda_gives_it() {
         ))
         .service("apigateway"),
     );
-    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
+    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
     env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
     let function = stagewire_devkit::Function::launch(
         &function_binary("stage-binding"),
@@ -772,11 +769,8 @@ async fn the_function_answers_before_the_deadline_lambda_gives_it() {
 
 #[tokio::test]
 async fn a_deadline_that_expires_mid_work_answers_before_it() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = stagewire_devkit::fault_proxy::FaultProxy::start(&moto.endpoint())
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
     proxy.add_rule(

@@ -42,9 +42,10 @@ fn template_authorization() -> Authorization {
 
 /// The world of a deployed stagewire: the binding function under the template's defaults.
 async fn stagewire_world() -> World {
-    let mut w = World::new().await;
-    w.authorization = template_authorization();
-    w
+    World::builder()
+        .authorization(template_authorization())
+        .build()
+        .await
 }
 
 /// An ECS stack created from the example template, with what CloudFormation knows of it.

@@ -55,7 +55,7 @@ fn records(api: &str, stage: &str, stack_id: &str) -> Vec<Record> {
 async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_the_dead_letter_queue(
 ) {
     let w = World::new().await;
-    let proxy = w.proxy.clone().unwrap();
+    let proxy = w.proxy();
     let owner = w.owning_stack().await;
     let mut apis = Vec::new();
     let mut all = Vec::new();

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, SendError, Sender, Undelivered};
 use stagewire::Ports;
@@ -19,28 +18,6 @@ use tokio::time::Instant;
 
 use crate::resync::stack_event;
 use crate::support::*;
-
-/// A world through `proxy` whose stagewire ports retry as the functions do (6 attempts per
-/// call), with short backoffs so that the tests stay quick. The fixture clients keep the
-/// devkit's 3 attempts: faults are only switched on once the fixtures exist.
-async fn world_with_retries(proxy: &FaultProxy) -> World {
-    let mut w = World::at(&proxy.endpoint()).await;
-    let sdk = w
-        .sdk
-        .to_builder()
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(6)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(200)),
-        )
-        .build();
-    w.ports = Ports {
-        authorization: w.authorization,
-        ..Ports::aws(&sdk, &w.table).expect("a region")
-    };
-    w
-}
 
 /// The proxy's seed: `STAGEWIRE_FAULT_SEED` when set, to replay other draws, else `default`.
 fn seed(default: u64) -> u64 {
@@ -82,16 +59,17 @@ fn throttle_half(proxy: &FaultProxy) {
 
 #[tokio::test]
 async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
-        .await
-        .unwrap();
-    let w = world_with_retries(&proxy).await;
+    let w = World::builder()
+        .seed(seed(2))
+        .function_retries()
+        .build()
+        .await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsThrottledCreate")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     proxy.reset_counts();
-    throttle_half(&proxy);
+    throttle_half(proxy);
 
     // Four bindings one after the other, so that enough calls meet the throttling.
     for stage in ["prod", "blue", "green", "canary"] {
@@ -112,7 +90,7 @@ async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
             "stage {stage}"
         );
     }
-    let (throttled, calls) = apigateway_share(&proxy);
+    let (throttled, calls) = apigateway_share(proxy);
     println!("throttled create: {throttled} of {calls} API Gateway calls throttled");
     assert!(
         throttled * 4 >= calls,
@@ -122,11 +100,12 @@ async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
 
 #[tokio::test]
 async fn a_resync_converges_with_half_of_api_gateway_throttled() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
-        .await
-        .unwrap();
-    let w = world_with_retries(&proxy).await;
+    let w = World::builder()
+        .seed(seed(2))
+        .function_retries()
+        .build()
+        .await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsThrottledResync")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -139,7 +118,7 @@ async fn a_resync_converges_with_half_of_api_gateway_throttled() {
     }
     let replaced = w.replace_elb_stack(&stack.name).await;
     proxy.reset_counts();
-    throttle_half(&proxy);
+    throttle_half(proxy);
 
     let summary =
         stagewire::resync::handle(&w.ports, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"))
@@ -155,7 +134,7 @@ async fn a_resync_converges_with_half_of_api_gateway_throttled() {
             "stage {stage}"
         );
     }
-    let (throttled, calls) = apigateway_share(&proxy);
+    let (throttled, calls) = apigateway_share(proxy);
     println!("throttled re-sync: {throttled} of {calls} API Gateway calls throttled");
     assert!(
         throttled * 4 >= calls,
@@ -166,9 +145,8 @@ async fn a_resync_converges_with_half_of_api_gateway_throttled() {
 /// A Create whose stack output cannot be read because CloudFormation stays down gets exactly
 /// one FAILED response before the deadline, naming what was down.
 async fn create_with_cloudformation_down(fault: Fault) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsDown")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -274,9 +252,8 @@ fn throttled_by_kind(proxy: &FaultProxy) -> std::collections::BTreeMap<String, u
 
 #[tokio::test]
 async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = world_with_retries(&proxy).await;
+    let w = World::builder().function_retries().build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsBurst")).await;
     let api = w.rest_api().await;
     // The API is deployed once (to another stage); the thirty new stages are made by the
@@ -326,7 +303,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     println!(
         "30 bindings in separate sandboxes in {took:?}: {creates} stages created, {throttled} API \
          Gateway calls throttled by the account quota ({:?})",
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
     assert_eq!(creates, 30, "{:?}", proxy.counts());
     // The account's burst of 40 cannot hold 30 sandboxes' reads and creates: the quota was met,
@@ -341,7 +318,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     assert!(
         throttled <= 2 * 30,
         "{throttled} calls throttled: {:?}",
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
 }
 
@@ -580,9 +557,8 @@ async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
 
 #[tokio::test]
 async fn new_stages_at_once_are_made_from_one_deployment() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = world_with_retries(&proxy).await;
+    let w = World::builder().function_retries().build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsDeploy")).await;
     // An API never deployed: the first new stage needs a deployment, the others reuse it.
     let api = w.rest_api().await;
@@ -626,7 +602,7 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
     println!(
         "3 new stages in separate sandboxes: {} calls throttled ({:?})",
         proxy.over_quota(),
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
     for i in 0..3 {
         assert_eq!(
@@ -640,9 +616,8 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
 
 #[tokio::test]
 async fn a_throttled_create_deployment_is_waited_out() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsDeploy")).await;
     let api = w.rest_api().await;
     // More throttles in a row than the SDK's own retries absorb (3 attempts in tests).

@@ -10,15 +10,6 @@ use std::collections::BTreeMap;
 
 use crate::support::*;
 
-/// A world whose AWS calls go through a proxy playing HTTP API stages.
-async fn http_world() -> (FaultProxy, World) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    proxy.play_http_api_stages();
-    let w = World::at(&proxy.endpoint()).await;
-    (proxy, w)
-}
-
 async fn http_api(w: &World) -> String {
     let api = w
         .apigw2
@@ -86,7 +77,8 @@ fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>)
 
 #[tokio::test]
 async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_deleted() {
-    let (proxy, w) = http_world().await;
+    let w = World::builder().http_api_stages().build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttp")).await;
     let api = http_api(&w).await;
     let cfn = Cloudformation::new().await;
@@ -111,7 +103,7 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
             ("color", "red"),
         ]))
     );
-    assert_eq!(stage_calls(&proxy, "POST", &api, None).len(), 1);
+    assert_eq!(stage_calls(proxy, "POST", &api, None).len(), 1);
 
     // Update: one variable changed, one added, one removed; the rest left alone.
     proxy.reset_counts();
@@ -135,7 +127,7 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
             ("region", "eu-west-1"),
         ]))
     );
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
+    let patches = stage_calls(proxy, "PATCH", &api, Some("prod"));
     assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
     let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
     assert_eq!(
@@ -152,7 +144,7 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         .await;
     assert_success(&r);
     assert_eq!(http_vars(&w, &api, "prod").await, None, "stage deleted");
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
+    let patches = stage_calls(proxy, "PATCH", &api, Some("prod"));
     assert_eq!(patches.len(), 1, "{patches:?}");
     let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
     assert_eq!(
@@ -161,7 +153,7 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         "{body}"
     );
     assert_eq!(
-        stage_calls(&proxy, "DELETE", &api, Some("prod")).len(),
+        stage_calls(proxy, "DELETE", &api, Some("prod")).len(),
         1,
         "one DeleteStage"
     );
@@ -171,7 +163,8 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
 #[tokio::test]
 async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_stage_then_one_meets_conflict_and_both_succeed(
 ) {
-    let (proxy, w) = http_world().await;
+    let w = World::builder().http_api_stages().build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
     let api = http_api(&w).await;
     let cfn = Cloudformation::new().await;
@@ -220,7 +213,7 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
             ("banner", "hello"),
         ]))
     );
-    let creates = stage_calls(&proxy, "POST", &api, None);
+    let creates = stage_calls(proxy, "POST", &api, None);
     let statuses: Vec<_> = creates.iter().map(|r| r.status).collect();
     assert_eq!(creates.len(), 2, "both created the stage: {statuses:?}");
     assert_eq!(
@@ -228,7 +221,7 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
         1,
         "one met ConflictException: {statuses:?}"
     );
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("shared"));
+    let patches = stage_calls(proxy, "PATCH", &api, Some("shared"));
     assert_eq!(patches.len(), 1, "the loser patched the stage: {patches:?}");
     assert_eq!(w.registry_items().await.len(), 3);
 }
@@ -236,7 +229,8 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
 #[tokio::test]
 async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_delete_deletes_it()
 {
-    let (proxy, w) = http_world().await;
+    let w = World::builder().http_api_stages().build().await;
+    let proxy = w.proxy();
     let api = http_api(&w).await;
     let cfn = Cloudformation::new().await;
     let bound = props(&api, "$default", json!({"banner": "hello"}));

@@ -417,20 +417,25 @@ fn spoke_grants() -> Vec<Grant> {
 
 // ---- the functions' flows -------------------------------------------------------------
 
-/// A recording proxy in front of moto, and the functions' ports behind it (`Open`: the
-/// single-team account; the tag-based rule is exercised on its own).
-async fn function_ports(w: &World) -> (Arc<FaultProxy>, Ports, aws_config::SdkConfig) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = Arc::new(FaultProxy::start(&moto.endpoint()).await.unwrap());
-    proxy.play_http_api_stages();
-    let sdk = stagewire_devkit::moto::sdk_config(&proxy.endpoint()).await;
-    let mut ports = Ports::aws(&sdk, &w.table).expect("a region");
-    ports.authorization = stagewire::domain::Authorization::Open;
-    ports.sources = SourceAccess {
+/// The sources the hub's functions read: its own account, and others through the spoke role.
+fn spoke_sources() -> SourceAccess {
+    SourceAccess {
         account: Some(ACCOUNT.into()),
         roles: vec![format!("arn:aws:iam::*:role/{SPOKE_ROLE}")],
-    };
-    (proxy, ports, sdk)
+    }
+}
+
+/// A function's world: a recording proxy of its own in front of moto, the hub's registry
+/// table, ports under `Open` (the single-team account; the tag-based rule is exercised on its
+/// own) reading sources through the spoke role.
+async fn function_world(w: &World) -> World {
+    World::builder()
+        .table_of(w)
+        .http_api_stages()
+        .authorization(stagewire::domain::Authorization::Open)
+        .sources(spoke_sources())
+        .build()
+        .await
 }
 
 /// Sources of every kind: here, in another region of this account, and in account B.
@@ -689,7 +694,7 @@ async fn resync_flows(
     let http = http_api(w).await;
     let props = json!({"HttpApiId": http, "StageName": "prod", "Variables": {
         "banner": {"Value": "v1"}}});
-    w.proxy.as_ref().unwrap().play_http_api_stages();
+    w.proxy().play_http_api_stages();
     assert_success(&cfn.send(&h, cfn.create("Http", props)).await);
 
     // A new load balancer serving, the service moved to it, a hand-made change: every
@@ -762,27 +767,24 @@ fn stack_event_of(stack_id: &str, account: &str, status: &str) -> Json {
 
 #[tokio::test]
 async fn each_policy_grants_exactly_the_calls_its_function_makes() {
-    let mut w = World::new().await;
     // The fixtures' own handler (which makes the re-sync's bindings) trusts the spoke role too.
-    w.ports.sources = SourceAccess {
-        account: Some(ACCOUNT.into()),
-        roles: vec![format!("arn:aws:iam::*:role/{SPOKE_ROLE}")],
-    };
+    let w = World::builder().sources(spoke_sources()).build().await;
     let s = sources(&w).await;
 
-    let (binding_proxy, binding_ports, _) = function_ports(&w).await;
-    binding_flows(&w, &s, &binding_ports).await;
+    let binding_world = function_world(&w).await;
+    binding_flows(&w, &s, &binding_world.ports).await;
 
-    let (resync_proxy, resync_ports, resync_sdk) = function_ports(&w).await;
+    let resync_world = function_world(&w).await;
+    let (resync_ports, resync_sdk) = (&resync_world.ports, &resync_world.sdk);
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let queue = event_source::create_queues(&sqs, &unique("units"), Duration::from_secs(30), 3)
         .await
         .unwrap();
-    resync_flows(&w, &s, (&resync_ports, &resync_sdk), &queue).await;
+    resync_flows(&w, &s, (resync_ports, resync_sdk), &queue).await;
 
     let queue_name = queue.url.rsplit('/').next().unwrap().to_string();
-    let (binding, binding_remote) = recorded(&binding_proxy);
-    let (resync, resync_remote) = recorded(&resync_proxy);
+    let (binding, binding_remote) = recorded(binding_world.proxy());
+    let (resync, resync_remote) = recorded(resync_world.proxy());
     let mut problems = Vec::new();
     problems.extend(mismatches(
         "StageBindingFunction",

@@ -362,9 +362,8 @@ async fn held(proxy: &FaultProxy, service: &str, operation: &str) {
 
 #[tokio::test]
 async fn duplicated_and_reordered_events_converge() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsDup")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -384,7 +383,7 @@ async fn duplicated_and_reordered_events_converge() {
     );
     let ports = w.ports.clone();
     let a = tokio::spawn(async move { resync::handle(&ports, older_event).await });
-    held(&proxy, "dynamodb", "UpdateItem").await;
+    held(proxy, "dynamodb", "UpdateItem").await;
 
     // Meanwhile the stack is replaced again and invocation B, for the newer stack, runs to the
     // end while A waits.
@@ -403,7 +402,7 @@ async fn duplicated_and_reordered_events_converge() {
     let c = run(&w, newer_event).await;
     assert!(c.changed.is_empty(), "a duplicate changes nothing: {c:?}");
 
-    let bodies = update_stage_bodies(&proxy);
+    let bodies = update_stage_bodies(proxy);
     assert_eq!(bodies.len(), 1, "one UpdateStage in all: {bodies:?}");
     assert!(bodies[0].contains(&third.dns), "{bodies:?}");
     assert!(
@@ -427,9 +426,8 @@ async fn duplicated_and_reordered_events_converge() {
 
 #[tokio::test]
 async fn eight_concurrent_invocations_for_one_stack() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsBurst")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -473,7 +471,7 @@ async fn eight_concurrent_invocations_for_one_stack() {
     let versions_after: u64 = w.registry_items().await.iter().map(|r| r.version).sum();
     assert_eq!(versions_after - versions_before, accepted);
     // Every variable written was written with the new value; once per UpdateStage.
-    let bodies = update_stage_bodies(&proxy);
+    let bodies = update_stage_bodies(proxy);
     assert_eq!(changed, bodies.len(), "{bodies:?}");
     assert!(bodies.len() >= 3);
     assert!(
@@ -540,9 +538,8 @@ async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
 
 #[tokio::test]
 async fn unknown_events_are_ignored_without_aws_calls() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     proxy.reset_counts();
     for event in [
         json!({"hello": "world"}),
@@ -563,11 +560,8 @@ async fn unknown_events_are_ignored_without_aws_calls() {
 
 #[tokio::test]
 async fn throttled_api_gateway_calls_are_retried() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), 7)
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::builder().seed(7).build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsThrottle")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -609,9 +603,8 @@ async fn throttled_api_gateway_calls_are_retried() {
 
 #[tokio::test]
 async fn a_write_that_keeps_failing_is_returned_as_an_error() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsDown")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -637,8 +630,8 @@ async fn ten_thousand_bindings_one_event_touches_only_its_own() {
     // A server of its own: moto copies every table on each transaction, so a 10,000-item
     // table would slow every other test sharing the server.
     let moto = stagewire_devkit::moto::MotoServer::start().await.unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::builder().own_moto(moto).build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsTarget")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;

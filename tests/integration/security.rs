@@ -18,10 +18,6 @@ use crate::support::*;
 
 const TEAM_B: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/TeamB-Api/team-b-id";
 
-fn proxy(w: &World) -> &stagewire_devkit::FaultProxy {
-    w.proxy.as_deref().expect("World::new has a proxy")
-}
-
 /// An attacker's events naming `stack_id`'s resources, with a receiver of their own: no
 /// declaration goes to CloudFormation's side, as none would for a forgery.
 struct Forger {
@@ -190,11 +186,13 @@ impl Forger {
 /// succeeds.
 #[tokio::test]
 async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
     let cfn = Cloudformation::new().await;
     let props = seed_props(&api, "prod", &a.name);
 
@@ -213,7 +211,7 @@ async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
     assert!(w.registry_items().await.is_empty());
 
     let allow = format!("Someone-Else, {}*", &cfn.stack_name()[..8]);
-    proxy(&w).set_api_tags(
+    w.proxy().set_api_tags(
         &api,
         &[(STACK_ID_TAG, TEAM_B), (ALLOWED_STACKS_TAG, &allow)],
     );
@@ -225,12 +223,15 @@ async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
 /// An API of the binding's own stack needs no tag of stagewire's.
 #[tokio::test]
 async fn a_binding_on_its_own_stacks_api_is_allowed() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, &cfn.stack_id)]);
+    w.proxy()
+        .set_api_tags(&api, &[(STACK_ID_TAG, &cfn.stack_id)]);
     let r = cfn
         .send(
             &w.handler(),
@@ -244,13 +245,15 @@ async fn a_binding_on_its_own_stacks_api_is_allowed() {
 /// the right: it keeps its value and the registry stays empty.
 #[tokio::test]
 async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
     w.deploy_stage(&api, "prod", &[("helloworldElb", "team-b.example")])
         .await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
     let cfn = Cloudformation::new().await;
 
     let r = cfn
@@ -272,15 +275,17 @@ async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
 /// summary, and `stagewire status` shows it.
 #[tokio::test]
 async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
     let name = unique("EcsA");
     let a = w.elb_stack(&name).await;
     let api = w.rest_api().await;
     // The binding's own stack lives on (the re-sync releases the bindings of gone stacks).
     let owner = w.elb_stack(&unique("TeamA")).await;
     let cfn = Cloudformation::for_stack(&owner.stack_id).await;
-    proxy(&w).set_api_tags(
+    w.proxy().set_api_tags(
         &api,
         &[
             (STACK_ID_TAG, TEAM_B),
@@ -294,13 +299,11 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
         )
         .await;
     assert_success(&r);
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
     let b = w.replace_elb_stack(&name).await;
     assert_ne!(a.dns, b.dns);
 
-    let mut ports = w.ports.clone();
-    ports.authorization = Authorization::ApiTags;
-    let summary = stagewire::resync::handle(&ports, json!({"resync": "all"}))
+    let summary = stagewire::resync::handle(&w.ports, json!({"resync": "all"}))
         .await
         .unwrap();
 
@@ -351,7 +354,8 @@ async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
     let w = World::new().await;
     let a = w.elb_stack(&unique("EcsA")).await;
     let api = w.rest_api().await;
-    proxy(&w).add_rule(Rule::new(Fault::Status(403)).service("apigateway"));
+    w.proxy()
+        .add_rule(Rule::new(Fault::Status(403)).service("apigateway"));
     let var = format!("helloworldElb=stack:{}/EcsElbDnsName", a.name);
 
     let o = cli(
@@ -370,7 +374,7 @@ async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
 
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     assert!(stderr(&o).contains("AccessDenied"), "{}", stderr(&o));
-    proxy(&w).clear_rules();
+    w.proxy().clear_rules();
     assert_eq!(w.stage_vars(&api, "prod").await, None);
     assert!(w.registry_items().await.is_empty());
 }

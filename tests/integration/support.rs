@@ -4,19 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, Report, Sender, Undelivered};
+use stagewire::domain::{Authorization, SourceAccess};
 use stagewire::ports::Record;
 use stagewire::Ports;
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
 use stagewire_devkit::sequences::{Player, Sequence};
 pub use stagewire_devkit::ElbStack;
-use stagewire_devkit::{CfnEvents, Function};
+use stagewire_devkit::{CfnEvents, FaultProxy, Function, MotoServer};
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "123456789012";
@@ -38,11 +41,13 @@ pub struct World {
     /// Where this world's AWS calls go: a proxy in front of moto that also plays
     /// CloudFormation's `DescribeStackResource` for the bindings the tests' requests made.
     pub endpoint: String,
-    /// The proxy [`World::new`] started (kept alive with the world).
-    pub proxy: Option<std::sync::Arc<stagewire_devkit::FaultProxy>>,
-    /// The authorization rule of [`World::handler`]: `Open` (the single-team account the
-    /// lifecycle scenarios play); the security tests set `ApiTags`.
-    pub authorization: stagewire::domain::Authorization,
+    /// The proxy in front of moto (shared with the worlds [`World::member`] makes).
+    proxy: Arc<FaultProxy>,
+    /// A moto server of the world's own, kept alive with it.
+    _moto: Option<Arc<MotoServer>>,
+    /// The authorization rule of [`World::handler`] and of `ports`: `Open` (the single-team
+    /// account the lifecycle scenarios play) unless the builder says otherwise.
+    pub authorization: Authorization,
     pub sdk: SdkConfig,
     pub ports: Ports,
     pub table: String,
@@ -55,37 +60,139 @@ pub struct World {
     pub ddb: aws_sdk_dynamodb::Client,
 }
 
+/// How a [`World`] is made ([`World::builder`]): by default on the shared moto server, through
+/// a proxy of its own, with a registry table of its own, under `Open`.
+#[derive(Default)]
+pub struct WorldBuilder {
+    moto: Option<MotoServer>,
+    seed: Option<u64>,
+    http_api_stages: bool,
+    function_retries: bool,
+    authorization: Option<Authorization>,
+    sources: Option<SourceAccess>,
+    table: Option<String>,
+}
+
+impl WorldBuilder {
+    /// On a moto server of its own instead of the shared one.
+    pub fn own_moto(mut self, moto: MotoServer) -> Self {
+        self.moto = Some(moto);
+        self
+    }
+
+    /// The proxy draws its rules' probabilities from `seed` (else the devkit's default seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The proxy plays HTTP API stages as API Gateway does (`play_http_api_stages`).
+    pub fn http_api_stages(mut self) -> Self {
+        self.http_api_stages = true;
+        self
+    }
+
+    /// stagewire's ports retry as the functions do (6 attempts per call), with short backoffs
+    /// so that the tests stay quick. The fixture clients keep the devkit's 3 attempts.
+    pub fn function_retries(mut self) -> Self {
+        self.function_retries = true;
+        self
+    }
+
+    /// The authorization rule of the world's handler and ports.
+    pub fn authorization(mut self, rule: Authorization) -> Self {
+        self.authorization = Some(rule);
+        self
+    }
+
+    /// The accounts and roles the world's ports read sources through.
+    pub fn sources(mut self, sources: SourceAccess) -> Self {
+        self.sources = Some(sources);
+        self
+    }
+
+    /// The registry table of `other` (another sandbox's clients, through a proxy of their own),
+    /// under `other`'s authorization rule.
+    pub fn table_of(mut self, other: &World) -> Self {
+        self.table = Some(other.table.clone());
+        self.authorization = self.authorization.or(Some(other.authorization));
+        self
+    }
+
+    pub async fn build(self) -> World {
+        let moto = self.moto.map(Arc::new);
+        let upstream = match &moto {
+            Some(own) => own.endpoint(),
+            None => stagewire_devkit::moto::shared().await.endpoint(),
+        };
+        let seed = self
+            .seed
+            .unwrap_or(stagewire_devkit::fault_proxy::DEFAULT_SEED);
+        let proxy = FaultProxy::start_with_seed(&upstream, seed)
+            .await
+            .expect("proxy in front of moto");
+        if self.http_api_stages {
+            proxy.play_http_api_stages();
+        }
+        let endpoint = proxy.endpoint();
+        let sdk = stagewire_devkit::moto::sdk_config(&endpoint).await;
+        let table = match self.table {
+            Some(table) => table,
+            None => {
+                let table = unique("registry");
+                let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+                stagewire_devkit::registry::create_registry_table(&ddb, &table)
+                    .await
+                    .expect("registry table from template.yaml");
+                table
+            }
+        };
+        let mut w = World::with_table(&endpoint, Arc::new(proxy), sdk, table);
+        w._moto = moto;
+        if let Some(rule) = self.authorization {
+            w.authorization = rule;
+        }
+        let ports_sdk = match self.function_retries {
+            false => w.sdk.clone(),
+            true => w
+                .sdk
+                .to_builder()
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(6)
+                        .with_initial_backoff(Duration::from_millis(10))
+                        .with_max_backoff(Duration::from_millis(200)),
+                )
+                .build(),
+        };
+        w.ports = Ports {
+            authorization: w.authorization,
+            sources: self.sources.unwrap_or(w.ports.sources.clone()),
+            ..Ports::aws(&ports_sdk, &w.table).expect("a region")
+        };
+        w
+    }
+}
+
 impl World {
     /// A world on the shared moto server, through a proxy of its own.
     pub async fn new() -> World {
-        let moto = stagewire_devkit::moto::shared().await;
-        let proxy = stagewire_devkit::FaultProxy::start(&moto.endpoint())
-            .await
-            .expect("proxy in front of moto");
-        let mut w = World::at(&proxy.endpoint()).await;
-        w.proxy = Some(std::sync::Arc::new(proxy));
-        w
+        World::builder().build().await
     }
 
-    /// A world whose AWS calls go to `endpoint` (moto, or a proxy in front of it).
-    pub async fn at(endpoint: &str) -> World {
-        let sdk = stagewire_devkit::moto::sdk_config(endpoint).await;
-        let table = unique("registry");
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        stagewire_devkit::registry::create_registry_table(&ddb, &table)
-            .await
-            .expect("registry table from template.yaml");
-        World::with_table(endpoint, sdk, table)
+    /// A world made to measure.
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder::default()
     }
 
-    fn with_table(endpoint: &str, sdk: SdkConfig, table: String) -> World {
+    fn with_table(endpoint: &str, proxy: Arc<FaultProxy>, sdk: SdkConfig, table: String) -> World {
         World {
             endpoint: endpoint.to_string(),
-            proxy: None,
-            authorization: stagewire::domain::Authorization::Open,
-            // The scenarios' single-team account; the security tests set `ApiTags` themselves.
+            proxy,
+            _moto: None,
+            authorization: Authorization::Open,
             ports: Ports {
-                authorization: stagewire::domain::Authorization::Open,
+                authorization: Authorization::Open,
                 ..Ports::aws(&sdk, &table).expect("a region")
             },
             apigw: aws_sdk_apigateway::Client::new(&sdk),
@@ -98,6 +205,11 @@ impl World {
             table,
             sdk,
         }
+    }
+
+    /// The proxy in front of moto: its records, counts and fault rules.
+    pub fn proxy(&self) -> &FaultProxy {
+        &self.proxy
     }
 
     /// This world's moto server as another account in `region`: fixtures made through the
@@ -122,7 +234,10 @@ impl World {
                 aws_credential_types::provider::SharedCredentialsProvider::new(provider),
             )
             .build();
-        World::with_table(&self.endpoint, sdk, self.table.clone())
+        let mut member =
+            World::with_table(&self.endpoint, self.proxy.clone(), sdk, self.table.clone());
+        member._moto = self._moto.clone();
+        member
     }
 
     /// The stage-binding handler over this world, answering with short retry delays.

@@ -21,7 +21,7 @@ use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
 use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
-use stagewire_devkit::{error_chain, FaultProxy, Function, MotoServer};
+use stagewire_devkit::{error_chain, Function, LocalAws};
 
 use super::{err, rss, secs, thousands, BenchResult, TABLE};
 
@@ -156,8 +156,8 @@ pub struct Run {
 }
 
 struct Setup {
-    moto: MotoServer,
-    proxy: FaultProxy,
+    /// moto, the registry table, and the proxy the functions' calls go through.
+    aws: LocalAws,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -174,18 +174,17 @@ pub async fn measure(
         eprintln!("bench: fan-out of {bindings} bindings, {workers} worker(s)");
         row(bindings, stages, &run(&setup, resync_bin, workers).await?);
     }
-    drop(setup.moto);
+    drop(setup.aws);
     Ok(())
 }
 
 async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
     eprintln!("bench: seeding {bindings} bindings over {stages} stages");
-    let moto = MotoServer::start().await.map_err(err("starting moto"))?;
-    let sdk = moto.sdk_config().await;
+    let aws = LocalAws::start(TABLE).await.map_err(err(
+        "starting moto, the registry table and the counting proxy",
+    ))?;
+    let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    stagewire_devkit::create_registry_table(&ddb, TABLE)
-        .await
-        .map_err(err("creating the registry table"))?;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = |outputs: String| {
         format!(
@@ -245,13 +244,9 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
     let started = Instant::now();
     super::load_records(&ddb, bindings, |i| record(i, stages, &apis, &owner)).await?;
     eprintln!("bench: registry loaded in {}", secs(started.elapsed()));
-    let proxy = FaultProxy::start(&moto.endpoint())
-        .await
-        .map_err(err("starting the proxy"))?;
     Ok(Setup {
         sqs: aws_sdk_sqs::Client::new(&sdk),
-        moto,
-        proxy,
+        aws,
     })
 }
 
@@ -264,10 +259,9 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
     )
     .await
     .map_err(err("creating the queues"))?;
-    let mut env = stagewire_devkit::moto::process_env(&setup.proxy.endpoint());
+    let mut env = setup.aws.function_env();
     env.extend(
         [
-            ("STAGEWIRE_TABLE", TABLE.to_string()),
             ("STAGEWIRE_BINDING_AUTHORIZATION", "Open".to_string()),
             ("STAGEWIRE_RECONCILE_QUEUE", queues.url.clone()),
             ("STAGEWIRE_RECONCILE_WORKERS", workers.to_string()),
@@ -287,8 +281,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
         "account": super::ACCOUNT, "time": "2026-11-25T12:15:00Z", "region": super::REGION,
         "resources": [], "detail": {}
     });
-    setup.proxy.reset_counts();
-    setup.proxy.enforce_apigateway_quotas();
+    setup.aws.proxy.reset_counts();
+    setup.aws.proxy.enforce_apigateway_quotas();
     let started = Instant::now();
     let planned = planner
         .api
@@ -310,8 +304,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
         .await
         .map_err(err("draining the queue"))?;
     let wall = started.elapsed();
-    setup.proxy.lift_apigateway_quotas();
-    let counts = setup.proxy.counts();
+    setup.aws.proxy.lift_apigateway_quotas();
+    let counts = setup.aws.proxy.counts();
     let of = |pred: &dyn Fn(&str, &str) -> bool| -> u64 {
         counts
             .iter()
@@ -323,8 +317,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
     Ok(Run {
         workers,
         wall,
-        peak_rate: setup.proxy.max_rate_per_sec("apigateway"),
-        over_quota: setup.proxy.over_quota(),
+        peak_rate: setup.aws.proxy.max_rate_per_sec("apigateway"),
+        over_quota: setup.aws.proxy.over_quota(),
         // The largest of the workers' peaks; none if any worker's cannot be read (it ended).
         worker_rss_kib: pool
             .iter()
@@ -332,7 +326,7 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
             .collect::<Option<Vec<_>>>()
             .and_then(|peaks| peaks.into_iter().max()),
         planner_rss_kib: planner.process.peak_rss_kb(),
-        calls: setup.proxy.total(),
+        calls: setup.aws.proxy.total(),
         apigateway: of(&|s, _| s == "apigateway"),
         assume_role: of(&|s, o| s == "sts" && o == "AssumeRole"),
         writes: of(&|s, o| super::is_write(s, o)),

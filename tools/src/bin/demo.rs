@@ -52,7 +52,7 @@ use stagewire_devkit::load::Load;
 use stagewire_devkit::seed::{self, INTEGRATION_URI};
 use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
-    error_chain, CfnEvents, DevkitError, LambdaProcess, MotoServer, Outcome, Received,
+    error_chain, CfnEvents, DevkitError, LambdaProcess, LocalAws, Outcome, Received,
     ResponseReceiver, RuntimeApi,
 };
 
@@ -250,10 +250,10 @@ impl Function {
 
 /// Everything the demo started, stopped by [`stop`].
 struct Bench {
-    moto: MotoServer,
-    /// The functions' AWS endpoint: moto behind the devkit's proxy, which answers
-    /// CloudFormation's DescribeStackResource for the bindings the demo's events declare.
-    proxy: stagewire_devkit::FaultProxy,
+    /// moto, the registry table, and the functions' AWS endpoint: moto behind the devkit's
+    /// proxy, which answers CloudFormation's DescribeStackResource for the bindings the demo's
+    /// requests made.
+    aws: LocalAws,
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -271,8 +271,7 @@ struct Bench {
 impl Bench {
     /// The environment the functions and the CLI run with.
     fn function_env(&self) -> Vec<(String, String)> {
-        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
-        env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
+        let mut env = self.aws.function_env();
         // As the template sets it for the deployed functions (its parameter's default).
         env.push((
             stagewire::config::AUTHORIZATION_VAR.to_string(),
@@ -314,7 +313,7 @@ impl Bench {
 /// Stops the functions, the servers and moto, checking that each process is gone.
 async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
     let Bench {
-        moto,
+        aws,
         binding,
         resync,
         receiver,
@@ -349,9 +348,9 @@ async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
         drop(receiver);
         out.detail("response receiver and Runtime API servers closed");
     }
-    let pid = moto.pid();
-    let log = moto.log_path().cloned();
-    drop(moto);
+    let pid = aws.moto.pid();
+    let log = aws.moto.log_path().cloned();
+    drop(aws);
     if let Some(pid) = pid {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         if status.is_empty() || status.contains("State:\tZ") {
@@ -391,19 +390,16 @@ fn template_authorization(root: &Path) -> Step<String> {
 /// Step 1: moto and the registry table.
 async fn start_bench(out: &mut Narrator, root: &Path) -> Step<Bench> {
     let authorization = template_authorization(root)?;
-    let moto = MotoServer::start()
-        .await
-        .map_err(failed("starting the moto server"))?;
+    let aws = LocalAws::start(TABLE).await.map_err(failed(
+        "starting moto with the registry table from template.yaml",
+    ))?;
     out.detail(format!(
         "moto listening on {} (pid {})",
-        moto.endpoint(),
-        moto.pid().map_or("?".into(), |p| p.to_string())
+        aws.moto.endpoint(),
+        aws.moto.pid().map_or("?".into(), |p| p.to_string())
     ));
-    let sdk = moto.sdk_config().await;
+    let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    stagewire_devkit::create_registry_table(&ddb, TABLE)
-        .await
-        .map_err(failed("creating the registry table from template.yaml"))?;
     let described = ddb
         .describe_table()
         .table_name(TABLE)
@@ -444,10 +440,7 @@ async fn start_bench(out: &mut Narrator, root: &Path) -> Step<Bench> {
         cfn: aws_sdk_cloudformation::Client::new(&sdk),
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        proxy: stagewire_devkit::FaultProxy::start(&moto.endpoint())
-            .await
-            .map_err(failed("starting the proxy in front of moto"))?,
-        moto,
+        aws,
         receiver: None,
         binding: None,
         resync: None,
@@ -688,7 +681,7 @@ async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(Str
 /// as CloudFormation creates it: with the template's tags (the consent tag
 /// `stagewire:allowed-stacks`) and the OpenAPI definition the template names.
 async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<String> {
-    let sdk = bench.moto.sdk_config().await;
+    let sdk = bench.aws.sdk.clone();
     let api = examples::deploy_api_stack(&sdk, &root.join(API_TEMPLATE), API_STACK, &[])
         .await
         .map_err(failed(format!(
@@ -1321,7 +1314,7 @@ async fn replace_under_traffic(
     let base = template.to_string();
     let template_fn: TemplateFn =
         Arc::new(move |generations| generations_template(&base, generations));
-    let sdk = bench.moto.sdk_config().await;
+    let sdk = bench.aws.sdk.clone();
     let mut stack = choreography::EcsStack::adopt(
         &sdk,
         &old.name,
