@@ -1098,57 +1098,51 @@ mod tests {
 
     #[test]
     fn operations_per_protocol() {
-        let ddb_auth = AUTH.replace("apigateway", "dynamodb");
-        let p = parts(
-            "POST",
-            "/",
-            &[
-                ("authorization", &ddb_auth),
-                ("x-amz-target", "DynamoDB_20120810.Query"),
-            ],
-        );
-        assert_eq!(classify(&p, b"{}"), ("dynamodb".into(), "Query".into()));
-
-        let cfn_auth = AUTH.replace("apigateway", "cloudformation");
-        let p = parts("POST", "/", &[("authorization", &cfn_auth)]);
-        let body = b"Action=DescribeStacks&Version=2010-05-15&StackName=x";
-        assert_eq!(
-            classify(&p, body),
-            ("cloudformation".into(), "DescribeStacks".into())
-        );
-
-        let p = parts(
-            "GET",
-            "/?Action=DescribeLoadBalancers&Version=2015-12-01",
-            &[],
-        );
-        assert_eq!(
-            classify(&p, b""),
-            ("unsigned".into(), "DescribeLoadBalancers".into())
-        );
-
-        let p = parts(
-            "PATCH",
-            "/restapis/abc123/stages/prod?x=1",
-            &[("authorization", AUTH)],
-        );
-        assert_eq!(
-            classify(&p, b"{\"patchOperations\":[]}"),
+        let signed = |service: &str| AUTH.replace("apigateway", service);
+        let (ddb, cfn) = (signed("dynamodb"), signed("cloudformation"));
+        let json_target = [
+            ("authorization", ddb.as_str()),
+            ("x-amz-target", "DynamoDB_20120810.Query"),
+        ];
+        // Method, path, headers, body: service and operation.
+        let cases: [(&str, &str, &[(&str, &str)], &[u8], (&str, &str)); 5] = [
+            ("POST", "/", &json_target, b"{}", ("dynamodb", "Query")),
             (
-                "apigateway".into(),
-                "PATCH /restapis/abc123/stages/prod".into()
-            )
-        );
-
-        let p = parts(
-            "POST",
-            "/service/GraniteServiceVersion20100801/operation/GetMetricData",
-            &[],
-        );
-        assert_eq!(
-            classify(&p, b""),
-            ("unsigned".into(), "GetMetricData".into())
-        );
+                "POST",
+                "/",
+                &[("authorization", cfn.as_str())],
+                b"Action=DescribeStacks&Version=2010-05-15&StackName=x",
+                ("cloudformation", "DescribeStacks"),
+            ),
+            (
+                "GET",
+                "/?Action=DescribeLoadBalancers&Version=2015-12-01",
+                &[],
+                b"",
+                ("unsigned", "DescribeLoadBalancers"),
+            ),
+            (
+                "PATCH",
+                "/restapis/abc123/stages/prod?x=1",
+                &[("authorization", AUTH)],
+                b"{\"patchOperations\":[]}",
+                ("apigateway", "PATCH /restapis/abc123/stages/prod"),
+            ),
+            (
+                "POST",
+                "/service/GraniteServiceVersion20100801/operation/GetMetricData",
+                &[],
+                b"",
+                ("unsigned", "GetMetricData"),
+            ),
+        ];
+        for (method, path, headers, body, (service, operation)) in cases {
+            assert_eq!(
+                classify(&parts(method, path, headers), body),
+                (service.to_string(), operation.to_string()),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

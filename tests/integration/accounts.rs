@@ -11,19 +11,11 @@ use stagewire::resync::{self, Summary};
 use stagewire_devkit::fault_proxy::{Fault, Rule};
 use stagewire_devkit::seed::stack_status_event;
 
+use crate::support::spoke::{role, B, B_REGION, C, HUB_REGION};
 use crate::support::*;
 
-const B: &str = "222222222222";
-const C: &str = "333333333333";
-const HUB_REGION: &str = "us-east-1";
-const B_REGION: &str = "eu-west-1";
 /// The role ARN pattern the hub trusts, as its `SourceRoleArns` parameter would list it.
 const TRUSTED: &str = "arn:aws:iam::*:role/stagewire-source*";
-
-/// The read-only role a spoke creates in `account`.
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/stagewire-source")
-}
 
 /// The hub: its own account known, roles matching [`TRUSTED`] allowed.
 async fn hub() -> World {
@@ -80,7 +72,7 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
             "Region": B_REGION, "RoleArn": role(B)},
         // Naming the hub's own region is the same as naming none.
         "localElb": {"StackName": stack, "OutputKey": "EcsElbDnsName", "Region": HUB_REGION}}});
-    let r = cfn.send(&hub.handler(), cfn.create("Binding", props)).await;
+    let r = cfn.send_create(&hub.handler(), "Binding", props).await;
     assert_success(&r);
     assert_eq!(r.body["Data"]["remoteElb"], json!(first.dns));
     assert_eq!(hub.var(&api, "prod", "remoteElb").await, Some(first.dns));
@@ -172,7 +164,7 @@ async fn an_ecs_service_of_account_c_is_gated_on_its_own_load_balancers() {
     let cfn = Cloudformation::new().await;
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "ordersElb": {"Cluster": cluster, "Service": "orders", "RoleArn": role(C)}}});
-    assert_success(&cfn.send(&hub.handler(), cfn.create("Orders", props)).await);
+    assert_success(&cfn.send_create(&hub.handler(), "Orders", props).await);
     assert_eq!(
         hub.var(&api, "prod", "ordersElb").await,
         Some(stack.dns.clone())
@@ -211,7 +203,7 @@ async fn a_role_is_assumed_once_for_every_invocation_of_the_process() {
         let props = json!({"RestApiId": api, "StageName": stage, "Variables": {
             "elb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName",
                 "Region": B_REGION, "RoleArn": role(B)}}});
-        assert_success(&cfn.send(&handler, cfn.create(stage, props)).await);
+        assert_success(&cfn.send_create(&handler, stage, props).await);
     }
     let summary = run(
         &hub,
@@ -292,12 +284,10 @@ async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reas
 /// from the members' forwarded events.
 #[tokio::test]
 async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
-    use stagewire::config::{ACCOUNT_VAR, AUTHORIZATION_VAR, SOURCE_ROLES_VAR, TABLE_VAR};
-    use stagewire_devkit::Function;
+    use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
     use std::time::Duration;
 
     let hub = World::new().await;
-    let proxy = hub.proxy();
     let b = hub.member(B, B_REGION).await;
     let c = hub.member(C, HUB_REGION).await;
     let b_stack = b.elb_stack(&unique("EcsB")).await;
@@ -306,23 +296,9 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     c.ecs_service(&cluster, "orders", &[("helloworld", 80, &c_stack.tg_arn)])
         .await;
 
-    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
-    for (k, v) in [
-        (TABLE_VAR, hub.table.as_str()),
-        (AUTHORIZATION_VAR, "Open"),
-        (ACCOUNT_VAR, ACCOUNT),
-        (SOURCE_ROLES_VAR, TRUSTED),
-    ] {
-        env.push((k.to_string(), v.to_string()));
-    }
-    let binary = crate::custom_resource::function_binary;
-    let start = Duration::from_secs(30);
-    let binding = Function::launch(&binary("stage-binding"), &env, start)
-        .await
-        .unwrap();
-    let resync = Function::launch(&binary("stage-resync"), &env, start)
-        .await
-        .unwrap();
+    let env = hub.function_env(&[(ACCOUNT_VAR, ACCOUNT), (SOURCE_ROLES_VAR, TRUSTED)]);
+    let binding = launch("stage-binding", &env).await;
+    let resync = launch("stage-resync", &env).await;
 
     let api = hub.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -399,7 +375,7 @@ async fn an_update_waits_for_the_new_load_balancer_of_account_b_to_serve() {
             "elb": {"LoadBalancer": lb, "Region": B_REGION, "RoleArn": role(B)}}})
     };
     let created = cfn
-        .send(&hub.handler(), cfn.create("Lb", props(&stack.lb_arn)))
+        .send_create(&hub.handler(), "Lb", props(&stack.lb_arn))
         .await;
     assert_success(&created);
     let physical = created.field("PhysicalResourceId").unwrap().to_string();

@@ -215,9 +215,7 @@ async fn a_stack_the_example_api_does_not_name_is_refused_with_the_tag_to_add() 
     let cfn = Cloudformation::for_stack(&stack_id).await;
     let mut properties = seed_props(&api.id, "staging", "EcsHelloworldStaging");
     properties["Variables"] = json!({"helloworldElb": {"Value": "staging.example.com"}});
-    let answer = cfn
-        .send(&w.handler(), cfn.create(BINDING, properties))
-        .await;
+    let answer = cfn.send_create(&w.handler(), BINDING, properties).await;
     assert_failed(
         &answer,
         &[

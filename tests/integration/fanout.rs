@@ -9,9 +9,7 @@ use serde_json::Value;
 use stagewire::domain::{ApiKind, Owner, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
-use stagewire_devkit::Function;
 
-use crate::custom_resource::function_binary;
 use crate::support::{unique, World};
 
 /// The event source's maximum concurrency.
@@ -75,21 +73,14 @@ async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_
     let queues = event_source::create_queues(&sqs, &unique("units"), Duration::from_secs(15), 2)
         .await
         .unwrap();
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.extend(
-        [
-            ("STAGEWIRE_TABLE", w.table.as_str()),
-            ("STAGEWIRE_BINDING_AUTHORIZATION", "Open"),
-            ("STAGEWIRE_RECONCILE_QUEUE", queues.url.as_str()),
-            ("STAGEWIRE_RECONCILE_WORKERS", &WORKERS.to_string()),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let binary = function_binary("stage-resync");
-    let launch = || Function::launch(&binary, &env, Duration::from_secs(30));
+    let env = w.function_env(&[
+        ("STAGEWIRE_RECONCILE_QUEUE", queues.url.as_str()),
+        ("STAGEWIRE_RECONCILE_WORKERS", &WORKERS.to_string()),
+    ]);
+    let launch = || crate::support::launch("stage-resync", &env);
 
     // The schedule: the planner sends one unit per API.
-    let planner = launch().await.unwrap();
+    let planner = launch().await;
     let planned = planner
         .api
         .invoke(scheduled_event(), Duration::from_secs(60))
@@ -119,7 +110,7 @@ async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_
     // The workers, behind API Gateway's account quotas.
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        workers.push(launch().await.unwrap());
+        workers.push(launch().await);
     }
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();

@@ -40,6 +40,50 @@ fn apigateway_share(proxy: &FaultProxy) -> (usize, usize) {
     )
 }
 
+/// A scene whose proxy draws from [`seed`]`(2)` and whose stagewire ports retry as the
+/// functions do (6 attempts per call), with short backoffs so that the tests stay quick. The
+/// fixture clients keep the devkit's 3 attempts: faults are only switched on once the fixtures
+/// exist.
+async fn retrying_scene(prefix: &str) -> Scene {
+    let w = World::builder()
+        .seed(seed(2))
+        .function_retries()
+        .build()
+        .await;
+    Scene::on(w, prefix).await
+}
+
+/// The stages the throttling tests bind, `helloworldElb` of each by a binding `B<stage>`.
+const FOUR_STAGES: [&str; 4] = ["prod", "blue", "green", "canary"];
+
+/// Binds each of [`FOUR_STAGES`] to the scene's stack output, one Create after the other.
+async fn bind_four_stages(s: &Scene) {
+    for stage in FOUR_STAGES {
+        let props = seed_props(&s.api, stage, &s.stack.name);
+        let logical = format!("B{stage}");
+        let r = s.cfn.send_create(&s.w.handler(), &logical, props).await;
+        assert_success(&r);
+    }
+}
+
+/// Each of [`FOUR_STAGES`] holds `dns`.
+async fn assert_four_stages_hold(s: &Scene, dns: &str) {
+    for stage in FOUR_STAGES {
+        let value = s.w.var(&s.api, stage, "helloworldElb").await;
+        assert_eq!(value.as_deref(), Some(dns), "stage {stage}");
+    }
+}
+
+/// Enough API Gateway calls met the throttling to mean anything (a quarter at least).
+fn assert_a_share_throttled(proxy: &FaultProxy, what: &str) {
+    let (throttled, calls) = apigateway_share(proxy);
+    println!("throttled {what}: {throttled} of {calls} API Gateway calls throttled");
+    assert!(
+        throttled * 4 >= calls,
+        "too little throttling to mean anything"
+    );
+}
+
 /// Half of the API Gateway calls throttled: a quarter with `Retry-After`, a quarter without.
 fn throttle_half(proxy: &FaultProxy) {
     proxy.add_rule(
@@ -59,97 +103,44 @@ fn throttle_half(proxy: &FaultProxy) {
 
 #[tokio::test]
 async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
-    let w = World::builder()
-        .seed(seed(2))
-        .function_retries()
-        .build()
-        .await;
-    let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsThrottledCreate")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = retrying_scene("EcsThrottledCreate").await;
+    let proxy = s.w.proxy();
     proxy.reset_counts();
     throttle_half(proxy);
 
     // Four bindings one after the other, so that enough calls meet the throttling.
-    for stage in ["prod", "blue", "green", "canary"] {
-        let r = cfn
-            .send(
-                &w.handler(),
-                cfn.create(&format!("B{stage}"), seed_props(&api, stage, &stack.name)),
-            )
-            .await;
-        assert_success(&r);
-    }
+    bind_four_stages(&s).await;
 
     proxy.clear_rules();
-    for stage in ["prod", "blue", "green", "canary"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await.as_deref(),
-            Some(stack.dns.as_str()),
-            "stage {stage}"
-        );
-    }
-    let (throttled, calls) = apigateway_share(proxy);
-    println!("throttled create: {throttled} of {calls} API Gateway calls throttled");
-    assert!(
-        throttled * 4 >= calls,
-        "too little throttling to mean anything"
-    );
+    assert_four_stages_hold(&s, &s.stack.dns).await;
+    assert_a_share_throttled(proxy, "create");
 }
 
 #[tokio::test]
 async fn a_resync_converges_with_half_of_api_gateway_throttled() {
-    let w = World::builder()
-        .seed(seed(2))
-        .function_retries()
-        .build()
-        .await;
-    let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsThrottledResync")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    for stage in ["prod", "blue", "green", "canary"] {
-        let props = seed_props(&api, stage, &stack.name);
-        assert_success(
-            &cfn.send(&w.handler(), cfn.create(&format!("B{stage}"), props))
-                .await,
-        );
-    }
-    let replaced = w.replace_elb_stack(&stack.name).await;
+    let s = retrying_scene("EcsThrottledResync").await;
+    let proxy = s.w.proxy();
+    bind_four_stages(&s).await;
+    let replaced = s.w.replace_elb_stack(&s.stack.name).await;
     proxy.reset_counts();
     throttle_half(proxy);
 
-    let summary =
-        stagewire::resync::handle(&w.ports, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"))
-            .await
-            .expect("re-sync succeeded");
+    let event = stack_event(&replaced.stack_id, "UPDATE_COMPLETE");
+    let summary = stagewire::resync::handle(&s.w.ports, event)
+        .await
+        .expect("re-sync succeeded");
 
     proxy.clear_rules();
     assert_eq!(summary.changed.len(), 4, "{summary:?}");
-    for stage in ["prod", "blue", "green", "canary"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await,
-            Some(replaced.dns.clone()),
-            "stage {stage}"
-        );
-    }
-    let (throttled, calls) = apigateway_share(proxy);
-    println!("throttled re-sync: {throttled} of {calls} API Gateway calls throttled");
-    assert!(
-        throttled * 4 >= calls,
-        "too little throttling to mean anything"
-    );
+    assert_four_stages_hold(&s, &replaced.dns).await;
+    assert_a_share_throttled(proxy, "re-sync");
 }
 
 /// A Create whose stack output cannot be read because CloudFormation stays down gets exactly
 /// one FAILED response before the deadline, naming what was down.
 async fn create_with_cloudformation_down(fault: Fault) {
-    let w = World::new().await;
-    let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsDown")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = Scene::new("EcsDown").await;
+    let proxy = s.w.proxy();
     proxy.add_rule(
         Rule::new(fault.clone())
             .service("cloudformation")
@@ -158,21 +149,12 @@ async fn create_with_cloudformation_down(fault: Fault) {
     let budget = Duration::from_secs(8);
     let started = Instant::now();
 
-    let (report, received) = cfn
-        .send_raw(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-            budget,
-        )
-        .await;
+    let (report, received) = s.create_within("B", "prod", budget).await;
 
     let took = started.elapsed();
     report.expect("response delivered");
     assert!(took < budget, "answered after {took:?}");
-    assert_eq!(received.len(), 1, "exactly one response: {received:?}");
-    let r = &received[0];
-    assert!(r.violations.is_empty(), "{:?}", r.violations);
-    assert_eq!(r.status(), Some("FAILED"), "{}", r.body);
+    let r = assert_one_failed(&received, &[]);
     let reason = r.field("Reason").unwrap_or_default();
     let lower = reason.to_lowercase();
     assert!(
@@ -197,13 +179,11 @@ async fn cloudformation_resetting_connections_fails_the_create_once_before_the_d
 /// own pacer, as each concurrent custom resource gets in Lambda), each binding a new stage
 /// `{prefix}{i}` of `api`. Answers each one's report; panics on an undelivered response.
 async fn creates_in_separate_sandboxes(
-    w: &World,
-    cfn: &Arc<Cloudformation>,
-    api: &str,
+    s: &Scene,
     prefix: &str,
-    stack: &str,
     n: usize,
 ) -> Vec<stagewire::cfn::Report> {
+    let Scene { w, stack, api, cfn } = s;
     // The functions' own retries (the world's clients retry faster, for quick fault tests).
     let sdk = w
         .sdk
@@ -212,11 +192,10 @@ async fn creates_in_separate_sandboxes(
         .build();
     let tasks: Vec<_> = (0..n)
         .map(|i| {
-            let cfn = Arc::clone(cfn);
             let handler = w.handler_over(Ports::aws(&sdk, &w.table).expect("a region"));
             let event = cfn.create(
                 &format!("{}{i}", prefix.to_uppercase()),
-                seed_props(api, &format!("{prefix}{i}"), stack),
+                seed_props(api, &format!("{prefix}{i}"), &stack.name),
             );
             tokio::spawn(async move {
                 handler
@@ -231,6 +210,17 @@ async fn creates_in_separate_sandboxes(
         reports.push(task.await.unwrap());
     }
     reports
+}
+
+/// Every binding answered SUCCESS.
+fn assert_all_succeeded(reports: &[stagewire::cfn::Report]) {
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(
+            report.outcome, "SUCCESS",
+            "binding {i}: {:?}",
+            report.reason
+        );
+    }
 }
 
 /// The API Gateway calls the quotas answered 429, per operation kind.
@@ -252,29 +242,21 @@ fn throttled_by_kind(proxy: &FaultProxy) -> std::collections::BTreeMap<String, u
 
 #[tokio::test]
 async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
-    let w = World::builder().function_retries().build().await;
+    let s = retrying_scene("EcsBurst").await;
+    let Scene { w, stack, api, cfn } = &s;
     let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsBurst")).await;
-    let api = w.rest_api().await;
     // The API is deployed once (to another stage); the thirty new stages are made by the
     // bindings, from that deployment.
-    w.deploy_stage(&api, "base", &[]).await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    w.deploy_stage(api, "base", &[]).await;
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();
     let started = Instant::now();
 
-    let reports = creates_in_separate_sandboxes(&w, &cfn, &api, "s", &stack.name, 30).await;
+    let reports = creates_in_separate_sandboxes(&s, "s", 30).await;
 
     let took = started.elapsed();
     proxy.lift_apigateway_quotas();
-    for (i, report) in reports.iter().enumerate() {
-        assert_eq!(
-            report.outcome, "SUCCESS",
-            "binding {i}: {:?}",
-            report.reason
-        );
-    }
+    assert_all_succeeded(&reports);
     let throttled = proxy.over_quota();
     let creates = proxy
         .records()
@@ -382,10 +364,12 @@ async fn the_response_url_never_reaches_logs_or_returned_errors() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsSecret")).await;
-    let api = w.rest_api().await;
-    let ok = Cloudformation::new().await;
+    let Scene {
+        w,
+        stack,
+        api,
+        cfn: ok,
+    } = Scene::new("EcsSecret").await;
     let refusing = Cloudformation::with_receiver(ResponseReceiver::always(403).await.unwrap());
     let handler = w.handler();
     let deadline = || Instant::now() + Duration::from_secs(30);
@@ -557,25 +541,17 @@ async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
 
 #[tokio::test]
 async fn new_stages_at_once_are_made_from_one_deployment() {
-    let w = World::builder().function_retries().build().await;
-    let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsDeploy")).await;
     // An API never deployed: the first new stage needs a deployment, the others reuse it.
-    let api = w.rest_api().await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    let s = retrying_scene("EcsDeploy").await;
+    let Scene { w, stack, api, .. } = &s;
+    let proxy = w.proxy();
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();
 
-    let reports = creates_in_separate_sandboxes(&w, &cfn, &api, "n", &stack.name, 3).await;
+    let reports = creates_in_separate_sandboxes(&s, "n", 3).await;
     proxy.lift_apigateway_quotas();
 
-    for (i, report) in reports.iter().enumerate() {
-        assert_eq!(
-            report.outcome, "SUCCESS",
-            "binding {i}: {:?}",
-            report.reason
-        );
-    }
+    assert_all_succeeded(&reports);
     let answered = |method: &str, suffix: &str, status: u16| {
         proxy
             .records()
@@ -616,10 +592,8 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
 
 #[tokio::test]
 async fn a_throttled_create_deployment_is_waited_out() {
-    let w = World::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDeploy").await;
     let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsDeploy")).await;
-    let api = w.rest_api().await;
     // More throttles in a row than the SDK's own retries absorb (3 attempts in tests).
     proxy.add_rule(
         Rule::new(Fault::Throttle { retry_after: None })
@@ -627,13 +601,9 @@ async fn a_throttled_create_deployment_is_waited_out() {
             .operation(format!("POST /restapis/{api}/deployments"))
             .times(4),
     );
-    let cfn = Cloudformation::new().await;
 
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
 
     assert_success(&r);

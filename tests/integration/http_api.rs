@@ -4,23 +4,11 @@
 //! the given `stageVariables`, `""` removing one).
 
 use serde_json::{json, Value};
-use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Record, Rule};
+use stagewire_devkit::fault_proxy::{FaultProxy, Record};
 use stagewire_devkit::sequences;
 use std::collections::BTreeMap;
 
 use crate::support::*;
-
-async fn http_api(w: &World) -> String {
-    let api = w
-        .apigw2
-        .create_api()
-        .name(unique("http"))
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-        .send()
-        .await
-        .unwrap();
-    api.api_id().unwrap().to_string()
-}
 
 /// The stage's variables, `None` when the stage does not exist.
 async fn http_vars(w: &World, api: &str, stage: &str) -> Option<BTreeMap<String, String>> {
@@ -55,13 +43,6 @@ fn props(api: &str, stage: &str, variables: Value) -> Value {
     })
 }
 
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// The v2 calls to one stage (`{method} /v2/apis/{api}/stages[/{stage}]`) the proxy saw.
 fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>) -> Vec<Record> {
     let operation = match stage {
@@ -75,12 +56,21 @@ fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>)
         .collect()
 }
 
+/// The `stageVariables` of the one UpdateStage of `stage` the proxy saw, which succeeded.
+fn the_one_update_stage(proxy: &FaultProxy, api: &str, stage: &str) -> Value {
+    let patches = stage_calls(proxy, "PATCH", api, Some(stage));
+    assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
+    assert_eq!(patches[0].status, Some(200));
+    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    body["stageVariables"].clone()
+}
+
 #[tokio::test]
 async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_deleted() {
     let w = World::builder().http_api_stages().build().await;
     let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttp")).await;
-    let api = http_api(&w).await;
+    let api = w.http_api().await;
     let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
 
@@ -90,14 +80,12 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         "prod",
         json!({"helloworldElb": elb, "banner": "v1", "color": "red"}),
     );
-    let r = cfn
-        .send(&w.handler(), cfn.create("Http", created.clone()))
-        .await;
+    let r = cfn.send_create(&w.handler(), "Http", created.clone()).await;
     assert_success(&r);
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     assert_eq!(
         http_vars(&w, &api, "prod").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("banner", "v1"),
             ("color", "red"),
@@ -121,21 +109,18 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
     assert_success(&r);
     assert_eq!(
         http_vars(&w, &api, "prod").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("banner", "v2"),
             ("region", "eu-west-1"),
         ]))
     );
-    let patches = stage_calls(proxy, "PATCH", &api, Some("prod"));
-    assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
-    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    // UpdateStage carries only the changes.
+    let sent = the_one_update_stage(proxy, &api, "prod");
     assert_eq!(
-        body["stageVariables"],
-        json!({"banner": "v2", "region": "eu-west-1", "color": ""}),
-        "UpdateStage carries only the changes: {body}"
+        sent,
+        json!({"banner": "v2", "region": "eu-west-1", "color": ""})
     );
-    assert_eq!(patches[0].status, Some(200));
 
     // Delete: the variables go, then the stage the binding created.
     proxy.reset_counts();
@@ -144,13 +129,10 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         .await;
     assert_success(&r);
     assert_eq!(http_vars(&w, &api, "prod").await, None, "stage deleted");
-    let patches = stage_calls(proxy, "PATCH", &api, Some("prod"));
-    assert_eq!(patches.len(), 1, "{patches:?}");
-    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    let sent = the_one_update_stage(proxy, &api, "prod");
     assert_eq!(
-        body["stageVariables"],
-        json!({"helloworldElb": "", "banner": "", "region": ""}),
-        "{body}"
+        sent,
+        json!({"helloworldElb": "", "banner": "", "region": ""})
     );
     assert_eq!(
         stage_calls(proxy, "DELETE", &api, Some("prod")).len(),
@@ -166,18 +148,12 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
     let w = World::builder().http_api_stages().build().await;
     let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
-    let api = http_api(&w).await;
+    let api = w.http_api().await;
     let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
     // Both reads of the missing stage are held until both have arrived, so that both bindings
     // see no stage and both create it.
-    let gate = Gate::new();
-    proxy.add_rule(
-        Rule::new(Fault::Hold(gate.clone()))
-            .service("apigateway")
-            .operation(format!("GET /v2/apis/{api}/stages/shared"))
-            .times(2),
-    );
+    let gate = w.hold(format!("GET /v2/apis/{api}/stages/shared"), 2);
     let seq = sequences::sibling_creates(
         (
             "Blue",
@@ -189,25 +165,11 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
         ),
         ("Banner", props(&api, "shared", json!({"banner": "hello"}))),
     );
-    let processes = [
-        w.stage_binding_process().await,
-        w.stage_binding_process().await,
-    ];
 
-    let answers = cfn
-        .player(&seq)
-        .holding(gate.clone())
-        .play(functions(&processes))
-        .await
-        .unwrap()
-        .to_vec();
-
-    assert_success(&answers[0]);
-    assert_success(&answers[1]);
-    assert_eq!(gate.arrived(), 2, "both reads were held");
+    play_siblings_in_two_processes(&w, &cfn, &seq, &gate).await;
     assert_eq!(
         http_vars(&w, &api, "shared").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("color", "blue"),
             ("banner", "hello"),
@@ -231,12 +193,12 @@ async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_
 {
     let w = World::builder().http_api_stages().build().await;
     let proxy = w.proxy();
-    let api = http_api(&w).await;
+    let api = w.http_api().await;
     let cfn = Cloudformation::new().await;
     let bound = props(&api, "$default", json!({"banner": "hello"}));
 
     let r = cfn
-        .send(&w.handler(), cfn.create("Default", bound.clone()))
+        .send_create(&w.handler(), "Default", bound.clone())
         .await;
 
     assert_success(&r);
@@ -246,7 +208,7 @@ async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_
     );
     assert_eq!(
         http_vars(&w, &api, "$default").await,
-        Some(map(&[("banner", "hello")]))
+        Some(vars(&[("banner", "hello")]))
     );
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     let r = cfn

@@ -20,18 +20,13 @@ use stagewire_devkit::fault_proxy::Record;
 use stagewire_devkit::stack_resources::percent_decode as decode;
 use stagewire_devkit::FaultProxy;
 
+use crate::support::spoke::{
+    role, B, B_REGION as OTHER_REGION, HUB_REGION, ROLE_NAME as SPOKE_ROLE,
+};
 use crate::support::*;
 
-const B: &str = "222222222222";
-const HUB_REGION: &str = "us-east-1";
-const OTHER_REGION: &str = "eu-west-1";
-const SPOKE_ROLE: &str = "stagewire-source";
 /// The access key of [`stagewire_devkit::moto::sdk_config`]: the functions' own role.
 const OWN_KEY: &str = "AKIDSTAGEWIREDEVKIT";
-
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/{SPOKE_ROLE}")
-}
 
 // ---- requests to IAM actions ----------------------------------------------------------
 
@@ -507,19 +502,6 @@ fn every_source(s: &Sources) -> Json {
     })
 }
 
-async fn http_api(w: &World) -> String {
-    w.apigw2
-        .create_api()
-        .name(unique("http"))
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id()
-        .unwrap()
-        .to_string()
-}
-
 fn physical(r: &stagewire_devkit::Received) -> String {
     r.field("PhysicalResourceId").unwrap().to_string()
 }
@@ -533,7 +515,7 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     let cfn = w.owning_stack().await;
     let api = w.rest_api().await;
     let all = json!({"RestApiId": api, "StageName": "prod", "Variables": every_source(s)});
-    let created = cfn.send(&h, cfn.create("All", all.clone())).await;
+    let created = cfn.send_create(&h, "All", all.clone()).await;
     assert_success(&created);
     let id = physical(&created);
     // A new load balancer with a registered target: the update waits for its health.
@@ -560,10 +542,10 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     );
 
     // HTTP API: created, updated, deleted.
-    let http = http_api(w).await;
+    let http = w.http_api().await;
     let props = json!({"HttpApiId": http, "StageName": "prod", "Variables": {
         "fromStack": {"StackName": s.here.name, "OutputKey": "EcsElbDnsName"}}});
-    let r = cfn.send(&h, cfn.create("Http", props.clone())).await;
+    let r = cfn.send_create(&h, "Http", props.clone()).await;
     assert_success(&r);
     let mut next = props.clone();
     next["Variables"]["banner"] = json!({"Value": "v1"});
@@ -585,8 +567,8 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     // A rename: the variable's holder is no longer in the stack's template.
     let named =
         json!({"RestApiId": api, "StageName": "prod", "Variables": {"color": {"Value": "blue"}}});
-    assert_success(&cfn.send(&h, cfn.create("Old", named.clone())).await);
-    assert_success(&cfn.send(&h, cfn.create("New", named)).await);
+    assert_success(&cfn.send_create(&h, "Old", named.clone()).await);
+    assert_success(&cfn.send_create(&h, "New", named).await);
 
     // The tag-based rule reads each API's tags.
     let mut tagged = ports.clone();
@@ -690,12 +672,12 @@ async fn resync_flows(
     let cfn = w.owning_stack().await;
     let api = w.rest_api().await;
     let all = json!({"RestApiId": api, "StageName": "prod", "Variables": every_source(s)});
-    assert_success(&cfn.send(&h, cfn.create("All", all)).await);
-    let http = http_api(w).await;
+    assert_success(&cfn.send_create(&h, "All", all).await);
+    let http = w.http_api().await;
     let props = json!({"HttpApiId": http, "StageName": "prod", "Variables": {
         "banner": {"Value": "v1"}}});
     w.proxy().play_http_api_stages();
-    assert_success(&cfn.send(&h, cfn.create("Http", props)).await);
+    assert_success(&cfn.send_create(&h, "Http", props).await);
 
     // A new load balancer serving, the service moved to it, a hand-made change: every
     // trigger finds work.

@@ -64,10 +64,7 @@ fn schedule() -> Value {
 /// Bind `helloworldElb` of `stage` on `api` to the stack's output, through the custom resource.
 async fn bind(w: &World, cfn: &Cloudformation, logical: &str, api: &str, stage: &str, stack: &str) {
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create(logical, seed_props(api, stage, stack)),
-        )
+        .send_create(&w.handler(), logical, seed_props(api, stage, stack))
         .await;
     assert_success(&r);
 }
@@ -141,49 +138,40 @@ async fn two_stages_on_two_apis_follow_one_stack() {
 }
 
 /// An ECS service `orders` behind the load balancer of stack `EcsOrders…`, and `prod`'s
-/// `ordersElb` bound to it by a custom resource.
-struct Orders {
-    w: World,
-    stack: ElbStack,
-    cluster: String,
-    api: String,
+/// `ordersElb` bound to it by a custom resource: the world, the stack, the cluster and the API.
+async fn bound_orders() -> (World, ElbStack, String, String) {
+    let Scene { w, stack, api, cfn } = Scene::new("EcsOrders").await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send_create(&w.handler(), "Orders", props).await);
+    (w, stack, cluster, api)
 }
 
-impl Orders {
-    async fn bound() -> Orders {
-        let w = World::new().await;
-        let stack = w.elb_stack(&unique("EcsOrders")).await;
-        let cluster = unique("prod");
-        w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-            .await;
-        let api = w.rest_api().await;
-        let cfn = Cloudformation::new().await;
-        let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-            "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-        assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
-        Orders {
-            w,
-            stack,
-            cluster,
-            api,
-        }
+/// A new load balancer beside the stack's, with a healthy target when `healthy`, and the
+/// service `orders` moved to its target group: its DNS name and target group.
+async fn move_orders(
+    w: &World,
+    stack: &ElbStack,
+    cluster: &str,
+    healthy: bool,
+) -> (String, String) {
+    let (_, dns, tg) = w.new_alb(stack).await;
+    if healthy {
+        w.register_target(&tg, "10.0.1.10").await;
     }
+    w.move_service(cluster, "orders", "helloworld", &tg).await;
+    (dns, tg)
 }
 
 #[tokio::test]
 async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
+    let (w, stack, cluster, api) = bound_orders().await;
 
     // A new load balancer whose target group is healthy; the service moves to it.
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.register_target(&new_tg, "10.0.1.10").await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, true).await;
     let summary = run(&w, ecs_event(&cluster, "orders")).await;
 
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
@@ -192,16 +180,9 @@ async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
 
 #[tokio::test]
 async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_serves() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
+    let (w, stack, cluster, api) = bound_orders().await;
     w.register_target(&stack.tg_arn, "10.0.1.10").await;
-    let (new_arn, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (new_dns, new_tg) = move_orders(&w, &stack, &cluster, false).await;
 
     let held = run(&w, ecs_event(&cluster, "orders")).await;
     assert!(held.changed.is_empty(), "{held:?}");
@@ -224,22 +205,14 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
     assert_eq!(switched.changed.len(), 1, "{switched:?}");
     assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
     assert!(w.registry_items().await[0].last_error.is_none());
-    let _ = new_arn;
 }
 
 /// The switch rule holds only while the current load balancer serves: one that serves nobody
 /// protects nobody, and the custom resource and the re-sync both switch at once.
 #[tokio::test]
 async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_or_the_resync() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (w, stack, cluster, api) = bound_orders().await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, false).await;
 
     let summary = run(&w, ecs_event(&cluster, "orders")).await;
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
@@ -253,7 +226,7 @@ async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_o
     let (third_arn, third_dns, _) = w.new_alb(&stack).await;
     let cfn = Cloudformation::new().await;
     let created = cfn
-        .send(&w.handler(), cfn.create("Lb", props(&second_arn)))
+        .send_create(&w.handler(), "Lb", props(&second_arn))
         .await;
     assert_success(&created);
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
@@ -266,15 +239,8 @@ async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_o
 
 #[tokio::test]
 async fn the_old_load_balancer_deleted_switches_even_without_healthy_targets() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (w, stack, cluster, api) = bound_orders().await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, false).await;
     w.delete_alb(&stack.lb_arn).await;
 
     // The CloudTrail DeleteLoadBalancer event finds the binding through the load balancer its
@@ -301,7 +267,7 @@ async fn a_classic_elb_recreated() {
     let cfn = Cloudformation::new().await;
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "legacyElb": {"LoadBalancer": name}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Legacy", props)).await);
+    assert_success(&cfn.send_create(&w.handler(), "Legacy", props).await);
 
     w.delete_classic_elb(&name).await;
     let gone = run(
@@ -362,11 +328,8 @@ async fn held(proxy: &FaultProxy, service: &str, operation: &str) {
 
 #[tokio::test]
 async fn duplicated_and_reordered_events_converge() {
-    let w = World::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDup").await;
     let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsDup")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     let version_before = w.registry_items().await[0].version;
 
@@ -426,11 +389,8 @@ async fn duplicated_and_reordered_events_converge() {
 
 #[tokio::test]
 async fn eight_concurrent_invocations_for_one_stack() {
-    let w = World::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsBurst").await;
     let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsBurst")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
     for stage in ["prod", "blue", "green"] {
         bind(&w, &cfn, &format!("B{stage}"), &api, stage, &stack.name).await;
     }
@@ -495,10 +455,7 @@ async fn eight_concurrent_invocations_for_one_stack() {
 
 #[tokio::test]
 async fn a_deleted_source_keeps_the_value_and_records_the_error() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsGone")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsGone").await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
 
     w.delete_stack(&stack.name).await;
@@ -521,9 +478,7 @@ async fn a_deleted_source_keeps_the_value_and_records_the_error() {
 
 #[tokio::test]
 async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHand")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsHand").await;
     let cfn = w.owning_stack().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     w.set_var(&api, "prod", "helloworldElb", "typo.example.com")
@@ -603,11 +558,8 @@ async fn throttled_api_gateway_calls_are_retried() {
 
 #[tokio::test]
 async fn a_write_that_keeps_failing_is_returned_as_an_error() {
-    let w = World::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDown").await;
     let proxy = w.proxy();
-    let stack = w.elb_stack(&unique("EcsDown")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     let replaced = w.replace_elb_stack(&stack.name).await;
     proxy.add_rule(

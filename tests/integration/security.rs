@@ -12,8 +12,7 @@ use stagewire_devkit::receiver::ResponseReceiver;
 use stagewire_devkit::CfnEvents;
 use tokio::time::Instant;
 
-use crate::cli::{cli, code, stderr, stdout};
-use crate::custom_resource::function_binary;
+use crate::cli::{bind, cli, code, stderr, stdout};
 use crate::support::*;
 
 const TEAM_B: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/TeamB-Api/team-b-id";
@@ -44,7 +43,7 @@ async fn team_a_binding(w: &World) -> (Cloudformation, String, String, serde_jso
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     let props = seed_props(&api, "prod", &a.name);
-    let r = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+    let r = cfn.send_create(&w.handler(), "B", props.clone()).await;
     assert_success(&r);
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     assert_eq!(
@@ -55,6 +54,15 @@ async fn team_a_binding(w: &World) -> (Cloudformation, String, String, serde_jso
     (cfn, api, physical, props)
 }
 
+/// A scene whose world checks each API's tags (`ApiTags`), as the template's default does.
+async fn tagged() -> Scene {
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
+    Scene::on(w, "EcsA").await
+}
+
 /// Forged Delete, Update and Create naming team A's stack: each FAILED with the reason, nothing
 /// written, each logged as a security event with its EMF metric (the real binary).
 #[tokio::test]
@@ -63,15 +71,7 @@ async fn forged_events_naming_another_stacks_binding_are_refused() {
     let (victim, api, physical, props) = team_a_binding(&w).await;
     let before_var = w.var(&api, "prod", "helloworldElb").await;
     let before_records = w.registry_items().await;
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
-    let function = stagewire_devkit::Function::launch(
-        &function_binary("stage-binding"),
-        &env,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let function = w.stage_binding_process().await;
     let forger = Forger::naming(&victim.stack_id).await;
     let hijack = json!({
         "RestApiId": api, "StageName": "prod",
@@ -186,17 +186,11 @@ impl Forger {
 /// succeeds.
 #[tokio::test]
 async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
-    let w = World::builder()
-        .authorization(Authorization::ApiTags)
-        .build()
-        .await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = tagged().await;
     w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
-    let cfn = Cloudformation::new().await;
-    let props = seed_props(&api, "prod", &a.name);
+    let props = seed_props(&api, "prod", &stack.name);
 
-    let r = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+    let r = cfn.send_create(&w.handler(), "B", props.clone()).await;
     assert_failed(
         &r,
         &[
@@ -215,28 +209,19 @@ async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
         &api,
         &[(STACK_ID_TAG, TEAM_B), (ALLOWED_STACKS_TAG, &allow)],
     );
-    let r = cfn.send(&w.handler(), cfn.create("B", props)).await;
+    let r = cfn.send_create(&w.handler(), "B", props).await;
     assert_success(&r);
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }
 
 /// An API of the binding's own stack needs no tag of stagewire's.
 #[tokio::test]
 async fn a_binding_on_its_own_stacks_api_is_allowed() {
-    let w = World::builder()
-        .authorization(Authorization::ApiTags)
-        .build()
-        .await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = tagged().await;
     w.proxy()
         .set_api_tags(&api, &[(STACK_ID_TAG, &cfn.stack_id)]);
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
     assert_success(&r);
 }
@@ -245,22 +230,13 @@ async fn a_binding_on_its_own_stacks_api_is_allowed() {
 /// the right: it keeps its value and the registry stays empty.
 #[tokio::test]
 async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
-    let w = World::builder()
-        .authorization(Authorization::ApiTags)
-        .build()
-        .await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = tagged().await;
     w.deploy_stage(&api, "prod", &[("helloworldElb", "team-b.example")])
         .await;
     w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
-    let cfn = Cloudformation::new().await;
 
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
 
     assert_failed(&r, &["not authorized", &api, ALLOWED_STACKS_TAG]);
@@ -275,13 +251,8 @@ async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
 /// summary, and `stagewire status` shows it.
 #[tokio::test]
 async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
-    let w = World::builder()
-        .authorization(Authorization::ApiTags)
-        .build()
-        .await;
-    let name = unique("EcsA");
-    let a = w.elb_stack(&name).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = tagged().await;
+    let name = stack.name.clone();
     // The binding's own stack lives on (the re-sync releases the bindings of gone stacks).
     let owner = w.elb_stack(&unique("TeamA")).await;
     let cfn = Cloudformation::for_stack(&owner.stack_id).await;
@@ -293,15 +264,12 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
         ],
     );
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &name))
         .await;
     assert_success(&r);
     w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
     let b = w.replace_elb_stack(&name).await;
-    assert_ne!(a.dns, b.dns);
+    assert_ne!(stack.dns, b.dns);
 
     let summary = stagewire::resync::handle(&w.ports, json!({"resync": "all"}))
         .await
@@ -309,7 +277,7 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
 
     assert_eq!(summary.unauthorized().len(), 1, "{summary:?}");
     assert!(summary.unauthorized()[0].cause.contains(ALLOWED_STACKS_TAG));
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
     let o = cli(&w, &["status"]).await;
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -324,11 +292,8 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
 /// done and no PUT leaves, even though a server listens there.
 #[tokio::test]
 async fn a_response_url_on_a_foreign_host_is_refused() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let mut event = cfn.create("B", seed_props(&api, "prod", &a.name));
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let mut event = cfn.create("B", seed_props(&api, "prod", &stack.name));
     let url = event["ResponseURL"].as_str().unwrap().to_string();
     // Same listener, by another name: only 127.0.0.1 is allowed in the tests.
     event["ResponseURL"] = json!(url.replace("127.0.0.1", "localhost"));
@@ -351,26 +316,12 @@ async fn a_response_url_on_a_foreign_host_is_refused() {
 /// API Gateway's AccessDenied, and nothing is left in the registry.
 #[tokio::test]
 async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsA").await;
     w.proxy()
         .add_rule(Rule::new(Fault::Status(403)).service("apigateway"));
-    let var = format!("helloworldElb=stack:{}/EcsElbDnsName", a.name);
+    let var = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
 
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "prod",
-            "--var",
-            &var,
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "prod", &["--var", &var]).await;
 
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     assert!(stderr(&o).contains("AccessDenied"), "{}", stderr(&o));
@@ -383,28 +334,14 @@ async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
 /// (ResponseURL included) at TRACE: the function's subscriber never writes that target.
 #[tokio::test]
 async fn the_response_url_stays_out_of_the_logs_at_trace() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
-    env.push(("AWS_LAMBDA_LOG_LEVEL".to_string(), "TRACE".to_string()));
-    env.push((
-        stagewire::config::AUTHORIZATION_VAR.to_string(),
-        "Open".to_string(),
-    ));
-    let _ = moto;
-    let function = stagewire_devkit::Function::launch(
-        &function_binary("stage-binding"),
-        &env,
-        Duration::from_secs(30),
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let function = launch(
+        "stage-binding",
+        &w.function_env(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]),
     )
-    .await
-    .unwrap();
-    let cfn = Cloudformation::new().await;
+    .await;
 
-    let event = cfn.create("B", seed_props(&api, "prod", &a.name));
+    let event = cfn.create("B", seed_props(&api, "prod", &stack.name));
     let invocation = function
         .api
         .invoke(event, Duration::from_secs(20))

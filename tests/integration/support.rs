@@ -16,6 +16,7 @@ use stagewire::cfn::{Handler, Report, Sender, Undelivered};
 use stagewire::domain::{Authorization, SourceAccess};
 use stagewire::ports::Record;
 use stagewire::Ports;
+use stagewire_devkit::fault_proxy::{Fault, Gate, Rule};
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
 use stagewire_devkit::sequences::{Player, Sequence};
 pub use stagewire_devkit::ElbStack;
@@ -23,6 +24,25 @@ use stagewire_devkit::{CfnEvents, FaultProxy, Function, MotoServer};
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "123456789012";
+
+/// The member accounts (spokes) the multi-account tests play beside the hub ([`ACCOUNT`]).
+pub mod spoke {
+    /// Account B: its sources live in [`B_REGION`].
+    pub const B: &str = "222222222222";
+    /// Account C: its sources live in the hub's region.
+    pub const C: &str = "333333333333";
+    /// The hub's region.
+    pub const HUB_REGION: &str = "us-east-1";
+    /// Account B's region.
+    pub const B_REGION: &str = "eu-west-1";
+    /// The name of the read-only role a spoke creates (`spoke.yaml`).
+    pub const ROLE_NAME: &str = "stagewire-source";
+
+    /// The read-only role a spoke creates in `account`.
+    pub fn role(account: &str) -> String {
+        format!("arn:aws:iam::{account}:role/{ROLE_NAME}")
+    }
+}
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -212,6 +232,19 @@ impl World {
         &self.proxy
     }
 
+    /// Hold the next `times` calls to API Gateway whose operation contains `operation` at a
+    /// gate of their own, until the test opens it.
+    pub fn hold(&self, operation: String, times: u64) -> Gate {
+        let gate = Gate::new();
+        self.proxy.add_rule(
+            Rule::new(Fault::Hold(gate.clone()))
+                .service("apigateway")
+                .operation(operation)
+                .times(times),
+        );
+        gate
+    }
+
     /// This world's moto server as another account in `region`: fixtures made through the
     /// returned world live there (moto maps an assumed role's credentials to the role's
     /// account). Its calls go through this world's proxy with the session name `fixtures`; it
@@ -254,26 +287,28 @@ impl World {
         h
     }
 
+    /// The environment of a function process over this world: its AWS calls to this world's
+    /// endpoint, its registry table, this world's authorization rule, and `more`.
+    pub fn function_env(&self, more: &[(&str, &str)]) -> Vec<(String, String)> {
+        use stagewire::config::{AUTHORIZATION_VAR, TABLE_VAR};
+        let rule = match self.authorization {
+            Authorization::Open => "Open",
+            Authorization::ApiTags => "ApiTags",
+        };
+        let mut env = stagewire_devkit::moto::process_env(&self.endpoint);
+        let own = [(TABLE_VAR, self.table.as_str()), (AUTHORIZATION_VAR, rule)];
+        env.extend(
+            own.iter()
+                .chain(more)
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
     /// The `stage-binding` binary started as Lambda starts it (under the Runtime API stand-in),
     /// its AWS calls going to this world's endpoint, under this world's authorization rule.
     pub async fn stage_binding_process(&self) -> Function {
-        let mut env = stagewire_devkit::moto::process_env(&self.endpoint);
-        env.push((stagewire::config::TABLE_VAR.to_string(), self.table.clone()));
-        let rule = match self.authorization {
-            stagewire::domain::Authorization::Open => "Open",
-            stagewire::domain::Authorization::ApiTags => "ApiTags",
-        };
-        env.push((
-            stagewire::config::AUTHORIZATION_VAR.to_string(),
-            rule.to_string(),
-        ));
-        Function::launch(
-            &crate::custom_resource::function_binary("stage-binding"),
-            &env,
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap()
+        launch("stage-binding", &self.function_env(&[])).await
     }
 
     /// CloudFormation's side for a stack that exists (moto cannot hold custom resources, so
@@ -290,6 +325,19 @@ impl World {
             .await
             .unwrap();
         Cloudformation::for_stack(created.stack_id().unwrap()).await
+    }
+
+    /// An HTTP API (API Gateway v2): its id.
+    pub async fn http_api(&self) -> String {
+        let api = self
+            .apigw2
+            .create_api()
+            .name(unique("http"))
+            .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+            .send()
+            .await
+            .unwrap();
+        api.api_id().unwrap().to_string()
     }
 
     /// `EcsDemoAPI`-like REST API: `GET /helloworld` proxied to
@@ -572,6 +620,15 @@ impl World {
     }
 }
 
+/// The function binary `name` started as Lambda starts it, under the Runtime API stand-in,
+/// with exactly the environment `env`.
+pub async fn launch(name: &str, env: &[(String, String)]) -> Function {
+    let binary = crate::custom_resource::function_binary(name);
+    Function::launch(&binary, env, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"))
+}
+
 /// The hosts the local response receivers listen on.
 pub fn local_response_hosts() -> Vec<String> {
     vec!["127.0.0.1".to_string()]
@@ -667,6 +724,12 @@ impl Cloudformation {
         r
     }
 
+    /// CloudFormation's Create of `logical` with `props`, sent through the handler: the one
+    /// response, checked as [`Cloudformation::send`] checks it.
+    pub async fn send_create(&self, handler: &Handler, logical: &str, props: Value) -> Received {
+        self.send(handler, self.create(logical, props)).await
+    }
+
     /// Send one event with a given Lambda time budget; the handler's result and every request
     /// the receiver got for it.
     pub async fn send_raw(
@@ -679,6 +742,58 @@ impl Cloudformation {
         let report = handler.handle(event, Instant::now() + budget).await;
         let all = self.receiver.received().await;
         (report, all[before..].to_vec())
+    }
+}
+
+/// What most tests start from: a world, an ELB stack whose output `EcsElbDnsName` is the
+/// bindings' source, a REST API, and CloudFormation's side of a stack holding the bindings.
+pub struct Scene {
+    pub w: World,
+    pub stack: ElbStack,
+    pub api: String,
+    pub cfn: Cloudformation,
+}
+
+impl Scene {
+    /// On a world of its own; the ELB stack's name starts with `prefix`.
+    pub async fn new(prefix: &str) -> Scene {
+        Scene::on(World::new().await, prefix).await
+    }
+
+    /// On `w`.
+    pub async fn on(w: World, prefix: &str) -> Scene {
+        let stack = w.elb_stack(&unique(prefix)).await;
+        let api = w.rest_api().await;
+        Scene {
+            w,
+            stack,
+            api,
+            cfn: Cloudformation::new().await,
+        }
+    }
+
+    /// [`seed_props`] of `stage`: its `helloworldElb` bound to the stack's output.
+    pub fn props(&self, stage: &str) -> Value {
+        seed_props(&self.api, stage, &self.stack.name)
+    }
+
+    /// CloudFormation's Create of `logical` binding `stage` ([`Scene::props`]), answered by the
+    /// world's handler: the one response.
+    pub async fn create(&self, logical: &str, stage: &str) -> Received {
+        let event = self.cfn.create(logical, self.props(stage));
+        self.cfn.send(&self.w.handler(), event).await
+    }
+
+    /// As [`Scene::create`], within a Lambda time budget: the handler's result and every
+    /// request the receiver got.
+    pub async fn create_within(
+        &self,
+        logical: &str,
+        stage: &str,
+        budget: Duration,
+    ) -> (Result<Report, Undelivered>, Vec<Received>) {
+        let event = self.cfn.create(logical, self.props(stage));
+        self.cfn.send_raw(&self.w.handler(), event, budget).await
     }
 }
 
@@ -708,6 +823,33 @@ pub fn functions<'f>(fs: &'f [Function]) -> impl Fn(usize, Value) -> LocalBoxFut
     }
 }
 
+/// Plays `seq`, two sibling Creates, each in a `stage-binding` process of its own, their calls
+/// held at `gate` until both arrived: both answer SUCCESS and both were held.
+pub async fn play_siblings_in_two_processes(
+    w: &World,
+    cfn: &Cloudformation,
+    seq: &Sequence,
+    gate: &Gate,
+) {
+    let processes = [
+        w.stage_binding_process().await,
+        w.stage_binding_process().await,
+    ];
+    let mut player = cfn.player(seq).holding(gate.clone());
+    let answers = player.play(functions(&processes)).await.unwrap();
+    assert_success(&answers[0]);
+    assert_success(&answers[1]);
+    assert_eq!(gate.arrived(), 2, "both were held");
+}
+
+/// Stage variables as a map, from `(name, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Properties of a binding of `helloworldElb` on `stage` to a stack output.
 pub fn seed_props(api: &str, stage: &str, stack: &str) -> Value {
     json!({
@@ -719,6 +861,16 @@ pub fn seed_props(api: &str, stage: &str, stack: &str) -> Value {
             "helloworldElb": {"StackName": stack, "OutputKey": "EcsElbDnsName"}
         }
     })
+}
+
+/// Exactly one response, well-formed, FAILED with a Reason that contains every needle: that
+/// response.
+pub fn assert_one_failed<'r>(received: &'r [Received], needles: &[&str]) -> &'r Received {
+    assert_eq!(received.len(), 1, "exactly one response: {received:?}");
+    let r = &received[0];
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_failed(r, needles);
+    r
 }
 
 pub fn assert_success(r: &Received) {

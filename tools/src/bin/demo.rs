@@ -299,6 +299,29 @@ impl Bench {
             .and_then(|vars| vars.get(VARIABLE).cloned()))
     }
 
+    /// `helloworldElb` on `stage` holds `expected`; `when` says at what point.
+    async fn expect_var(&self, api_id: &str, stage: &str, expected: &str, when: &str) -> Step<()> {
+        let live = self.stage_var(api_id, stage).await?;
+        expect_eq(
+            &format!("stage {stage} variable {VARIABLE}{when}"),
+            expected,
+            live.as_deref(),
+        )
+    }
+
+    /// Stage dev still holds its own load balancer's name, and the narration says so.
+    async fn expect_dev_untouched(
+        &self,
+        out: &mut Narrator,
+        api_id: &str,
+        dev: &EcsStack,
+    ) -> Step<()> {
+        self.expect_var(api_id, "dev", &dev.dns, " (untouched)")
+            .await?;
+        out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+        Ok(())
+    }
+
     /// The last log lines of every running function, for failure reports.
     fn function_logs(&self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -960,23 +983,20 @@ async fn create_binding(
         .field("PhysicalResourceId")
         .unwrap_or_default()
         .to_string();
-    expect_eq(
-        &format!("the response's Data.{VARIABLE}"),
-        &stack.dns,
-        response
-            .body
-            .get("Data")
-            .and_then(|d| d.get(VARIABLE))
-            .and_then(Value::as_str),
-    )?;
-    let live = bench.stage_var(api_id, stage).await?;
-    expect_eq(
-        &format!("stage {stage} variable {VARIABLE}"),
-        &stack.dns,
-        live.as_deref(),
-    )?;
+    expect_data("response", &response, &stack.dns)?;
+    bench.expect_var(api_id, stage, &stack.dns, "").await?;
     out.detail(format!("  stage {stage}: {VARIABLE} = {}", stack.dns));
     Ok(physical_id)
+}
+
+/// The response's `Data.helloworldElb` is `expected`; `what` names the response.
+fn expect_data(what: &str, response: &Received, expected: &str) -> Step<()> {
+    let data = response.body.get("Data").and_then(|d| d.get(VARIABLE));
+    expect_eq(
+        &format!("the {what}'s Data.{VARIABLE}"),
+        expected,
+        data.and_then(Value::as_str),
+    )
 }
 
 /// What allowed the bindings, under the functions' `BindingAuthorization`.
@@ -1375,15 +1395,7 @@ async fn replace_under_traffic(
     show_response(out, &response);
     expect_success(function, &response)?;
     let new = stack.current().clone();
-    expect_eq(
-        &format!("the Update response's Data.{VARIABLE}"),
-        &new.dns,
-        response
-            .body
-            .get("Data")
-            .and_then(|d| d.get(VARIABLE))
-            .and_then(Value::as_str),
-    )?;
+    expect_data("Update response", &response, &new.dns)?;
     let position = |what: &str| replayed.steps.iter().position(|(_, s)| s.contains(what));
     match (position("has a healthy target"), position("the binding answers")) {
         (Some(healthy), Some(answered)) if healthy < answered => out.detail(format!(
@@ -1398,18 +1410,9 @@ async fn replace_under_traffic(
             ))
         }
     }
-    let live = bench.stage_var(api_id, "prod").await?;
-    expect_eq(
-        "stage prod variable helloworldElb after the update",
-        &new.dns,
-        live.as_deref(),
-    )?;
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
+    bench
+        .expect_var(api_id, "prod", &new.dns, " after the update")
+        .await?;
     let found = bench
         .elbv2
         .describe_load_balancers()
@@ -1429,7 +1432,7 @@ async fn replace_under_traffic(
         "stage prod: {VARIABLE} = {} (was {})",
         new.dns, old.dns
     ));
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    bench.expect_dev_untouched(out, api_id, dev).await?;
     let statuses: Vec<String> = report
         .statuses
         .iter()
@@ -1547,18 +1550,12 @@ async fn resync(
         &new.dns,
         live.as_deref(),
     )?;
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
     out.detail(format!(
         "stage prod: {VARIABLE} = {} already; nothing to re-point ({} from event to answer)",
         new.dns,
         secs(repointed)
     ));
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    bench.expect_dev_untouched(out, api_id, dev).await?;
     let again = function
         .api
         .invoke(event, INVOKE_TIMEOUT)
@@ -1618,14 +1615,7 @@ async fn delete_binding(
     out.detail(format!(
         "stage prod and its {VARIABLE} are gone (the binding had created the stage)"
     ));
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
-    Ok(())
+    bench.expect_dev_untouched(out, api_id, dev).await
 }
 
 // ---------------------------------------------------------------------------------------------
