@@ -468,6 +468,18 @@ impl FaultProxy {
             .count() as u64
     }
 
+    /// Requests to API Gateway (REST operations, `"<METHOD> <path>"`) made with `method` on a
+    /// path ending in `suffix` that were answered `status`.
+    pub fn answered(&self, method: &str, suffix: &str, status: u16) -> usize {
+        let prefix = format!("{method} ");
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.service == "apigateway" && r.status == Some(status))
+            .filter(|r| r.operation.starts_with(&prefix) && r.operation.ends_with(suffix))
+            .count()
+    }
+
     /// All requests since the last reset.
     pub fn total(&self) -> u64 {
         self.lock().records.len() as u64
@@ -1105,7 +1117,14 @@ mod tests {
             ("x-amz-target", "DynamoDB_20120810.Query"),
         ];
         // Method, path, headers, body: service and operation.
-        let cases: [(&str, &str, &[(&str, &str)], &[u8], (&str, &str)); 5] = [
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a [u8],
+            (&'a str, &'a str),
+        );
+        let cases: [Case; 5] = [
             ("POST", "/", &json_target, b"{}", ("dynamodb", "Query")),
             (
                 "POST",

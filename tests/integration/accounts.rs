@@ -76,10 +76,7 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
     assert_success(&r);
     assert_eq!(r.body["Data"]["remoteElb"], json!(first.dns));
     assert_eq!(hub.var(&api, "prod", "remoteElb").await, Some(first.dns));
-    assert_eq!(
-        hub.var(&api, "prod", "localElb").await,
-        Some(local.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "localElb", &local.dns).await;
     let mut keys: Vec<String> = hub
         .registry_items()
         .await
@@ -124,10 +121,7 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
         forwarded.trigger,
         format!("Stack(\"{stack}\") in {B}/{B_REGION}")
     );
-    assert_eq!(
-        hub.var(&api, "prod", "remoteElb").await,
-        Some(second.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "remoteElb", &second.dns).await;
     assert_eq!(hub.var(&api, "prod", "localElb").await, Some(local.dns));
 
     // The same event from account C (or from B in the hub's region) finds nothing.
@@ -165,10 +159,7 @@ async fn an_ecs_service_of_account_c_is_gated_on_its_own_load_balancers() {
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "ordersElb": {"Cluster": cluster, "Service": "orders", "RoleArn": role(C)}}});
     assert_success(&cfn.send_create(&hub.handler(), "Orders", props).await);
-    assert_eq!(
-        hub.var(&api, "prod", "ordersElb").await,
-        Some(stack.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "ordersElb", &stack.dns).await;
     assert_eq!(
         hub.registry_items().await[0].source.key().to_string(),
         format!("ecs#{cluster}/orders@{C}/")
@@ -314,14 +305,8 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     let received = cfn.receiver.received().await;
     assert_eq!(received.len(), 1, "{}", binding.process.log_text());
     assert_success(&received[0]);
-    assert_eq!(
-        hub.var(&api, "prod", "fromB").await,
-        Some(b_stack.dns.clone())
-    );
-    assert_eq!(
-        hub.var(&api, "prod", "fromC").await,
-        Some(c_stack.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "fromB", &b_stack.dns).await;
+    hub.assert_var(&api, "prod", "fromC", &c_stack.dns).await;
 
     // B replaces its load balancer; C moves its service to a new, healthy one.
     let b_new = b.replace_elb_stack(&b_stack.name).await;

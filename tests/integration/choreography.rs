@@ -103,10 +103,9 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_stage_t
 
 #[tokio::test]
 async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_deletes() {
-    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
-    let old = seed_props(&api, "prod", &stack.name);
-    let new = seed_props(&api, "next", &stack.name);
-    let seq = sequences::replacement_rollback("B", old, new);
+    let s = Scene::new("EcsChoreo").await;
+    let seq = sequences::replacement_rollback("B", s.props("prod"), s.props("next"));
+    let Scene { w, stack, api, cfn } = s;
     let h = [w.handler()];
     let mut player = cfn.player(&seq);
 
@@ -136,11 +135,10 @@ async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_del
 
 #[tokio::test]
 async fn failed_replacing_update_after_its_claim_then_rollback_keeps_the_binding() {
-    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
+    let s = Scene::new("EcsChoreo").await;
+    let seq = sequences::failed_update_rollback("B", s.props("prod"), s.props("next"));
+    let Scene { w, stack, api, cfn } = s;
     let proxy = w.proxy();
-    let old = seed_props(&api, "prod", &stack.name);
-    let new = seed_props(&api, "next", &stack.name);
-    let seq = sequences::failed_update_rollback("B", old, new);
     let h = [w.handler()];
     let mut player = cfn.player(&seq);
     player.play_until(1, handlers(&h)).await.unwrap();

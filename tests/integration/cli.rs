@@ -221,10 +221,8 @@ async fn sync_dry_run_plans_without_writing() {
         out.contains("1 change(s) and 0 release(s) planned, nothing written"),
         "{out}"
     );
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("elsewhere.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
     assert_eq!(
         w.registry_items().await[0].value.as_deref(),
         Some(stack.dns.as_str())
@@ -241,10 +239,8 @@ async fn sync_repairs_drift() {
     let o = cli(&w, &["sync", "--stack", "SomeOtherStack"]).await;
     assert_code(&o, 0);
     assert!(stdout(&o).contains("0 checked"), "{}", stdout(&o));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("elsewhere.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
 
     let o = cli(&w, &["sync", "--stack", &stack.name]).await;
 
@@ -256,10 +252,8 @@ async fn sync_repairs_drift() {
     );
     assert!(out.contains("1 changed"), "{out}");
     assert!(out.contains("0 failure(s)"), "{out}");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let rows = rows(&w).await;
     assert_eq!(rows[0].state, State::InSync);
 
@@ -331,8 +325,7 @@ async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_sa
 
 #[tokio::test]
 async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
-    let s = Scene::new("EcsHelloworldProd").await;
-    let (w, stack, api) = (&s.w, &s.stack, &s.api);
+    let Scene { w, stack, api, cfn } = Scene::new("EcsHelloworldProd").await;
     let from_stack = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
 
     // A stage that does not exist, with --no-create-stage: refused, nothing written.
@@ -378,7 +371,11 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     assert!(items[0].created_stage);
 
     // A variable of another owner is refused by name.
-    assert_success(&s.create("HelloworldProdBinding", "prod").await);
+    let props = seed_props(&api, "prod", &stack.name);
+    let r = cfn
+        .send_create(&w.handler(), "HelloworldProdBinding", props)
+        .await;
+    assert_success(&r);
     let o = bind(&w, &api, "prod", &["--var", "helloworldElb=value:x"]).await;
     assert_code(&o, 1);
     assert!(
@@ -398,10 +395,8 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].owner.logical_id, "HelloworldProdBinding");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
 
     // Unbinding again is not an error.
     let o = unbind(&w, &api, "dev", &[]).await;
@@ -457,7 +452,8 @@ async fn bad_arguments_exit_64_with_a_message() {
         ]
     };
     // Arguments, environment, and what stderr must say.
-    let cases: Vec<(Vec<&str>, &[(&str, &str)], &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
         (vec![], table, "Usage: stagewire"),
         (
             vec!["frobnicate"],
@@ -625,10 +621,8 @@ async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
     ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
-    assert_eq!(
-        w.var(&api, "prod", "legacyElb").await.as_deref(),
-        Some("old.example.com")
-    );
+    w.assert_var(&api, "prod", "legacyElb", "old.example.com")
+        .await;
     assert!(w.registry_items().await.is_empty());
 
     let o = bind(
@@ -645,10 +639,8 @@ async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
         out.contains("legacyElb: adopted, old.example.com -> new.example.com"),
         "{out}"
     );
-    assert_eq!(
-        w.var(&api, "prod", "legacyElb").await.as_deref(),
-        Some("new.example.com")
-    );
+    w.assert_var(&api, "prod", "legacyElb", "new.example.com")
+        .await;
     assert_eq!(registered(&w, "prod").await, ["legacyElb"]);
     // Once adopted it is the binding's own: binding it again needs no --adopt.
     let o = bind(&w, &api, "prod", &["--var", "legacyElb=value:v3"]).await;

@@ -27,10 +27,8 @@ async fn create_seed_binds_prod_to_the_stack_output() {
         r.body["Data"]["InvokeUrl"],
         format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod").as_str()
     );
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].value.as_deref(), Some(stack.dns.as_str()));
@@ -164,36 +162,20 @@ async fn a_service_with_several_load_balancers_needs_a_choice() {
 
 #[tokio::test]
 async fn update_that_changes_a_source() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let b = w.elb_stack(&unique("EcsB")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let h = w.handler();
-    let created = cfn
-        .send_create(&h, "B", seed_props(&api, "prod", &a.name))
-        .await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let b = s.w.elb_stack(&unique("EcsB")).await;
+    let moved = seed_props(&s.api, "prod", &b.name);
 
-    let r = cfn
-        .send(
-            &h,
-            cfn.update(
-                "B",
-                &physical,
-                seed_props(&api, "prod", &b.name),
-                seed_props(&api, "prod", &a.name),
-            ),
-        )
+    let r = s
+        .send(s.cfn.update("B", &physical, moved, s.props("prod")))
         .await;
 
     assert_success(&r);
     assert_eq!(r.field("PhysicalResourceId"), Some(physical.as_str()));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(b.dns.clone())
-    );
-    let items = w.registry_items().await;
+    s.w.assert_var(&s.api, "prod", "helloworldElb", &b.dns)
+        .await;
+    let items = s.w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(
         items[0].source.key().to_string(),
@@ -207,14 +189,9 @@ async fn update_that_adds_and_removes_variables() {
     let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
     w.deploy_stage(&api, "prod", &[("color", "blue")]).await;
     let h = w.handler();
-    let v1 = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"},
-        "banner": {"Value": "v1"}
-    }});
-    let v2 = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"},
-        "release": {"Value": "2026-11"}
-    }});
+    let seed = seed_props(&api, "prod", &stack.name);
+    let v1 = plus_literal(seed.clone(), "banner", "v1");
+    let v2 = plus_literal(seed, "release", "2026-11");
     let created = cfn.send_create(&h, "B", v1.clone()).await;
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
 
@@ -238,12 +215,11 @@ async fn update_that_adds_and_removes_variables() {
 
 #[tokio::test]
 async fn update_that_changes_the_stage_is_a_replacement() {
-    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let s = Scene::new("EcsA").await;
+    let old_id = s.created("B", "prod").await;
+    let (old_props, new_props) = (s.props("prod"), s.props("live"));
+    let Scene { w, stack, api, cfn } = s;
     let h = w.handler();
-    let old_props = seed_props(&api, "prod", &stack.name);
-    let new_props = seed_props(&api, "live", &stack.name);
-    let created = cfn.send_create(&h, "B", old_props.clone()).await;
-    let old_id = created.field("PhysicalResourceId").unwrap().to_string();
 
     let r = cfn
         .send(
@@ -254,10 +230,8 @@ async fn update_that_changes_the_stage_is_a_replacement() {
     assert_success(&r);
     let new_id = r.field("PhysicalResourceId").unwrap().to_string();
     assert_ne!(new_id, old_id);
-    assert_eq!(
-        w.var(&api, "live", "helloworldElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "live", "helloworldElb", &stack.dns)
+        .await;
 
     // CloudFormation then deletes the old resource: only the old binding goes away.
     let d = cfn.send(&h, cfn.delete("B", &old_id, old_props)).await;
@@ -267,10 +241,8 @@ async fn update_that_changes_the_stage_is_a_replacement() {
         None,
         "old stage it created is deleted"
     );
-    assert_eq!(
-        w.var(&api, "live", "helloworldElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "live", "helloworldElb", &stack.dns)
+        .await;
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].owner.physical_id, new_id);
@@ -281,10 +253,7 @@ async fn delete_removes_only_what_it_owns_and_wrote() {
     let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
     w.deploy_stage(&api, "prod", &[("color", "blue")]).await;
     let h = w.handler();
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"},
-        "banner": {"Value": "v1"}
-    }});
+    let props = plus_literal(seed_props(&api, "prod", &stack.name), "banner", "v1");
     let created = cfn.send_create(&h, "B", props.clone()).await;
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
     // An operator changes one bound variable by hand: stagewire no longer wrote that value.
@@ -306,20 +275,14 @@ async fn delete_removes_only_what_it_owns_and_wrote() {
 
 #[tokio::test]
 async fn delete_of_a_stage_it_created_deletes_the_stage() {
-    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
-    let h = w.handler();
-    let props = seed_props(&api, "prod", &stack.name);
-    let created = cfn.send_create(&h, "B", props.clone()).await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let delete = || s.cfn.delete("B", &physical, s.props("prod"));
 
-    let first = cfn
-        .send(&h, cfn.delete("B", &physical, props.clone()))
-        .await;
-    assert_success(&first);
-    assert_eq!(w.stage_vars(&api, "prod").await, None);
+    assert_success(&s.send(delete()).await);
+    assert_eq!(s.w.stage_vars(&s.api, "prod").await, None);
 
-    let second = cfn.send(&h, cfn.delete("B", &physical, props)).await;
-    assert_success(&second);
+    assert_success(&s.send(delete()).await);
 }
 
 #[tokio::test]
@@ -338,10 +301,8 @@ async fn delete_after_a_failed_create_succeeds_and_touches_nothing() {
 
     let d = cfn.send(&h, cfn.delete("B", &physical, props)).await;
     assert_success(&d);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("kept.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "kept.example.com")
+        .await;
 }
 
 #[tokio::test]
@@ -360,19 +321,17 @@ async fn delete_after_a_create_with_unreadable_properties() {
 
 #[tokio::test]
 async fn delete_when_the_api_is_already_gone() {
-    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
-    let h = w.handler();
-    let props = seed_props(&api, "prod", &stack.name);
-    let created = cfn.send_create(&h, "B", props.clone()).await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let Scene { w, api, cfn, .. } = &s;
     w.apigw
         .delete_rest_api()
-        .rest_api_id(&api)
+        .rest_api_id(api)
         .send()
         .await
         .unwrap();
 
-    let d = cfn.send(&h, cfn.delete("B", &physical, props)).await;
+    let d = s.send(cfn.delete("B", &physical, s.props("prod"))).await;
 
     assert_success(&d);
     assert!(w.registry_items().await.is_empty());
@@ -401,10 +360,8 @@ async fn a_second_binding_cannot_claim_an_owned_variable() {
         .send_create(&h, "Intruder", seed_props(&api, "prod", &b.name))
         .await;
     assert_failed(&r, &["helloworldElb", "owned by", "Owner", &first.stack_id]);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     // Its Delete (after the failed Create) leaves the owner's variable alone.
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     assert_success(

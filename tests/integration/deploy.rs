@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::StackStatus;
 use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::domain::Authorization;
@@ -67,22 +67,10 @@ async fn delete_leftover(w: &World, name: &str) {
 async fn create_ecs_stack(w: &World, name: &str, environment: &str) -> EcsStack {
     delete_leftover(w, name).await;
     let text = std::fs::read_to_string(examples::workspace_file(ECS_TEMPLATE)).unwrap();
-    let created = w
-        .cfn
-        .create_stack()
-        .stack_name(name)
-        .template_body(examples::without_binding(&text))
-        .parameters(
-            Parameter::builder()
-                .parameter_key("EnvironmentName")
-                .parameter_value(environment)
-                .build(),
-        )
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    let template = examples::without_binding(&text);
+    let stack_id = examples::create_ecs_stack(&w.cfn, &template, name, environment)
         .await
         .unwrap();
-    let stack_id = created.stack_id().unwrap().to_string();
     let dns = stack_output(w, &stack_id, "EcsElbDnsName").await;
     let listed = w
         .cfn

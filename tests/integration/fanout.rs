@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+use stagewire::domain::{ApiKind, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
 
-use crate::support::{unique, World};
+use crate::support::{owner_of, unique, written, World};
 
 /// The event source's maximum concurrency.
 const WORKERS: usize = 4;
@@ -25,26 +25,19 @@ fn scheduled_event() -> Value {
 
 /// Two variables on `stage` of `api`, bound to literals `new`, the stage holding `old`.
 fn records(api: &str, stage: &str, stack_id: &str) -> Vec<Record> {
+    let physical_id = format!("stagewire:rest:{api}:{stage}:Binding");
     ["a", "b"]
         .iter()
-        .map(|v| Record {
-            stage: StageRef::new(ApiKind::Rest, api, stage),
-            variable: (*v).into(),
-            owner: Owner {
-                stack_id: stack_id.into(),
-                logical_id: "Binding".into(),
-                physical_id: format!("stagewire:rest:{api}:{stage}:Binding"),
-            },
-            source: Source::Literal {
+        .map(|v| {
+            let source = Source::Literal {
                 value: "new".into(),
-            },
-            value: Some("old".into()),
-            written_at: Some(0),
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 1,
+            };
+            written(
+                (StageRef::new(ApiKind::Rest, api, stage), (*v).into()),
+                owner_of(stack_id, "Binding", &physical_id),
+                source,
+                "old",
+            )
         })
         .collect()
 }

@@ -258,15 +258,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     proxy.lift_apigateway_quotas();
     assert_all_succeeded(&reports);
     let throttled = proxy.over_quota();
-    let creates = proxy
-        .records()
-        .iter()
-        .filter(|r| {
-            r.operation.ends_with("/stages")
-                && r.operation.starts_with("POST")
-                && r.status == Some(201)
-        })
-        .count();
+    let creates = proxy.answered("POST", "/stages", 201);
     let received = cfn.receiver.received().await;
     assert_eq!(received.len(), 30);
     for r in &received {
@@ -275,7 +267,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     }
     for i in 0..30 {
         assert_eq!(
-            w.var(&api, &format!("s{i}"), "helloworldElb")
+            w.var(api, &format!("s{i}"), "helloworldElb")
                 .await
                 .as_deref(),
             Some(stack.dns.as_str()),
@@ -552,29 +544,22 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
     proxy.lift_apigateway_quotas();
 
     assert_all_succeeded(&reports);
-    let answered = |method: &str, suffix: &str, status: u16| {
-        proxy
-            .records()
-            .into_iter()
-            .filter(|r| {
-                r.service == "apigateway"
-                    && r.operation.starts_with(method)
-                    && r.operation.ends_with(suffix)
-                    && r.status == Some(status)
-            })
-            .count()
-    };
     // Every stage is made by CreateStage from a deployment. Deployments: the quota throttles
     // a second one within 5 s and a sandbox that waited finds its sibling's instead, so one on
     // a quick run; on a loaded machine a sandbox may reach the quota's next slot before it
     // looks again, but none deploys twice.
-    let deployments = answered("POST", "/deployments", 201);
+    let deployments = proxy.answered("POST", "/deployments", 201);
     assert!(
         (1..=3).contains(&deployments),
         "{deployments} deployments: {:?}",
         proxy.counts()
     );
-    assert_eq!(answered("POST", "/stages", 201), 3, "{:?}", proxy.counts());
+    assert_eq!(
+        proxy.answered("POST", "/stages", 201),
+        3,
+        "{:?}",
+        proxy.counts()
+    );
     println!(
         "3 new stages in separate sandboxes: {} calls throttled ({:?})",
         proxy.over_quota(),
@@ -582,7 +567,7 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
     );
     for i in 0..3 {
         assert_eq!(
-            w.var(&api, &format!("n{i}"), "helloworldElb")
+            w.var(api, &format!("n{i}"), "helloworldElb")
                 .await
                 .as_deref(),
             Some(stack.dns.as_str())

@@ -10,6 +10,14 @@ use std::collections::BTreeMap;
 
 use crate::support::*;
 
+/// A world whose proxy plays HTTP API stages, an HTTP API, and CloudFormation's side of a
+/// stack of bindings.
+async fn http_scene() -> (World, String, Cloudformation) {
+    let w = World::builder().http_api_stages().build().await;
+    let api = w.http_api().await;
+    (w, api, Cloudformation::new().await)
+}
+
 /// The stage's variables, `None` when the stage does not exist.
 async fn http_vars(w: &World, api: &str, stage: &str) -> Option<BTreeMap<String, String>> {
     match w
@@ -67,11 +75,9 @@ fn the_one_update_stage(proxy: &FaultProxy, api: &str, stage: &str) -> Value {
 
 #[tokio::test]
 async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_deleted() {
-    let w = World::builder().http_api_stages().build().await;
+    let (w, api, cfn) = http_scene().await;
     let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttp")).await;
-    let api = w.http_api().await;
-    let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
 
     // Create: a new stage with the binding's variables.
@@ -145,11 +151,9 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
 #[tokio::test]
 async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_stage_then_one_meets_conflict_and_both_succeed(
 ) {
-    let w = World::builder().http_api_stages().build().await;
+    let (w, api, cfn) = http_scene().await;
     let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
-    let api = w.http_api().await;
-    let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
     // Both reads of the missing stage are held until both have arrived, so that both bindings
     // see no stage and both create it.
@@ -191,10 +195,8 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
 #[tokio::test]
 async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_delete_deletes_it()
 {
-    let w = World::builder().http_api_stages().build().await;
+    let (w, api, cfn) = http_scene().await;
     let proxy = w.proxy();
-    let api = w.http_api().await;
-    let cfn = Cloudformation::new().await;
     let bound = props(&api, "$default", json!({"banner": "hello"}));
 
     let r = cfn

@@ -7,78 +7,46 @@
 
 use serde_json::{json, Value};
 use stagewire_devkit::sequences::made_up_id;
-use stagewire_devkit::Received;
 
 use crate::support::*;
 
-/// A stack's binding `B` of `helloworldElb` on `prod` to a stack output, not created yet.
-struct Scene {
-    w: World,
-    stack: ElbStack,
-    api: String,
-    cfn: Cloudformation,
-    props: Value,
+/// A scene with the binding `B` of `helloworldElb` on `prod` created: its Create event and
+/// physical id.
+async fn bound() -> (Scene, Value, String) {
+    let s = Scene::new("EcsReplay").await;
+    let create = s.cfn.create("B", s.props("prod"));
+    let r = s.send(create.clone()).await;
+    assert_success(&r);
+    let physical = r.field("PhysicalResourceId").unwrap().to_string();
+    (s, create, physical)
 }
 
-impl Scene {
-    async fn new() -> Scene {
-        let w = World::new().await;
-        let stack = w.elb_stack(&unique("EcsReplay")).await;
-        let api = w.rest_api().await;
-        let props = seed_props(&api, "prod", &stack.name);
-        Scene {
-            cfn: Cloudformation::new().await,
-            w,
-            stack,
-            api,
-            props,
-        }
-    }
+/// Sends a request CloudFormation would not send now: refused, naming `why`, and
+/// CloudFormation's view of `B` unchanged.
+async fn refused(s: &Scene, event: Value, why: &str) {
+    let before = s.cfn.described("B");
+    let r = s.send(event).await;
+    assert_failed(&r, &["refused", "is not CloudFormation's", why]);
+    assert_eq!(s.cfn.described("B"), before, "the refusal moves nothing");
+}
 
-    /// The scene with `B` created: its Create event and physical id.
-    async fn bound() -> (Scene, Value, String) {
-        let s = Scene::new().await;
-        let create = s.cfn.create("B", s.props.clone());
-        let r = s.send(create.clone()).await;
-        assert_success(&r);
-        let physical = r.field("PhysicalResourceId").unwrap().to_string();
-        (s, create, physical)
-    }
-
-    async fn send(&self, event: Value) -> Received {
-        self.cfn.send(&self.w.handler(), event).await
-    }
-
-    /// Sends a request CloudFormation would not send now: refused, naming `why`, and
-    /// CloudFormation's view of `B` unchanged.
-    async fn refused(&self, event: Value, why: &str) {
-        let before = self.cfn.described("B");
-        let r = self.send(event).await;
-        assert_failed(&r, &["refused", "is not CloudFormation's", why]);
-        assert_eq!(self.cfn.described("B"), before, "the refusal moves nothing");
-    }
-
-    /// `helloworldElb` on `prod`, and how many records the registry holds.
-    async fn bound_value(&self) -> (Option<String>, usize) {
-        let value = self.w.var(&self.api, "prod", "helloworldElb").await;
-        (value, self.w.registry_items().await.len())
-    }
+/// `helloworldElb` on `prod`, and how many records the registry holds.
+async fn bound_value(s: &Scene) -> (Option<String>, usize) {
+    let value = s.w.var(&s.api, "prod", "helloworldElb").await;
+    (value, s.w.registry_items().await.len())
 }
 
 #[tokio::test]
 async fn a_create_replayed_or_sent_again_after_create_complete_is_refused() {
-    let (s, create, physical) = Scene::bound().await;
+    let (s, create, physical) = bound().await;
     assert_eq!(
         s.cfn.described("B"),
         Some(("CREATE_COMPLETE".into(), Some(physical.clone())))
     );
 
-    s.refused(create, "is CREATE_COMPLETE").await;
+    refused(&s, create, "is CREATE_COMPLETE").await;
     // A stale Create of another stage: another physical id.
-    let mut next = s.props.clone();
-    next["StageName"] = json!("next");
-    s.refused(s.cfn.create("B", next), "is CREATE_COMPLETE")
-        .await;
+    refused(&s, s.cfn.create("B", s.props("next")), "is CREATE_COMPLETE").await;
 
     assert_eq!(s.w.stage_vars(&s.api, "next").await, None);
     let records = s.w.registry_items().await;
@@ -88,32 +56,32 @@ async fn a_create_replayed_or_sent_again_after_create_complete_is_refused() {
 
 #[tokio::test]
 async fn an_update_replayed_after_a_later_update_completed_is_refused_and_keeps_the_later_value() {
-    let (s, _, physical) = Scene::bound().await;
+    let (s, _, physical) = bound().await;
     let other = s.w.elb_stack(&unique("EcsOther")).await;
     let moved = seed_props(&s.api, "prod", &other.name);
-    let first = s.cfn.update("B", &physical, moved.clone(), s.props.clone());
+    let first = s.cfn.update("B", &physical, moved.clone(), s.props("prod"));
     assert_success(&s.send(first.clone()).await);
-    let back = s.cfn.update("B", &physical, s.props.clone(), moved);
+    let back = s.cfn.update("B", &physical, s.props("prod"), moved);
     assert_success(&s.send(back).await);
 
-    s.refused(first, "is UPDATE_COMPLETE").await;
+    refused(&s, first, "is UPDATE_COMPLETE").await;
 
-    assert_eq!(s.bound_value().await, (Some(s.stack.dns.clone()), 1));
+    assert_eq!(bound_value(&s).await, (Some(s.stack.dns.clone()), 1));
 }
 
 #[tokio::test]
 async fn an_update_replayed_after_the_delete_is_refused_and_writes_nothing() {
-    let (s, _, physical) = Scene::bound().await;
-    let mut banner = s.props.clone();
+    let (s, _, physical) = bound().await;
+    let mut banner = s.props("prod");
     banner["Variables"]["banner"] = json!({"Value": "v2"});
     let update = s
         .cfn
-        .update("B", &physical, banner.clone(), s.props.clone());
+        .update("B", &physical, banner.clone(), s.props("prod"));
     assert_success(&s.send(update.clone()).await);
     assert_success(&s.send(s.cfn.delete("B", &physical, banner)).await);
     assert_eq!(s.cfn.described("B"), None, "the binding is gone");
 
-    s.refused(update, "holds no resource B").await;
+    refused(&s, update, "holds no resource B").await;
 
     assert_eq!(s.w.stage_vars(&s.api, "prod").await, None);
     assert!(s.w.registry_items().await.is_empty());
@@ -121,28 +89,28 @@ async fn an_update_replayed_after_the_delete_is_refused_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_delete_replayed_after_the_binding_was_created_again_is_refused_and_the_binding_stays() {
-    let (s, _, physical) = Scene::bound().await;
-    let delete = s.cfn.delete("B", &physical, s.props.clone());
+    let (s, _, physical) = bound().await;
+    let delete = s.cfn.delete("B", &physical, s.props("prod"));
     assert_success(&s.send(delete.clone()).await);
-    let again = s.send(s.cfn.create("B", s.props.clone())).await;
+    let again = s.send(s.cfn.create("B", s.props("prod"))).await;
     assert_success(&again);
     assert_eq!(again.field("PhysicalResourceId"), Some(physical.as_str()));
 
-    s.refused(delete, "is CREATE_COMPLETE").await;
+    refused(&s, delete, "is CREATE_COMPLETE").await;
 
-    assert_eq!(s.bound_value().await, (Some(s.stack.dns.clone()), 1));
+    assert_eq!(bound_value(&s).await, (Some(s.stack.dns.clone()), 1));
 }
 
 #[tokio::test]
 async fn a_create_delivered_after_cloudformation_gave_up_on_it_and_deleted_it_is_refused() {
-    let s = Scene::new().await;
-    let late = s.cfn.create("B", s.props.clone());
+    let s = Scene::new("EcsReplay").await;
+    let late = s.cfn.create("B", s.props("prod"));
     s.cfn.give_up("B");
     let made_up = made_up_id(&s.cfn.stack_id, "B");
-    assert_success(&s.send(s.cfn.delete("B", &made_up, s.props.clone())).await);
+    assert_success(&s.send(s.cfn.delete("B", &made_up, s.props("prod"))).await);
     assert_eq!(s.cfn.described("B"), None, "the binding is gone");
 
-    s.refused(late, "holds no resource B").await;
+    refused(&s, late, "holds no resource B").await;
 
     assert_eq!(s.w.stage_vars(&s.api, "prod").await, None);
     assert!(s.w.registry_items().await.is_empty());

@@ -93,14 +93,9 @@ async fn seed_prod_replaced_repoints_prod_and_leaves_dev() {
 
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
     assert_eq!(summary.changed[0].from.as_deref(), Some(prod.dns.as_str()));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(replaced.dns.clone())
-    );
-    assert_eq!(
-        w.var(&api, "dev", "helloworldElb").await,
-        Some(dev.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &replaced.dns)
+        .await;
+    w.assert_var(&api, "dev", "helloworldElb", &dev.dns).await;
     let prod_item = w
         .registry_items()
         .await
@@ -127,14 +122,10 @@ async fn two_stages_on_two_apis_follow_one_stack() {
 
     assert_eq!(summary.bindings_checked, 2);
     assert_eq!(summary.changed.len(), 2);
-    assert_eq!(
-        w.var(&api1, "prod", "helloworldElb").await,
-        Some(replaced.dns.clone())
-    );
-    assert_eq!(
-        w.var(&api2, "live", "helloworldElb").await,
-        Some(replaced.dns)
-    );
+    w.assert_var(&api1, "prod", "helloworldElb", &replaced.dns)
+        .await;
+    w.assert_var(&api2, "live", "helloworldElb", &replaced.dns)
+        .await;
 }
 
 /// An ECS service `orders` behind the load balancer of stack `EcsOrders…`, and `prod`'s
@@ -192,10 +183,7 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
         "{:?}",
         held.deferred()
     );
-    assert_eq!(
-        w.var(&api, "prod", "ordersElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "prod", "ordersElb", &stack.dns).await;
     let item = &w.registry_items().await[0];
     assert!(item.last_error.as_deref().unwrap().contains("deferred"));
 
@@ -378,10 +366,8 @@ async fn duplicated_and_reordered_events_converge() {
         .filter(|r| r.operation == "UpdateItem" && r.status == Some(400))
         .count();
     assert_eq!(refused, 1, "A's conditional write was refused once");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(third.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &third.dns)
+        .await;
     let item = &w.registry_items().await[0];
     assert_eq!(item.value.as_deref(), Some(third.dns.as_str()));
     assert!(item.version > version_before);
@@ -439,10 +425,8 @@ async fn eight_concurrent_invocations_for_one_stack() {
         "{bodies:?}"
     );
     for stage in ["prod", "blue", "green"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await,
-            Some(replaced.dns.clone())
-        );
+        w.assert_var(&api, stage, "helloworldElb", &replaced.dns)
+            .await;
     }
     for item in w.registry_items().await {
         assert_eq!(item.value.as_deref(), Some(replaced.dns.as_str()));
@@ -463,10 +447,8 @@ async fn a_deleted_source_keeps_the_value_and_records_the_error() {
 
     assert!(summary.changed.is_empty());
     assert_eq!(summary.unresolved().len(), 1);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let item = &w.registry_items().await[0];
     assert_eq!(item.value.as_deref(), Some(stack.dns.as_str()));
     let err = item.last_error.as_deref().unwrap();
@@ -540,10 +522,8 @@ async fn throttled_api_gateway_calls_are_retried() {
         .collect();
 
     assert_eq!(summary.changed.len(), 1);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(replaced.dns)
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &replaced.dns)
+        .await;
     let answers: Vec<Option<u16>> = apigateway.iter().map(|r| r.status).collect();
     // The re-sync's GetStage was throttled twice and retried, then its UpdateStage went through.
     assert_eq!(

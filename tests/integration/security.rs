@@ -240,10 +240,8 @@ async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
         .await;
 
     assert_failed(&r, &["not authorized", &api, ALLOWED_STACKS_TAG]);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("team-b.example")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "team-b.example")
+        .await;
     assert!(w.registry_items().await.is_empty());
 }
 

@@ -314,17 +314,11 @@ impl World {
     /// CloudFormation's side for a stack that exists (moto cannot hold custom resources, so
     /// the stack holds a placeholder): what a re-sync asks about the bindings' owner is true.
     pub async fn owning_stack(&self) -> Cloudformation {
-        let created = self
-            .cfn
-            .create_stack()
-            .stack_name(unique("ApiStack"))
-            .template_body(
-                r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-            )
-            .send()
+        let name = unique("ApiStack");
+        let stack_id = stagewire_devkit::examples::placeholder_stack(&self.cfn, &name)
             .await
             .unwrap();
-        Cloudformation::for_stack(created.stack_id().unwrap()).await
+        Cloudformation::for_stack(&stack_id).await
     }
 
     /// An HTTP API (API Gateway v2): its id.
@@ -393,6 +387,12 @@ impl World {
 
     pub async fn var(&self, api: &str, stage: &str, name: &str) -> Option<String> {
         self.stage_vars(api, stage).await?.get(name).cloned()
+    }
+
+    /// `name` on `stage` of the REST API `api` holds `expected`.
+    pub async fn assert_var(&self, api: &str, stage: &str, name: &str, expected: &str) {
+        let value = self.var(api, stage, name).await;
+        assert_eq!(value.as_deref(), Some(expected), "{name} on stage {stage}");
     }
 
     /// Deploy the ELB stack `name` with a fresh load balancer.
@@ -777,11 +777,22 @@ impl Scene {
         seed_props(&self.api, stage, &self.stack.name)
     }
 
+    /// `event` answered by the world's handler: the one response.
+    pub async fn send(&self, event: Value) -> Received {
+        self.cfn.send(&self.w.handler(), event).await
+    }
+
     /// CloudFormation's Create of `logical` binding `stage` ([`Scene::props`]), answered by the
     /// world's handler: the one response.
     pub async fn create(&self, logical: &str, stage: &str) -> Received {
-        let event = self.cfn.create(logical, self.props(stage));
-        self.cfn.send(&self.w.handler(), event).await
+        self.send(self.cfn.create(logical, self.props(stage))).await
+    }
+
+    /// As [`Scene::create`], which must succeed: the physical id it answered.
+    pub async fn created(&self, logical: &str, stage: &str) -> String {
+        let r = self.create(logical, stage).await;
+        assert_success(&r);
+        r.field("PhysicalResourceId").unwrap().to_string()
     }
 
     /// As [`Scene::create`], within a Lambda time budget: the handler's result and every
@@ -873,6 +884,12 @@ pub fn assert_one_failed<'r>(received: &'r [Received], needles: &[&str]) -> &'r 
     r
 }
 
+/// `props` with the variable `name` bound to the literal `value` too.
+pub fn plus_literal(mut props: Value, name: &str, value: &str) -> Value {
+    props["Variables"][name] = json!({ "Value": value });
+    props
+}
+
 pub fn assert_success(r: &Received) {
     assert_eq!(r.status(), Some("SUCCESS"), "{}", r.body);
 }
@@ -889,37 +906,60 @@ pub fn assert_failed(r: &Received, needles: &[&str]) {
 /// `count` registry records over `stages` stages of fictitious APIs, each bound to one of 100
 /// other stacks: the crowd a targeted lookup must not touch.
 pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Record> {
-    use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+    use stagewire::domain::{ApiKind, Source, StageRef};
     (0..count)
         .map(|i| {
             let stage_no = i % stages;
-            Record {
-                stage: StageRef::new(
-                    ApiKind::Rest,
-                    format!("filler{}", stage_no / 10),
-                    format!("s{stage_no}"),
-                ),
-                variable: format!("v{}", i / stages),
-                owner: Owner {
-                    stack_id: format!(
-                        "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}"
-                    ),
-                    logical_id: "Filler".into(),
-                    physical_id: format!("filler-{stage_no}"),
-                },
-                source: Source::StackOutput {
-                    stack: format!("FillerStack{}", i % 100),
-                    output_key: "EcsElbDnsName".into(),
-                    at: Default::default(),
-                },
-                value: Some(format!("filler-{i}.us-east-1.elb.amazonaws.com")),
-                written_at: Some(0),
-                via: None,
-                created_stage: false,
-                last_error: None,
-                checked_at: None,
-                version: 0,
-            }
+            let stage = StageRef::new(
+                ApiKind::Rest,
+                format!("filler{}", stage_no / 10),
+                format!("s{stage_no}"),
+            );
+            let owner =
+                format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}");
+            let source = Source::StackOutput {
+                stack: format!("FillerStack{}", i % 100),
+                output_key: "EcsElbDnsName".into(),
+                at: Default::default(),
+            };
+            written(
+                (stage, format!("v{}", i / stages)),
+                owner_of(&owner, "Filler", &format!("filler-{stage_no}")),
+                source,
+                &format!("filler-{i}.us-east-1.elb.amazonaws.com"),
+            )
         })
         .collect()
+}
+
+/// A binding's owner: its stack, logical and physical id.
+pub fn owner_of(stack_id: &str, logical_id: &str, physical_id: &str) -> stagewire::domain::Owner {
+    stagewire::domain::Owner {
+        stack_id: stack_id.into(),
+        logical_id: logical_id.into(),
+        physical_id: physical_id.into(),
+    }
+}
+
+/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value` (at
+/// time 0, its first version), owned by `owner` and fed by `source`.
+pub fn written(
+    (stage, variable): (stagewire::domain::StageRef, String),
+    owner: stagewire::domain::Owner,
+    source: stagewire::domain::Source,
+    value: &str,
+) -> Record {
+    Record {
+        stage,
+        variable,
+        owner,
+        source,
+        value: Some(value.to_string()),
+        written_at: Some(0),
+        via: None,
+        created_stage: false,
+        last_error: None,
+        checked_at: None,
+        version: 1,
+    }
 }

@@ -18,12 +18,12 @@ use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
 use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
-use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
+use stagewire::domain::{ApiKind, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
 use stagewire_devkit::{error_chain, Function, LocalAws};
 
-use super::{err, rss, secs, thousands, BenchResult, TABLE};
+use super::{err, rss, secs, thousands, BenchResult};
 
 /// Accounts of the sources: the hub's own (the first) and members.
 const ACCOUNTS: usize = 10;
@@ -116,27 +116,14 @@ fn place(i: usize, stages: usize) -> (usize, String) {
 fn record(i: usize, stages: usize, apis: &[String], owner: &str) -> Record {
     let (stage_no, variable) = place(i, stages);
     let (source, value) = source(i);
-    Record {
-        stage: StageRef::new(
-            ApiKind::Rest,
-            &apis[stage_no / STAGES_PER_API],
-            format!("s{stage_no}"),
-        ),
-        variable,
-        owner: Owner {
-            stack_id: owner.to_string(),
-            logical_id: format!("Binding{stage_no}"),
-            physical_id: format!("binding-{stage_no}"),
-        },
-        source,
-        value: Some(value),
-        written_at: Some(0),
-        via: None,
-        created_stage: false,
-        last_error: None,
-        checked_at: None,
-        version: 1,
-    }
+    let api = &apis[stage_no / STAGES_PER_API];
+    let stage = StageRef::new(ApiKind::Rest, api, format!("s{stage_no}"));
+    let owned = (
+        owner,
+        format!("Binding{stage_no}"),
+        format!("binding-{stage_no}"),
+    );
+    super::written((stage, variable), owned, source, value)
 }
 
 /// One run: the planner and `workers` workers over the whole registry.
@@ -180,9 +167,7 @@ pub async fn measure(
 
 async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
     eprintln!("bench: seeding {bindings} bindings over {stages} stages");
-    let aws = LocalAws::start(TABLE).await.map_err(err(
-        "starting moto, the registry table and the counting proxy",
-    ))?;
+    let aws = super::local_aws().await?;
     let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
@@ -191,16 +176,9 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
             r#"{{"Resources": {{"Placeholder": {{"Type": "AWS::CloudFormation::WaitConditionHandle"}}}}, "Outputs": {{{outputs}}}}}"#
         )
     };
-    let owner = cfn
-        .create_stack()
-        .stack_name("Bindings")
-        .template_body(stack(String::new()))
-        .send()
+    let owner = stagewire_devkit::examples::placeholder_stack(&cfn, "Bindings")
         .await
-        .map_err(err("CreateStack"))?
-        .stack_id()
-        .unwrap_or_default()
-        .to_string();
+        .map_err(err("CreateStack"))?;
     for k in 0..ACCOUNTS * REGIONS.len() {
         let (a, r) = place_of(k);
         let (_, value) = source(k);

@@ -50,15 +50,10 @@ use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
     deploy_elb_stack, error_chain, CfnEvents, Function, LocalAws, Outcome, ResponseReceiver,
 };
+use stagewire_tools::{ACCOUNT, OUTPUT_KEY, REGION, SERVICE_TOKEN, VARIABLE};
 
 const TABLE: &str = "stagewire-bench-registry";
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = stagewire_devkit::moto::REGION;
 const ELB_STACK: &str = "BenchElbStack";
-const OUTPUT_KEY: &str = "EcsElbDnsName";
-const VARIABLE: &str = "helloworldElb";
-const SERVICE_TOKEN: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
 /// The stages the three real bindings create; the first Create is the measured seed Create.
 const REAL_STAGES: [&str; 3] = ["prod", "dev", "qa"];
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -277,27 +272,57 @@ impl Launcher {
     }
 }
 
+/// moto of the bench's own, its registry table, and the proxy that counts the functions' calls.
+async fn local_aws() -> BenchResult<LocalAws> {
+    LocalAws::start(TABLE).await.map_err(err(
+        "starting moto, the registry table and the counting proxy",
+    ))
+}
+
 /// The registry record of one filler binding, stored with the library's codec.
 fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
     let stage_no = i % stages;
-    Record {
-        stage: StageRef::new(
-            ApiKind::Rest,
-            format!("filler{}", stage_no / 10),
-            format!("s{stage_no}"),
+    let stage = StageRef::new(
+        ApiKind::Rest,
+        format!("filler{}", stage_no / 10),
+        format!("s{stage_no}"),
+    );
+    let source = Source::StackOutput {
+        stack: format!("FillerStack{}", i % 100),
+        output_key: OUTPUT_KEY.into(),
+        at: Default::default(),
+    };
+    written(
+        (stage, format!("v{}", i / stages)),
+        (
+            owner_stack,
+            format!("Filler{stage_no}"),
+            format!("filler-{stage_no}"),
         ),
-        variable: format!("v{}", i / stages),
+        source,
+        format!("filler-{i}.{REGION}.elb.amazonaws.com"),
+    )
+}
+
+/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value`
+/// (at time 0, its first version), owned by `(stack id, logical id, physical id)` and fed by
+/// `source`.
+fn written(
+    (stage, variable): (StageRef, String),
+    (stack_id, logical_id, physical_id): (&str, String, String),
+    source: Source,
+    value: String,
+) -> Record {
+    Record {
+        stage,
+        variable,
         owner: Owner {
-            stack_id: owner_stack.to_string(),
-            logical_id: format!("Filler{stage_no}"),
-            physical_id: format!("filler-{stage_no}"),
+            stack_id: stack_id.to_string(),
+            logical_id,
+            physical_id,
         },
-        source: Source::StackOutput {
-            stack: format!("FillerStack{}", i % 100),
-            output_key: OUTPUT_KEY.into(),
-            at: Default::default(),
-        },
-        value: Some(format!("filler-{i}.{REGION}.elb.amazonaws.com")),
+        source,
+        value: Some(value),
         written_at: Some(0),
         via: None,
         created_stage: false,
@@ -744,14 +769,7 @@ async fn run_burst(world: &mut World, launcher: &Launcher, n: usize) -> BenchRes
             .entry((r.service.clone(), r.operation.clone()))
             .or_default() += 1;
     }
-    let created = records
-        .iter()
-        .filter(|r| {
-            r.operation.starts_with("POST ")
-                && r.operation.ends_with("/stages")
-                && r.status == Some(201)
-        })
-        .count();
+    let created = world.aws.proxy.answered("POST", "/stages", 201);
     drop(functions);
     Ok(Burst {
         wall,
@@ -820,9 +838,7 @@ async fn run(options: Options) -> BenchResult<()> {
     };
 
     eprintln!("bench: starting moto and the registry table");
-    let aws = LocalAws::start(TABLE).await.map_err(err(
-        "starting moto, the registry table and the counting proxy",
-    ))?;
+    let aws = local_aws().await?;
     let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let receiver = ResponseReceiver::start(Vec::new())
@@ -832,18 +848,9 @@ async fn run(options: Options) -> BenchResult<()> {
     // a placeholder): the full reconcile asks CloudFormation about each owning stack and
     // releases the bindings of stacks that are gone.
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let owner_stack = cfn
-        .create_stack()
-        .stack_name("EcsDemoApi")
-        .template_body(
-            r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-        )
-        .send()
+    let owner_stack = stagewire_devkit::examples::placeholder_stack(&cfn, "EcsDemoApi")
         .await
-        .map_err(err("CreateStack"))?
-        .stack_id()
-        .unwrap_or_default()
-        .to_string();
+        .map_err(err("CreateStack"))?;
     let mut world = World {
         cfn,
         apigw: aws_sdk_apigateway::Client::new(&sdk),

@@ -39,7 +39,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
+use aws_sdk_cloudformation::types::{Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
 use stagewire_devkit::choreography::{
@@ -55,22 +55,16 @@ use stagewire_devkit::{
     error_chain, CfnEvents, DevkitError, LambdaProcess, LocalAws, Outcome, Received,
     ResponseReceiver, RuntimeApi,
 };
+use stagewire_tools::{ACCOUNT, OUTPUT_KEY, REGION, SERVICE_TOKEN, VARIABLE};
 
 /// Number of narrated steps.
 const STEPS: usize = 10;
 /// The registry table the functions use.
 const TABLE: &str = "stagewire-demo-registry";
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = stagewire_devkit::moto::REGION;
 const PROD_STACK: &str = "EcsHelloworldProd";
 const DEV_STACK: &str = "EcsHelloworldDev";
 const API_NAME: &str = "EcsDemoAPI";
-const VARIABLE: &str = "helloworldElb";
-const OUTPUT_KEY: &str = "EcsElbDnsName";
 const ECS_TEMPLATE: &str = "examples/ecs-helloworld.yaml";
-/// The ARN a real deployment's `ServiceToken` would carry.
-const SERVICE_TOKEN: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
 /// How long one function invocation may take.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stack may take to reach a final status.
@@ -502,25 +496,9 @@ async fn describe_stack(bench: &Bench, name_or_id: &str) -> Step<Option<Stack>> 
 
 /// Creates `name` from the example template and waits for CREATE_COMPLETE.
 async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) -> Step<EcsStack> {
-    let created = bench
-        .cfn
-        .create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("EnvironmentName")
-                .parameter_value(env)
-                .build(),
-        )
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    let id = examples::create_ecs_stack(&bench.cfn, template, name, env)
         .await
         .map_err(failed(format!("CreateStack {name}")))?;
-    let id = created
-        .stack_id()
-        .ok_or_else(|| Failure::new(format!("CreateStack {name} returned no stack id")))?
-        .to_string();
     let deadline = Instant::now() + STACK_TIMEOUT;
     let stack = loop {
         let stack = describe_stack(bench, &id)
@@ -571,20 +549,19 @@ async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) 
         .send()
         .await
         .map_err(failed(format!("DescribeStackResources {name}")))?;
-    let lb_arn = resources
-        .stack_resources()
-        .iter()
-        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::LoadBalancer"))
-        .and_then(|r| r.physical_resource_id())
-        .ok_or_else(|| Failure::new(format!("stack {name} holds no load balancer")))?
-        .to_string();
-    let tg_arn = resources
-        .stack_resources()
-        .iter()
-        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::TargetGroup"))
-        .and_then(|r| r.physical_resource_id())
-        .ok_or_else(|| Failure::new(format!("stack {name} holds no target group")))?
-        .to_string();
+    // The physical id of the stack's resource of type `kind` (`what` in a failure).
+    let physical_of = |kind: &str, what: &str| {
+        let found = resources
+            .stack_resources()
+            .iter()
+            .find(|r| r.resource_type() == Some(kind));
+        found
+            .and_then(|r| r.physical_resource_id())
+            .map(str::to_string)
+            .ok_or_else(|| Failure::new(format!("stack {name} holds no {what}")))
+    };
+    let lb_arn = physical_of("AWS::ElasticLoadBalancingV2::LoadBalancer", "load balancer")?;
+    let tg_arn = physical_of("AWS::ElasticLoadBalancingV2::TargetGroup", "target group")?;
     let task = register_task(bench, &tg_arn).await?;
     Ok(EcsStack {
         name: name.to_string(),
