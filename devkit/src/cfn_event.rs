@@ -32,9 +32,12 @@ impl CfnEvents {
         }
     }
 
-    /// Requests that declare nothing to [`crate::stack_resources`]: a forger's, which
-    /// CloudFormation knows nothing about. By default every request built here declares its
-    /// resource in the state the request implies, as CloudFormation holds it when it sends one.
+    /// Requests that move nothing in [`crate::stack_resources`]: a forger's, which
+    /// CloudFormation knows nothing about. By default every request built here is one
+    /// CloudFormation sends: it moves its resource into the state CloudFormation holds while it
+    /// waits for the answer, when CloudFormation could send it from the resource's state (see
+    /// [`crate::stack_resources::request`]), and the answer the [`ResponseReceiver`] accepts
+    /// moves it on.
     pub fn undeclared(mut self) -> CfnEvents {
         self.declare = false;
         self
@@ -60,12 +63,14 @@ impl CfnEvents {
         properties: Value,
     ) -> Value {
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let request_id = seed::uuid();
         if self.declare {
-            crate::stack_resources::declare_for_request(
+            crate::stack_resources::request(
                 &self.stack_id,
                 logical_id,
                 request_type,
                 physical_id,
+                &request_id,
             );
         }
         let mut event = json!({
@@ -76,7 +81,7 @@ impl CfnEvents {
                 self.stack_id.replace(':', "%3A").replace('/', "%2F")
             )),
             "StackId": self.stack_id,
-            "RequestId": seed::uuid(),
+            "RequestId": request_id,
             "LogicalResourceId": logical_id,
             "ResourceType": RESOURCE_TYPE,
             "ResourceProperties": properties,
@@ -85,6 +90,15 @@ impl CfnEvents {
             event["PhysicalResourceId"] = json!(physical_id);
         }
         event
+    }
+
+    /// CloudFormation gives up on the Create of `logical_id` (it cancelled it, or its answer
+    /// came too late): see [`crate::stack_resources::give_up`]. Its Delete then names an id
+    /// CloudFormation made up.
+    pub fn give_up(&self, logical_id: &str) {
+        if self.declare {
+            crate::stack_resources::give_up(&self.stack_id, logical_id);
+        }
     }
 
     /// A `Create`.

@@ -295,19 +295,7 @@ impl EcsStack {
 
     /// Register a target (healthy, in moto) with a generation's target group.
     pub async fn register_target(&self, g: &Generation) -> Result<(), DevkitError> {
-        self.elbv2
-            .register_targets()
-            .target_group_arn(&g.target_group)
-            .targets(
-                TargetDescription::builder()
-                    .id("10.0.1.10")
-                    .port(80)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| DevkitError::aws("RegisterTargets", e))?;
-        Ok(())
+        register_target(&self.elbv2, g).await
     }
 
     /// Delete a generation's load balancer (the resource deleted by cleanup).
@@ -320,6 +308,25 @@ impl EcsStack {
             .map_err(|e| DevkitError::aws("DeleteLoadBalancer", e))?;
         Ok(())
     }
+}
+
+/// Register a target (healthy, in moto) with a generation's target group.
+async fn register_target(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    g: &Generation,
+) -> Result<(), DevkitError> {
+    let target = TargetDescription::builder()
+        .id("10.0.1.10")
+        .port(80)
+        .build();
+    elbv2
+        .register_targets()
+        .target_group_arn(&g.target_group)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("RegisterTargets", e))?;
+    Ok(())
 }
 
 /// What happened during a replacement, each step with its time from the start.
@@ -420,18 +427,7 @@ pub async fn replace_load_balancer(
                 return false;
             };
             tokio::time::sleep(after).await;
-            let registered = elbv2
-                .register_targets()
-                .target_group_arn(&g.target_group)
-                .targets(
-                    TargetDescription::builder()
-                        .id("10.0.1.10")
-                        .port(80)
-                        .build(),
-                )
-                .send()
-                .await
-                .is_ok();
+            let registered = register_target(&elbv2, &g).await.is_ok();
             lbs.set_healthy(&dns, true);
             note(format!("{} has a healthy target", g.name));
             registered

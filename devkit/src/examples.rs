@@ -301,7 +301,8 @@ pub async fn deploy_api_stack(
         context: format!("reading {}", spec.body_path.display()),
         source,
     })?;
-    let stack_id = placeholder_stack(sdk, stack_name).await?;
+    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+    let stack_id = placeholder_stack(&cfn, stack_name).await?;
     let mut tags = spec.tags.clone();
     tags.insert(STACK_ID_TAG.into(), stack_id.clone());
     tags.insert("aws:cloudformation:stack-name".into(), stack_name.into());
@@ -345,15 +346,52 @@ pub async fn deploy_api_stack(
     })
 }
 
-/// Creates (or re-creates) stack `name` holding only a placeholder; answers its id.
-async fn placeholder_stack(sdk: &SdkConfig, name: &str) -> Result<String, DevkitError> {
-    let cfn = aws_sdk_cloudformation::Client::new(sdk);
+/// Creates the ECS stack `name` from `template` (the ECS template's text) with `EnvironmentName`
+/// `environment`, as `aws cloudformation deploy` would; answers its id.
+pub async fn create_ecs_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    template: &str,
+    name: &str,
+    environment: &str,
+) -> Result<String, DevkitError> {
+    create_stack(cfn, name, template, &[("EnvironmentName", environment)]).await
+}
+
+/// Creates stack `name` holding only a placeholder (moto's stacks cannot hold the custom
+/// resources a stack of bindings holds); answers its id.
+pub async fn placeholder_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+) -> Result<String, DevkitError> {
+    let template =
+        r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#;
+    create_stack(cfn, name, template, &[]).await
+}
+
+/// Creates stack `name` from `template` with `parameters`, allowing IAM resources; answers its
+/// id.
+async fn create_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    name: &str,
+    template: &str,
+    parameters: &[(&str, &str)],
+) -> Result<String, DevkitError> {
+    use aws_sdk_cloudformation::types::{Capability, Parameter};
+    let parameters: Vec<Parameter> = parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(*v)
+                .build()
+        })
+        .collect();
     let created = cfn
         .create_stack()
         .stack_name(name)
-        .template_body(
-            r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-        )
+        .template_body(template)
+        .set_parameters((!parameters.is_empty()).then_some(parameters))
+        .capabilities(Capability::CapabilityIam)
         .send()
         .await
         .map_err(|e| DevkitError::aws("CreateStack", e))?;

@@ -17,8 +17,9 @@
 //! a seeded PRNG, so a run is reproducible. Anything not faulted is forwarded unchanged
 //! (method, path and query, headers including Host, body) and the answer is streamed back.
 //!
-//! CloudFormation's `DescribeStackResource` is always answered by the proxy, from the resources
-//! the tests declared in [`crate::stack_resources`] (moto's stacks cannot hold custom resources).
+//! CloudFormation's `DescribeStackResource` is always answered by the proxy, from
+//! CloudFormation's view of custom resources in [`crate::stack_resources`], which follows the
+//! requests the tests send and their answers (moto's stacks cannot hold custom resources).
 //!
 //! Two modes play API Gateway where moto does not:
 //! - [`FaultProxy::enforce_apigateway_quotas`]: the account's quotas as API Gateway answers
@@ -467,6 +468,18 @@ impl FaultProxy {
             .count() as u64
     }
 
+    /// Requests to API Gateway (REST operations, `"<METHOD> <path>"`) made with `method` on a
+    /// path ending in `suffix` that were answered `status`.
+    pub fn answered(&self, method: &str, suffix: &str, status: u16) -> usize {
+        let prefix = format!("{method} ");
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.service == "apigateway" && r.status == Some(status))
+            .filter(|r| r.operation.starts_with(&prefix) && r.operation.ends_with(suffix))
+            .count()
+    }
+
     /// All requests since the last reset.
     pub fn total(&self) -> u64 {
         self.lock().records.len() as u64
@@ -748,8 +761,8 @@ fn server_error_text(message: &str) -> Response<Body> {
     )
 }
 
-/// CloudFormation's `DescribeStackResource`, answered from the resources the tests declared
-/// ([`crate::stack_resources`]): moto's stacks cannot hold custom resources.
+/// CloudFormation's `DescribeStackResource`, answered from CloudFormation's view of custom
+/// resources ([`crate::stack_resources`]): moto's stacks cannot hold custom resources.
 fn describe_stack_resource(parts: &Parts, body: &[u8]) -> Option<Response<Body>> {
     let (service, operation, _) = classify_with_protocol(parts, body);
     if service != "cloudformation" || operation != "DescribeStackResource" {
@@ -1097,57 +1110,58 @@ mod tests {
 
     #[test]
     fn operations_per_protocol() {
-        let ddb_auth = AUTH.replace("apigateway", "dynamodb");
-        let p = parts(
-            "POST",
-            "/",
-            &[
-                ("authorization", &ddb_auth),
-                ("x-amz-target", "DynamoDB_20120810.Query"),
-            ],
+        let signed = |service: &str| AUTH.replace("apigateway", service);
+        let (ddb, cfn) = (signed("dynamodb"), signed("cloudformation"));
+        let json_target = [
+            ("authorization", ddb.as_str()),
+            ("x-amz-target", "DynamoDB_20120810.Query"),
+        ];
+        // Method, path, headers, body: service and operation.
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a [u8],
+            (&'a str, &'a str),
         );
-        assert_eq!(classify(&p, b"{}"), ("dynamodb".into(), "Query".into()));
-
-        let cfn_auth = AUTH.replace("apigateway", "cloudformation");
-        let p = parts("POST", "/", &[("authorization", &cfn_auth)]);
-        let body = b"Action=DescribeStacks&Version=2010-05-15&StackName=x";
-        assert_eq!(
-            classify(&p, body),
-            ("cloudformation".into(), "DescribeStacks".into())
-        );
-
-        let p = parts(
-            "GET",
-            "/?Action=DescribeLoadBalancers&Version=2015-12-01",
-            &[],
-        );
-        assert_eq!(
-            classify(&p, b""),
-            ("unsigned".into(), "DescribeLoadBalancers".into())
-        );
-
-        let p = parts(
-            "PATCH",
-            "/restapis/abc123/stages/prod?x=1",
-            &[("authorization", AUTH)],
-        );
-        assert_eq!(
-            classify(&p, b"{\"patchOperations\":[]}"),
+        let cases: [Case; 5] = [
+            ("POST", "/", &json_target, b"{}", ("dynamodb", "Query")),
             (
-                "apigateway".into(),
-                "PATCH /restapis/abc123/stages/prod".into()
-            )
-        );
-
-        let p = parts(
-            "POST",
-            "/service/GraniteServiceVersion20100801/operation/GetMetricData",
-            &[],
-        );
-        assert_eq!(
-            classify(&p, b""),
-            ("unsigned".into(), "GetMetricData".into())
-        );
+                "POST",
+                "/",
+                &[("authorization", cfn.as_str())],
+                b"Action=DescribeStacks&Version=2010-05-15&StackName=x",
+                ("cloudformation", "DescribeStacks"),
+            ),
+            (
+                "GET",
+                "/?Action=DescribeLoadBalancers&Version=2015-12-01",
+                &[],
+                b"",
+                ("unsigned", "DescribeLoadBalancers"),
+            ),
+            (
+                "PATCH",
+                "/restapis/abc123/stages/prod?x=1",
+                &[("authorization", AUTH)],
+                b"{\"patchOperations\":[]}",
+                ("apigateway", "PATCH /restapis/abc123/stages/prod"),
+            ),
+            (
+                "POST",
+                "/service/GraniteServiceVersion20100801/operation/GetMetricData",
+                &[],
+                b"",
+                ("unsigned", "GetMetricData"),
+            ),
+        ];
+        for (method, path, headers, body, (service, operation)) in cases {
+            assert_eq!(
+                classify(&parts(method, path, headers), body),
+                (service.to_string(), operation.to_string()),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

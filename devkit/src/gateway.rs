@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::http::{full, serve, Body, ServerHandle};
 use crate::lbs::LocalLoadBalancers;
+use crate::stages::rest_stage_variables;
 use crate::DevkitError;
 
 const INTERNAL: &str = r#"{"message": "Internal server error"}"#;
@@ -155,25 +156,8 @@ impl Shared {
                 return vars.clone();
             }
         }
-        let vars = match self
-            .client
-            .get_stage()
-            .rest_api_id(&self.api_id)
-            .stage_name(stage)
-            .send()
-            .await
-        {
-            Ok(s) => Some(
-                s.variables()
-                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            ),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception()) =>
-            {
-                None
-            }
+        let vars = match rest_stage_variables(&self.client, &self.api_id, stage).await {
+            Ok(vars) => vars,
             // The control plane hiccuped: a deployed stage keeps serving what it had.
             Err(_) => stages.get(stage).and_then(|(_, v)| v.clone()),
         };

@@ -5,6 +5,8 @@
 //!
 //! - [`moto`]: a moto server process (the AWS emulator) and an [`aws_config::SdkConfig`]
 //!   pointed at it with dummy credentials and bounded retries.
+//! - [`local`]: the demo's and the bench's AWS: moto of their own, the registry table, the
+//!   fault proxy in front.
 //! - [`registry`]: creates the registry DynamoDB table from the definition in `template.yaml`.
 //! - [`receiver`]: plays S3 for CloudFormation custom-resource responses and checks each
 //!   request the way S3 and CloudFormation would.
@@ -17,6 +19,8 @@
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
+//! - [`stack_resources`]: CloudFormation's view of those requests' resources, following each
+//!   request and its answer, which the fault proxy's `DescribeStackResource` answers from.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
@@ -37,6 +41,7 @@ pub mod gateway;
 mod http;
 pub mod lbs;
 pub mod load;
+pub mod local;
 pub mod moto;
 pub mod receiver;
 pub mod registry;
@@ -50,6 +55,7 @@ pub use cfn_event::CfnEvents;
 pub use elb_stack::{deploy_elb_stack, ElbStack};
 pub use error::{error_chain, DevkitError};
 pub use fault_proxy::{Fault, FaultProxy, Gate, Rule};
+pub use local::LocalAws;
 pub use moto::{sdk_config, MotoServer};
 pub use receiver::{Received, ResponseReceiver};
 pub use registry::{create_registry_table, create_table_from_template};

@@ -234,6 +234,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             None if parts.method == Method::PUT => state.script.pop_front().unwrap_or(200),
             None => 403,
         };
+        if status < 300 {
+            // CloudFormation has the answer: the resource it answers moves on.
+            crate::stack_resources::answered(&body);
+        }
         state.received.push(Received {
             status_returned: status,
             body,

@@ -139,16 +139,12 @@ pub fn sibling_creates(a: (&str, Value), b: (&str, Value)) -> Sequence {
 pub fn cancelled_create(logical_id: &str, properties: Value) -> Sequence {
     Sequence {
         name: "cancelled create",
-        steps: vec![
-            step("creates", logical_id, Request::Create, &properties),
-            step(
-                "cancels it: deletes a made-up id",
-                logical_id,
-                delete(Physical::MadeUp),
-                &properties,
-            )
-            .timed(Timing::WhileHeld),
-        ],
+        steps: given_up(
+            logical_id,
+            &properties,
+            "cancels it: deletes a made-up id",
+            Timing::WhileHeld,
+        ),
     }
 }
 
@@ -157,16 +153,22 @@ pub fn cancelled_create(logical_id: &str, properties: Value) -> Sequence {
 pub fn timed_out_create(logical_id: &str, properties: Value) -> Sequence {
     Sequence {
         name: "timed-out create",
-        steps: vec![
-            step("creates", logical_id, Request::Create, &properties),
-            step(
-                "gives up: deletes a made-up id",
-                logical_id,
-                delete(Physical::MadeUp),
-                &properties,
-            ),
-        ],
+        steps: given_up(
+            logical_id,
+            &properties,
+            "gives up: deletes a made-up id",
+            Timing::After,
+        ),
     }
+}
+
+/// A Create CloudFormation gives up on, then the Delete of an id it made up (`what`), sent at
+/// `timing`.
+fn given_up(logical_id: &str, properties: &Value, what: &'static str, timing: Timing) -> Vec<Step> {
+    vec![
+        step("creates", logical_id, Request::Create, properties),
+        step(what, logical_id, delete(Physical::MadeUp), properties).timed(timing),
+    ]
 }
 
 /// An Update that fails (the resource's own answer, or a later resource's failure before its
@@ -174,57 +176,57 @@ pub fn timed_out_create(logical_id: &str, properties: Value) -> Sequence {
 pub fn failed_update_rollback(logical_id: &str, old: Value, new: Value) -> Sequence {
     Sequence {
         name: "failed update, rollback",
-        steps: vec![
-            step("creates", logical_id, Request::Create, &old),
-            step(
-                "updates (fails)",
-                logical_id,
-                update(Physical::AnsweredBy(0), &old),
-                &new,
-            ),
-            step(
-                "UPDATE_ROLLBACK_IN_PROGRESS: updates back",
-                logical_id,
-                update(Physical::AnsweredBy(1), &new),
-                &old,
-            ),
-        ],
+        steps: updated_and_back(
+            logical_id,
+            (&old, &new),
+            "updates (fails)",
+            "UPDATE_ROLLBACK_IN_PROGRESS: updates back",
+        ),
     }
+}
+
+/// A Create with `old`, an Update to `new` (`forth`), then an Update back to `old` (`back`)
+/// sent to the id the first Update answered.
+fn updated_and_back(
+    logical_id: &str,
+    (old, new): (&Value, &Value),
+    forth: &'static str,
+    back: &'static str,
+) -> Vec<Step> {
+    vec![
+        step("creates", logical_id, Request::Create, old),
+        step(forth, logical_id, update(Physical::AnsweredBy(0), old), new),
+        step(back, logical_id, update(Physical::AnsweredBy(1), new), old),
+    ]
 }
 
 /// An Update that replaces the resource (a new physical id), then a later resource fails: the
 /// rollback sends the old properties to the new id, the cleanup deletes the new id, and the
 /// stack's deletion later deletes the old one.
 pub fn replacement_rollback(logical_id: &str, old: Value, new: Value) -> Sequence {
+    let mut steps = updated_and_back(
+        logical_id,
+        (&old, &new),
+        "updates: a replacement (new id)",
+        "a later resource fails: updates the new id back",
+    );
+    steps.extend([
+        step(
+            "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS: deletes the new id",
+            logical_id,
+            delete(Physical::AnsweredBy(1)),
+            &new,
+        ),
+        step(
+            "the stack's deletion: deletes the old id",
+            logical_id,
+            delete(Physical::AnsweredBy(0)),
+            &old,
+        ),
+    ]);
     Sequence {
         name: "replacement rollback",
-        steps: vec![
-            step("creates", logical_id, Request::Create, &old),
-            step(
-                "updates: a replacement (new id)",
-                logical_id,
-                update(Physical::AnsweredBy(0), &old),
-                &new,
-            ),
-            step(
-                "a later resource fails: updates the new id back",
-                logical_id,
-                update(Physical::AnsweredBy(1), &new),
-                &old,
-            ),
-            step(
-                "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS: deletes the new id",
-                logical_id,
-                delete(Physical::AnsweredBy(1)),
-                &new,
-            ),
-            step(
-                "the stack's deletion: deletes the old id",
-                logical_id,
-                delete(Physical::AnsweredBy(0)),
-                &old,
-            ),
-        ],
+        steps,
     }
 }
 
@@ -352,7 +354,7 @@ impl<'a> Player<'a> {
     }
 
     /// Sends steps `first..last`, each request built just before it is sent (building one
-    /// declares the resource's state to the proxies' `DescribeStackResource`); answers their
+    /// moves the resource in CloudFormation's view, [`crate::stack_resources`]); answers their
     /// `RequestId`s.
     async fn run<F, Fut>(
         &self,
@@ -431,7 +433,11 @@ impl<'a> Player<'a> {
                 .physical_id(*k)
                 .map(str::to_owned)
                 .ok_or_else(|| self.invalid(n, "needs a physical id no earlier answer gave")),
-            Physical::MadeUp => Ok(made_up_id(self.events.stack_id(), &step.logical_id)),
+            Physical::MadeUp => {
+                // CloudFormation has given up on the Create whose answer it never had.
+                self.events.give_up(&step.logical_id);
+                Ok(made_up_id(self.events.stack_id(), &step.logical_id))
+            }
         };
         let (events, receiver, logical) = (self.events, self.receiver, &step.logical_id);
         let properties = step.properties.clone();

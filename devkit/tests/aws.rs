@@ -113,6 +113,15 @@ async fn proxy_counts_and_faults_dynamodb() {
     assert_eq!(proxy.max_rate_per_sec("elasticloadbalancing"), 0);
 }
 
+/// Throttle the next `times` calls to `service`, with `Retry-After` when given.
+fn throttle(proxy: &FaultProxy, service: &str, retry_after: Option<u32>, times: u64) {
+    proxy.add_rule(
+        Rule::new(Fault::Throttle { retry_after })
+            .service(service)
+            .times(times),
+    );
+}
+
 #[tokio::test]
 async fn proxy_classifies_query_and_rest_protocols() {
     let moto = moto::shared().await;
@@ -120,18 +129,10 @@ async fn proxy_classifies_query_and_rest_protocols() {
     let config = sdk_config(&proxy.endpoint()).await;
 
     let cfn = aws_sdk_cloudformation::Client::new(&config);
-    proxy.add_rule(
-        Rule::new(Fault::Throttle { retry_after: None })
-            .service("cloudformation")
-            .times(1),
-    );
+    throttle(&proxy, "cloudformation", None, 1);
     cfn.list_stacks().send().await.unwrap();
     assert_eq!(proxy.count("cloudformation", "ListStacks"), 2);
-    proxy.add_rule(
-        Rule::new(Fault::Throttle { retry_after: None })
-            .service("cloudformation")
-            .times(3),
-    );
+    throttle(&proxy, "cloudformation", None, 3);
     let err = cfn.list_stacks().send().await.unwrap_err();
     assert_eq!(
         aws_sdk_cloudformation::error::ProvideErrorMetadata::code(&err),
@@ -141,13 +142,7 @@ async fn proxy_classifies_query_and_rest_protocols() {
     let apigw = aws_sdk_apigateway::Client::new(&config);
     apigw.get_rest_apis().send().await.unwrap();
     assert_eq!(proxy.count("apigateway", "GET /restapis"), 1);
-    proxy.add_rule(
-        Rule::new(Fault::Throttle {
-            retry_after: Some(1),
-        })
-        .service("apigateway")
-        .times(3),
-    );
+    throttle(&proxy, "apigateway", Some(1), 3);
     let err = apigw.get_rest_apis().send().await.unwrap_err();
     assert_eq!(
         aws_sdk_apigateway::error::ProvideErrorMetadata::code(&err),
@@ -220,26 +215,10 @@ Resources:
         - { AttributeName: pk, KeyType: HASH }
         - { AttributeName: sk, KeyType: RANGE }
       GlobalSecondaryIndexes:
-        - IndexName: by-source
-          KeySchema:
-            - { AttributeName: source_key, KeyType: HASH }
-            - { AttributeName: pk, KeyType: RANGE }
-          Projection: { ProjectionType: ALL }
-        - IndexName: by-owner
-          KeySchema:
-            - { AttributeName: owner_key, KeyType: HASH }
-            - { AttributeName: pk, KeyType: RANGE }
-          Projection: { ProjectionType: ALL }
-        - IndexName: by-via
-          KeySchema:
-            - { AttributeName: via_key, KeyType: HASH }
-            - { AttributeName: pk, KeyType: RANGE }
-          Projection: { ProjectionType: ALL }
-        - IndexName: by-stack
-          KeySchema:
-            - { AttributeName: stack_id, KeyType: HASH }
-            - { AttributeName: pk, KeyType: RANGE }
-          Projection: { ProjectionType: ALL }
+        - { IndexName: by-source, Projection: { ProjectionType: ALL }, KeySchema: [{ AttributeName: source_key, KeyType: HASH }, { AttributeName: pk, KeyType: RANGE }] }
+        - { IndexName: by-owner, Projection: { ProjectionType: ALL }, KeySchema: [{ AttributeName: owner_key, KeyType: HASH }, { AttributeName: pk, KeyType: RANGE }] }
+        - { IndexName: by-via, Projection: { ProjectionType: ALL }, KeySchema: [{ AttributeName: via_key, KeyType: HASH }, { AttributeName: pk, KeyType: RANGE }] }
+        - { IndexName: by-stack, Projection: { ProjectionType: ALL }, KeySchema: [{ AttributeName: stack_id, KeyType: HASH }, { AttributeName: pk, KeyType: RANGE }] }
 Outputs:
   Table:
     Value: !GetAtt RegistryTable.Arn

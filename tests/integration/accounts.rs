@@ -11,28 +11,21 @@ use stagewire::resync::{self, Summary};
 use stagewire_devkit::fault_proxy::{Fault, Rule};
 use stagewire_devkit::seed::stack_status_event;
 
+use crate::support::spoke::{role, B, B_REGION, C, HUB_REGION};
 use crate::support::*;
 
-const B: &str = "222222222222";
-const C: &str = "333333333333";
-const HUB_REGION: &str = "us-east-1";
-const B_REGION: &str = "eu-west-1";
 /// The role ARN pattern the hub trusts, as its `SourceRoleArns` parameter would list it.
 const TRUSTED: &str = "arn:aws:iam::*:role/stagewire-source*";
 
-/// The read-only role a spoke creates in `account`.
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/stagewire-source")
-}
-
 /// The hub: its own account known, roles matching [`TRUSTED`] allowed.
 async fn hub() -> World {
-    let mut w = World::new().await;
-    w.ports.sources = SourceAccess {
-        account: Some(ACCOUNT.into()),
-        roles: vec![TRUSTED.into()],
-    };
-    w
+    World::builder()
+        .sources(SourceAccess {
+            account: Some(ACCOUNT.into()),
+            roles: vec![TRUSTED.into()],
+        })
+        .build()
+        .await
 }
 
 async fn run(w: &World, event: Value) -> Summary {
@@ -43,9 +36,7 @@ async fn run(w: &World, event: Value) -> Summary {
 
 /// `AssumeRole` calls the hub made (the fixtures' sessions are named `fixtures`).
 fn hub_assume_roles(w: &World) -> usize {
-    w.proxy
-        .as_ref()
-        .unwrap()
+    w.proxy()
         .records()
         .iter()
         .filter(|r| r.service == "sts" && r.operation == "AssumeRole")
@@ -81,14 +72,11 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
             "Region": B_REGION, "RoleArn": role(B)},
         // Naming the hub's own region is the same as naming none.
         "localElb": {"StackName": stack, "OutputKey": "EcsElbDnsName", "Region": HUB_REGION}}});
-    let r = cfn.send(&hub.handler(), cfn.create("Binding", props)).await;
+    let r = cfn.send_create(&hub.handler(), "Binding", props).await;
     assert_success(&r);
     assert_eq!(r.body["Data"]["remoteElb"], json!(first.dns));
     assert_eq!(hub.var(&api, "prod", "remoteElb").await, Some(first.dns));
-    assert_eq!(
-        hub.var(&api, "prod", "localElb").await,
-        Some(local.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "localElb", &local.dns).await;
     let mut keys: Vec<String> = hub
         .registry_items()
         .await
@@ -133,10 +121,7 @@ async fn a_stack_output_of_account_b_in_another_region_follows_b_forwarded_event
         forwarded.trigger,
         format!("Stack(\"{stack}\") in {B}/{B_REGION}")
     );
-    assert_eq!(
-        hub.var(&api, "prod", "remoteElb").await,
-        Some(second.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "remoteElb", &second.dns).await;
     assert_eq!(hub.var(&api, "prod", "localElb").await, Some(local.dns));
 
     // The same event from account C (or from B in the hub's region) finds nothing.
@@ -173,11 +158,8 @@ async fn an_ecs_service_of_account_c_is_gated_on_its_own_load_balancers() {
     let cfn = Cloudformation::new().await;
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "ordersElb": {"Cluster": cluster, "Service": "orders", "RoleArn": role(C)}}});
-    assert_success(&cfn.send(&hub.handler(), cfn.create("Orders", props)).await);
-    assert_eq!(
-        hub.var(&api, "prod", "ordersElb").await,
-        Some(stack.dns.clone())
-    );
+    assert_success(&cfn.send_create(&hub.handler(), "Orders", props).await);
+    hub.assert_var(&api, "prod", "ordersElb", &stack.dns).await;
     assert_eq!(
         hub.registry_items().await[0].source.key().to_string(),
         format!("ecs#{cluster}/orders@{C}/")
@@ -212,7 +194,7 @@ async fn a_role_is_assumed_once_for_every_invocation_of_the_process() {
         let props = json!({"RestApiId": api, "StageName": stage, "Variables": {
             "elb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName",
                 "Region": B_REGION, "RoleArn": role(B)}}});
-        assert_success(&cfn.send(&handler, cfn.create(stage, props)).await);
+        assert_success(&cfn.send_create(&handler, stage, props).await);
     }
     let summary = run(
         &hub,
@@ -227,7 +209,7 @@ async fn a_role_is_assumed_once_for_every_invocation_of_the_process() {
 #[tokio::test]
 async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reason() {
     let hub = hub().await;
-    let proxy = hub.proxy.clone().unwrap();
+    let proxy = hub.proxy();
     let b = hub.member(B, B_REGION).await;
     let stack = b.elb_stack(&unique("EcsB")).await;
     let api = hub.rest_api().await;
@@ -293,12 +275,10 @@ async fn roles_that_are_untrusted_refused_or_denied_a_read_are_named_in_the_reas
 /// from the members' forwarded events.
 #[tokio::test]
 async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
-    use stagewire::config::{ACCOUNT_VAR, AUTHORIZATION_VAR, SOURCE_ROLES_VAR, TABLE_VAR};
-    use stagewire_devkit::Function;
+    use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
     use std::time::Duration;
 
     let hub = World::new().await;
-    let proxy = hub.proxy.clone().unwrap();
     let b = hub.member(B, B_REGION).await;
     let c = hub.member(C, HUB_REGION).await;
     let b_stack = b.elb_stack(&unique("EcsB")).await;
@@ -307,23 +287,9 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     c.ecs_service(&cluster, "orders", &[("helloworld", 80, &c_stack.tg_arn)])
         .await;
 
-    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
-    for (k, v) in [
-        (TABLE_VAR, hub.table.as_str()),
-        (AUTHORIZATION_VAR, "Open"),
-        (ACCOUNT_VAR, ACCOUNT),
-        (SOURCE_ROLES_VAR, TRUSTED),
-    ] {
-        env.push((k.to_string(), v.to_string()));
-    }
-    let binary = crate::custom_resource::function_binary;
-    let start = Duration::from_secs(30);
-    let binding = Function::launch(&binary("stage-binding"), &env, start)
-        .await
-        .unwrap();
-    let resync = Function::launch(&binary("stage-resync"), &env, start)
-        .await
-        .unwrap();
+    let env = hub.function_env(&[(ACCOUNT_VAR, ACCOUNT), (SOURCE_ROLES_VAR, TRUSTED)]);
+    let binding = launch("stage-binding", &env).await;
+    let resync = launch("stage-resync", &env).await;
 
     let api = hub.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -339,14 +305,8 @@ async fn a_hub_and_two_spokes_end_to_end_through_the_function_binaries() {
     let received = cfn.receiver.received().await;
     assert_eq!(received.len(), 1, "{}", binding.process.log_text());
     assert_success(&received[0]);
-    assert_eq!(
-        hub.var(&api, "prod", "fromB").await,
-        Some(b_stack.dns.clone())
-    );
-    assert_eq!(
-        hub.var(&api, "prod", "fromC").await,
-        Some(c_stack.dns.clone())
-    );
+    hub.assert_var(&api, "prod", "fromB", &b_stack.dns).await;
+    hub.assert_var(&api, "prod", "fromC", &c_stack.dns).await;
 
     // B replaces its load balancer; C moves its service to a new, healthy one.
     let b_new = b.replace_elb_stack(&b_stack.name).await;
@@ -400,7 +360,7 @@ async fn an_update_waits_for_the_new_load_balancer_of_account_b_to_serve() {
             "elb": {"LoadBalancer": lb, "Region": B_REGION, "RoleArn": role(B)}}})
     };
     let created = cfn
-        .send(&hub.handler(), cfn.create("Lb", props(&stack.lb_arn)))
+        .send_create(&hub.handler(), "Lb", props(&stack.lb_arn))
         .await;
     assert_success(&created);
     let physical = created.field("PhysicalResourceId").unwrap().to_string();

@@ -9,8 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::ports::Record;
-use stagewire::Ports;
-use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Rule};
+use stagewire_devkit::fault_proxy::{Fault, Gate, Rule};
 use stagewire_devkit::sequences;
 
 use crate::support::*;
@@ -26,35 +25,12 @@ async fn records(w: &World) -> Vec<Record> {
     w.registry_items().await
 }
 
-/// A world whose AWS calls go through a proxy the test holds calls at.
-async fn held_world() -> (FaultProxy, World) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    (proxy, w)
-}
-
-/// Hold the next `times` calls to API Gateway whose operation contains `operation`.
-fn hold(proxy: &FaultProxy, operation: String, times: u64) -> Gate {
-    let gate = Gate::new();
-    proxy.add_rule(
-        Rule::new(Fault::Hold(gate.clone()))
-            .service("apigateway")
-            .operation(operation)
-            .times(times),
-    );
-    gate
-}
-
 #[tokio::test]
 async fn cancelled_create_held_at_its_stage_write_then_made_up_id_delete_leaves_nothing() {
-    let (proxy, w) = held_world().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
     let props = seed_props(&api, "prod", &stack.name);
     // The Create's stage write is held while a sibling fails and CloudFormation cancels it.
-    let gate = hold(&proxy, format!("POST /restapis/{api}/stages"), 1);
+    let gate = w.hold(format!("POST /restapis/{api}/stages"), 1);
     let seq = sequences::cancelled_create("B", props.clone());
 
     let sandboxes = [w.handler(), sandbox(&w)];
@@ -78,17 +54,14 @@ async fn cancelled_create_held_at_its_stage_write_then_made_up_id_delete_leaves_
     );
     // The same logical id in a re-created stack of the same name claims at once.
     let again = Cloudformation::new().await;
-    assert_success(&again.send(&w.handler(), again.create("B", props)).await);
+    assert_success(&again.send_create(&w.handler(), "B", props).await);
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }
 
 #[tokio::test]
 async fn timed_out_create_then_made_up_id_delete_removes_it() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
     w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
-    let cfn = Cloudformation::new().await;
     let seq = sequences::timed_out_create("B", seed_props(&api, "prod", &stack.name));
 
     let h = [w.handler()];
@@ -114,32 +87,16 @@ fn bind_one(api: &str, stage: &str, stack: &str, variable: &str) -> Value {
 
 #[tokio::test]
 async fn sibling_creates_in_two_function_processes_both_read_the_missing_stage_then_both_succeed() {
-    let (proxy, w) = held_world().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
     // Both read the stage (missing) before either creates it.
-    let gate = hold(&proxy, format!("GET /restapis/{api}/stages/prod"), 2);
+    let gate = w.hold(format!("GET /restapis/{api}/stages/prod"), 2);
     let seq = sequences::sibling_creates(
         ("A", bind_one(&api, "prod", &stack.name, "aElb")),
         ("B", bind_one(&api, "prod", &stack.name, "bElb")),
     );
-    let processes = [
-        w.stage_binding_process().await,
-        w.stage_binding_process().await,
-    ];
 
-    let answers = cfn
-        .player(&seq)
-        .holding(gate.clone())
-        .play(functions(&processes))
-        .await
-        .unwrap()
-        .to_vec();
+    play_siblings_in_two_processes(&w, &cfn, &seq, &gate).await;
 
-    assert_success(&answers[0]);
-    assert_success(&answers[1]);
-    assert_eq!(gate.arrived(), 2, "both reads were held");
     let vars = w.stage_vars(&api, "prod").await.unwrap();
     assert_eq!(vars.get("aElb"), Some(&stack.dns), "{vars:?}");
     assert_eq!(vars.get("bElb"), Some(&stack.dns), "{vars:?}");
@@ -148,13 +105,9 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_stage_t
 
 #[tokio::test]
 async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_deletes() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let old = seed_props(&api, "prod", &stack.name);
-    let new = seed_props(&api, "next", &stack.name);
-    let seq = sequences::replacement_rollback("B", old, new);
+    let s = Scene::new("EcsChoreo").await;
+    let seq = sequences::replacement_rollback("B", s.props("prod"), s.props("next"));
+    let Scene { w, stack, api, cfn } = s;
     let h = [w.handler()];
     let mut player = cfn.player(&seq);
 
@@ -184,13 +137,10 @@ async fn replacement_rollback_updates_the_new_id_back_then_cleanup_and_stack_del
 
 #[tokio::test]
 async fn failed_replacing_update_after_its_claim_then_rollback_keeps_the_binding() {
-    let (proxy, w) = held_world().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let old = seed_props(&api, "prod", &stack.name);
-    let new = seed_props(&api, "next", &stack.name);
-    let seq = sequences::failed_update_rollback("B", old, new);
+    let s = Scene::new("EcsChoreo").await;
+    let seq = sequences::failed_update_rollback("B", s.props("prod"), s.props("next"));
+    let Scene { w, stack, api, cfn } = s;
+    let proxy = w.proxy();
     let h = [w.handler()];
     let mut player = cfn.player(&seq);
     player.play_until(1, handlers(&h)).await.unwrap();
@@ -221,9 +171,7 @@ async fn failed_replacing_update_after_its_claim_then_rollback_keeps_the_binding
 
 #[tokio::test]
 async fn rename_creates_the_new_logical_id_then_cleanup_deletes_the_old_one() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsChoreo").await;
     // The API's stack, as moto can hold it: the bindings' logical ids as placeholders.
     let name = unique("ApiStack");
     let template = |ids: &[&str]| {
@@ -253,7 +201,7 @@ async fn rename_creates_the_new_logical_id_then_cleanup_deletes_the_old_one() {
     let mut player = cfn.player(&seq);
     assert_success(&player.play_until(1, handlers(&h)).await.unwrap()[0]);
     // While both are in the template, a second claim names the owner.
-    let other = cfn.send(&w.handler(), cfn.create("Other", props)).await;
+    let other = cfn.send_create(&w.handler(), "Other", props).await;
     assert_failed(&other, &["owned by Old"]);
 
     // The update renames Old to New: New is created during the update, Old deleted in cleanup.
@@ -275,17 +223,14 @@ async fn rename_creates_the_new_logical_id_then_cleanup_deletes_the_old_one() {
 
 #[tokio::test]
 async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() {
-    let (proxy, w) = held_world().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsChoreo").await;
     w.deploy_stage(&api, "prod", &[("other", "x")]).await;
-    let cfn = Cloudformation::new().await;
     let seq = sequences::delete_while_stack_vanishes("B", seed_props(&api, "prod", &stack.name));
     let h = [w.handler()];
     let mut player = cfn.player(&seq);
     assert_success(&player.play_until(1, handlers(&h)).await.unwrap()[0]);
     // The Delete's stage write is held; meanwhile the API goes with its own stack.
-    let gate = hold(&proxy, format!("PATCH /restapis/{api}/stages/prod"), 1);
+    let gate = w.hold(format!("PATCH /restapis/{api}/stages/prod"), 1);
 
     let (played, ()) = tokio::join!(player.play(handlers(&h)), async {
         assert!(gate.held(1, HOLD).await, "the Delete's write arrived");
@@ -304,17 +249,15 @@ async fn delete_held_at_its_stage_write_while_the_api_stack_vanishes_succeeds() 
 
 #[tokio::test]
 async fn two_stacks_with_one_logical_id_on_one_stage_each_delete_only_their_own() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsChoreo").await;
     w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
     let (x, y) = (Cloudformation::new().await, Cloudformation::new().await);
     let (a, b) = (
         bind_one(&api, "prod", &stack.name, "aElb"),
         bind_one(&api, "prod", &stack.name, "bElb"),
     );
-    let made_x = x.send(&w.handler(), x.create("B", a.clone())).await;
-    let made_y = y.send(&w.handler(), y.create("B", b)).await;
+    let made_x = x.send_create(&w.handler(), "B", a.clone()).await;
+    let made_y = y.send_create(&w.handler(), "B", b).await;
     assert_success(&made_x);
     assert_success(&made_y);
     let physical = made_x.field("PhysicalResourceId").unwrap();
@@ -344,38 +287,29 @@ struct Race {
     cfn: Cloudformation,
     props: Value,
     physical: String,
-    resync_proxy: FaultProxy,
-    resync_ports: Ports,
+    /// The re-sync's world: the same registry, through a proxy of its own.
+    resync: World,
     event: Value,
     claimed_version: u64,
 }
 
 impl Race {
     async fn set_up() -> Race {
-        let w = World::new().await;
-        let stack = w.elb_stack(&unique("EcsRace")).await;
-        let api = w.rest_api().await;
-        let cfn = Cloudformation::new().await;
+        let Scene { w, stack, api, cfn } = Scene::new("EcsRace").await;
         let props = seed_props(&api, "prod", &stack.name);
-        let created = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+        let created = cfn.send_create(&w.handler(), "B", props.clone()).await;
         assert_success(&created);
         let replaced = w.replace_elb_stack(&stack.name).await;
-        let moto = stagewire_devkit::moto::shared().await;
-        let resync_proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-        let sdk = stagewire_devkit::moto::sdk_config(&resync_proxy.endpoint()).await;
+        let resync = World::builder().table_of(&w).build().await;
         let claimed_version = records(&w).await[0].version;
         Race {
-            resync_ports: Ports {
-                authorization: w.authorization,
-                ..Ports::aws(&sdk, &w.table).expect("a region")
-            },
+            resync,
             physical: created.field("PhysicalResourceId").unwrap().to_string(),
             event: crate::resync::stack_event(&replaced.stack_id, "CREATE_COMPLETE"),
             w,
             api,
             cfn,
             props,
-            resync_proxy,
             claimed_version,
         }
     }
@@ -386,7 +320,7 @@ impl Race {
     }
 
     async fn resync(&self) -> Result<stagewire::resync::Summary, stagewire::resync::Incomplete> {
-        stagewire::resync::handle(&self.resync_ports, self.event.clone()).await
+        stagewire::resync::handle(&self.resync.ports, self.event.clone()).await
     }
 
     /// The version the registry item holds now.
@@ -418,7 +352,7 @@ async fn delete_while_a_resync_is_held_before_its_registry_write_leaks_nothing()
     let r = Race::set_up().await;
     // The re-sync has planned the new value; its conditional registry write is held.
     let gate = Gate::new();
-    r.resync_proxy.add_rule(
+    r.resync.proxy().add_rule(
         Rule::new(Fault::Hold(gate.clone()))
             .service("dynamodb")
             .operation("UpdateItem")
@@ -445,7 +379,7 @@ async fn delete_while_a_resync_is_held_between_its_registry_write_and_its_stage_
     let r = Race::set_up().await;
     // The re-sync has recorded the new value; its stage write is held.
     let gate = Gate::new();
-    r.resync_proxy.add_rule(
+    r.resync.proxy().add_rule(
         Rule::new(Fault::Hold(gate.clone()))
             .service("apigateway")
             .operation(format!("PATCH /restapis/{}/stages/prod", r.api))
@@ -474,8 +408,8 @@ async fn delete_while_a_resync_is_held_between_its_registry_write_and_its_stage_
 async fn resync_while_a_delete_is_held_at_its_stage_write_leaks_nothing() {
     let r = Race::set_up().await;
     // The Delete has read the stage; its write is held while a whole re-sync runs.
-    let proxy = r.w.proxy.as_ref().unwrap();
-    let gate = hold(proxy, format!("PATCH /restapis/{}/stages/prod", r.api), 1);
+    let gate =
+        r.w.hold(format!("PATCH /restapis/{}/stages/prod", r.api), 1);
 
     let (deleted, (resynced, recorded)) = tokio::join!(r.delete(), async {
         assert!(gate.held(1, HOLD).await, "the Delete's stage write arrived");
@@ -498,25 +432,15 @@ async fn resync_while_a_delete_is_held_at_its_stage_write_leaks_nothing() {
 
 #[tokio::test]
 async fn stack_deleted_without_its_bindings_deletes_then_delete_complete_releases_them() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsChoreo").await;
     w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
     let cfn = w.owning_stack().await;
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
     assert_success(&r);
     // The stack goes, and the binding's Delete never came (it failed, or was skipped).
-    w.cfn
-        .delete_stack()
-        .stack_name(&cfn.stack_id)
-        .send()
-        .await
-        .unwrap();
+    w.delete_stack(&cfn.stack_id).await;
 
     let event = stagewire_devkit::seed::stack_status_event(
         "123456789012",
@@ -535,26 +459,16 @@ async fn stack_deleted_without_its_bindings_deletes_then_delete_complete_release
 
 #[tokio::test]
 async fn stack_gone_before_the_scheduled_reconcile_has_its_bindings_released() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsChoreo")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsChoreo").await;
     let alive = w.owning_stack().await;
     let gone = w.owning_stack().await;
     for (cfn, stage) in [(&alive, "prod"), (&gone, "dev")] {
         let r = cfn
-            .send(
-                &w.handler(),
-                cfn.create("B", seed_props(&api, stage, &stack.name)),
-            )
+            .send_create(&w.handler(), "B", seed_props(&api, stage, &stack.name))
             .await;
         assert_success(&r);
     }
-    w.cfn
-        .delete_stack()
-        .stack_name(&gone.stack_id)
-        .send()
-        .await
-        .unwrap();
+    w.delete_stack(&gone.stack_id).await;
 
     let summary = stagewire::resync::handle(&w.ports, json!({"resync": "all"}))
         .await

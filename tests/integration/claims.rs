@@ -14,18 +14,8 @@ const OTHER_ACCOUNT: &str = "222222222222";
 
 /// The `stage-resync` binary, configured as the template configures it, over this world.
 async fn resync_process(w: &World) -> Function {
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    for (k, v) in [
-        (stagewire::config::TABLE_VAR, w.table.as_str()),
-        (stagewire::config::AUTHORIZATION_VAR, "Open"),
-        (stagewire::config::ACCOUNT_VAR, ACCOUNT),
-    ] {
-        env.push((k.to_string(), v.to_string()));
-    }
-    let binary = crate::custom_resource::function_binary("stage-resync");
-    Function::launch(&binary, &env, Duration::from_secs(30))
-        .await
-        .unwrap()
+    let env = w.function_env(&[(stagewire::config::ACCOUNT_VAR, ACCOUNT)]);
+    launch("stage-resync", &env).await
 }
 
 /// Invoke the process with `event` and answer its summary.
@@ -55,15 +45,15 @@ struct Bound {
 }
 
 async fn bound() -> Bound {
-    let w = World::new().await;
-    let lb_stack = w.elb_stack(&unique("EcsClaims")).await;
-    let api = w.rest_api().await;
+    let Scene {
+        w,
+        stack: lb_stack,
+        api,
+        ..
+    } = Scene::new("EcsClaims").await;
     let owner = w.owning_stack().await;
     let r = owner
-        .send(
-            &w.handler(),
-            owner.create("B", seed_props(&api, "prod", &lb_stack.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &lb_stack.name))
         .await;
     assert_success(&r);
     Bound {
@@ -126,7 +116,7 @@ async fn a_forged_delete_complete_for_a_live_stack_releases_nothing_and_the_next
 async fn an_event_of_another_account_naming_the_hubs_stack_is_refused() {
     let b = bound().await;
     let resync = resync_process(&b.w).await;
-    b.w.proxy.as_ref().unwrap().reset_counts();
+    b.w.proxy().reset_counts();
 
     for (account, region) in [(OTHER_ACCOUNT, "us-east-1"), (ACCOUNT, "eu-west-1")] {
         let forged = stack_status_event(account, region, &b.owner.stack_id, "DELETE_COMPLETE");
@@ -135,7 +125,7 @@ async fn an_event_of_another_account_naming_the_hubs_stack_is_refused() {
         assert_eq!(refused(&summary).len(), 1, "{summary}");
     }
     // Nothing was even looked up.
-    assert_eq!(b.w.proxy.as_ref().unwrap().total(), 0);
+    assert_eq!(b.w.proxy().total(), 0);
     assert_eq!(b.var().await, Some(b.lb_stack.dns.clone()));
     assert_eq!(b.w.registry_items().await.len(), 1);
     assert!(resync.process.log_text().contains("ForeignResource"));
@@ -145,12 +135,7 @@ async fn an_event_of_another_account_naming_the_hubs_stack_is_refused() {
 async fn a_real_delete_complete_still_releases() {
     let b = bound().await;
     let resync = resync_process(&b.w).await;
-    b.w.cfn
-        .delete_stack()
-        .stack_name(&b.owner.stack_id)
-        .send()
-        .await
-        .unwrap();
+    b.w.delete_stack(&b.owner.stack_id).await;
 
     let event = stack_status_event(ACCOUNT, "us-east-1", &b.owner.stack_id, "DELETE_COMPLETE");
     let summary = invoke(&resync, event).await;

@@ -73,19 +73,7 @@ async fn bound() -> (World, ElbStack, String) {
     w.register_target(&stack.tg_arn, "10.0.1.10").await;
     let api = w.rest_api().await;
     let var = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "prod",
-            "--var",
-            &var,
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "prod", &["--var", &var]).await;
     assert_code(&o, 0);
     (w, stack, api)
 }
@@ -136,23 +124,9 @@ async fn status_is_in_sync_after_a_bind() {
 
 #[tokio::test]
 async fn status_reports_a_load_balancer_without_healthy_targets() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsHelloworldProd").await;
     let var = format!("helloworldElb=lb:{}", stack.lb_name);
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "prod",
-            "--var",
-            &var,
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "prod", &["--var", &var]).await;
     assert_code(&o, 0);
 
     let rows = rows(&w).await;
@@ -247,10 +221,8 @@ async fn sync_dry_run_plans_without_writing() {
         out.contains("1 change(s) and 0 release(s) planned, nothing written"),
         "{out}"
     );
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("elsewhere.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
     assert_eq!(
         w.registry_items().await[0].value.as_deref(),
         Some(stack.dns.as_str())
@@ -267,10 +239,8 @@ async fn sync_repairs_drift() {
     let o = cli(&w, &["sync", "--stack", "SomeOtherStack"]).await;
     assert_code(&o, 0);
     assert!(stdout(&o).contains("0 checked"), "{}", stdout(&o));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("elsewhere.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
+        .await;
 
     let o = cli(&w, &["sync", "--stack", &stack.name]).await;
 
@@ -282,10 +252,8 @@ async fn sync_repairs_drift() {
     );
     assert!(out.contains("1 changed"), "{out}");
     assert!(out.contains("0 failure(s)"), "{out}");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let rows = rows(&w).await;
     assert_eq!(rows[0].state, State::InSync);
 
@@ -297,9 +265,7 @@ async fn sync_repairs_drift() {
 
 #[tokio::test]
 async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_says_so_first() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsHelloworldProd").await;
     w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
     // A stack that lives, one deleted without its binding's Delete (DELETE_COMPLETE), and one
     // CloudFormation does not know any more.
@@ -313,7 +279,7 @@ async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_sa
         (&deleted, seed_props(&api, "dev", &stack.name)),
         (&unknown, gone_props),
     ] {
-        assert_success(&cfn.send(&w.handler(), cfn.create("B", props)).await);
+        assert_success(&cfn.send_create(&w.handler(), "B", props).await);
     }
     w.delete_stack(&deleted.stack_id).await;
     let open = [("STAGEWIRE_BINDING_AUTHORIZATION", "Open")];
@@ -359,24 +325,15 @@ async fn sync_releases_the_bindings_of_stacks_deleted_or_gone_and_its_dry_run_sa
 
 #[tokio::test]
 async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsHelloworldProd").await;
     let from_stack = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
 
     // A stage that does not exist, with --no-create-stage: refused, nothing written.
-    let o = cli(
+    let o = bind(
         &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "dev",
-            "--var",
-            &from_stack,
-            "--no-create-stage",
-        ],
+        &api,
+        "dev",
+        &["--var", &from_stack, "--no-create-stage"],
     )
     .await;
     assert_code(&o, 1);
@@ -385,19 +342,11 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     assert!(w.registry_items().await.is_empty());
 
     // Two variables; the stage is created.
-    let o = cli(
+    let o = bind(
         &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "dev",
-            "--var",
-            &from_stack,
-            "--var",
-            "banner=value:v2",
-        ],
+        &api,
+        "dev",
+        &["--var", &from_stack, "--var", "banner=value:v2"],
     )
     .await;
     assert_code(&o, 0);
@@ -409,20 +358,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
 
     // Again with one variable and --replace: the same binding, updated; the other is
     // released, by name.
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "dev",
-            "--var",
-            &from_stack,
-            "--replace",
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "dev", &["--var", &from_stack, "--replace"]).await;
     assert_code(&o, 0);
     let out = stdout(&o);
     assert!(out.contains("banner: removed (was v2)"), "{out}");
@@ -435,30 +371,12 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     assert!(items[0].created_stage);
 
     // A variable of another owner is refused by name.
-    let cfn = Cloudformation::new().await;
+    let props = seed_props(&api, "prod", &stack.name);
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create(
-                "HelloworldProdBinding",
-                seed_props(&api, "prod", &stack.name),
-            ),
-        )
+        .send_create(&w.handler(), "HelloworldProdBinding", props)
         .await;
     assert_success(&r);
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "prod",
-            "--var",
-            "helloworldElb=value:x",
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "prod", &["--var", "helloworldElb=value:x"]).await;
     assert_code(&o, 1);
     assert!(
         stderr(&o).contains("HelloworldProdBinding"),
@@ -467,7 +385,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     );
 
     // Unbind: the stage bind created goes, the CloudFormation binding stays.
-    let o = cli(&w, &["unbind", "--rest-api-id", &api, "--stage", "dev"]).await;
+    let o = unbind(&w, &api, "dev", &[]).await;
     assert_code(&o, 0);
     let out = stdout(&o);
     let removed = format!("helloworldElb: removed (was {})", stack.dns);
@@ -477,13 +395,11 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].owner.logical_id, "HelloworldProdBinding");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
 
     // Unbinding again is not an error.
-    let o = cli(&w, &["unbind", "--rest-api-id", &api, "--stage", "dev"]).await;
+    let o = unbind(&w, &api, "dev", &[]).await;
     assert_code(&o, 0);
     assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
 }
@@ -521,71 +437,54 @@ async fn status_json_end_to_end() {
     );
 }
 
-/// Arguments, environment, and what stderr must say.
-type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-
 #[tokio::test]
 async fn bad_arguments_exit_64_with_a_message() {
-    let cases: &[Case] = &[
-        (&[], &[("STAGEWIRE_TABLE", "t")], "Usage: stagewire"),
+    let table: &[(&str, &str)] = &[("STAGEWIRE_TABLE", "t")];
+    let bind_var = |var| {
+        vec![
+            "bind",
+            "--rest-api-id",
+            "abc",
+            "--stage",
+            "prod",
+            "--var",
+            var,
+        ]
+    };
+    // Arguments, environment, and what stderr must say.
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![], table, "Usage: stagewire"),
         (
-            &["frobnicate"],
-            &[("STAGEWIRE_TABLE", "t")],
+            vec!["frobnicate"],
+            table,
             "unrecognized subcommand 'frobnicate'",
         ),
         (
-            &[
-                "bind",
-                "--rest-api-id",
-                "abc",
-                "--stage",
-                "prod",
-                "--var",
-                "helloworldElb=s3:bucket/key",
-            ],
-            &[("STAGEWIRE_TABLE", "t")],
+            bind_var("helloworldElb=s3:bucket/key"),
+            table,
             "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL",
         ),
+        (bind_var("helloworldElb"), table, "expected NAME=SOURCE"),
         (
-            &[
-                "bind",
-                "--rest-api-id",
-                "abc",
-                "--stage",
-                "prod",
-                "--var",
-                "helloworldElb",
-            ],
-            &[("STAGEWIRE_TABLE", "t")],
-            "expected NAME=SOURCE",
-        ),
-        (
-            &[
-                "bind",
-                "--rest-api-id",
-                "abc",
-                "--stage",
-                "prod",
-                "--var",
-                "hello-world=value:x",
-            ],
-            &[("STAGEWIRE_TABLE", "t")],
+            bind_var("hello-world=value:x"),
+            table,
             "stage variable name \"hello-world\" is invalid",
         ),
         (
-            &["bind", "--stage", "prod", "--var", "v=value:x"],
-            &[("STAGEWIRE_TABLE", "t")],
+            vec!["bind", "--stage", "prod", "--var", "v=value:x"],
+            table,
             "--rest-api-id",
         ),
         (
-            &["status"],
+            vec!["status"],
             &[],
             "no registry table: give --table NAME or set STAGEWIRE_TABLE",
         ),
-        (&["status", "--table", "t"], &[], "no AWS region"),
+        (vec!["status", "--table", "t"], &[], "no AWS region"),
     ];
     for (args, env, needle) in cases {
-        let o = run(args, env).await;
+        let o = run(&args, env).await;
         assert_code(&o, 64);
         assert!(
             stderr(&o).contains(needle),
@@ -617,7 +516,7 @@ async fn missing_credentials_are_reported_up_front() {
 }
 
 /// `stagewire bind --rest-api-id API --stage STAGE` with these arguments after it.
-async fn bind(w: &World, api: &str, stage: &str, more: &[&str]) -> Output {
+pub(crate) async fn bind(w: &World, api: &str, stage: &str, more: &[&str]) -> Output {
     let mut args = vec!["bind", "--rest-api-id", api, "--stage", stage];
     args.extend_from_slice(more);
     cli(w, &args).await
@@ -641,13 +540,6 @@ async fn registered(w: &World, stage: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[tokio::test]
@@ -729,10 +621,8 @@ async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
     ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
-    assert_eq!(
-        w.var(&api, "prod", "legacyElb").await.as_deref(),
-        Some("old.example.com")
-    );
+    w.assert_var(&api, "prod", "legacyElb", "old.example.com")
+        .await;
     assert!(w.registry_items().await.is_empty());
 
     let o = bind(
@@ -749,10 +639,8 @@ async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
         out.contains("legacyElb: adopted, old.example.com -> new.example.com"),
         "{out}"
     );
-    assert_eq!(
-        w.var(&api, "prod", "legacyElb").await.as_deref(),
-        Some("new.example.com")
-    );
+    w.assert_var(&api, "prod", "legacyElb", "new.example.com")
+        .await;
     assert_eq!(registered(&w, "prod").await, ["legacyElb"]);
     // Once adopted it is the binding's own: binding it again needs no --adopt.
     let o = bind(&w, &api, "prod", &["--var", "legacyElb=value:v3"]).await;
@@ -970,7 +858,7 @@ async fn status_shows_every_row_when_one_cannot_be_checked() {
         0,
     );
     // CloudFormation fails every DescribeStacks of the bad stack.
-    w.proxy.as_ref().unwrap().add_rule(
+    w.proxy().add_rule(
         stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Status(500))
             .service("cloudformation")
             .operation("DescribeStacks")

@@ -12,22 +12,12 @@ use crate::support::*;
 
 #[tokio::test]
 async fn create_seed_binds_prod_to_the_stack_output() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = Scene::new("EcsHelloworldProd").await;
 
-    let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create(
-                "HelloworldProdBinding",
-                seed_props(&api, "prod", &stack.name),
-            ),
-        )
-        .await;
+    let r = s.create("HelloworldProdBinding", "prod").await;
 
     assert_success(&r);
+    let Scene { w, stack, api, .. } = s;
     assert_eq!(
         r.field("PhysicalResourceId"),
         Some(format!("stagewire:rest:{api}:prod:HelloworldProdBinding").as_str())
@@ -37,10 +27,8 @@ async fn create_seed_binds_prod_to_the_stack_output() {
         r.body["Data"]["InvokeUrl"],
         format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod").as_str()
     );
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some(stack.dns.as_str())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].value.as_deref(), Some(stack.dns.as_str()));
@@ -51,22 +39,16 @@ async fn create_seed_binds_prod_to_the_stack_output() {
 
 #[tokio::test]
 async fn create_onto_an_existing_stage_keeps_its_other_variables() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHelloworldProd")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsHelloworldProd").await;
     w.deploy_stage(
         &api,
         "prod",
         &[("color", "blue"), ("helloworldElb", "old.example.com")],
     )
     .await;
-    let cfn = Cloudformation::new().await;
 
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
 
     assert_success(&r);
@@ -104,9 +86,7 @@ async fn every_source_kind_resolves() {
         }
     });
 
-    let r = cfn
-        .send(&w.handler(), cfn.create("AllSources", props))
-        .await;
+    let r = cfn.send_create(&w.handler(), "AllSources", props).await;
 
     assert_success(&r);
     let vars = w.stage_vars(&api, "prod").await.unwrap();
@@ -156,7 +136,7 @@ async fn a_service_with_several_load_balancers_needs_a_choice() {
     };
 
     let r = cfn
-        .send(&w.handler(), cfn.create("Orders", props(json!({}))))
+        .send_create(&w.handler(), "Orders", props(json!({})))
         .await;
     assert_failed(
         &r,
@@ -170,9 +150,10 @@ async fn a_service_with_several_load_balancers_needs_a_choice() {
     assert_eq!(w.stage_vars(&api, "prod").await, None, "nothing written");
 
     let r = cfn
-        .send(
+        .send_create(
             &w.handler(),
-            cfn.create("Orders", props(json!({"ContainerPort": "8080"}))),
+            "Orders",
+            props(json!({"ContainerPort": "8080"})),
         )
         .await;
     assert_success(&r);
@@ -181,36 +162,20 @@ async fn a_service_with_several_load_balancers_needs_a_choice() {
 
 #[tokio::test]
 async fn update_that_changes_a_source() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let b = w.elb_stack(&unique("EcsB")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let h = w.handler();
-    let created = cfn
-        .send(&h, cfn.create("B", seed_props(&api, "prod", &a.name)))
-        .await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let b = s.w.elb_stack(&unique("EcsB")).await;
+    let moved = seed_props(&s.api, "prod", &b.name);
 
-    let r = cfn
-        .send(
-            &h,
-            cfn.update(
-                "B",
-                &physical,
-                seed_props(&api, "prod", &b.name),
-                seed_props(&api, "prod", &a.name),
-            ),
-        )
+    let r = s
+        .send(s.cfn.update("B", &physical, moved, s.props("prod")))
         .await;
 
     assert_success(&r);
     assert_eq!(r.field("PhysicalResourceId"), Some(physical.as_str()));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(b.dns.clone())
-    );
-    let items = w.registry_items().await;
+    s.w.assert_var(&s.api, "prod", "helloworldElb", &b.dns)
+        .await;
+    let items = s.w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(
         items[0].source.key().to_string(),
@@ -221,21 +186,13 @@ async fn update_that_changes_a_source() {
 
 #[tokio::test]
 async fn update_that_adds_and_removes_variables() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
     w.deploy_stage(&api, "prod", &[("color", "blue")]).await;
-    let cfn = Cloudformation::new().await;
     let h = w.handler();
-    let v1 = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": a.name, "OutputKey": "EcsElbDnsName"},
-        "banner": {"Value": "v1"}
-    }});
-    let v2 = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": a.name, "OutputKey": "EcsElbDnsName"},
-        "release": {"Value": "2026-11"}
-    }});
-    let created = cfn.send(&h, cfn.create("B", v1.clone())).await;
+    let seed = seed_props(&api, "prod", &stack.name);
+    let v1 = plus_literal(seed.clone(), "banner", "v1");
+    let v2 = plus_literal(seed, "release", "2026-11");
+    let created = cfn.send_create(&h, "B", v1.clone()).await;
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
 
     let r = cfn.send(&h, cfn.update("B", &physical, v2, v1)).await;
@@ -244,7 +201,7 @@ async fn update_that_adds_and_removes_variables() {
     let vars = w.stage_vars(&api, "prod").await.unwrap();
     assert_eq!(vars.get("banner"), None, "removed variable is gone");
     assert_eq!(vars["release"], "2026-11");
-    assert_eq!(vars["helloworldElb"], a.dns);
+    assert_eq!(vars["helloworldElb"], stack.dns);
     assert_eq!(vars["color"], "blue", "unowned variable untouched");
     let mut names: Vec<String> = w
         .registry_items()
@@ -258,15 +215,11 @@ async fn update_that_adds_and_removes_variables() {
 
 #[tokio::test]
 async fn update_that_changes_the_stage_is_a_replacement() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = Scene::new("EcsA").await;
+    let old_id = s.created("B", "prod").await;
+    let (old_props, new_props) = (s.props("prod"), s.props("live"));
+    let Scene { w, stack, api, cfn } = s;
     let h = w.handler();
-    let old_props = seed_props(&api, "prod", &a.name);
-    let new_props = seed_props(&api, "live", &a.name);
-    let created = cfn.send(&h, cfn.create("B", old_props.clone())).await;
-    let old_id = created.field("PhysicalResourceId").unwrap().to_string();
 
     let r = cfn
         .send(
@@ -277,10 +230,8 @@ async fn update_that_changes_the_stage_is_a_replacement() {
     assert_success(&r);
     let new_id = r.field("PhysicalResourceId").unwrap().to_string();
     assert_ne!(new_id, old_id);
-    assert_eq!(
-        w.var(&api, "live", "helloworldElb").await,
-        Some(a.dns.clone())
-    );
+    w.assert_var(&api, "live", "helloworldElb", &stack.dns)
+        .await;
 
     // CloudFormation then deletes the old resource: only the old binding goes away.
     let d = cfn.send(&h, cfn.delete("B", &old_id, old_props)).await;
@@ -290,10 +241,8 @@ async fn update_that_changes_the_stage_is_a_replacement() {
         None,
         "old stage it created is deleted"
     );
-    assert_eq!(
-        w.var(&api, "live", "helloworldElb").await,
-        Some(a.dns.clone())
-    );
+    w.assert_var(&api, "live", "helloworldElb", &stack.dns)
+        .await;
     let items = w.registry_items().await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].owner.physical_id, new_id);
@@ -301,17 +250,11 @@ async fn update_that_changes_the_stage_is_a_replacement() {
 
 #[tokio::test]
 async fn delete_removes_only_what_it_owns_and_wrote() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
     w.deploy_stage(&api, "prod", &[("color", "blue")]).await;
-    let cfn = Cloudformation::new().await;
     let h = w.handler();
-    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": a.name, "OutputKey": "EcsElbDnsName"},
-        "banner": {"Value": "v1"}
-    }});
-    let created = cfn.send(&h, cfn.create("B", props.clone())).await;
+    let props = plus_literal(seed_props(&api, "prod", &stack.name), "banner", "v1");
+    let created = cfn.send_create(&h, "B", props.clone()).await;
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
     // An operator changes one bound variable by hand: stagewire no longer wrote that value.
     w.set_var(&api, "prod", "banner", "hand-set").await;
@@ -332,23 +275,14 @@ async fn delete_removes_only_what_it_owns_and_wrote() {
 
 #[tokio::test]
 async fn delete_of_a_stage_it_created_deletes_the_stage() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let h = w.handler();
-    let props = seed_props(&api, "prod", &a.name);
-    let created = cfn.send(&h, cfn.create("B", props.clone())).await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let delete = || s.cfn.delete("B", &physical, s.props("prod"));
 
-    let first = cfn
-        .send(&h, cfn.delete("B", &physical, props.clone()))
-        .await;
-    assert_success(&first);
-    assert_eq!(w.stage_vars(&api, "prod").await, None);
+    assert_success(&s.send(delete()).await);
+    assert_eq!(s.w.stage_vars(&s.api, "prod").await, None);
 
-    let second = cfn.send(&h, cfn.delete("B", &physical, props)).await;
-    assert_success(&second);
+    assert_success(&s.send(delete()).await);
 }
 
 #[tokio::test]
@@ -361,16 +295,14 @@ async fn delete_after_a_failed_create_succeeds_and_touches_nothing() {
     let h = w.handler();
     let props = seed_props(&api, "prod", "NoSuchStack");
 
-    let failed = cfn.send(&h, cfn.create("B", props.clone())).await;
+    let failed = cfn.send_create(&h, "B", props.clone()).await;
     assert_failed(&failed, &["NoSuchStack", "does not exist"]);
     let physical = failed.field("PhysicalResourceId").unwrap().to_string();
 
     let d = cfn.send(&h, cfn.delete("B", &physical, props)).await;
     assert_success(&d);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("kept.example.com")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "kept.example.com")
+        .await;
 }
 
 #[tokio::test]
@@ -378,9 +310,7 @@ async fn delete_after_a_create_with_unreadable_properties() {
     let w = World::new().await;
     let cfn = Cloudformation::new().await;
     let h = w.handler();
-    let failed = cfn
-        .send(&h, cfn.create("B", json!({"Nonsense": true})))
-        .await;
+    let failed = cfn.send_create(&h, "B", json!({"Nonsense": true})).await;
     assert_failed(&failed, &["invalid properties", "Nonsense"]);
     let physical = failed.field("PhysicalResourceId").unwrap().to_string();
     let d = cfn
@@ -391,22 +321,17 @@ async fn delete_after_a_create_with_unreadable_properties() {
 
 #[tokio::test]
 async fn delete_when_the_api_is_already_gone() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let h = w.handler();
-    let props = seed_props(&api, "prod", &a.name);
-    let created = cfn.send(&h, cfn.create("B", props.clone())).await;
-    let physical = created.field("PhysicalResourceId").unwrap().to_string();
+    let s = Scene::new("EcsA").await;
+    let physical = s.created("B", "prod").await;
+    let Scene { w, api, cfn, .. } = &s;
     w.apigw
         .delete_rest_api()
-        .rest_api_id(&api)
+        .rest_api_id(api)
         .send()
         .await
         .unwrap();
 
-    let d = cfn.send(&h, cfn.delete("B", &physical, props)).await;
+    let d = s.send(cfn.delete("B", &physical, s.props("prod"))).await;
 
     assert_success(&d);
     assert!(w.registry_items().await.is_empty());
@@ -414,39 +339,29 @@ async fn delete_when_the_api_is_already_gone() {
 
 #[tokio::test]
 async fn a_second_binding_cannot_claim_an_owned_variable() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsA").await;
     let first = Cloudformation::new().await;
     let second = Cloudformation::new().await;
     let h = w.handler();
     assert_success(
         &first
-            .send(&h, first.create("Owner", seed_props(&api, "prod", &a.name)))
+            .send_create(&h, "Owner", seed_props(&api, "prod", &stack.name))
             .await,
     );
 
     let r = second
-        .send(
-            &h,
-            second.create("Intruder", seed_props(&api, "prod", "OtherStack")),
-        )
+        .send_create(&h, "Intruder", seed_props(&api, "prod", "OtherStack"))
         .await;
 
     // The intruder's source does not even resolve; give it one that does.
     assert_failed(&r, &["OtherStack"]);
     let b = w.elb_stack(&unique("EcsB")).await;
     let r = second
-        .send(
-            &h,
-            second.create("Intruder", seed_props(&api, "prod", &b.name)),
-        )
+        .send_create(&h, "Intruder", seed_props(&api, "prod", &b.name))
         .await;
     assert_failed(&r, &["helloworldElb", "owned by", "Owner", &first.stack_id]);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(a.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     // Its Delete (after the failed Create) leaves the owner's variable alone.
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     assert_success(
@@ -457,7 +372,7 @@ async fn a_second_binding_cannot_claim_an_owned_variable() {
             )
             .await,
     );
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
     assert_eq!(w.registry_items().await.len(), 1);
 }
 
@@ -516,7 +431,7 @@ async fn every_validation_error_fails_before_any_write() {
         ),
     ];
     for (props, needle) in cases {
-        let r = cfn.send(&h, cfn.create("B", props.clone())).await;
+        let r = cfn.send_create(&h, "B", props.clone()).await;
         assert_failed(&r, &[needle]);
     }
     assert_eq!(w.stage_vars(&api, "prod").await, None);
@@ -541,10 +456,7 @@ async fn a_value_that_breaks_the_rules_after_resolution_fails() {
         .await
         .unwrap();
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &name))
         .await;
     assert_failed(&r, &["helloworldElb", "not a dns name"]);
     assert_eq!(w.stage_vars(&api, "prod").await, None);
@@ -594,7 +506,7 @@ async fn missing_sources_are_named() {
         ),
     ];
     for (props, needles) in cases {
-        let r = cfn.send(&h, cfn.create("B", props)).await;
+        let r = cfn.send_create(&h, "B", props).await;
         assert_failed(&r, &needles);
     }
     assert_eq!(w.stage_vars(&api, "prod").await, None);
@@ -602,33 +514,27 @@ async fn missing_sources_are_named() {
 
 #[tokio::test]
 async fn stringified_scalars_are_accepted() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
     let h = w.handler();
-    let mut props = seed_props(&api, "prod", &a.name);
+    let mut props = seed_props(&api, "prod", &stack.name);
     props["CreateStage"] = json!("false");
     props["ServiceTimeout"] = json!("300");
 
-    let r = cfn.send(&h, cfn.create("B", props.clone())).await;
+    let r = cfn.send_create(&h, "B", props.clone()).await;
     assert_failed(&r, &["does not exist and CreateStage is false"]);
     assert_eq!(w.stage_vars(&api, "prod").await, None);
 
     props["CreateStage"] = json!("true");
-    assert_success(&cfn.send(&h, cfn.create("B", props)).await);
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_success(&cfn.send_create(&h, "B", props).await);
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }
 
 #[tokio::test]
 async fn unknown_extra_properties_are_rejected_by_name() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let mut props = seed_props(&api, "prod", &a.name);
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let mut props = seed_props(&api, "prod", &stack.name);
     props["Varaibles"] = json!({"x": "y"});
-    let r = cfn.send(&w.handler(), cfn.create("B", props)).await;
+    let r = cfn.send_create(&w.handler(), "B", props).await;
     assert_failed(&r, &["unsupported property Varaibles"]);
     assert_eq!(w.stage_vars(&api, "prod").await, None);
 }
@@ -706,16 +612,7 @@ async fn a_misconfigured_function_answers_failed() {
     let report = invocation.response().expect("the function answered");
     assert_eq!(report["outcome"], "FAILED", "{report}");
     let received = cfn.receiver.received().await;
-    assert_eq!(received.len(), 1, "{received:?}");
-    assert!(
-        received[0].violations.is_empty(),
-        "{:?}",
-        received[0].violations
-    );
-    assert_failed(
-        &received[0],
-        &["misconfigured", "STAGEWIRE_TABLE is not set"],
-    );
+    assert_one_failed(&received, &["misconfigured", "STAGEWIRE_TABLE is not set"]);
     assert!(
         function.process.log_text().contains("configuration error"),
         "{}",
@@ -725,13 +622,8 @@ async fn a_misconfigured_function_answers_failed() {
 
 #[tokio::test]
 async fn the_function_answers_before_the_deadline_lambda_gives_it() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = stagewire_devkit::fault_proxy::FaultProxy::start(&moto.endpoint())
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let proxy = w.proxy();
     // Every API Gateway call hangs far beyond the invocation's time.
     proxy.add_rule(
         stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Delay(
@@ -739,23 +631,17 @@ async fn the_function_answers_before_the_deadline_lambda_gives_it() {
         ))
         .service("apigateway"),
     );
-    let mut env = stagewire_devkit::moto::process_env(&proxy.endpoint());
-    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
-    let function = stagewire_devkit::Function::launch(
-        &function_binary("stage-binding"),
-        &env,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
-    let cfn = Cloudformation::new().await;
+    let function = w.stage_binding_process().await;
     let budget = Duration::from_secs(4);
 
     // The Runtime API gives the invocation a deadline 4 s after delivery; the function reads it
     // from the Lambda-Runtime-Deadline-Ms header.
     let invocation = function
         .api
-        .invoke(cfn.create("B", seed_props(&api, "prod", &a.name)), budget)
+        .invoke(
+            cfn.create("B", seed_props(&api, "prod", &stack.name)),
+            budget,
+        )
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -766,36 +652,23 @@ async fn the_function_answers_before_the_deadline_lambda_gives_it() {
 
     assert!(invocation.duration < budget, "{:?}", invocation.duration);
     let received = cfn.receiver.received().await;
-    assert_eq!(received.len(), 1, "{received:?}");
-    assert_failed(&received[0], &["timed out"]);
+    assert_one_failed(&received, &["timed out"]);
 }
 
 #[tokio::test]
 async fn a_deadline_that_expires_mid_work_answers_before_it() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = stagewire_devkit::fault_proxy::FaultProxy::start(&moto.endpoint())
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let s = Scene::new("EcsA").await;
+    let proxy = s.w.proxy();
     proxy.add_rule(
         stagewire_devkit::fault_proxy::Rule::new(stagewire_devkit::fault_proxy::Fault::Delay(
             Duration::from_secs(20),
         ))
         .service("apigateway"),
     );
-    let cfn = Cloudformation::new().await;
     let budget = Duration::from_secs(3);
     let started = std::time::Instant::now();
 
-    let (report, received) = cfn
-        .send_raw(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-            budget,
-        )
-        .await;
+    let (report, received) = s.create_within("B", "prod", budget).await;
 
     assert!(
         started.elapsed() < budget,
@@ -803,31 +676,17 @@ async fn a_deadline_that_expires_mid_work_answers_before_it() {
         started.elapsed()
     );
     report.unwrap();
-    assert_eq!(received.len(), 1);
-    assert!(
-        received[0].violations.is_empty(),
-        "{:?}",
-        received[0].violations
-    );
-    assert_failed(&received[0], &["timed out"]);
+    assert_one_failed(&received, &["timed out"]);
     proxy.clear_rules();
 }
 
 #[tokio::test]
 async fn a_response_url_that_fails_twice_then_accepts() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn =
+    let mut s = Scene::new("EcsA").await;
+    s.cfn =
         Cloudformation::with_receiver(ResponseReceiver::start(vec![500, 500, 200]).await.unwrap());
 
-    let (report, received) = cfn
-        .send_raw(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-            Duration::from_secs(30),
-        )
-        .await;
+    let (report, received) = s.create_within("B", "prod", Duration::from_secs(30)).await;
 
     let report = report.expect("delivered on the third attempt");
     assert_eq!(report.response_attempts, 3);
@@ -850,46 +709,29 @@ async fn a_response_url_that_fails_twice_then_accepts() {
 
 #[tokio::test]
 async fn a_response_url_that_never_accepts_is_tried_a_bounded_number_of_times() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::with_receiver(ResponseReceiver::always(403).await.unwrap());
-    let h = w.handler();
+    let mut s = Scene::new("EcsA").await;
+    s.cfn = Cloudformation::with_receiver(ResponseReceiver::always(403).await.unwrap());
 
-    let (report, received) = cfn
-        .send_raw(
-            &h,
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-            Duration::from_secs(30),
-        )
-        .await;
+    let (report, received) = s.create_within("B", "prod", Duration::from_secs(30)).await;
 
     let err = report.expect_err("undelivered");
     let text = err.to_string();
     assert!(text.contains("403"), "{text}");
-    assert!(!text.contains(cfn.receiver.secret()), "{text}");
-    assert_eq!(received.len() as u32, h.sender.max_attempts);
+    assert!(!text.contains(s.cfn.receiver.secret()), "{text}");
+    assert_eq!(received.len() as u32, s.w.handler().sender.max_attempts);
 }
 
 #[tokio::test]
 async fn http_api_stage_is_created_with_its_variables() {
     let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w
-        .apigw2
-        .create_api()
-        .name(unique("http"))
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-        .send()
-        .await
-        .unwrap();
-    let api_id = api.api_id().unwrap().to_string();
+    let stack = w.elb_stack(&unique("EcsA")).await;
+    let api_id = w.http_api().await;
     let cfn = Cloudformation::new().await;
     let props = json!({"HttpApiId": api_id, "StageName": "prod", "Variables": {
-        "helloworldElb": {"StackName": a.name, "OutputKey": "EcsElbDnsName"}
+        "helloworldElb": {"StackName": stack.name, "OutputKey": "EcsElbDnsName"}
     }});
 
-    let r = cfn.send(&w.handler(), cfn.create("Http", props)).await;
+    let r = cfn.send_create(&w.handler(), "Http", props).await;
 
     assert_success(&r);
     assert_eq!(
@@ -904,7 +746,7 @@ async fn http_api_stage_is_created_with_its_variables() {
         .send()
         .await
         .unwrap();
-    assert_eq!(stage.stage_variables().unwrap()["helloworldElb"], a.dns);
+    assert_eq!(stage.stage_variables().unwrap()["helloworldElb"], stack.dns);
 }
 
 /// A stack-output port that panics: stands for any bug inside the work. Its stack resources
@@ -955,7 +797,7 @@ async fn a_panic_still_gets_one_failed_response() {
     let cfn = Cloudformation::new().await;
 
     let r = cfn
-        .send(&h, cfn.create("B", seed_props(&api, "prod", "S")))
+        .send_create(&h, "B", seed_props(&api, "prod", "S"))
         .await;
 
     assert_failed(&r, &["internal error", "boom inside a port"]);

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_cloudformation::types::StackStatus;
 use serde_json::{json, Value};
 use stagewire::cfn::Handler;
 use stagewire::domain::Authorization;
@@ -42,9 +42,10 @@ fn template_authorization() -> Authorization {
 
 /// The world of a deployed stagewire: the binding function under the template's defaults.
 async fn stagewire_world() -> World {
-    let mut w = World::new().await;
-    w.authorization = template_authorization();
-    w
+    World::builder()
+        .authorization(template_authorization())
+        .build()
+        .await
 }
 
 /// An ECS stack created from the example template, with what CloudFormation knows of it.
@@ -66,22 +67,10 @@ async fn delete_leftover(w: &World, name: &str) {
 async fn create_ecs_stack(w: &World, name: &str, environment: &str) -> EcsStack {
     delete_leftover(w, name).await;
     let text = std::fs::read_to_string(examples::workspace_file(ECS_TEMPLATE)).unwrap();
-    let created = w
-        .cfn
-        .create_stack()
-        .stack_name(name)
-        .template_body(examples::without_binding(&text))
-        .parameters(
-            Parameter::builder()
-                .parameter_key("EnvironmentName")
-                .parameter_value(environment)
-                .build(),
-        )
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    let template = examples::without_binding(&text);
+    let stack_id = examples::create_ecs_stack(&w.cfn, &template, name, environment)
         .await
         .unwrap();
-    let stack_id = created.stack_id().unwrap().to_string();
     let dns = stack_output(w, &stack_id, "EcsElbDnsName").await;
     let listed = w
         .cfn
@@ -214,9 +203,7 @@ async fn a_stack_the_example_api_does_not_name_is_refused_with_the_tag_to_add() 
     let cfn = Cloudformation::for_stack(&stack_id).await;
     let mut properties = seed_props(&api.id, "staging", "EcsHelloworldStaging");
     properties["Variables"] = json!({"helloworldElb": {"Value": "staging.example.com"}});
-    let answer = cfn
-        .send(&w.handler(), cfn.create(BINDING, properties))
-        .await;
+    let answer = cfn.send_create(&w.handler(), BINDING, properties).await;
     assert_failed(
         &answer,
         &[

@@ -6,13 +6,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+use stagewire::domain::{ApiKind, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
-use stagewire_devkit::Function;
 
-use crate::custom_resource::function_binary;
-use crate::support::{unique, World};
+use crate::support::{owner_of, unique, written, World};
 
 /// The event source's maximum concurrency.
 const WORKERS: usize = 4;
@@ -27,26 +25,19 @@ fn scheduled_event() -> Value {
 
 /// Two variables on `stage` of `api`, bound to literals `new`, the stage holding `old`.
 fn records(api: &str, stage: &str, stack_id: &str) -> Vec<Record> {
+    let physical_id = format!("stagewire:rest:{api}:{stage}:Binding");
     ["a", "b"]
         .iter()
-        .map(|v| Record {
-            stage: StageRef::new(ApiKind::Rest, api, stage),
-            variable: (*v).into(),
-            owner: Owner {
-                stack_id: stack_id.into(),
-                logical_id: "Binding".into(),
-                physical_id: format!("stagewire:rest:{api}:{stage}:Binding"),
-            },
-            source: Source::Literal {
+        .map(|v| {
+            let source = Source::Literal {
                 value: "new".into(),
-            },
-            value: Some("old".into()),
-            written_at: Some(0),
-            via: None,
-            created_stage: false,
-            last_error: None,
-            checked_at: None,
-            version: 1,
+            };
+            written(
+                (StageRef::new(ApiKind::Rest, api, stage), (*v).into()),
+                owner_of(stack_id, "Binding", &physical_id),
+                source,
+                "old",
+            )
         })
         .collect()
 }
@@ -55,7 +46,7 @@ fn records(api: &str, stage: &str, stack_id: &str) -> Vec<Record> {
 async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_the_dead_letter_queue(
 ) {
     let w = World::new().await;
-    let proxy = w.proxy.clone().unwrap();
+    let proxy = w.proxy();
     let owner = w.owning_stack().await;
     let mut apis = Vec::new();
     let mut all = Vec::new();
@@ -75,21 +66,14 @@ async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_
     let queues = event_source::create_queues(&sqs, &unique("units"), Duration::from_secs(15), 2)
         .await
         .unwrap();
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.extend(
-        [
-            ("STAGEWIRE_TABLE", w.table.as_str()),
-            ("STAGEWIRE_BINDING_AUTHORIZATION", "Open"),
-            ("STAGEWIRE_RECONCILE_QUEUE", queues.url.as_str()),
-            ("STAGEWIRE_RECONCILE_WORKERS", &WORKERS.to_string()),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    let binary = function_binary("stage-resync");
-    let launch = || Function::launch(&binary, &env, Duration::from_secs(30));
+    let env = w.function_env(&[
+        ("STAGEWIRE_RECONCILE_QUEUE", queues.url.as_str()),
+        ("STAGEWIRE_RECONCILE_WORKERS", &WORKERS.to_string()),
+    ]);
+    let launch = || crate::support::launch("stage-resync", &env);
 
     // The schedule: the planner sends one unit per API.
-    let planner = launch().await.unwrap();
+    let planner = launch().await;
     let planned = planner
         .api
         .invoke(scheduled_event(), Duration::from_secs(60))
@@ -119,7 +103,7 @@ async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_
     // The workers, behind API Gateway's account quotas.
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        workers.push(launch().await.unwrap());
+        workers.push(launch().await);
     }
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, SendError, Sender, Undelivered};
 use stagewire::Ports;
@@ -19,28 +18,6 @@ use tokio::time::Instant;
 
 use crate::resync::stack_event;
 use crate::support::*;
-
-/// A world through `proxy` whose stagewire ports retry as the functions do (6 attempts per
-/// call), with short backoffs so that the tests stay quick. The fixture clients keep the
-/// devkit's 3 attempts: faults are only switched on once the fixtures exist.
-async fn world_with_retries(proxy: &FaultProxy) -> World {
-    let mut w = World::at(&proxy.endpoint()).await;
-    let sdk = w
-        .sdk
-        .to_builder()
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(6)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(200)),
-        )
-        .build();
-    w.ports = Ports {
-        authorization: w.authorization,
-        ..Ports::aws(&sdk, &w.table).expect("a region")
-    };
-    w
-}
 
 /// The proxy's seed: `STAGEWIRE_FAULT_SEED` when set, to replay other draws, else `default`.
 fn seed(default: u64) -> u64 {
@@ -63,6 +40,50 @@ fn apigateway_share(proxy: &FaultProxy) -> (usize, usize) {
     )
 }
 
+/// A scene whose proxy draws from [`seed`]`(2)` and whose stagewire ports retry as the
+/// functions do (6 attempts per call), with short backoffs so that the tests stay quick. The
+/// fixture clients keep the devkit's 3 attempts: faults are only switched on once the fixtures
+/// exist.
+async fn retrying_scene(prefix: &str) -> Scene {
+    let w = World::builder()
+        .seed(seed(2))
+        .function_retries()
+        .build()
+        .await;
+    Scene::on(w, prefix).await
+}
+
+/// The stages the throttling tests bind, `helloworldElb` of each by a binding `B<stage>`.
+const FOUR_STAGES: [&str; 4] = ["prod", "blue", "green", "canary"];
+
+/// Binds each of [`FOUR_STAGES`] to the scene's stack output, one Create after the other.
+async fn bind_four_stages(s: &Scene) {
+    for stage in FOUR_STAGES {
+        let props = seed_props(&s.api, stage, &s.stack.name);
+        let logical = format!("B{stage}");
+        let r = s.cfn.send_create(&s.w.handler(), &logical, props).await;
+        assert_success(&r);
+    }
+}
+
+/// Each of [`FOUR_STAGES`] holds `dns`.
+async fn assert_four_stages_hold(s: &Scene, dns: &str) {
+    for stage in FOUR_STAGES {
+        let value = s.w.var(&s.api, stage, "helloworldElb").await;
+        assert_eq!(value.as_deref(), Some(dns), "stage {stage}");
+    }
+}
+
+/// Enough API Gateway calls met the throttling to mean anything (a quarter at least).
+fn assert_a_share_throttled(proxy: &FaultProxy, what: &str) {
+    let (throttled, calls) = apigateway_share(proxy);
+    println!("throttled {what}: {throttled} of {calls} API Gateway calls throttled");
+    assert!(
+        throttled * 4 >= calls,
+        "too little throttling to mean anything"
+    );
+}
+
 /// Half of the API Gateway calls throttled: a quarter with `Retry-After`, a quarter without.
 fn throttle_half(proxy: &FaultProxy) {
     proxy.add_rule(
@@ -82,96 +103,44 @@ fn throttle_half(proxy: &FaultProxy) {
 
 #[tokio::test]
 async fn a_seed_create_converges_with_half_of_api_gateway_throttled() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
-        .await
-        .unwrap();
-    let w = world_with_retries(&proxy).await;
-    let stack = w.elb_stack(&unique("EcsThrottledCreate")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = retrying_scene("EcsThrottledCreate").await;
+    let proxy = s.w.proxy();
     proxy.reset_counts();
-    throttle_half(&proxy);
+    throttle_half(proxy);
 
     // Four bindings one after the other, so that enough calls meet the throttling.
-    for stage in ["prod", "blue", "green", "canary"] {
-        let r = cfn
-            .send(
-                &w.handler(),
-                cfn.create(&format!("B{stage}"), seed_props(&api, stage, &stack.name)),
-            )
-            .await;
-        assert_success(&r);
-    }
+    bind_four_stages(&s).await;
 
     proxy.clear_rules();
-    for stage in ["prod", "blue", "green", "canary"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await.as_deref(),
-            Some(stack.dns.as_str()),
-            "stage {stage}"
-        );
-    }
-    let (throttled, calls) = apigateway_share(&proxy);
-    println!("throttled create: {throttled} of {calls} API Gateway calls throttled");
-    assert!(
-        throttled * 4 >= calls,
-        "too little throttling to mean anything"
-    );
+    assert_four_stages_hold(&s, &s.stack.dns).await;
+    assert_a_share_throttled(proxy, "create");
 }
 
 #[tokio::test]
 async fn a_resync_converges_with_half_of_api_gateway_throttled() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), seed(2))
-        .await
-        .unwrap();
-    let w = world_with_retries(&proxy).await;
-    let stack = w.elb_stack(&unique("EcsThrottledResync")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    for stage in ["prod", "blue", "green", "canary"] {
-        let props = seed_props(&api, stage, &stack.name);
-        assert_success(
-            &cfn.send(&w.handler(), cfn.create(&format!("B{stage}"), props))
-                .await,
-        );
-    }
-    let replaced = w.replace_elb_stack(&stack.name).await;
+    let s = retrying_scene("EcsThrottledResync").await;
+    let proxy = s.w.proxy();
+    bind_four_stages(&s).await;
+    let replaced = s.w.replace_elb_stack(&s.stack.name).await;
     proxy.reset_counts();
-    throttle_half(&proxy);
+    throttle_half(proxy);
 
-    let summary =
-        stagewire::resync::handle(&w.ports, stack_event(&replaced.stack_id, "UPDATE_COMPLETE"))
-            .await
-            .expect("re-sync succeeded");
+    let event = stack_event(&replaced.stack_id, "UPDATE_COMPLETE");
+    let summary = stagewire::resync::handle(&s.w.ports, event)
+        .await
+        .expect("re-sync succeeded");
 
     proxy.clear_rules();
     assert_eq!(summary.changed.len(), 4, "{summary:?}");
-    for stage in ["prod", "blue", "green", "canary"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await,
-            Some(replaced.dns.clone()),
-            "stage {stage}"
-        );
-    }
-    let (throttled, calls) = apigateway_share(&proxy);
-    println!("throttled re-sync: {throttled} of {calls} API Gateway calls throttled");
-    assert!(
-        throttled * 4 >= calls,
-        "too little throttling to mean anything"
-    );
+    assert_four_stages_hold(&s, &replaced.dns).await;
+    assert_a_share_throttled(proxy, "re-sync");
 }
 
 /// A Create whose stack output cannot be read because CloudFormation stays down gets exactly
 /// one FAILED response before the deadline, naming what was down.
 async fn create_with_cloudformation_down(fault: Fault) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let stack = w.elb_stack(&unique("EcsDown")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let s = Scene::new("EcsDown").await;
+    let proxy = s.w.proxy();
     proxy.add_rule(
         Rule::new(fault.clone())
             .service("cloudformation")
@@ -180,21 +149,12 @@ async fn create_with_cloudformation_down(fault: Fault) {
     let budget = Duration::from_secs(8);
     let started = Instant::now();
 
-    let (report, received) = cfn
-        .send_raw(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-            budget,
-        )
-        .await;
+    let (report, received) = s.create_within("B", "prod", budget).await;
 
     let took = started.elapsed();
     report.expect("response delivered");
     assert!(took < budget, "answered after {took:?}");
-    assert_eq!(received.len(), 1, "exactly one response: {received:?}");
-    let r = &received[0];
-    assert!(r.violations.is_empty(), "{:?}", r.violations);
-    assert_eq!(r.status(), Some("FAILED"), "{}", r.body);
+    let r = assert_one_failed(&received, &[]);
     let reason = r.field("Reason").unwrap_or_default();
     let lower = reason.to_lowercase();
     assert!(
@@ -219,13 +179,11 @@ async fn cloudformation_resetting_connections_fails_the_create_once_before_the_d
 /// own pacer, as each concurrent custom resource gets in Lambda), each binding a new stage
 /// `{prefix}{i}` of `api`. Answers each one's report; panics on an undelivered response.
 async fn creates_in_separate_sandboxes(
-    w: &World,
-    cfn: &Arc<Cloudformation>,
-    api: &str,
+    s: &Scene,
     prefix: &str,
-    stack: &str,
     n: usize,
 ) -> Vec<stagewire::cfn::Report> {
+    let Scene { w, stack, api, cfn } = s;
     // The functions' own retries (the world's clients retry faster, for quick fault tests).
     let sdk = w
         .sdk
@@ -234,11 +192,10 @@ async fn creates_in_separate_sandboxes(
         .build();
     let tasks: Vec<_> = (0..n)
         .map(|i| {
-            let cfn = Arc::clone(cfn);
             let handler = w.handler_over(Ports::aws(&sdk, &w.table).expect("a region"));
             let event = cfn.create(
                 &format!("{}{i}", prefix.to_uppercase()),
-                seed_props(api, &format!("{prefix}{i}"), stack),
+                seed_props(api, &format!("{prefix}{i}"), &stack.name),
             );
             tokio::spawn(async move {
                 handler
@@ -253,6 +210,17 @@ async fn creates_in_separate_sandboxes(
         reports.push(task.await.unwrap());
     }
     reports
+}
+
+/// Every binding answered SUCCESS.
+fn assert_all_succeeded(reports: &[stagewire::cfn::Report]) {
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(
+            report.outcome, "SUCCESS",
+            "binding {i}: {:?}",
+            report.reason
+        );
+    }
 }
 
 /// The API Gateway calls the quotas answered 429, per operation kind.
@@ -274,40 +242,23 @@ fn throttled_by_kind(proxy: &FaultProxy) -> std::collections::BTreeMap<String, u
 
 #[tokio::test]
 async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = world_with_retries(&proxy).await;
-    let stack = w.elb_stack(&unique("EcsBurst")).await;
-    let api = w.rest_api().await;
+    let s = retrying_scene("EcsBurst").await;
+    let Scene { w, stack, api, cfn } = &s;
+    let proxy = w.proxy();
     // The API is deployed once (to another stage); the thirty new stages are made by the
     // bindings, from that deployment.
-    w.deploy_stage(&api, "base", &[]).await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    w.deploy_stage(api, "base", &[]).await;
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();
     let started = Instant::now();
 
-    let reports = creates_in_separate_sandboxes(&w, &cfn, &api, "s", &stack.name, 30).await;
+    let reports = creates_in_separate_sandboxes(&s, "s", 30).await;
 
     let took = started.elapsed();
     proxy.lift_apigateway_quotas();
-    for (i, report) in reports.iter().enumerate() {
-        assert_eq!(
-            report.outcome, "SUCCESS",
-            "binding {i}: {:?}",
-            report.reason
-        );
-    }
+    assert_all_succeeded(&reports);
     let throttled = proxy.over_quota();
-    let creates = proxy
-        .records()
-        .iter()
-        .filter(|r| {
-            r.operation.ends_with("/stages")
-                && r.operation.starts_with("POST")
-                && r.status == Some(201)
-        })
-        .count();
+    let creates = proxy.answered("POST", "/stages", 201);
     let received = cfn.receiver.received().await;
     assert_eq!(received.len(), 30);
     for r in &received {
@@ -316,7 +267,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     }
     for i in 0..30 {
         assert_eq!(
-            w.var(&api, &format!("s{i}"), "helloworldElb")
+            w.var(api, &format!("s{i}"), "helloworldElb")
                 .await
                 .as_deref(),
             Some(stack.dns.as_str()),
@@ -326,7 +277,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     println!(
         "30 bindings in separate sandboxes in {took:?}: {creates} stages created, {throttled} API \
          Gateway calls throttled by the account quota ({:?})",
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
     assert_eq!(creates, 30, "{:?}", proxy.counts());
     // The account's burst of 40 cannot hold 30 sandboxes' reads and creates: the quota was met,
@@ -341,7 +292,7 @@ async fn a_burst_of_thirty_bindings_on_one_api_all_succeed() {
     assert!(
         throttled <= 2 * 30,
         "{throttled} calls throttled: {:?}",
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
 }
 
@@ -405,10 +356,12 @@ async fn the_response_url_never_reaches_logs_or_returned_errors() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsSecret")).await;
-    let api = w.rest_api().await;
-    let ok = Cloudformation::new().await;
+    let Scene {
+        w,
+        stack,
+        api,
+        cfn: ok,
+    } = Scene::new("EcsSecret").await;
     let refusing = Cloudformation::with_receiver(ResponseReceiver::always(403).await.unwrap());
     let handler = w.handler();
     let deadline = || Instant::now() + Duration::from_secs(30);
@@ -580,57 +533,41 @@ async fn a_redirecting_response_url_is_not_followed_and_reported_undelivered() {
 
 #[tokio::test]
 async fn new_stages_at_once_are_made_from_one_deployment() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = world_with_retries(&proxy).await;
-    let stack = w.elb_stack(&unique("EcsDeploy")).await;
     // An API never deployed: the first new stage needs a deployment, the others reuse it.
-    let api = w.rest_api().await;
-    let cfn = Arc::new(Cloudformation::new().await);
+    let s = retrying_scene("EcsDeploy").await;
+    let Scene { w, stack, api, .. } = &s;
+    let proxy = w.proxy();
     proxy.reset_counts();
     proxy.enforce_apigateway_quotas();
 
-    let reports = creates_in_separate_sandboxes(&w, &cfn, &api, "n", &stack.name, 3).await;
+    let reports = creates_in_separate_sandboxes(&s, "n", 3).await;
     proxy.lift_apigateway_quotas();
 
-    for (i, report) in reports.iter().enumerate() {
-        assert_eq!(
-            report.outcome, "SUCCESS",
-            "binding {i}: {:?}",
-            report.reason
-        );
-    }
-    let answered = |method: &str, suffix: &str, status: u16| {
-        proxy
-            .records()
-            .into_iter()
-            .filter(|r| {
-                r.service == "apigateway"
-                    && r.operation.starts_with(method)
-                    && r.operation.ends_with(suffix)
-                    && r.status == Some(status)
-            })
-            .count()
-    };
+    assert_all_succeeded(&reports);
     // Every stage is made by CreateStage from a deployment. Deployments: the quota throttles
     // a second one within 5 s and a sandbox that waited finds its sibling's instead, so one on
     // a quick run; on a loaded machine a sandbox may reach the quota's next slot before it
     // looks again, but none deploys twice.
-    let deployments = answered("POST", "/deployments", 201);
+    let deployments = proxy.answered("POST", "/deployments", 201);
     assert!(
         (1..=3).contains(&deployments),
         "{deployments} deployments: {:?}",
         proxy.counts()
     );
-    assert_eq!(answered("POST", "/stages", 201), 3, "{:?}", proxy.counts());
+    assert_eq!(
+        proxy.answered("POST", "/stages", 201),
+        3,
+        "{:?}",
+        proxy.counts()
+    );
     println!(
         "3 new stages in separate sandboxes: {} calls throttled ({:?})",
         proxy.over_quota(),
-        throttled_by_kind(&proxy)
+        throttled_by_kind(proxy)
     );
     for i in 0..3 {
         assert_eq!(
-            w.var(&api, &format!("n{i}"), "helloworldElb")
+            w.var(api, &format!("n{i}"), "helloworldElb")
                 .await
                 .as_deref(),
             Some(stack.dns.as_str())
@@ -640,11 +577,8 @@ async fn new_stages_at_once_are_made_from_one_deployment() {
 
 #[tokio::test]
 async fn a_throttled_create_deployment_is_waited_out() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let stack = w.elb_stack(&unique("EcsDeploy")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDeploy").await;
+    let proxy = w.proxy();
     // More throttles in a row than the SDK's own retries absorb (3 attempts in tests).
     proxy.add_rule(
         Rule::new(Fault::Throttle { retry_after: None })
@@ -652,13 +586,9 @@ async fn a_throttled_create_deployment_is_waited_out() {
             .operation(format!("POST /restapis/{api}/deployments"))
             .times(4),
     );
-    let cfn = Cloudformation::new().await;
 
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &stack.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
 
     assert_success(&r);

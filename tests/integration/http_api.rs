@@ -4,31 +4,18 @@
 //! the given `stageVariables`, `""` removing one).
 
 use serde_json::{json, Value};
-use stagewire_devkit::fault_proxy::{Fault, FaultProxy, Gate, Record, Rule};
+use stagewire_devkit::fault_proxy::{FaultProxy, Record};
 use stagewire_devkit::sequences;
 use std::collections::BTreeMap;
 
 use crate::support::*;
 
-/// A world whose AWS calls go through a proxy playing HTTP API stages.
-async fn http_world() -> (FaultProxy, World) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    proxy.play_http_api_stages();
-    let w = World::at(&proxy.endpoint()).await;
-    (proxy, w)
-}
-
-async fn http_api(w: &World) -> String {
-    let api = w
-        .apigw2
-        .create_api()
-        .name(unique("http"))
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-        .send()
-        .await
-        .unwrap();
-    api.api_id().unwrap().to_string()
+/// A world whose proxy plays HTTP API stages, an HTTP API, and CloudFormation's side of a
+/// stack of bindings.
+async fn http_scene() -> (World, String, Cloudformation) {
+    let w = World::builder().http_api_stages().build().await;
+    let api = w.http_api().await;
+    (w, api, Cloudformation::new().await)
 }
 
 /// The stage's variables, `None` when the stage does not exist.
@@ -64,13 +51,6 @@ fn props(api: &str, stage: &str, variables: Value) -> Value {
     })
 }
 
-fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// The v2 calls to one stage (`{method} /v2/apis/{api}/stages[/{stage}]`) the proxy saw.
 fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>) -> Vec<Record> {
     let operation = match stage {
@@ -84,12 +64,20 @@ fn stage_calls(proxy: &FaultProxy, method: &str, api: &str, stage: Option<&str>)
         .collect()
 }
 
+/// The `stageVariables` of the one UpdateStage of `stage` the proxy saw, which succeeded.
+fn the_one_update_stage(proxy: &FaultProxy, api: &str, stage: &str) -> Value {
+    let patches = stage_calls(proxy, "PATCH", api, Some(stage));
+    assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
+    assert_eq!(patches[0].status, Some(200));
+    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    body["stageVariables"].clone()
+}
+
 #[tokio::test]
 async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_deleted() {
-    let (proxy, w) = http_world().await;
+    let (w, api, cfn) = http_scene().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttp")).await;
-    let api = http_api(&w).await;
-    let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
 
     // Create: a new stage with the binding's variables.
@@ -98,20 +86,18 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         "prod",
         json!({"helloworldElb": elb, "banner": "v1", "color": "red"}),
     );
-    let r = cfn
-        .send(&w.handler(), cfn.create("Http", created.clone()))
-        .await;
+    let r = cfn.send_create(&w.handler(), "Http", created.clone()).await;
     assert_success(&r);
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     assert_eq!(
         http_vars(&w, &api, "prod").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("banner", "v1"),
             ("color", "red"),
         ]))
     );
-    assert_eq!(stage_calls(&proxy, "POST", &api, None).len(), 1);
+    assert_eq!(stage_calls(proxy, "POST", &api, None).len(), 1);
 
     // Update: one variable changed, one added, one removed; the rest left alone.
     proxy.reset_counts();
@@ -129,21 +115,18 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
     assert_success(&r);
     assert_eq!(
         http_vars(&w, &api, "prod").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("banner", "v2"),
             ("region", "eu-west-1"),
         ]))
     );
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
-    assert_eq!(patches.len(), 1, "one UpdateStage: {patches:?}");
-    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    // UpdateStage carries only the changes.
+    let sent = the_one_update_stage(proxy, &api, "prod");
     assert_eq!(
-        body["stageVariables"],
-        json!({"banner": "v2", "region": "eu-west-1", "color": ""}),
-        "UpdateStage carries only the changes: {body}"
+        sent,
+        json!({"banner": "v2", "region": "eu-west-1", "color": ""})
     );
-    assert_eq!(patches[0].status, Some(200));
 
     // Delete: the variables go, then the stage the binding created.
     proxy.reset_counts();
@@ -152,16 +135,13 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
         .await;
     assert_success(&r);
     assert_eq!(http_vars(&w, &api, "prod").await, None, "stage deleted");
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("prod"));
-    assert_eq!(patches.len(), 1, "{patches:?}");
-    let body: Value = serde_json::from_slice(&patches[0].body).unwrap();
+    let sent = the_one_update_stage(proxy, &api, "prod");
     assert_eq!(
-        body["stageVariables"],
-        json!({"helloworldElb": "", "banner": "", "region": ""}),
-        "{body}"
+        sent,
+        json!({"helloworldElb": "", "banner": "", "region": ""})
     );
     assert_eq!(
-        stage_calls(&proxy, "DELETE", &api, Some("prod")).len(),
+        stage_calls(proxy, "DELETE", &api, Some("prod")).len(),
         1,
         "one DeleteStage"
     );
@@ -171,20 +151,13 @@ async fn an_http_api_binding_is_created_updated_with_only_its_changes_and_delete
 #[tokio::test]
 async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_stage_then_one_meets_conflict_and_both_succeed(
 ) {
-    let (proxy, w) = http_world().await;
+    let (w, api, cfn) = http_scene().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsHttpSiblings")).await;
-    let api = http_api(&w).await;
-    let cfn = Cloudformation::new().await;
     let elb = json!({"StackName": stack.name, "OutputKey": "EcsElbDnsName"});
     // Both reads of the missing stage are held until both have arrived, so that both bindings
     // see no stage and both create it.
-    let gate = Gate::new();
-    proxy.add_rule(
-        Rule::new(Fault::Hold(gate.clone()))
-            .service("apigateway")
-            .operation(format!("GET /v2/apis/{api}/stages/shared"))
-            .times(2),
-    );
+    let gate = w.hold(format!("GET /v2/apis/{api}/stages/shared"), 2);
     let seq = sequences::sibling_creates(
         (
             "Blue",
@@ -196,31 +169,17 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
         ),
         ("Banner", props(&api, "shared", json!({"banner": "hello"}))),
     );
-    let processes = [
-        w.stage_binding_process().await,
-        w.stage_binding_process().await,
-    ];
 
-    let answers = cfn
-        .player(&seq)
-        .holding(gate.clone())
-        .play(functions(&processes))
-        .await
-        .unwrap()
-        .to_vec();
-
-    assert_success(&answers[0]);
-    assert_success(&answers[1]);
-    assert_eq!(gate.arrived(), 2, "both reads were held");
+    play_siblings_in_two_processes(&w, &cfn, &seq, &gate).await;
     assert_eq!(
         http_vars(&w, &api, "shared").await,
-        Some(map(&[
+        Some(vars(&[
             ("helloworldElb", &stack.dns),
             ("color", "blue"),
             ("banner", "hello"),
         ]))
     );
-    let creates = stage_calls(&proxy, "POST", &api, None);
+    let creates = stage_calls(proxy, "POST", &api, None);
     let statuses: Vec<_> = creates.iter().map(|r| r.status).collect();
     assert_eq!(creates.len(), 2, "both created the stage: {statuses:?}");
     assert_eq!(
@@ -228,7 +187,7 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
         1,
         "one met ConflictException: {statuses:?}"
     );
-    let patches = stage_calls(&proxy, "PATCH", &api, Some("shared"));
+    let patches = stage_calls(proxy, "PATCH", &api, Some("shared"));
     assert_eq!(patches.len(), 1, "the loser patched the stage: {patches:?}");
     assert_eq!(w.registry_items().await.len(), 3);
 }
@@ -236,13 +195,12 @@ async fn sibling_creates_in_two_function_processes_both_read_the_missing_http_st
 #[tokio::test]
 async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_delete_deletes_it()
 {
-    let (proxy, w) = http_world().await;
-    let api = http_api(&w).await;
-    let cfn = Cloudformation::new().await;
+    let (w, api, cfn) = http_scene().await;
+    let proxy = w.proxy();
     let bound = props(&api, "$default", json!({"banner": "hello"}));
 
     let r = cfn
-        .send(&w.handler(), cfn.create("Default", bound.clone()))
+        .send_create(&w.handler(), "Default", bound.clone())
         .await;
 
     assert_success(&r);
@@ -252,7 +210,7 @@ async fn a_binding_on_the_default_stage_creates_it_answers_the_api_root_and_its_
     );
     assert_eq!(
         http_vars(&w, &api, "$default").await,
-        Some(map(&[("banner", "hello")]))
+        Some(vars(&[("banner", "hello")]))
     );
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
     let r = cfn

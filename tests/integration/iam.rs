@@ -20,18 +20,13 @@ use stagewire_devkit::fault_proxy::Record;
 use stagewire_devkit::stack_resources::percent_decode as decode;
 use stagewire_devkit::FaultProxy;
 
+use crate::support::spoke::{
+    role, B, B_REGION as OTHER_REGION, HUB_REGION, ROLE_NAME as SPOKE_ROLE,
+};
 use crate::support::*;
 
-const B: &str = "222222222222";
-const HUB_REGION: &str = "us-east-1";
-const OTHER_REGION: &str = "eu-west-1";
-const SPOKE_ROLE: &str = "stagewire-source";
 /// The access key of [`stagewire_devkit::moto::sdk_config`]: the functions' own role.
 const OWN_KEY: &str = "AKIDSTAGEWIREDEVKIT";
-
-fn role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/{SPOKE_ROLE}")
-}
 
 // ---- requests to IAM actions ----------------------------------------------------------
 
@@ -417,20 +412,25 @@ fn spoke_grants() -> Vec<Grant> {
 
 // ---- the functions' flows -------------------------------------------------------------
 
-/// A recording proxy in front of moto, and the functions' ports behind it (`Open`: the
-/// single-team account; the tag-based rule is exercised on its own).
-async fn function_ports(w: &World) -> (Arc<FaultProxy>, Ports, aws_config::SdkConfig) {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = Arc::new(FaultProxy::start(&moto.endpoint()).await.unwrap());
-    proxy.play_http_api_stages();
-    let sdk = stagewire_devkit::moto::sdk_config(&proxy.endpoint()).await;
-    let mut ports = Ports::aws(&sdk, &w.table).expect("a region");
-    ports.authorization = stagewire::domain::Authorization::Open;
-    ports.sources = SourceAccess {
+/// The sources the hub's functions read: its own account, and others through the spoke role.
+fn spoke_sources() -> SourceAccess {
+    SourceAccess {
         account: Some(ACCOUNT.into()),
         roles: vec![format!("arn:aws:iam::*:role/{SPOKE_ROLE}")],
-    };
-    (proxy, ports, sdk)
+    }
+}
+
+/// A function's world: a recording proxy of its own in front of moto, the hub's registry
+/// table, ports under `Open` (the single-team account; the tag-based rule is exercised on its
+/// own) reading sources through the spoke role.
+async fn function_world(w: &World) -> World {
+    World::builder()
+        .table_of(w)
+        .http_api_stages()
+        .authorization(stagewire::domain::Authorization::Open)
+        .sources(spoke_sources())
+        .build()
+        .await
 }
 
 /// Sources of every kind: here, in another region of this account, and in account B.
@@ -502,19 +502,6 @@ fn every_source(s: &Sources) -> Json {
     })
 }
 
-async fn http_api(w: &World) -> String {
-    w.apigw2
-        .create_api()
-        .name(unique("http"))
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
-        .send()
-        .await
-        .unwrap()
-        .api_id()
-        .unwrap()
-        .to_string()
-}
-
 fn physical(r: &stagewire_devkit::Received) -> String {
     r.field("PhysicalResourceId").unwrap().to_string()
 }
@@ -528,7 +515,7 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     let cfn = w.owning_stack().await;
     let api = w.rest_api().await;
     let all = json!({"RestApiId": api, "StageName": "prod", "Variables": every_source(s)});
-    let created = cfn.send(&h, cfn.create("All", all.clone())).await;
+    let created = cfn.send_create(&h, "All", all.clone()).await;
     assert_success(&created);
     let id = physical(&created);
     // A new load balancer with a registered target: the update waits for its health.
@@ -555,10 +542,10 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     );
 
     // HTTP API: created, updated, deleted.
-    let http = http_api(w).await;
+    let http = w.http_api().await;
     let props = json!({"HttpApiId": http, "StageName": "prod", "Variables": {
         "fromStack": {"StackName": s.here.name, "OutputKey": "EcsElbDnsName"}}});
-    let r = cfn.send(&h, cfn.create("Http", props.clone())).await;
+    let r = cfn.send_create(&h, "Http", props.clone()).await;
     assert_success(&r);
     let mut next = props.clone();
     next["Variables"]["banner"] = json!({"Value": "v1"});
@@ -568,18 +555,20 @@ async fn binding_flows(w: &World, s: &Sources, ports: &Ports) {
     assert_success(&u);
     assert_success(&cfn.send(&h, cfn.delete("Http", &physical(&u), next)).await);
 
-    // The Delete of a Create that never answered (CloudFormation's own physical id), then
-    // that Create, late.
+    // The Delete of a Create that never answered (CloudFormation gave up on it and made up
+    // a physical id), then that Create, late.
     let one = json!({"RestApiId": api, "StageName": "prod", "Variables": {"late": {"Value": "x"}}});
+    let late = cfn.create("Gone", one.clone());
+    cfn.give_up("Gone");
     let gone = format!("{}-Gone-ABC123DEF", cfn.stack_name());
-    cfn.send(&h, cfn.delete("Gone", &gone, one.clone())).await;
-    cfn.send(&h, cfn.create("Gone", one.clone())).await;
+    cfn.send(&h, cfn.delete("Gone", &gone, one)).await;
+    cfn.send(&h, late).await;
 
     // A rename: the variable's holder is no longer in the stack's template.
     let named =
         json!({"RestApiId": api, "StageName": "prod", "Variables": {"color": {"Value": "blue"}}});
-    assert_success(&cfn.send(&h, cfn.create("Old", named.clone())).await);
-    assert_success(&cfn.send(&h, cfn.create("New", named)).await);
+    assert_success(&cfn.send_create(&h, "Old", named.clone()).await);
+    assert_success(&cfn.send_create(&h, "New", named).await);
 
     // The tag-based rule reads each API's tags.
     let mut tagged = ports.clone();
@@ -683,12 +672,12 @@ async fn resync_flows(
     let cfn = w.owning_stack().await;
     let api = w.rest_api().await;
     let all = json!({"RestApiId": api, "StageName": "prod", "Variables": every_source(s)});
-    assert_success(&cfn.send(&h, cfn.create("All", all)).await);
-    let http = http_api(w).await;
+    assert_success(&cfn.send_create(&h, "All", all).await);
+    let http = w.http_api().await;
     let props = json!({"HttpApiId": http, "StageName": "prod", "Variables": {
         "banner": {"Value": "v1"}}});
-    w.proxy.as_ref().unwrap().play_http_api_stages();
-    assert_success(&cfn.send(&h, cfn.create("Http", props)).await);
+    w.proxy().play_http_api_stages();
+    assert_success(&cfn.send_create(&h, "Http", props).await);
 
     // A new load balancer serving, the service moved to it, a hand-made change: every
     // trigger finds work.
@@ -760,27 +749,24 @@ fn stack_event_of(stack_id: &str, account: &str, status: &str) -> Json {
 
 #[tokio::test]
 async fn each_policy_grants_exactly_the_calls_its_function_makes() {
-    let mut w = World::new().await;
     // The fixtures' own handler (which makes the re-sync's bindings) trusts the spoke role too.
-    w.ports.sources = SourceAccess {
-        account: Some(ACCOUNT.into()),
-        roles: vec![format!("arn:aws:iam::*:role/{SPOKE_ROLE}")],
-    };
+    let w = World::builder().sources(spoke_sources()).build().await;
     let s = sources(&w).await;
 
-    let (binding_proxy, binding_ports, _) = function_ports(&w).await;
-    binding_flows(&w, &s, &binding_ports).await;
+    let binding_world = function_world(&w).await;
+    binding_flows(&w, &s, &binding_world.ports).await;
 
-    let (resync_proxy, resync_ports, resync_sdk) = function_ports(&w).await;
+    let resync_world = function_world(&w).await;
+    let (resync_ports, resync_sdk) = (&resync_world.ports, &resync_world.sdk);
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let queue = event_source::create_queues(&sqs, &unique("units"), Duration::from_secs(30), 3)
         .await
         .unwrap();
-    resync_flows(&w, &s, (&resync_ports, &resync_sdk), &queue).await;
+    resync_flows(&w, &s, (resync_ports, resync_sdk), &queue).await;
 
     let queue_name = queue.url.rsplit('/').next().unwrap().to_string();
-    let (binding, binding_remote) = recorded(&binding_proxy);
-    let (resync, resync_remote) = recorded(&resync_proxy);
+    let (binding, binding_remote) = recorded(binding_world.proxy());
+    let (resync, resync_remote) = recorded(resync_world.proxy());
     let mut problems = Vec::new();
     problems.extend(mismatches(
         "StageBindingFunction",

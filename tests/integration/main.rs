@@ -15,6 +15,7 @@ mod http_api;
 mod iam;
 mod package;
 mod properties;
+mod replays;
 mod resync;
 mod security;
 mod support;

@@ -64,10 +64,7 @@ fn schedule() -> Value {
 /// Bind `helloworldElb` of `stage` on `api` to the stack's output, through the custom resource.
 async fn bind(w: &World, cfn: &Cloudformation, logical: &str, api: &str, stage: &str, stack: &str) {
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create(logical, seed_props(api, stage, stack)),
-        )
+        .send_create(&w.handler(), logical, seed_props(api, stage, stack))
         .await;
     assert_success(&r);
 }
@@ -96,14 +93,9 @@ async fn seed_prod_replaced_repoints_prod_and_leaves_dev() {
 
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
     assert_eq!(summary.changed[0].from.as_deref(), Some(prod.dns.as_str()));
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(replaced.dns.clone())
-    );
-    assert_eq!(
-        w.var(&api, "dev", "helloworldElb").await,
-        Some(dev.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &replaced.dns)
+        .await;
+    w.assert_var(&api, "dev", "helloworldElb", &dev.dns).await;
     let prod_item = w
         .registry_items()
         .await
@@ -130,60 +122,47 @@ async fn two_stages_on_two_apis_follow_one_stack() {
 
     assert_eq!(summary.bindings_checked, 2);
     assert_eq!(summary.changed.len(), 2);
-    assert_eq!(
-        w.var(&api1, "prod", "helloworldElb").await,
-        Some(replaced.dns.clone())
-    );
-    assert_eq!(
-        w.var(&api2, "live", "helloworldElb").await,
-        Some(replaced.dns)
-    );
+    w.assert_var(&api1, "prod", "helloworldElb", &replaced.dns)
+        .await;
+    w.assert_var(&api2, "live", "helloworldElb", &replaced.dns)
+        .await;
 }
 
 /// An ECS service `orders` behind the load balancer of stack `EcsOrders…`, and `prod`'s
-/// `ordersElb` bound to it by a custom resource.
-struct Orders {
-    w: World,
-    stack: ElbStack,
-    cluster: String,
-    api: String,
+/// `ordersElb` bound to it by a custom resource: the world, the stack, the cluster and the API.
+async fn bound_orders() -> (World, ElbStack, String, String) {
+    let Scene { w, stack, api, cfn } = Scene::new("EcsOrders").await;
+    let cluster = unique("prod");
+    w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
+        .await;
+    let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
+        "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
+    assert_success(&cfn.send_create(&w.handler(), "Orders", props).await);
+    (w, stack, cluster, api)
 }
 
-impl Orders {
-    async fn bound() -> Orders {
-        let w = World::new().await;
-        let stack = w.elb_stack(&unique("EcsOrders")).await;
-        let cluster = unique("prod");
-        w.ecs_service(&cluster, "orders", &[("helloworld", 80, &stack.tg_arn)])
-            .await;
-        let api = w.rest_api().await;
-        let cfn = Cloudformation::new().await;
-        let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
-            "ordersElb": {"Cluster": cluster, "Service": "orders"}}});
-        assert_success(&cfn.send(&w.handler(), cfn.create("Orders", props)).await);
-        Orders {
-            w,
-            stack,
-            cluster,
-            api,
-        }
+/// A new load balancer beside the stack's, with a healthy target when `healthy`, and the
+/// service `orders` moved to its target group: its DNS name and target group.
+async fn move_orders(
+    w: &World,
+    stack: &ElbStack,
+    cluster: &str,
+    healthy: bool,
+) -> (String, String) {
+    let (_, dns, tg) = w.new_alb(stack).await;
+    if healthy {
+        w.register_target(&tg, "10.0.1.10").await;
     }
+    w.move_service(cluster, "orders", "helloworld", &tg).await;
+    (dns, tg)
 }
 
 #[tokio::test]
 async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
+    let (w, stack, cluster, api) = bound_orders().await;
 
     // A new load balancer whose target group is healthy; the service moves to it.
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.register_target(&new_tg, "10.0.1.10").await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, true).await;
     let summary = run(&w, ecs_event(&cluster, "orders")).await;
 
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
@@ -192,16 +171,9 @@ async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
 
 #[tokio::test]
 async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_serves() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
+    let (w, stack, cluster, api) = bound_orders().await;
     w.register_target(&stack.tg_arn, "10.0.1.10").await;
-    let (new_arn, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (new_dns, new_tg) = move_orders(&w, &stack, &cluster, false).await;
 
     let held = run(&w, ecs_event(&cluster, "orders")).await;
     assert!(held.changed.is_empty(), "{held:?}");
@@ -211,10 +183,7 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
         "{:?}",
         held.deferred()
     );
-    assert_eq!(
-        w.var(&api, "prod", "ordersElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "prod", "ordersElb", &stack.dns).await;
     let item = &w.registry_items().await[0];
     assert!(item.last_error.as_deref().unwrap().contains("deferred"));
 
@@ -224,22 +193,14 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
     assert_eq!(switched.changed.len(), 1, "{switched:?}");
     assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
     assert!(w.registry_items().await[0].last_error.is_none());
-    let _ = new_arn;
 }
 
 /// The switch rule holds only while the current load balancer serves: one that serves nobody
 /// protects nobody, and the custom resource and the re-sync both switch at once.
 #[tokio::test]
 async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_or_the_resync() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (w, stack, cluster, api) = bound_orders().await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, false).await;
 
     let summary = run(&w, ecs_event(&cluster, "orders")).await;
     assert_eq!(summary.changed.len(), 1, "{summary:?}");
@@ -253,7 +214,7 @@ async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_o
     let (third_arn, third_dns, _) = w.new_alb(&stack).await;
     let cfn = Cloudformation::new().await;
     let created = cfn
-        .send(&w.handler(), cfn.create("Lb", props(&second_arn)))
+        .send_create(&w.handler(), "Lb", props(&second_arn))
         .await;
     assert_success(&created);
     let physical = created.field("PhysicalResourceId").unwrap().to_string();
@@ -266,15 +227,8 @@ async fn a_current_load_balancer_serving_nobody_holds_no_switch_in_the_binding_o
 
 #[tokio::test]
 async fn the_old_load_balancer_deleted_switches_even_without_healthy_targets() {
-    let Orders {
-        w,
-        stack,
-        cluster,
-        api,
-    } = Orders::bound().await;
-    let (_, new_dns, new_tg) = w.new_alb(&stack).await;
-    w.move_service(&cluster, "orders", "helloworld", &new_tg)
-        .await;
+    let (w, stack, cluster, api) = bound_orders().await;
+    let (new_dns, _) = move_orders(&w, &stack, &cluster, false).await;
     w.delete_alb(&stack.lb_arn).await;
 
     // The CloudTrail DeleteLoadBalancer event finds the binding through the load balancer its
@@ -301,7 +255,7 @@ async fn a_classic_elb_recreated() {
     let cfn = Cloudformation::new().await;
     let props = json!({"RestApiId": api, "StageName": "prod", "Variables": {
         "legacyElb": {"LoadBalancer": name}}});
-    assert_success(&cfn.send(&w.handler(), cfn.create("Legacy", props)).await);
+    assert_success(&cfn.send_create(&w.handler(), "Legacy", props).await);
 
     w.delete_classic_elb(&name).await;
     let gone = run(
@@ -362,12 +316,8 @@ async fn held(proxy: &FaultProxy, service: &str, operation: &str) {
 
 #[tokio::test]
 async fn duplicated_and_reordered_events_converge() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let stack = w.elb_stack(&unique("EcsDup")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDup").await;
+    let proxy = w.proxy();
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     let version_before = w.registry_items().await[0].version;
 
@@ -384,7 +334,7 @@ async fn duplicated_and_reordered_events_converge() {
     );
     let ports = w.ports.clone();
     let a = tokio::spawn(async move { resync::handle(&ports, older_event).await });
-    held(&proxy, "dynamodb", "UpdateItem").await;
+    held(proxy, "dynamodb", "UpdateItem").await;
 
     // Meanwhile the stack is replaced again and invocation B, for the newer stack, runs to the
     // end while A waits.
@@ -403,7 +353,7 @@ async fn duplicated_and_reordered_events_converge() {
     let c = run(&w, newer_event).await;
     assert!(c.changed.is_empty(), "a duplicate changes nothing: {c:?}");
 
-    let bodies = update_stage_bodies(&proxy);
+    let bodies = update_stage_bodies(proxy);
     assert_eq!(bodies.len(), 1, "one UpdateStage in all: {bodies:?}");
     assert!(bodies[0].contains(&third.dns), "{bodies:?}");
     assert!(
@@ -416,10 +366,8 @@ async fn duplicated_and_reordered_events_converge() {
         .filter(|r| r.operation == "UpdateItem" && r.status == Some(400))
         .count();
     assert_eq!(refused, 1, "A's conditional write was refused once");
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(third.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &third.dns)
+        .await;
     let item = &w.registry_items().await[0];
     assert_eq!(item.value.as_deref(), Some(third.dns.as_str()));
     assert!(item.version > version_before);
@@ -427,12 +375,8 @@ async fn duplicated_and_reordered_events_converge() {
 
 #[tokio::test]
 async fn eight_concurrent_invocations_for_one_stack() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let stack = w.elb_stack(&unique("EcsBurst")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsBurst").await;
+    let proxy = w.proxy();
     for stage in ["prod", "blue", "green"] {
         bind(&w, &cfn, &format!("B{stage}"), &api, stage, &stack.name).await;
     }
@@ -473,7 +417,7 @@ async fn eight_concurrent_invocations_for_one_stack() {
     let versions_after: u64 = w.registry_items().await.iter().map(|r| r.version).sum();
     assert_eq!(versions_after - versions_before, accepted);
     // Every variable written was written with the new value; once per UpdateStage.
-    let bodies = update_stage_bodies(&proxy);
+    let bodies = update_stage_bodies(proxy);
     assert_eq!(changed, bodies.len(), "{bodies:?}");
     assert!(bodies.len() >= 3);
     assert!(
@@ -481,10 +425,8 @@ async fn eight_concurrent_invocations_for_one_stack() {
         "{bodies:?}"
     );
     for stage in ["prod", "blue", "green"] {
-        assert_eq!(
-            w.var(&api, stage, "helloworldElb").await,
-            Some(replaced.dns.clone())
-        );
+        w.assert_var(&api, stage, "helloworldElb", &replaced.dns)
+            .await;
     }
     for item in w.registry_items().await {
         assert_eq!(item.value.as_deref(), Some(replaced.dns.as_str()));
@@ -497,10 +439,7 @@ async fn eight_concurrent_invocations_for_one_stack() {
 
 #[tokio::test]
 async fn a_deleted_source_keeps_the_value_and_records_the_error() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsGone")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsGone").await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
 
     w.delete_stack(&stack.name).await;
@@ -508,10 +447,8 @@ async fn a_deleted_source_keeps_the_value_and_records_the_error() {
 
     assert!(summary.changed.is_empty());
     assert_eq!(summary.unresolved().len(), 1);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(stack.dns.clone())
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &stack.dns)
+        .await;
     let item = &w.registry_items().await[0];
     assert_eq!(item.value.as_deref(), Some(stack.dns.as_str()));
     let err = item.last_error.as_deref().unwrap();
@@ -523,9 +460,7 @@ async fn a_deleted_source_keeps_the_value_and_records_the_error() {
 
 #[tokio::test]
 async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
-    let w = World::new().await;
-    let stack = w.elb_stack(&unique("EcsHand")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = Scene::new("EcsHand").await;
     let cfn = w.owning_stack().await;
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     w.set_var(&api, "prod", "helloworldElb", "typo.example.com")
@@ -540,9 +475,8 @@ async fn a_scheduled_reconcile_repairs_a_variable_changed_by_hand() {
 
 #[tokio::test]
 async fn unknown_events_are_ignored_without_aws_calls() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::new().await;
+    let proxy = w.proxy();
     proxy.reset_counts();
     for event in [
         json!({"hello": "world"}),
@@ -563,11 +497,8 @@ async fn unknown_events_are_ignored_without_aws_calls() {
 
 #[tokio::test]
 async fn throttled_api_gateway_calls_are_retried() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start_with_seed(&moto.endpoint(), 7)
-        .await
-        .unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::builder().seed(7).build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsThrottle")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
@@ -591,10 +522,8 @@ async fn throttled_api_gateway_calls_are_retried() {
         .collect();
 
     assert_eq!(summary.changed.len(), 1);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await,
-        Some(replaced.dns)
-    );
+    w.assert_var(&api, "prod", "helloworldElb", &replaced.dns)
+        .await;
     let answers: Vec<Option<u16>> = apigateway.iter().map(|r| r.status).collect();
     // The re-sync's GetStage was throttled twice and retried, then its UpdateStage went through.
     assert_eq!(
@@ -609,12 +538,8 @@ async fn throttled_api_gateway_calls_are_retried() {
 
 #[tokio::test]
 async fn a_write_that_keeps_failing_is_returned_as_an_error() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
-    let stack = w.elb_stack(&unique("EcsDown")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
+    let Scene { w, stack, api, cfn } = Scene::new("EcsDown").await;
+    let proxy = w.proxy();
     bind(&w, &cfn, "B", &api, "prod", &stack.name).await;
     let replaced = w.replace_elb_stack(&stack.name).await;
     proxy.add_rule(
@@ -637,8 +562,8 @@ async fn ten_thousand_bindings_one_event_touches_only_its_own() {
     // A server of its own: moto copies every table on each transaction, so a 10,000-item
     // table would slow every other test sharing the server.
     let moto = stagewire_devkit::moto::MotoServer::start().await.unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint()).await.unwrap();
-    let w = World::at(&proxy.endpoint()).await;
+    let w = World::builder().own_moto(moto).build().await;
+    let proxy = w.proxy();
     let stack = w.elb_stack(&unique("EcsTarget")).await;
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;

@@ -12,15 +12,10 @@ use stagewire_devkit::receiver::ResponseReceiver;
 use stagewire_devkit::CfnEvents;
 use tokio::time::Instant;
 
-use crate::cli::{cli, code, stderr, stdout};
-use crate::custom_resource::function_binary;
+use crate::cli::{bind, cli, code, stderr, stdout};
 use crate::support::*;
 
 const TEAM_B: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/TeamB-Api/team-b-id";
-
-fn proxy(w: &World) -> &stagewire_devkit::FaultProxy {
-    w.proxy.as_deref().expect("World::new has a proxy")
-}
 
 /// An attacker's events naming `stack_id`'s resources, with a receiver of their own: no
 /// declaration goes to CloudFormation's side, as none would for a forgery.
@@ -48,18 +43,24 @@ async fn team_a_binding(w: &World) -> (Cloudformation, String, String, serde_jso
     let api = w.rest_api().await;
     let cfn = Cloudformation::new().await;
     let props = seed_props(&api, "prod", &a.name);
-    let r = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+    let r = cfn.send_create(&w.handler(), "B", props.clone()).await;
     assert_success(&r);
     let physical = r.field("PhysicalResourceId").unwrap().to_string();
-    stagewire_devkit::stack_resources::declare(
-        &cfn.stack_id,
-        "B",
-        "Custom::StageBinding",
-        "CREATE_COMPLETE",
-        Some(&physical),
+    assert_eq!(
+        cfn.described("B"),
+        Some(("CREATE_COMPLETE".into(), Some(physical.clone())))
     );
     assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
     (cfn, api, physical, props)
+}
+
+/// A scene whose world checks each API's tags (`ApiTags`), as the template's default does.
+async fn tagged() -> Scene {
+    let w = World::builder()
+        .authorization(Authorization::ApiTags)
+        .build()
+        .await;
+    Scene::on(w, "EcsA").await
 }
 
 /// Forged Delete, Update and Create naming team A's stack: each FAILED with the reason, nothing
@@ -70,15 +71,7 @@ async fn forged_events_naming_another_stacks_binding_are_refused() {
     let (victim, api, physical, props) = team_a_binding(&w).await;
     let before_var = w.var(&api, "prod", "helloworldElb").await;
     let before_records = w.registry_items().await;
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
-    let function = stagewire_devkit::Function::launch(
-        &function_binary("stage-binding"),
-        &env,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let function = w.stage_binding_process().await;
     let forger = Forger::naming(&victim.stack_id).await;
     let hijack = json!({
         "RestApiId": api, "StageName": "prod",
@@ -142,14 +135,16 @@ async fn forged_events_naming_another_stacks_binding_are_refused() {
 async fn deletes_pass_when_the_stack_is_gone_or_the_id_was_replaced() {
     let w = World::new().await;
     let (victim, api, physical, props) = team_a_binding(&w).await;
-    // A Delete naming a replaced id: CloudFormation holds the resource under a newer id.
-    stagewire_devkit::stack_resources::declare(
-        &victim.stack_id,
-        "B",
-        "Custom::StageBinding",
-        "UPDATE_COMPLETE",
-        Some("stagewire:rest:other:prod:B"),
-    );
+    // A replacement: CloudFormation holds the resource under a newer id.
+    let mut other = props.clone();
+    other["StageName"] = json!("other");
+    let update = victim.update("B", &physical, other, props.clone());
+    let r = victim.send(&w.handler(), update).await;
+    assert_success(&r);
+    let (status, newer) = victim.described("B").unwrap();
+    assert_eq!(status, "UPDATE_COMPLETE");
+    assert_ne!(newer.as_deref(), Some(physical.as_str()));
+    // A Delete naming an id it no longer has passes.
     let forger = Forger::naming(&victim.stack_id).await;
     let stale = forger.events.delete(
         &forger.receiver,
@@ -191,15 +186,11 @@ impl Forger {
 /// succeeds.
 #[tokio::test]
 async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
-    let cfn = Cloudformation::new().await;
-    let props = seed_props(&api, "prod", &a.name);
+    let Scene { w, stack, api, cfn } = tagged().await;
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
+    let props = seed_props(&api, "prod", &stack.name);
 
-    let r = cfn.send(&w.handler(), cfn.create("B", props.clone())).await;
+    let r = cfn.send_create(&w.handler(), "B", props.clone()).await;
     assert_failed(
         &r,
         &[
@@ -214,29 +205,23 @@ async fn a_binding_on_another_stacks_api_needs_its_allow_tag() {
     assert!(w.registry_items().await.is_empty());
 
     let allow = format!("Someone-Else, {}*", &cfn.stack_name()[..8]);
-    proxy(&w).set_api_tags(
+    w.proxy().set_api_tags(
         &api,
         &[(STACK_ID_TAG, TEAM_B), (ALLOWED_STACKS_TAG, &allow)],
     );
-    let r = cfn.send(&w.handler(), cfn.create("B", props)).await;
+    let r = cfn.send_create(&w.handler(), "B", props).await;
     assert_success(&r);
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
 }
 
 /// An API of the binding's own stack needs no tag of stagewire's.
 #[tokio::test]
 async fn a_binding_on_its_own_stacks_api_is_allowed() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, &cfn.stack_id)]);
+    let Scene { w, stack, api, cfn } = tagged().await;
+    w.proxy()
+        .set_api_tags(&api, &[(STACK_ID_TAG, &cfn.stack_id)]);
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
     assert_success(&r);
 }
@@ -245,27 +230,18 @@ async fn a_binding_on_its_own_stacks_api_is_allowed() {
 /// the right: it keeps its value and the registry stays empty.
 #[tokio::test]
 async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, cfn } = tagged().await;
     w.deploy_stage(&api, "prod", &[("helloworldElb", "team-b.example")])
         .await;
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
-    let cfn = Cloudformation::new().await;
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
 
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &a.name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &stack.name))
         .await;
 
     assert_failed(&r, &["not authorized", &api, ALLOWED_STACKS_TAG]);
-    assert_eq!(
-        w.var(&api, "prod", "helloworldElb").await.as_deref(),
-        Some("team-b.example")
-    );
+    w.assert_var(&api, "prod", "helloworldElb", "team-b.example")
+        .await;
     assert!(w.registry_items().await.is_empty());
 }
 
@@ -273,15 +249,12 @@ async fn adopting_a_hand_set_variable_on_a_foreign_stage_needs_the_right() {
 /// summary, and `stagewire status` shows it.
 #[tokio::test]
 async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
-    let mut w = World::new().await;
-    w.authorization = Authorization::ApiTags;
-    let name = unique("EcsA");
-    let a = w.elb_stack(&name).await;
-    let api = w.rest_api().await;
+    let Scene { w, stack, api, .. } = tagged().await;
+    let name = stack.name.clone();
     // The binding's own stack lives on (the re-sync releases the bindings of gone stacks).
     let owner = w.elb_stack(&unique("TeamA")).await;
     let cfn = Cloudformation::for_stack(&owner.stack_id).await;
-    proxy(&w).set_api_tags(
+    w.proxy().set_api_tags(
         &api,
         &[
             (STACK_ID_TAG, TEAM_B),
@@ -289,25 +262,20 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
         ],
     );
     let r = cfn
-        .send(
-            &w.handler(),
-            cfn.create("B", seed_props(&api, "prod", &name)),
-        )
+        .send_create(&w.handler(), "B", seed_props(&api, "prod", &name))
         .await;
     assert_success(&r);
-    proxy(&w).set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
+    w.proxy().set_api_tags(&api, &[(STACK_ID_TAG, TEAM_B)]);
     let b = w.replace_elb_stack(&name).await;
-    assert_ne!(a.dns, b.dns);
+    assert_ne!(stack.dns, b.dns);
 
-    let mut ports = w.ports.clone();
-    ports.authorization = Authorization::ApiTags;
-    let summary = stagewire::resync::handle(&ports, json!({"resync": "all"}))
+    let summary = stagewire::resync::handle(&w.ports, json!({"resync": "all"}))
         .await
         .unwrap();
 
     assert_eq!(summary.unauthorized().len(), 1, "{summary:?}");
     assert!(summary.unauthorized()[0].cause.contains(ALLOWED_STACKS_TAG));
-    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(a.dns));
+    assert_eq!(w.var(&api, "prod", "helloworldElb").await, Some(stack.dns));
     let o = cli(&w, &["status"]).await;
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -322,11 +290,8 @@ async fn the_resync_leaves_a_binding_whose_allow_tag_was_removed() {
 /// done and no PUT leaves, even though a server listens there.
 #[tokio::test]
 async fn a_response_url_on_a_foreign_host_is_refused() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let cfn = Cloudformation::new().await;
-    let mut event = cfn.create("B", seed_props(&api, "prod", &a.name));
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let mut event = cfn.create("B", seed_props(&api, "prod", &stack.name));
     let url = event["ResponseURL"].as_str().unwrap().to_string();
     // Same listener, by another name: only 127.0.0.1 is allowed in the tests.
     event["ResponseURL"] = json!(url.replace("127.0.0.1", "localhost"));
@@ -349,29 +314,16 @@ async fn a_response_url_on_a_foreign_host_is_refused() {
 /// API Gateway's AccessDenied, and nothing is left in the registry.
 #[tokio::test]
 async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    proxy(&w).add_rule(Rule::new(Fault::Status(403)).service("apigateway"));
-    let var = format!("helloworldElb=stack:{}/EcsElbDnsName", a.name);
+    let Scene { w, stack, api, .. } = Scene::new("EcsA").await;
+    w.proxy()
+        .add_rule(Rule::new(Fault::Status(403)).service("apigateway"));
+    let var = format!("helloworldElb=stack:{}/EcsElbDnsName", stack.name);
 
-    let o = cli(
-        &w,
-        &[
-            "bind",
-            "--rest-api-id",
-            &api,
-            "--stage",
-            "prod",
-            "--var",
-            &var,
-        ],
-    )
-    .await;
+    let o = bind(&w, &api, "prod", &["--var", &var]).await;
 
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     assert!(stderr(&o).contains("AccessDenied"), "{}", stderr(&o));
-    proxy(&w).clear_rules();
+    w.proxy().clear_rules();
     assert_eq!(w.stage_vars(&api, "prod").await, None);
     assert!(w.registry_items().await.is_empty());
 }
@@ -380,28 +332,14 @@ async fn cli_bind_without_api_gateway_rights_fails_as_api_gateway_says() {
 /// (ResponseURL included) at TRACE: the function's subscriber never writes that target.
 #[tokio::test]
 async fn the_response_url_stays_out_of_the_logs_at_trace() {
-    let moto = stagewire_devkit::moto::shared().await;
-    let w = World::new().await;
-    let a = w.elb_stack(&unique("EcsA")).await;
-    let api = w.rest_api().await;
-    let mut env = stagewire_devkit::moto::process_env(&w.endpoint);
-    env.push((stagewire::config::TABLE_VAR.to_string(), w.table.clone()));
-    env.push(("AWS_LAMBDA_LOG_LEVEL".to_string(), "TRACE".to_string()));
-    env.push((
-        stagewire::config::AUTHORIZATION_VAR.to_string(),
-        "Open".to_string(),
-    ));
-    let _ = moto;
-    let function = stagewire_devkit::Function::launch(
-        &function_binary("stage-binding"),
-        &env,
-        Duration::from_secs(30),
+    let Scene { w, stack, api, cfn } = Scene::new("EcsA").await;
+    let function = launch(
+        "stage-binding",
+        &w.function_env(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]),
     )
-    .await
-    .unwrap();
-    let cfn = Cloudformation::new().await;
+    .await;
 
-    let event = cfn.create("B", seed_props(&api, "prod", &a.name));
+    let event = cfn.create("B", seed_props(&api, "prod", &stack.name));
     let invocation = function
         .api
         .invoke(event, Duration::from_secs(20))

@@ -4,22 +4,45 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 use futures::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use stagewire::cfn::{Handler, Report, Sender, Undelivered};
+use stagewire::domain::{Authorization, SourceAccess};
 use stagewire::ports::Record;
 use stagewire::Ports;
+use stagewire_devkit::fault_proxy::{Fault, Gate, Rule};
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
 use stagewire_devkit::sequences::{Player, Sequence};
 pub use stagewire_devkit::ElbStack;
-use stagewire_devkit::{CfnEvents, Function};
+use stagewire_devkit::{CfnEvents, FaultProxy, Function, MotoServer};
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "123456789012";
+
+/// The member accounts (spokes) the multi-account tests play beside the hub ([`ACCOUNT`]).
+pub mod spoke {
+    /// Account B: its sources live in [`B_REGION`].
+    pub const B: &str = "222222222222";
+    /// Account C: its sources live in the hub's region.
+    pub const C: &str = "333333333333";
+    /// The hub's region.
+    pub const HUB_REGION: &str = "us-east-1";
+    /// Account B's region.
+    pub const B_REGION: &str = "eu-west-1";
+    /// The name of the read-only role a spoke creates (`spoke.yaml`).
+    pub const ROLE_NAME: &str = "stagewire-source";
+
+    /// The read-only role a spoke creates in `account`.
+    pub fn role(account: &str) -> String {
+        format!("arn:aws:iam::{account}:role/{ROLE_NAME}")
+    }
+}
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -36,13 +59,15 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct World {
     /// Where this world's AWS calls go: a proxy in front of moto that also plays
-    /// CloudFormation's `DescribeStackResource` for the bindings the tests declare.
+    /// CloudFormation's `DescribeStackResource` for the bindings the tests' requests made.
     pub endpoint: String,
-    /// The proxy [`World::new`] started (kept alive with the world).
-    pub proxy: Option<std::sync::Arc<stagewire_devkit::FaultProxy>>,
-    /// The authorization rule of [`World::handler`]: `Open` (the single-team account the
-    /// lifecycle scenarios play); the security tests set `ApiTags`.
-    pub authorization: stagewire::domain::Authorization,
+    /// The proxy in front of moto (shared with the worlds [`World::member`] makes).
+    proxy: Arc<FaultProxy>,
+    /// A moto server of the world's own, kept alive with it.
+    _moto: Option<Arc<MotoServer>>,
+    /// The authorization rule of [`World::handler`] and of `ports`: `Open` (the single-team
+    /// account the lifecycle scenarios play) unless the builder says otherwise.
+    pub authorization: Authorization,
     pub sdk: SdkConfig,
     pub ports: Ports,
     pub table: String,
@@ -55,37 +80,139 @@ pub struct World {
     pub ddb: aws_sdk_dynamodb::Client,
 }
 
+/// How a [`World`] is made ([`World::builder`]): by default on the shared moto server, through
+/// a proxy of its own, with a registry table of its own, under `Open`.
+#[derive(Default)]
+pub struct WorldBuilder {
+    moto: Option<MotoServer>,
+    seed: Option<u64>,
+    http_api_stages: bool,
+    function_retries: bool,
+    authorization: Option<Authorization>,
+    sources: Option<SourceAccess>,
+    table: Option<String>,
+}
+
+impl WorldBuilder {
+    /// On a moto server of its own instead of the shared one.
+    pub fn own_moto(mut self, moto: MotoServer) -> Self {
+        self.moto = Some(moto);
+        self
+    }
+
+    /// The proxy draws its rules' probabilities from `seed` (else the devkit's default seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The proxy plays HTTP API stages as API Gateway does (`play_http_api_stages`).
+    pub fn http_api_stages(mut self) -> Self {
+        self.http_api_stages = true;
+        self
+    }
+
+    /// stagewire's ports retry as the functions do (6 attempts per call), with short backoffs
+    /// so that the tests stay quick. The fixture clients keep the devkit's 3 attempts.
+    pub fn function_retries(mut self) -> Self {
+        self.function_retries = true;
+        self
+    }
+
+    /// The authorization rule of the world's handler and ports.
+    pub fn authorization(mut self, rule: Authorization) -> Self {
+        self.authorization = Some(rule);
+        self
+    }
+
+    /// The accounts and roles the world's ports read sources through.
+    pub fn sources(mut self, sources: SourceAccess) -> Self {
+        self.sources = Some(sources);
+        self
+    }
+
+    /// The registry table of `other` (another sandbox's clients, through a proxy of their own),
+    /// under `other`'s authorization rule.
+    pub fn table_of(mut self, other: &World) -> Self {
+        self.table = Some(other.table.clone());
+        self.authorization = self.authorization.or(Some(other.authorization));
+        self
+    }
+
+    pub async fn build(self) -> World {
+        let moto = self.moto.map(Arc::new);
+        let upstream = match &moto {
+            Some(own) => own.endpoint(),
+            None => stagewire_devkit::moto::shared().await.endpoint(),
+        };
+        let seed = self
+            .seed
+            .unwrap_or(stagewire_devkit::fault_proxy::DEFAULT_SEED);
+        let proxy = FaultProxy::start_with_seed(&upstream, seed)
+            .await
+            .expect("proxy in front of moto");
+        if self.http_api_stages {
+            proxy.play_http_api_stages();
+        }
+        let endpoint = proxy.endpoint();
+        let sdk = stagewire_devkit::moto::sdk_config(&endpoint).await;
+        let table = match self.table {
+            Some(table) => table,
+            None => {
+                let table = unique("registry");
+                let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+                stagewire_devkit::registry::create_registry_table(&ddb, &table)
+                    .await
+                    .expect("registry table from template.yaml");
+                table
+            }
+        };
+        let mut w = World::with_table(&endpoint, Arc::new(proxy), sdk, table);
+        w._moto = moto;
+        if let Some(rule) = self.authorization {
+            w.authorization = rule;
+        }
+        let ports_sdk = match self.function_retries {
+            false => w.sdk.clone(),
+            true => w
+                .sdk
+                .to_builder()
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(6)
+                        .with_initial_backoff(Duration::from_millis(10))
+                        .with_max_backoff(Duration::from_millis(200)),
+                )
+                .build(),
+        };
+        w.ports = Ports {
+            authorization: w.authorization,
+            sources: self.sources.unwrap_or(w.ports.sources.clone()),
+            ..Ports::aws(&ports_sdk, &w.table).expect("a region")
+        };
+        w
+    }
+}
+
 impl World {
     /// A world on the shared moto server, through a proxy of its own.
     pub async fn new() -> World {
-        let moto = stagewire_devkit::moto::shared().await;
-        let proxy = stagewire_devkit::FaultProxy::start(&moto.endpoint())
-            .await
-            .expect("proxy in front of moto");
-        let mut w = World::at(&proxy.endpoint()).await;
-        w.proxy = Some(std::sync::Arc::new(proxy));
-        w
+        World::builder().build().await
     }
 
-    /// A world whose AWS calls go to `endpoint` (moto, or a proxy in front of it).
-    pub async fn at(endpoint: &str) -> World {
-        let sdk = stagewire_devkit::moto::sdk_config(endpoint).await;
-        let table = unique("registry");
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        stagewire_devkit::registry::create_registry_table(&ddb, &table)
-            .await
-            .expect("registry table from template.yaml");
-        World::with_table(endpoint, sdk, table)
+    /// A world made to measure.
+    pub fn builder() -> WorldBuilder {
+        WorldBuilder::default()
     }
 
-    fn with_table(endpoint: &str, sdk: SdkConfig, table: String) -> World {
+    fn with_table(endpoint: &str, proxy: Arc<FaultProxy>, sdk: SdkConfig, table: String) -> World {
         World {
             endpoint: endpoint.to_string(),
-            proxy: None,
-            authorization: stagewire::domain::Authorization::Open,
-            // The scenarios' single-team account; the security tests set `ApiTags` themselves.
+            proxy,
+            _moto: None,
+            authorization: Authorization::Open,
             ports: Ports {
-                authorization: stagewire::domain::Authorization::Open,
+                authorization: Authorization::Open,
                 ..Ports::aws(&sdk, &table).expect("a region")
             },
             apigw: aws_sdk_apigateway::Client::new(&sdk),
@@ -98,6 +225,24 @@ impl World {
             table,
             sdk,
         }
+    }
+
+    /// The proxy in front of moto: its records, counts and fault rules.
+    pub fn proxy(&self) -> &FaultProxy {
+        &self.proxy
+    }
+
+    /// Hold the next `times` calls to API Gateway whose operation contains `operation` at a
+    /// gate of their own, until the test opens it.
+    pub fn hold(&self, operation: String, times: u64) -> Gate {
+        let gate = Gate::new();
+        self.proxy.add_rule(
+            Rule::new(Fault::Hold(gate.clone()))
+                .service("apigateway")
+                .operation(operation)
+                .times(times),
+        );
+        gate
     }
 
     /// This world's moto server as another account in `region`: fixtures made through the
@@ -122,7 +267,10 @@ impl World {
                 aws_credential_types::provider::SharedCredentialsProvider::new(provider),
             )
             .build();
-        World::with_table(&self.endpoint, sdk, self.table.clone())
+        let mut member =
+            World::with_table(&self.endpoint, self.proxy.clone(), sdk, self.table.clone());
+        member._moto = self._moto.clone();
+        member
     }
 
     /// The stage-binding handler over this world, answering with short retry delays.
@@ -139,42 +287,51 @@ impl World {
         h
     }
 
+    /// The environment of a function process over this world: its AWS calls to this world's
+    /// endpoint, its registry table, this world's authorization rule, and `more`.
+    pub fn function_env(&self, more: &[(&str, &str)]) -> Vec<(String, String)> {
+        use stagewire::config::{AUTHORIZATION_VAR, TABLE_VAR};
+        let rule = match self.authorization {
+            Authorization::Open => "Open",
+            Authorization::ApiTags => "ApiTags",
+        };
+        let mut env = stagewire_devkit::moto::process_env(&self.endpoint);
+        let own = [(TABLE_VAR, self.table.as_str()), (AUTHORIZATION_VAR, rule)];
+        env.extend(
+            own.iter()
+                .chain(more)
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
     /// The `stage-binding` binary started as Lambda starts it (under the Runtime API stand-in),
     /// its AWS calls going to this world's endpoint, under this world's authorization rule.
     pub async fn stage_binding_process(&self) -> Function {
-        let mut env = stagewire_devkit::moto::process_env(&self.endpoint);
-        env.push((stagewire::config::TABLE_VAR.to_string(), self.table.clone()));
-        let rule = match self.authorization {
-            stagewire::domain::Authorization::Open => "Open",
-            stagewire::domain::Authorization::ApiTags => "ApiTags",
-        };
-        env.push((
-            stagewire::config::AUTHORIZATION_VAR.to_string(),
-            rule.to_string(),
-        ));
-        Function::launch(
-            &crate::custom_resource::function_binary("stage-binding"),
-            &env,
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap()
+        launch("stage-binding", &self.function_env(&[])).await
     }
 
     /// CloudFormation's side for a stack that exists (moto cannot hold custom resources, so
     /// the stack holds a placeholder): what a re-sync asks about the bindings' owner is true.
     pub async fn owning_stack(&self) -> Cloudformation {
-        let created = self
-            .cfn
-            .create_stack()
-            .stack_name(unique("ApiStack"))
-            .template_body(
-                r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-            )
+        let name = unique("ApiStack");
+        let stack_id = stagewire_devkit::examples::placeholder_stack(&self.cfn, &name)
+            .await
+            .unwrap();
+        Cloudformation::for_stack(&stack_id).await
+    }
+
+    /// An HTTP API (API Gateway v2): its id.
+    pub async fn http_api(&self) -> String {
+        let api = self
+            .apigw2
+            .create_api()
+            .name(unique("http"))
+            .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
             .send()
             .await
             .unwrap();
-        Cloudformation::for_stack(created.stack_id().unwrap()).await
+        api.api_id().unwrap().to_string()
     }
 
     /// `EcsDemoAPI`-like REST API: `GET /helloworld` proxied to
@@ -230,6 +387,12 @@ impl World {
 
     pub async fn var(&self, api: &str, stage: &str, name: &str) -> Option<String> {
         self.stage_vars(api, stage).await?.get(name).cloned()
+    }
+
+    /// `name` on `stage` of the REST API `api` holds `expected`.
+    pub async fn assert_var(&self, api: &str, stage: &str, name: &str, expected: &str) {
+        let value = self.var(api, stage, name).await;
+        assert_eq!(value.as_deref(), Some(expected), "{name} on stage {stage}");
     }
 
     /// Deploy the ELB stack `name` with a fresh load balancer.
@@ -457,14 +620,24 @@ impl World {
     }
 }
 
+/// The function binary `name` started as Lambda starts it, under the Runtime API stand-in,
+/// with exactly the environment `env`.
+pub async fn launch(name: &str, env: &[(String, String)]) -> Function {
+    let binary = crate::custom_resource::function_binary(name);
+    Function::launch(&binary, env, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"))
+}
+
 /// The hosts the local response receivers listen on.
 pub fn local_response_hosts() -> Vec<String> {
     vec!["127.0.0.1".to_string()]
 }
 
 /// CloudFormation's side of a custom resource: a stack id, a response receiver, and the
-/// events it sends. Each event it builds also declares its resource, in the state the request
-/// implies, to the proxies' `DescribeStackResource` ([`stagewire_devkit::stack_resources`]).
+/// events it sends. Each event it builds and each answer the receiver accepts moves its
+/// resource in CloudFormation's view, which the proxies' `DescribeStackResource` answers from
+/// ([`stagewire_devkit::stack_resources`]), as CloudFormation would move it.
 pub struct Cloudformation {
     pub receiver: ResponseReceiver,
     pub stack_id: String,
@@ -508,29 +681,27 @@ impl Cloudformation {
     }
 
     pub fn create(&self, logical: &str, props: Value) -> Value {
-        self.declare(logical, "Create", None);
         self.events.create(&self.receiver, logical, props)
     }
 
     pub fn update(&self, logical: &str, physical: &str, props: Value, old: Value) -> Value {
-        self.declare(logical, "Update", Some(physical));
         self.events
             .update(&self.receiver, logical, physical, props, old)
     }
 
     pub fn delete(&self, logical: &str, physical: &str, props: Value) -> Value {
-        self.declare(logical, "Delete", Some(physical));
         self.events.delete(&self.receiver, logical, physical, props)
     }
 
-    /// Declare `logical` in this stack in the state a `request_type` implies.
-    pub fn declare(&self, logical: &str, request_type: &str, physical: Option<&str>) {
-        stagewire_devkit::stack_resources::declare_for_request(
-            &self.stack_id,
-            logical,
-            request_type,
-            physical,
-        );
+    /// CloudFormation gives up on the Create of `logical` (cancelled, or answered too late).
+    pub fn give_up(&self, logical: &str) {
+        self.events.give_up(logical);
+    }
+
+    /// `logical` as CloudFormation describes it now: its status and physical id.
+    pub fn described(&self, logical: &str) -> Option<(String, Option<String>)> {
+        let d = stagewire_devkit::stack_resources::describe(&self.stack_id, logical).ok()?;
+        Some((d.status, d.physical_id))
     }
 
     /// The stack's name (the middle of its id).
@@ -553,6 +724,12 @@ impl Cloudformation {
         r
     }
 
+    /// CloudFormation's Create of `logical` with `props`, sent through the handler: the one
+    /// response, checked as [`Cloudformation::send`] checks it.
+    pub async fn send_create(&self, handler: &Handler, logical: &str, props: Value) -> Received {
+        self.send(handler, self.create(logical, props)).await
+    }
+
     /// Send one event with a given Lambda time budget; the handler's result and every request
     /// the receiver got for it.
     pub async fn send_raw(
@@ -565,6 +742,69 @@ impl Cloudformation {
         let report = handler.handle(event, Instant::now() + budget).await;
         let all = self.receiver.received().await;
         (report, all[before..].to_vec())
+    }
+}
+
+/// What most tests start from: a world, an ELB stack whose output `EcsElbDnsName` is the
+/// bindings' source, a REST API, and CloudFormation's side of a stack holding the bindings.
+pub struct Scene {
+    pub w: World,
+    pub stack: ElbStack,
+    pub api: String,
+    pub cfn: Cloudformation,
+}
+
+impl Scene {
+    /// On a world of its own; the ELB stack's name starts with `prefix`.
+    pub async fn new(prefix: &str) -> Scene {
+        Scene::on(World::new().await, prefix).await
+    }
+
+    /// On `w`.
+    pub async fn on(w: World, prefix: &str) -> Scene {
+        let stack = w.elb_stack(&unique(prefix)).await;
+        let api = w.rest_api().await;
+        Scene {
+            w,
+            stack,
+            api,
+            cfn: Cloudformation::new().await,
+        }
+    }
+
+    /// [`seed_props`] of `stage`: its `helloworldElb` bound to the stack's output.
+    pub fn props(&self, stage: &str) -> Value {
+        seed_props(&self.api, stage, &self.stack.name)
+    }
+
+    /// `event` answered by the world's handler: the one response.
+    pub async fn send(&self, event: Value) -> Received {
+        self.cfn.send(&self.w.handler(), event).await
+    }
+
+    /// CloudFormation's Create of `logical` binding `stage` ([`Scene::props`]), answered by the
+    /// world's handler: the one response.
+    pub async fn create(&self, logical: &str, stage: &str) -> Received {
+        self.send(self.cfn.create(logical, self.props(stage))).await
+    }
+
+    /// As [`Scene::create`], which must succeed: the physical id it answered.
+    pub async fn created(&self, logical: &str, stage: &str) -> String {
+        let r = self.create(logical, stage).await;
+        assert_success(&r);
+        r.field("PhysicalResourceId").unwrap().to_string()
+    }
+
+    /// As [`Scene::create`], within a Lambda time budget: the handler's result and every
+    /// request the receiver got.
+    pub async fn create_within(
+        &self,
+        logical: &str,
+        stage: &str,
+        budget: Duration,
+    ) -> (Result<Report, Undelivered>, Vec<Received>) {
+        let event = self.cfn.create(logical, self.props(stage));
+        self.cfn.send_raw(&self.w.handler(), event, budget).await
     }
 }
 
@@ -594,6 +834,33 @@ pub fn functions<'f>(fs: &'f [Function]) -> impl Fn(usize, Value) -> LocalBoxFut
     }
 }
 
+/// Plays `seq`, two sibling Creates, each in a `stage-binding` process of its own, their calls
+/// held at `gate` until both arrived: both answer SUCCESS and both were held.
+pub async fn play_siblings_in_two_processes(
+    w: &World,
+    cfn: &Cloudformation,
+    seq: &Sequence,
+    gate: &Gate,
+) {
+    let processes = [
+        w.stage_binding_process().await,
+        w.stage_binding_process().await,
+    ];
+    let mut player = cfn.player(seq).holding(gate.clone());
+    let answers = player.play(functions(&processes)).await.unwrap();
+    assert_success(&answers[0]);
+    assert_success(&answers[1]);
+    assert_eq!(gate.arrived(), 2, "both were held");
+}
+
+/// Stage variables as a map, from `(name, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Properties of a binding of `helloworldElb` on `stage` to a stack output.
 pub fn seed_props(api: &str, stage: &str, stack: &str) -> Value {
     json!({
@@ -605,6 +872,22 @@ pub fn seed_props(api: &str, stage: &str, stack: &str) -> Value {
             "helloworldElb": {"StackName": stack, "OutputKey": "EcsElbDnsName"}
         }
     })
+}
+
+/// Exactly one response, well-formed, FAILED with a Reason that contains every needle: that
+/// response.
+pub fn assert_one_failed<'r>(received: &'r [Received], needles: &[&str]) -> &'r Received {
+    assert_eq!(received.len(), 1, "exactly one response: {received:?}");
+    let r = &received[0];
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_failed(r, needles);
+    r
+}
+
+/// `props` with the variable `name` bound to the literal `value` too.
+pub fn plus_literal(mut props: Value, name: &str, value: &str) -> Value {
+    props["Variables"][name] = json!({ "Value": value });
+    props
 }
 
 pub fn assert_success(r: &Received) {
@@ -623,37 +906,60 @@ pub fn assert_failed(r: &Received, needles: &[&str]) {
 /// `count` registry records over `stages` stages of fictitious APIs, each bound to one of 100
 /// other stacks: the crowd a targeted lookup must not touch.
 pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Record> {
-    use stagewire::domain::{ApiKind, Owner, Source, StageRef};
+    use stagewire::domain::{ApiKind, Source, StageRef};
     (0..count)
         .map(|i| {
             let stage_no = i % stages;
-            Record {
-                stage: StageRef::new(
-                    ApiKind::Rest,
-                    format!("filler{}", stage_no / 10),
-                    format!("s{stage_no}"),
-                ),
-                variable: format!("v{}", i / stages),
-                owner: Owner {
-                    stack_id: format!(
-                        "arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}"
-                    ),
-                    logical_id: "Filler".into(),
-                    physical_id: format!("filler-{stage_no}"),
-                },
-                source: Source::StackOutput {
-                    stack: format!("FillerStack{}", i % 100),
-                    output_key: "EcsElbDnsName".into(),
-                    at: Default::default(),
-                },
-                value: Some(format!("filler-{i}.us-east-1.elb.amazonaws.com")),
-                written_at: Some(0),
-                via: None,
-                created_stage: false,
-                last_error: None,
-                checked_at: None,
-                version: 0,
-            }
+            let stage = StageRef::new(
+                ApiKind::Rest,
+                format!("filler{}", stage_no / 10),
+                format!("s{stage_no}"),
+            );
+            let owner =
+                format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}");
+            let source = Source::StackOutput {
+                stack: format!("FillerStack{}", i % 100),
+                output_key: "EcsElbDnsName".into(),
+                at: Default::default(),
+            };
+            written(
+                (stage, format!("v{}", i / stages)),
+                owner_of(&owner, "Filler", &format!("filler-{stage_no}")),
+                source,
+                &format!("filler-{i}.us-east-1.elb.amazonaws.com"),
+            )
         })
         .collect()
+}
+
+/// A binding's owner: its stack, logical and physical id.
+pub fn owner_of(stack_id: &str, logical_id: &str, physical_id: &str) -> stagewire::domain::Owner {
+    stagewire::domain::Owner {
+        stack_id: stack_id.into(),
+        logical_id: logical_id.into(),
+        physical_id: physical_id.into(),
+    }
+}
+
+/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value` (at
+/// time 0, its first version), owned by `owner` and fed by `source`.
+pub fn written(
+    (stage, variable): (stagewire::domain::StageRef, String),
+    owner: stagewire::domain::Owner,
+    source: stagewire::domain::Source,
+    value: &str,
+) -> Record {
+    Record {
+        stage,
+        variable,
+        owner,
+        source,
+        value: Some(value.to_string()),
+        written_at: Some(0),
+        via: None,
+        created_stage: false,
+        last_error: None,
+        checked_at: None,
+        version: 1,
+    }
 }

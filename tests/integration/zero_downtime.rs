@@ -115,10 +115,7 @@ async fn replace_under_load(
         String::new()
     } else {
         let r = cfn
-            .send(
-                &handler,
-                cfn.create(LOGICAL, props(&api, source, service_timeout)),
-            )
+            .send_create(&handler, LOGICAL, props(&api, source, service_timeout))
             .await;
         assert_success(&r);
         r.field("PhysicalResourceId").unwrap().to_string()

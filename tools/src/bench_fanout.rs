@@ -18,12 +18,12 @@ use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
 use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
-use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
+use stagewire::domain::{ApiKind, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
-use stagewire_devkit::{error_chain, FaultProxy, Function, MotoServer};
+use stagewire_devkit::{error_chain, Function, LocalAws};
 
-use super::{err, rss, secs, thousands, BenchResult, TABLE};
+use super::{err, rss, secs, thousands, BenchResult};
 
 /// Accounts of the sources: the hub's own (the first) and members.
 const ACCOUNTS: usize = 10;
@@ -116,27 +116,14 @@ fn place(i: usize, stages: usize) -> (usize, String) {
 fn record(i: usize, stages: usize, apis: &[String], owner: &str) -> Record {
     let (stage_no, variable) = place(i, stages);
     let (source, value) = source(i);
-    Record {
-        stage: StageRef::new(
-            ApiKind::Rest,
-            &apis[stage_no / STAGES_PER_API],
-            format!("s{stage_no}"),
-        ),
-        variable,
-        owner: Owner {
-            stack_id: owner.to_string(),
-            logical_id: format!("Binding{stage_no}"),
-            physical_id: format!("binding-{stage_no}"),
-        },
-        source,
-        value: Some(value),
-        written_at: Some(0),
-        via: None,
-        created_stage: false,
-        last_error: None,
-        checked_at: None,
-        version: 1,
-    }
+    let api = &apis[stage_no / STAGES_PER_API];
+    let stage = StageRef::new(ApiKind::Rest, api, format!("s{stage_no}"));
+    let owned = (
+        owner,
+        format!("Binding{stage_no}"),
+        format!("binding-{stage_no}"),
+    );
+    super::written((stage, variable), owned, source, value)
 }
 
 /// One run: the planner and `workers` workers over the whole registry.
@@ -156,8 +143,8 @@ pub struct Run {
 }
 
 struct Setup {
-    moto: MotoServer,
-    proxy: FaultProxy,
+    /// moto, the registry table, and the proxy the functions' calls go through.
+    aws: LocalAws,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -174,34 +161,24 @@ pub async fn measure(
         eprintln!("bench: fan-out of {bindings} bindings, {workers} worker(s)");
         row(bindings, stages, &run(&setup, resync_bin, workers).await?);
     }
-    drop(setup.moto);
+    drop(setup.aws);
     Ok(())
 }
 
 async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
     eprintln!("bench: seeding {bindings} bindings over {stages} stages");
-    let moto = MotoServer::start().await.map_err(err("starting moto"))?;
-    let sdk = moto.sdk_config().await;
+    let aws = super::local_aws().await?;
+    let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    stagewire_devkit::create_registry_table(&ddb, TABLE)
-        .await
-        .map_err(err("creating the registry table"))?;
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let stack = |outputs: String| {
         format!(
             r#"{{"Resources": {{"Placeholder": {{"Type": "AWS::CloudFormation::WaitConditionHandle"}}}}, "Outputs": {{{outputs}}}}}"#
         )
     };
-    let owner = cfn
-        .create_stack()
-        .stack_name("Bindings")
-        .template_body(stack(String::new()))
-        .send()
+    let owner = stagewire_devkit::examples::placeholder_stack(&cfn, "Bindings")
         .await
-        .map_err(err("CreateStack"))?
-        .stack_id()
-        .unwrap_or_default()
-        .to_string();
+        .map_err(err("CreateStack"))?;
     for k in 0..ACCOUNTS * REGIONS.len() {
         let (a, r) = place_of(k);
         let (_, value) = source(k);
@@ -245,13 +222,9 @@ async fn seed(bindings: usize, stages: usize) -> BenchResult<Setup> {
     let started = Instant::now();
     super::load_records(&ddb, bindings, |i| record(i, stages, &apis, &owner)).await?;
     eprintln!("bench: registry loaded in {}", secs(started.elapsed()));
-    let proxy = FaultProxy::start(&moto.endpoint())
-        .await
-        .map_err(err("starting the proxy"))?;
     Ok(Setup {
         sqs: aws_sdk_sqs::Client::new(&sdk),
-        moto,
-        proxy,
+        aws,
     })
 }
 
@@ -264,10 +237,9 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
     )
     .await
     .map_err(err("creating the queues"))?;
-    let mut env = stagewire_devkit::moto::process_env(&setup.proxy.endpoint());
+    let mut env = setup.aws.function_env();
     env.extend(
         [
-            ("STAGEWIRE_TABLE", TABLE.to_string()),
             ("STAGEWIRE_BINDING_AUTHORIZATION", "Open".to_string()),
             ("STAGEWIRE_RECONCILE_QUEUE", queues.url.clone()),
             ("STAGEWIRE_RECONCILE_WORKERS", workers.to_string()),
@@ -287,8 +259,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
         "account": super::ACCOUNT, "time": "2026-11-25T12:15:00Z", "region": super::REGION,
         "resources": [], "detail": {}
     });
-    setup.proxy.reset_counts();
-    setup.proxy.enforce_apigateway_quotas();
+    setup.aws.proxy.reset_counts();
+    setup.aws.proxy.enforce_apigateway_quotas();
     let started = Instant::now();
     let planned = planner
         .api
@@ -310,8 +282,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
         .await
         .map_err(err("draining the queue"))?;
     let wall = started.elapsed();
-    setup.proxy.lift_apigateway_quotas();
-    let counts = setup.proxy.counts();
+    setup.aws.proxy.lift_apigateway_quotas();
+    let counts = setup.aws.proxy.counts();
     let of = |pred: &dyn Fn(&str, &str) -> bool| -> u64 {
         counts
             .iter()
@@ -323,8 +295,8 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
     Ok(Run {
         workers,
         wall,
-        peak_rate: setup.proxy.max_rate_per_sec("apigateway"),
-        over_quota: setup.proxy.over_quota(),
+        peak_rate: setup.aws.proxy.max_rate_per_sec("apigateway"),
+        over_quota: setup.aws.proxy.over_quota(),
         // The largest of the workers' peaks; none if any worker's cannot be read (it ended).
         worker_rss_kib: pool
             .iter()
@@ -332,7 +304,7 @@ async fn run(setup: &Setup, resync_bin: &std::path::Path, workers: usize) -> Ben
             .collect::<Option<Vec<_>>>()
             .and_then(|peaks| peaks.into_iter().max()),
         planner_rss_kib: planner.process.peak_rss_kb(),
-        calls: setup.proxy.total(),
+        calls: setup.aws.proxy.total(),
         apigateway: of(&|s, _| s == "apigateway"),
         assume_role: of(&|s, o| s == "sts" && o == "AssumeRole"),
         writes: of(&|s, o| super::is_write(s, o)),

@@ -6,7 +6,7 @@
 //!   of several spawns), and of `stage-binding` without `STAGEWIRE_TABLE` (it then answers every
 //!   request FAILED without loading the AWS configuration or building clients);
 //! - the seed Create (one stack-output variable) through the real `stage-binding`: wall time from
-//!   the invoke to the response PUT, and the AWS calls counted by a [`FaultProxy`] placed as the
+//!   the invoke to the response PUT, and the AWS calls counted by a [`stagewire_devkit::FaultProxy`] placed as the
 //!   function's `AWS_ENDPOINT_URL`, and the response PUTs counted by the receiver;
 //! - one stack event affecting 3 bindings, with no other binding in the registry and then
 //!   among 10,000 bindings over 1,000 stages (calls per operation, registry queries), and two
@@ -48,18 +48,12 @@ use stagewire::ports::Record;
 use stagewire_devkit::seed;
 use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
-    deploy_elb_stack, error_chain, CfnEvents, FaultProxy, Function, MotoServer, Outcome,
-    ResponseReceiver,
+    deploy_elb_stack, error_chain, CfnEvents, Function, LocalAws, Outcome, ResponseReceiver,
 };
+use stagewire_tools::{ACCOUNT, OUTPUT_KEY, REGION, SERVICE_TOKEN, VARIABLE};
 
 const TABLE: &str = "stagewire-bench-registry";
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = stagewire_devkit::moto::REGION;
 const ELB_STACK: &str = "BenchElbStack";
-const OUTPUT_KEY: &str = "EcsElbDnsName";
-const VARIABLE: &str = "helloworldElb";
-const SERVICE_TOKEN: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
 /// The stages the three real bindings create; the first Create is the measured seed Create.
 const REAL_STAGES: [&str; 3] = ["prod", "dev", "qa"];
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -278,27 +272,57 @@ impl Launcher {
     }
 }
 
+/// moto of the bench's own, its registry table, and the proxy that counts the functions' calls.
+async fn local_aws() -> BenchResult<LocalAws> {
+    LocalAws::start(TABLE).await.map_err(err(
+        "starting moto, the registry table and the counting proxy",
+    ))
+}
+
 /// The registry record of one filler binding, stored with the library's codec.
 fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
     let stage_no = i % stages;
-    Record {
-        stage: StageRef::new(
-            ApiKind::Rest,
-            format!("filler{}", stage_no / 10),
-            format!("s{stage_no}"),
+    let stage = StageRef::new(
+        ApiKind::Rest,
+        format!("filler{}", stage_no / 10),
+        format!("s{stage_no}"),
+    );
+    let source = Source::StackOutput {
+        stack: format!("FillerStack{}", i % 100),
+        output_key: OUTPUT_KEY.into(),
+        at: Default::default(),
+    };
+    written(
+        (stage, format!("v{}", i / stages)),
+        (
+            owner_stack,
+            format!("Filler{stage_no}"),
+            format!("filler-{stage_no}"),
         ),
-        variable: format!("v{}", i / stages),
+        source,
+        format!("filler-{i}.{REGION}.elb.amazonaws.com"),
+    )
+}
+
+/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value`
+/// (at time 0, its first version), owned by `(stack id, logical id, physical id)` and fed by
+/// `source`.
+fn written(
+    (stage, variable): (StageRef, String),
+    (stack_id, logical_id, physical_id): (&str, String, String),
+    source: Source,
+    value: String,
+) -> Record {
+    Record {
+        stage,
+        variable,
         owner: Owner {
-            stack_id: owner_stack.to_string(),
-            logical_id: format!("Filler{stage_no}"),
-            physical_id: format!("filler-{stage_no}"),
+            stack_id: stack_id.to_string(),
+            logical_id,
+            physical_id,
         },
-        source: Source::StackOutput {
-            stack: format!("FillerStack{}", i % 100),
-            output_key: OUTPUT_KEY.into(),
-            at: Default::default(),
-        },
-        value: Some(format!("filler-{i}.{REGION}.elb.amazonaws.com")),
+        source,
+        value: Some(value),
         written_at: Some(0),
         via: None,
         created_stage: false,
@@ -366,8 +390,8 @@ async fn load_records(
 // The scenario
 
 struct World {
-    _moto: MotoServer,
-    proxy: FaultProxy,
+    /// moto, the registry table, and the proxy the functions' calls go through.
+    aws: LocalAws,
     receiver: ResponseReceiver,
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
@@ -381,15 +405,15 @@ struct World {
 impl World {
     /// The environment the functions run with: every AWS call goes through the proxy.
     fn env(&self, with_table: bool) -> Vec<(String, String)> {
-        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
+        let mut env = match with_table {
+            true => self.aws.function_env(),
+            false => stagewire_devkit::moto::process_env(&self.aws.proxy.endpoint()),
+        };
         // One team's account: its APIs carry no stagewire tags.
         env.push((
             "STAGEWIRE_BINDING_AUTHORIZATION".to_string(),
             "Open".to_string(),
         ));
-        if with_table {
-            env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
-        }
         env
     }
 
@@ -451,7 +475,7 @@ async fn run_create(world: &World, function: &Function, event: Value) -> BenchRe
         .unwrap_or_default()
         .to_string();
     let before = world.receiver.received().await.len();
-    world.proxy.reset_counts();
+    world.aws.proxy.reset_counts();
     let started = Instant::now();
     let (invoked, put_at) = tokio::join!(function.api.invoke(event, INVOKE_TIMEOUT), async {
         let got = world
@@ -489,8 +513,8 @@ async fn run_create(world: &World, function: &Function, event: Value) -> BenchRe
     };
     Ok(CreateRun {
         wall: put_at.saturating_duration_since(started),
-        calls: world.proxy.total(),
-        detail: breakdown(&world.proxy.counts()),
+        calls: world.aws.proxy.total(),
+        detail: breakdown(&world.aws.proxy.counts()),
         status,
         puts,
     })
@@ -515,7 +539,7 @@ async fn run_resync(
     event: Value,
     timeout: Duration,
 ) -> BenchResult<ResyncRun> {
-    world.proxy.reset_counts();
+    world.aws.proxy.reset_counts();
     let started = Instant::now();
     let invocation = function
         .api
@@ -527,7 +551,7 @@ async fn run_resync(
         Outcome::Response(v) => summarize(v),
         Outcome::Error(e) => format!("error: {e}"),
     };
-    let counts = world.proxy.counts();
+    let counts = world.aws.proxy.counts();
     let count_of = |service: &str, op: Option<&str>| -> u64 {
         counts
             .iter()
@@ -538,7 +562,7 @@ async fn run_resync(
     let (writes, writes_detail) = writes(&counts);
     Ok(ResyncRun {
         time,
-        calls: world.proxy.total(),
+        calls: world.aws.proxy.total(),
         detail: breakdown(&counts),
         summary,
         apigateway: count_of("apigateway", None),
@@ -712,8 +736,8 @@ async fn run_burst(world: &mut World, launcher: &Launcher, n: usize) -> BenchRes
         })
         .collect();
     let before = world.receiver.received().await.len();
-    world.proxy.reset_counts();
-    world.proxy.enforce_apigateway_quotas();
+    world.aws.proxy.reset_counts();
+    world.aws.proxy.enforce_apigateway_quotas();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (function, event) in functions.iter().zip(events) {
@@ -728,7 +752,7 @@ async fn run_burst(world: &mut World, launcher: &Launcher, n: usize) -> BenchRes
     // An invocation ends once its response is delivered: the last one ends the burst.
     let wall = started.elapsed();
     let received = world.receiver.received().await;
-    world.proxy.lift_apigateway_quotas();
+    world.aws.proxy.lift_apigateway_quotas();
     let mut succeeded = 0;
     for id in &ids {
         let answer = received[before..]
@@ -738,26 +762,19 @@ async fn run_burst(world: &mut World, launcher: &Launcher, n: usize) -> BenchRes
             succeeded += 1;
         }
     }
-    let records = world.proxy.records();
+    let records = world.aws.proxy.records();
     let mut by_kind: BTreeMap<(String, String), u64> = BTreeMap::new();
     for r in records.iter().filter(|r| r.over_quota) {
         *by_kind
             .entry((r.service.clone(), r.operation.clone()))
             .or_default() += 1;
     }
-    let created = records
-        .iter()
-        .filter(|r| {
-            r.operation.starts_with("POST ")
-                && r.operation.ends_with("/stages")
-                && r.status == Some(201)
-        })
-        .count();
+    let created = world.aws.proxy.answered("POST", "/stages", 201);
     drop(functions);
     Ok(Burst {
         wall,
         succeeded,
-        throttled: world.proxy.over_quota(),
+        throttled: world.aws.proxy.over_quota(),
         throttled_detail: breakdown(&by_kind),
         created,
     })
@@ -821,15 +838,9 @@ async fn run(options: Options) -> BenchResult<()> {
     };
 
     eprintln!("bench: starting moto and the registry table");
-    let moto = MotoServer::start().await.map_err(err("starting moto"))?;
-    let sdk = moto.sdk_config().await;
+    let aws = local_aws().await?;
+    let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    stagewire_devkit::create_registry_table(&ddb, TABLE)
-        .await
-        .map_err(err("creating the registry table"))?;
-    let proxy = FaultProxy::start(&moto.endpoint())
-        .await
-        .map_err(err("starting the counting proxy"))?;
     let receiver = ResponseReceiver::start(Vec::new())
         .await
         .map_err(err("starting the response receiver"))?;
@@ -837,24 +848,14 @@ async fn run(options: Options) -> BenchResult<()> {
     // a placeholder): the full reconcile asks CloudFormation about each owning stack and
     // releases the bindings of stacks that are gone.
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    let owner_stack = cfn
-        .create_stack()
-        .stack_name("EcsDemoApi")
-        .template_body(
-            r#"{"Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-        )
-        .send()
+    let owner_stack = stagewire_devkit::examples::placeholder_stack(&cfn, "EcsDemoApi")
         .await
-        .map_err(err("CreateStack"))?
-        .stack_id()
-        .unwrap_or_default()
-        .to_string();
+        .map_err(err("CreateStack"))?;
     let mut world = World {
         cfn,
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         ddb,
-        _moto: moto,
-        proxy,
+        aws,
         receiver,
         events: CfnEvents::new(&owner_stack, SERVICE_TOKEN),
         sent: 0,

@@ -39,7 +39,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus};
+use aws_sdk_cloudformation::types::{Stack, StackStatus};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
 use stagewire_devkit::choreography::{
@@ -52,25 +52,19 @@ use stagewire_devkit::load::Load;
 use stagewire_devkit::seed::{self, INTEGRATION_URI};
 use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
-    error_chain, CfnEvents, DevkitError, LambdaProcess, MotoServer, Outcome, Received,
+    error_chain, CfnEvents, DevkitError, LambdaProcess, LocalAws, Outcome, Received,
     ResponseReceiver, RuntimeApi,
 };
+use stagewire_tools::{ACCOUNT, OUTPUT_KEY, REGION, SERVICE_TOKEN, VARIABLE};
 
 /// Number of narrated steps.
 const STEPS: usize = 10;
 /// The registry table the functions use.
 const TABLE: &str = "stagewire-demo-registry";
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = stagewire_devkit::moto::REGION;
 const PROD_STACK: &str = "EcsHelloworldProd";
 const DEV_STACK: &str = "EcsHelloworldDev";
 const API_NAME: &str = "EcsDemoAPI";
-const VARIABLE: &str = "helloworldElb";
-const OUTPUT_KEY: &str = "EcsElbDnsName";
 const ECS_TEMPLATE: &str = "examples/ecs-helloworld.yaml";
-/// The ARN a real deployment's `ServiceToken` would carry.
-const SERVICE_TOKEN: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:stagewire-StageBindingFunction";
 /// How long one function invocation may take.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stack may take to reach a final status.
@@ -250,10 +244,10 @@ impl Function {
 
 /// Everything the demo started, stopped by [`stop`].
 struct Bench {
-    moto: MotoServer,
-    /// The functions' AWS endpoint: moto behind the devkit's proxy, which answers
-    /// CloudFormation's DescribeStackResource for the bindings the demo's events declare.
-    proxy: stagewire_devkit::FaultProxy,
+    /// moto, the registry table, and the functions' AWS endpoint: moto behind the devkit's
+    /// proxy, which answers CloudFormation's DescribeStackResource for the bindings the demo's
+    /// requests made.
+    aws: LocalAws,
     cfn: aws_sdk_cloudformation::Client,
     apigw: aws_sdk_apigateway::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -271,8 +265,7 @@ struct Bench {
 impl Bench {
     /// The environment the functions and the CLI run with.
     fn function_env(&self) -> Vec<(String, String)> {
-        let mut env = stagewire_devkit::moto::process_env(&self.proxy.endpoint());
-        env.push(("STAGEWIRE_TABLE".to_string(), TABLE.to_string()));
+        let mut env = self.aws.function_env();
         // As the template sets it for the deployed functions (its parameter's default).
         env.push((
             stagewire::config::AUTHORIZATION_VAR.to_string(),
@@ -300,6 +293,29 @@ impl Bench {
             .and_then(|vars| vars.get(VARIABLE).cloned()))
     }
 
+    /// `helloworldElb` on `stage` holds `expected`; `when` says at what point.
+    async fn expect_var(&self, api_id: &str, stage: &str, expected: &str, when: &str) -> Step<()> {
+        let live = self.stage_var(api_id, stage).await?;
+        expect_eq(
+            &format!("stage {stage} variable {VARIABLE}{when}"),
+            expected,
+            live.as_deref(),
+        )
+    }
+
+    /// Stage dev still holds its own load balancer's name, and the narration says so.
+    async fn expect_dev_untouched(
+        &self,
+        out: &mut Narrator,
+        api_id: &str,
+        dev: &EcsStack,
+    ) -> Step<()> {
+        self.expect_var(api_id, "dev", &dev.dns, " (untouched)")
+            .await?;
+        out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+        Ok(())
+    }
+
     /// The last log lines of every running function, for failure reports.
     fn function_logs(&self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -314,7 +330,7 @@ impl Bench {
 /// Stops the functions, the servers and moto, checking that each process is gone.
 async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
     let Bench {
-        moto,
+        aws,
         binding,
         resync,
         receiver,
@@ -349,9 +365,9 @@ async fn stop(bench: Bench, out: &mut Narrator) -> Step<()> {
         drop(receiver);
         out.detail("response receiver and Runtime API servers closed");
     }
-    let pid = moto.pid();
-    let log = moto.log_path().cloned();
-    drop(moto);
+    let pid = aws.moto.pid();
+    let log = aws.moto.log_path().cloned();
+    drop(aws);
     if let Some(pid) = pid {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         if status.is_empty() || status.contains("State:\tZ") {
@@ -391,19 +407,16 @@ fn template_authorization(root: &Path) -> Step<String> {
 /// Step 1: moto and the registry table.
 async fn start_bench(out: &mut Narrator, root: &Path) -> Step<Bench> {
     let authorization = template_authorization(root)?;
-    let moto = MotoServer::start()
-        .await
-        .map_err(failed("starting the moto server"))?;
+    let aws = LocalAws::start(TABLE).await.map_err(failed(
+        "starting moto with the registry table from template.yaml",
+    ))?;
     out.detail(format!(
         "moto listening on {} (pid {})",
-        moto.endpoint(),
-        moto.pid().map_or("?".into(), |p| p.to_string())
+        aws.moto.endpoint(),
+        aws.moto.pid().map_or("?".into(), |p| p.to_string())
     ));
-    let sdk = moto.sdk_config().await;
+    let sdk = aws.sdk.clone();
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    stagewire_devkit::create_registry_table(&ddb, TABLE)
-        .await
-        .map_err(failed("creating the registry table from template.yaml"))?;
     let described = ddb
         .describe_table()
         .table_name(TABLE)
@@ -444,10 +457,7 @@ async fn start_bench(out: &mut Narrator, root: &Path) -> Step<Bench> {
         cfn: aws_sdk_cloudformation::Client::new(&sdk),
         apigw: aws_sdk_apigateway::Client::new(&sdk),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-        proxy: stagewire_devkit::FaultProxy::start(&moto.endpoint())
-            .await
-            .map_err(failed("starting the proxy in front of moto"))?,
-        moto,
+        aws,
         receiver: None,
         binding: None,
         resync: None,
@@ -486,25 +496,9 @@ async fn describe_stack(bench: &Bench, name_or_id: &str) -> Step<Option<Stack>> 
 
 /// Creates `name` from the example template and waits for CREATE_COMPLETE.
 async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) -> Step<EcsStack> {
-    let created = bench
-        .cfn
-        .create_stack()
-        .stack_name(name)
-        .template_body(template)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("EnvironmentName")
-                .parameter_value(env)
-                .build(),
-        )
-        .capabilities(Capability::CapabilityIam)
-        .send()
+    let id = examples::create_ecs_stack(&bench.cfn, template, name, env)
         .await
         .map_err(failed(format!("CreateStack {name}")))?;
-    let id = created
-        .stack_id()
-        .ok_or_else(|| Failure::new(format!("CreateStack {name} returned no stack id")))?
-        .to_string();
     let deadline = Instant::now() + STACK_TIMEOUT;
     let stack = loop {
         let stack = describe_stack(bench, &id)
@@ -555,20 +549,19 @@ async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) 
         .send()
         .await
         .map_err(failed(format!("DescribeStackResources {name}")))?;
-    let lb_arn = resources
-        .stack_resources()
-        .iter()
-        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::LoadBalancer"))
-        .and_then(|r| r.physical_resource_id())
-        .ok_or_else(|| Failure::new(format!("stack {name} holds no load balancer")))?
-        .to_string();
-    let tg_arn = resources
-        .stack_resources()
-        .iter()
-        .find(|r| r.resource_type() == Some("AWS::ElasticLoadBalancingV2::TargetGroup"))
-        .and_then(|r| r.physical_resource_id())
-        .ok_or_else(|| Failure::new(format!("stack {name} holds no target group")))?
-        .to_string();
+    // The physical id of the stack's resource of type `kind` (`what` in a failure).
+    let physical_of = |kind: &str, what: &str| {
+        let found = resources
+            .stack_resources()
+            .iter()
+            .find(|r| r.resource_type() == Some(kind));
+        found
+            .and_then(|r| r.physical_resource_id())
+            .map(str::to_string)
+            .ok_or_else(|| Failure::new(format!("stack {name} holds no {what}")))
+    };
+    let lb_arn = physical_of("AWS::ElasticLoadBalancingV2::LoadBalancer", "load balancer")?;
+    let tg_arn = physical_of("AWS::ElasticLoadBalancingV2::TargetGroup", "target group")?;
     let task = register_task(bench, &tg_arn).await?;
     Ok(EcsStack {
         name: name.to_string(),
@@ -688,7 +681,7 @@ async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(Str
 /// as CloudFormation creates it: with the template's tags (the consent tag
 /// `stagewire:allowed-stacks`) and the OpenAPI definition the template names.
 async fn create_api(bench: &Bench, out: &mut Narrator, root: &Path) -> Step<String> {
-    let sdk = bench.moto.sdk_config().await;
+    let sdk = bench.aws.sdk.clone();
     let api = examples::deploy_api_stack(&sdk, &root.join(API_TEMPLATE), API_STACK, &[])
         .await
         .map_err(failed(format!(
@@ -967,23 +960,20 @@ async fn create_binding(
         .field("PhysicalResourceId")
         .unwrap_or_default()
         .to_string();
-    expect_eq(
-        &format!("the response's Data.{VARIABLE}"),
-        &stack.dns,
-        response
-            .body
-            .get("Data")
-            .and_then(|d| d.get(VARIABLE))
-            .and_then(Value::as_str),
-    )?;
-    let live = bench.stage_var(api_id, stage).await?;
-    expect_eq(
-        &format!("stage {stage} variable {VARIABLE}"),
-        &stack.dns,
-        live.as_deref(),
-    )?;
+    expect_data("response", &response, &stack.dns)?;
+    bench.expect_var(api_id, stage, &stack.dns, "").await?;
     out.detail(format!("  stage {stage}: {VARIABLE} = {}", stack.dns));
     Ok(physical_id)
+}
+
+/// The response's `Data.helloworldElb` is `expected`; `what` names the response.
+fn expect_data(what: &str, response: &Received, expected: &str) -> Step<()> {
+    let data = response.body.get("Data").and_then(|d| d.get(VARIABLE));
+    expect_eq(
+        &format!("the {what}'s Data.{VARIABLE}"),
+        expected,
+        data.and_then(Value::as_str),
+    )
 }
 
 /// What allowed the bindings, under the functions' `BindingAuthorization`.
@@ -1321,7 +1311,7 @@ async fn replace_under_traffic(
     let base = template.to_string();
     let template_fn: TemplateFn =
         Arc::new(move |generations| generations_template(&base, generations));
-    let sdk = bench.moto.sdk_config().await;
+    let sdk = bench.aws.sdk.clone();
     let mut stack = choreography::EcsStack::adopt(
         &sdk,
         &old.name,
@@ -1382,15 +1372,7 @@ async fn replace_under_traffic(
     show_response(out, &response);
     expect_success(function, &response)?;
     let new = stack.current().clone();
-    expect_eq(
-        &format!("the Update response's Data.{VARIABLE}"),
-        &new.dns,
-        response
-            .body
-            .get("Data")
-            .and_then(|d| d.get(VARIABLE))
-            .and_then(Value::as_str),
-    )?;
+    expect_data("Update response", &response, &new.dns)?;
     let position = |what: &str| replayed.steps.iter().position(|(_, s)| s.contains(what));
     match (position("has a healthy target"), position("the binding answers")) {
         (Some(healthy), Some(answered)) if healthy < answered => out.detail(format!(
@@ -1405,18 +1387,9 @@ async fn replace_under_traffic(
             ))
         }
     }
-    let live = bench.stage_var(api_id, "prod").await?;
-    expect_eq(
-        "stage prod variable helloworldElb after the update",
-        &new.dns,
-        live.as_deref(),
-    )?;
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
+    bench
+        .expect_var(api_id, "prod", &new.dns, " after the update")
+        .await?;
     let found = bench
         .elbv2
         .describe_load_balancers()
@@ -1436,7 +1409,7 @@ async fn replace_under_traffic(
         "stage prod: {VARIABLE} = {} (was {})",
         new.dns, old.dns
     ));
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    bench.expect_dev_untouched(out, api_id, dev).await?;
     let statuses: Vec<String> = report
         .statuses
         .iter()
@@ -1554,18 +1527,12 @@ async fn resync(
         &new.dns,
         live.as_deref(),
     )?;
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
     out.detail(format!(
         "stage prod: {VARIABLE} = {} already; nothing to re-point ({} from event to answer)",
         new.dns,
         secs(repointed)
     ));
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
+    bench.expect_dev_untouched(out, api_id, dev).await?;
     let again = function
         .api
         .invoke(event, INVOKE_TIMEOUT)
@@ -1625,14 +1592,7 @@ async fn delete_binding(
     out.detail(format!(
         "stage prod and its {VARIABLE} are gone (the binding had created the stage)"
     ));
-    let dev_live = bench.stage_var(api_id, "dev").await?;
-    expect_eq(
-        "stage dev variable helloworldElb (untouched)",
-        &dev.dns,
-        dev_live.as_deref(),
-    )?;
-    out.detail(format!("stage dev:  {VARIABLE} = {} (untouched)", dev.dns));
-    Ok(())
+    bench.expect_dev_untouched(out, api_id, dev).await
 }
 
 // ---------------------------------------------------------------------------------------------
