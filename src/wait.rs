@@ -709,6 +709,20 @@ mod tests {
             world.state().stages[&stage()]["elb"].clone()
         }
 
+        /// The binding's Update from `id` to the same spec (its output now points elsewhere).
+        async fn update(
+            ports: &Ports,
+            id: &str,
+            wait: HealthWait,
+        ) -> Result<binding::Applied, binding::BindingError> {
+            let spec = spec();
+            let request = binding::Request {
+                wait,
+                ..binding::Request::test("s", "B", &spec, 2)
+            };
+            binding::update(ports, &request, id, binding::trusted()).await
+        }
+
         #[tokio::test]
         async fn an_update_switches_once_the_new_load_balancer_serves() {
             let world = World::new();
@@ -726,17 +740,7 @@ mod tests {
                     "old-1.us-east-1.elb.amazonaws.com"
                 );
             });
-            binding::update(
-                &ports,
-                &binding::Request {
-                    wait: wait(5000),
-                    ..binding::Request::test("s", "B", &spec(), 2)
-                },
-                &id,
-                binding::trusted(),
-            )
-            .await
-            .unwrap();
+            update(&ports, &id, wait(5000)).await.unwrap();
             assert_eq!(live(&world), dns(&new));
         }
 
@@ -745,17 +749,7 @@ mod tests {
             let world = World::new();
             let (ports, id, _) = replaced(&world).await;
             let before = ports.registry.all().await.unwrap();
-            let err = binding::update(
-                &ports,
-                &binding::Request {
-                    wait: wait(300),
-                    ..binding::Request::test("s", "B", &spec(), 2)
-                },
-                &id,
-                binding::trusted(),
-            )
-            .await
-            .unwrap_err();
+            let err = update(&ports, &id, wait(300)).await.unwrap_err();
             assert!(matches!(err, binding::BindingError::NotServing(_)), "{err}");
             assert_eq!(live(&world), "old-1.us-east-1.elb.amazonaws.com");
             assert_eq!(ports.registry.all().await.unwrap(), before);
@@ -769,17 +763,7 @@ mod tests {
             // Deleted before the first existence check; the new one never gets a target.
             world.before(op::LOAD_BALANCER_V2, |s| s.remove_load_balancer("old"));
             let started = Instant::now();
-            binding::update(
-                &ports,
-                &binding::Request {
-                    wait: wait(5000),
-                    ..binding::Request::test("s", "B", &spec(), 2)
-                },
-                &id,
-                binding::trusted(),
-            )
-            .await
-            .unwrap();
+            update(&ports, &id, wait(5000)).await.unwrap();
             assert_eq!(live(&world), dns(&new));
             assert!(started.elapsed() < MS * 1000, "{:?}", started.elapsed());
         }
@@ -788,14 +772,7 @@ mod tests {
         async fn turned_off_the_switch_is_immediate() {
             let world = World::new();
             let (ports, id, new) = replaced(&world).await;
-            binding::update(
-                &ports,
-                &binding::Request::test("s", "B", &spec(), 2),
-                &id,
-                binding::trusted(),
-            )
-            .await
-            .unwrap();
+            update(&ports, &id, HealthWait::off()).await.unwrap();
             assert_eq!(live(&world), dns(&new));
         }
     }

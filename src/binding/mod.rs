@@ -243,6 +243,31 @@ mod tests {
         }
     }
 
+    /// Create the binding `B` of stack `stack/A`, started at `now_ms`.
+    async fn create_b(
+        ports: &Ports,
+        spec: &BindingSpec,
+        now_ms: i64,
+    ) -> Result<Applied, BindingError> {
+        create(
+            ports,
+            &Request::test("stack/A", "B", spec, now_ms),
+            trusted(),
+        )
+        .await
+    }
+
+    /// Update the binding `B` of stack `stack/A` from `old_physical_id`, started at `now_ms`.
+    async fn update_b(
+        ports: &Ports,
+        old_physical_id: &str,
+        spec: &BindingSpec,
+        now_ms: i64,
+    ) -> Result<Applied, BindingError> {
+        let request = Request::test("stack/A", "B", spec, now_ms);
+        update(ports, &request, old_physical_id, trusted()).await
+    }
+
     fn live(world: &World) -> Option<BTreeMap<String, String>> {
         world
             .state()
@@ -255,13 +280,7 @@ mod tests {
     async fn create_makes_the_stage_and_claims_its_variables() {
         let world = World::new();
         let ports = world.ports();
-        let applied = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "one")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let applied = create_b(&ports, &spec(&[("v", "one")]), 1).await.unwrap();
         assert_eq!(applied.change, Change::CreatedStage);
         assert_eq!(applied.data["v"], "one");
         assert!(applied.data[INVOKE_URL].ends_with("/prod"));
@@ -303,21 +322,12 @@ mod tests {
     async fn an_update_releases_dropped_variables_and_keeps_created_stage() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
-        update(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "3")]), 2),
-            &a.physical_id,
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &spec(&[("v", "1"), ("w", "2")]), 1)
+            .await
+            .unwrap();
+        update_b(&ports, &a.physical_id, &spec(&[("v", "3")]), 2)
+            .await
+            .unwrap();
         let vars = live(&world).unwrap();
         assert_eq!(vars.get("w"), None);
         assert_eq!(vars["v"], "3");
@@ -333,13 +343,9 @@ mod tests {
     async fn delete_leaves_hand_changed_variables_and_a_shared_stage() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1"), ("w", "2")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &spec(&[("v", "1"), ("w", "2")]), 1)
+            .await
+            .unwrap();
         let stage = StageRef::new(ApiKind::Rest, "api", "prod");
         world
             .state()
@@ -372,13 +378,7 @@ mod tests {
     async fn delete_of_a_created_stage_deletes_it_once_empty() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
         let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
@@ -395,13 +395,7 @@ mod tests {
             crate::ports::ErrorKind::AccessDenied,
             1,
         );
-        let err = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap_err();
+        let err = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap_err();
         assert!(
             matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
             "{err}"
@@ -434,12 +428,7 @@ mod tests {
                 BTreeMap::from([("a".to_string(), "1".to_string())]),
             );
         });
-        let b = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("b", "2")]), 1),
-            trusted(),
-        )
-        .await;
+        let b = create_b(&ports, &spec(&[("b", "2")]), 1).await;
         assert_eq!(b.unwrap().change, Change::Updated);
         assert_eq!(
             live(&world).unwrap(),
@@ -454,13 +443,9 @@ mod tests {
     async fn a_failed_replacement_leaves_nothing_and_its_rollback_restores_the_binding() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &on("prod", &[("v", "1")]), 1)
+            .await
+            .unwrap();
         let before = ports.registry.all().await.unwrap();
         world.fail(
             crate::ports::op::CREATE_STAGE,
@@ -468,13 +453,7 @@ mod tests {
             1,
         );
 
-        let failed = update(
-            &ports,
-            &Request::test("stack/A", "B", &on("next", &[("v", "2")]), 2),
-            &a.physical_id,
-            trusted(),
-        )
-        .await;
+        let failed = update_b(&ports, &a.physical_id, &on("next", &[("v", "2")]), 2).await;
 
         assert!(failed.is_err());
         assert_eq!(
@@ -484,14 +463,9 @@ mod tests {
         );
         assert_eq!(vars(&world, "next"), None);
         // The rollback: the old properties, the current (old) id.
-        let back = update(
-            &ports,
-            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 3),
-            &a.physical_id,
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let back = update_b(&ports, &a.physical_id, &on("prod", &[("v", "1")]), 3)
+            .await
+            .unwrap();
         assert_eq!(
             (back.physical_id, back.change),
             (a.physical_id, Change::Unchanged)
@@ -509,31 +483,17 @@ mod tests {
     async fn the_rollback_of_a_replacement_keeps_what_the_old_binding_created() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
-        let b = update(
-            &ports,
-            &Request::test("stack/A", "B", &on("dev", &[("v", "2")]), 2),
-            &a.physical_id,
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &on("prod", &[("v", "1")]), 1)
+            .await
+            .unwrap();
+        let b = update_b(&ports, &a.physical_id, &on("dev", &[("v", "2")]), 2)
+            .await
+            .unwrap();
         assert_ne!(a.physical_id, b.physical_id);
         // A later resource fails: the rollback sends the old properties to the new id.
-        let back = update(
-            &ports,
-            &Request::test("stack/A", "B", &on("prod", &[("v", "1")]), 3),
-            &b.physical_id,
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let back = update_b(&ports, &b.physical_id, &on("prod", &[("v", "1")]), 3)
+            .await
+            .unwrap();
         assert_eq!(back.physical_id, a.physical_id);
         // Cleanup deletes the new id: only its own variables go.
         delete(&ports, "stack/A", "B", &b.physical_id, None)
@@ -557,13 +517,7 @@ mod tests {
     async fn a_stage_that_vanishes_mid_delete_makes_the_delete_succeed() {
         let world = World::new();
         let ports = world.ports();
-        let a = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        let a = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
         world.before(crate::ports::op::UPDATE_STAGE, |s| s.stages.clear());
         let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
@@ -580,13 +534,7 @@ mod tests {
         world.before(crate::ports::op::CLAIM, move |s| {
             s.cancelled.insert(owner_key("stack/A", "B"), i64::MAX);
         });
-        let err = create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap_err();
+        let err = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap_err();
         assert!(err.to_string().contains("cancelled"), "{err}");
         assert!(ports.registry.all().await.unwrap().is_empty());
         assert_eq!(live(&world), None);
@@ -625,9 +573,7 @@ mod tests {
         let world = World::new();
         let ports = world.ports();
         let s = spec(&[("v", "1")]);
-        create(&ports, &Request::test("stack/A", "B", &s, 1), trusted())
-            .await
-            .unwrap();
+        create_b(&ports, &s, 1).await.unwrap();
         // The answer never reached CloudFormation: it deletes with an id of its own.
         let done = delete(&ports, "stack/A", "B", "A-B-1XYZ", Some(&s))
             .await
@@ -703,13 +649,7 @@ mod tests {
             crate::ports::ErrorKind::Conflict,
             2,
         );
-        create(
-            &ports,
-            &Request::test("stack/A", "B", &spec(&[("v", "1")]), 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
         assert_eq!(world.state().count(crate::ports::op::CLAIM), 3);
     }
 

@@ -26,6 +26,14 @@ mod stages;
 
 pub use registry::record;
 
+/// A map of variables from `(name, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 type Hook = Box<dyn FnOnce(&mut State) + Send>;
 
 /// Everything a [`World`] holds.

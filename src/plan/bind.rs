@@ -167,12 +167,7 @@ pub fn pending(steps: &[VarStep]) -> bool {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::memory::vars as map;
 
     fn ours(pairs: &[(&str, &str)]) -> Vec<Release> {
         pairs

@@ -49,12 +49,7 @@ pub fn count_after(live: &BTreeMap<String, String>, patch: &StagePatch) -> usize
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::memory::vars as map;
 
     fn release(variable: &str, written: &str) -> Release {
         Release {

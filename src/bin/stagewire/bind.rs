@@ -15,7 +15,7 @@ use stagewire::resolve::Resolver;
 use stagewire::wait::{HealthWait, Held, WaitError};
 
 use crate::fail::{Failure, EXIT_OK};
-use crate::{output, sources, ApiTarget, Ctx};
+use crate::{output, sources, Ctx, StageTarget};
 
 /// Owner stack id of the bindings `bind` makes.
 pub const CLI_STACK_ID: &str = "cli";
@@ -26,10 +26,7 @@ pub const CLI_LOGICAL_ID: &str = "stagewire-cli";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    api: ApiTarget,
-    /// The stage
-    #[arg(long, value_name = "NAME")]
-    stage: String,
+    target: StageTarget,
     #[arg(
         long = "var",
         value_name = "NAME=SOURCE",
@@ -90,7 +87,7 @@ SOURCE is one of:\n{}",
 
 /// The variables given, validated by the library's property rules.
 pub fn spec(args: &Args) -> Result<BindingSpec, Failure> {
-    let (kind, api_id) = args.api.kind_and_id();
+    let (kind, api_id) = args.target.api.kind_and_id();
     let mut variables = Map::new();
     for (name, source) in &args.vars {
         if variables.insert(name.clone(), source.clone()).is_some() {
@@ -103,7 +100,7 @@ pub fn spec(args: &Args) -> Result<BindingSpec, Failure> {
     };
     let props = json!({
         id_key: api_id,
-        "StageName": args.stage,
+        "StageName": args.target.stage,
         "CreateStage": !args.no_create_stage,
         "Variables": variables,
     });

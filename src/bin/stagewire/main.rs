@@ -112,10 +112,22 @@ impl ApiTarget {
             (None, None) => unreachable!("clap requires one of --rest-api-id and --http-api-id"),
         }
     }
+}
 
-    pub fn stage(&self, stage: &str) -> StageRef {
-        let (kind, id) = self.kind_and_id();
-        StageRef::new(kind, id, stage)
+/// The stage a command works on.
+#[derive(Debug, Args)]
+pub struct StageTarget {
+    #[command(flatten)]
+    pub api: ApiTarget,
+    /// The stage
+    #[arg(long, value_name = "NAME")]
+    pub stage: String,
+}
+
+impl StageTarget {
+    pub fn stage_ref(&self) -> StageRef {
+        let (kind, id) = self.api.kind_and_id();
+        StageRef::new(kind, id, &self.stage)
     }
 }
 

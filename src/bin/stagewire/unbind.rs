@@ -9,7 +9,7 @@ use stagewire::ports::Record;
 
 use crate::bind::{physical_id, records, release_of};
 use crate::fail::{Failure, EXIT_OK};
-use crate::{output, ApiTarget, Ctx};
+use crate::{output, Ctx, StageTarget};
 
 pub const LONG_ABOUT: &str = "Remove the binding `bind` made on a stage: delete the variables \
 it owns that still hold the value it wrote (a variable someone changed since is left as it is), \
@@ -25,10 +25,7 @@ stage as it is: the re-sync stops updating those variables.\n\
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    api: ApiTarget,
-    /// The stage
-    #[arg(long, value_name = "NAME")]
-    stage: String,
+    target: StageTarget,
     /// Only this variable of the binding (repeatable)
     #[arg(long = "var", value_name = "NAME")]
     vars: Vec<String>,
@@ -42,12 +39,12 @@ pub struct Args {
 
 /// Input checked before any AWS call.
 pub fn check(args: &Args) -> Result<(), Failure> {
-    validate_stage_name(args.api.kind_and_id().0, &args.stage)
+    validate_stage_name(args.target.api.kind_and_id().0, &args.target.stage)
         .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 pub async fn run(ctx: &Ctx, args: &Args) -> Result<u8, Failure> {
-    let stage = args.api.stage(&args.stage);
+    let stage = args.target.stage_ref();
     let (ours, others) = records(ctx, &stage).await?;
     let chosen = choose(&ours, &others, &args.vars, &stage.to_string())?;
     if chosen.is_empty() {
