@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures stagewire on this machine and prints one markdown table:
 #   1. installs the Python tools into .venv (scripts/bootstrap.sh; skipped when up to date),
-#   2. builds the release function binaries (cargo build --release) and the bench (debug),
+#   2. builds the release function binaries and lambda_runtime's hello world
+#      (bench/lambda_hello, the cold init baseline; cargo build --release) and the bench (debug),
 #   3. creates bench/.venv from bench/requirements.txt (awslambdaric, crhelper, boto3) for the
 #      crhelper + boto3 comparison function; when that fails the bench skips the comparison row,
 #   4. runs target/debug/bench against target/release and prints the README's "Performance"
@@ -41,8 +42,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 
 if [[ -z "${bin_dir}" ]]; then
-  log "building stage-binding and stage-resync (release)"
-  cargo build --release --bin stage-binding --bin stage-resync >&2
+  log "building stage-binding, stage-resync and the hello world baseline (release)"
+  cargo build --release --bin stage-binding --bin stage-resync --bin lambda-hello >&2
   args+=(--bin-dir "${target_dir}/release")
 else
   log "measuring the binaries in ${bin_dir}; building them is left to the caller"

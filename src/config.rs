@@ -212,8 +212,21 @@ pub fn is_raw_event_target(target: &str) -> bool {
 /// The AWS SDK configuration the functions use: the SDK's own sources (environment, profile,
 /// container or instance role, `AWS_ENDPOINT_URL`), with retries that ride out API Gateway's
 /// throttling (`TooManyRequestsException` is retried with exponential backoff and jitter).
+///
+/// Lambda gives a function its region and credentials in the environment. Taken from there,
+/// the SDK builds neither its region nor its credentials provider chain (profile files,
+/// container and instance metadata), which is most of the configuration's start-up time.
 pub async fn load_sdk_config() -> SdkConfig {
-    sdk_loader().load().await
+    let mut loader = sdk_loader();
+    if let Some(region) = region_from_env() {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    loader.load().await
 }
 
 /// The loader behind [`load_sdk_config`], for callers that add settings of their own (the
