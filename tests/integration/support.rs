@@ -343,6 +343,14 @@ impl World {
             .unwrap()
     }
 
+    /// A new REST API ([`World::rest_api`]) with `stage` created outside stagewire, with
+    /// variables: its id.
+    pub async fn rest_api_with_stage(&self, stage: &str, vars: &[(&str, &str)]) -> String {
+        let api = self.rest_api().await;
+        self.deploy_stage(&api, stage, vars).await;
+        api
+    }
+
     /// A stage created outside stagewire, with variables.
     pub async fn deploy_stage(&self, api: &str, stage: &str, vars: &[(&str, &str)]) {
         self.apigw
