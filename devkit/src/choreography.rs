@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -315,18 +314,7 @@ async fn register_target(
     elbv2: &aws_sdk_elasticloadbalancingv2::Client,
     g: &Generation,
 ) -> Result<(), DevkitError> {
-    let target = TargetDescription::builder()
-        .id("10.0.1.10")
-        .port(80)
-        .build();
-    elbv2
-        .register_targets()
-        .target_group_arn(&g.target_group)
-        .targets(target)
-        .send()
-        .await
-        .map_err(|e| DevkitError::aws("RegisterTargets", e))?;
-    Ok(())
+    crate::elb_stack::register_target(elbv2, &g.target_group, "10.0.1.10").await
 }
 
 /// What happened during a replacement, each step with its time from the start.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::types::Parameter;
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
 use crate::{workspace_root, DevkitError};
 
@@ -86,4 +87,21 @@ pub async fn deploy_elb_stack(
         vpc: output("VpcId")?,
         subnets: output("SubnetIds")?.split(',').map(str::to_owned).collect(),
     })
+}
+
+/// Registers the target `ip`, port 80, in the target group `tg_arn` (moto reports it healthy).
+pub async fn register_target(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    tg_arn: &str,
+    ip: &str,
+) -> Result<(), DevkitError> {
+    let target = TargetDescription::builder().id(ip).port(80).build();
+    elbv2
+        .register_targets()
+        .target_group_arn(tg_arn)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("RegisterTargets", e))?;
+    Ok(())
 }

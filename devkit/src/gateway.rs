@@ -96,14 +96,8 @@ async fn integrations(
     client: &aws_sdk_apigateway::Client,
     api_id: &str,
 ) -> Result<BTreeMap<String, String>, DevkitError> {
-    let resources = client
-        .get_resources()
-        .rest_api_id(api_id)
-        .send()
-        .await
-        .map_err(|e| DevkitError::aws("GetResources", e))?;
     let mut routes = BTreeMap::new();
-    for r in resources.items() {
+    for r in crate::seed::resources(client, api_id).await? {
         let (Some(id), Some(path)) = (r.id(), r.path()) else {
             continue;
         };

@@ -8,6 +8,7 @@
 //! - [`local`]: the demo's and the bench's AWS: moto of their own, the registry table, the
 //!   fault proxy in front.
 //! - [`registry`]: creates the registry DynamoDB table from the definition in `template.yaml`.
+//! - [`records`]: registry records as stagewire stores them, to load a registry straight.
 //! - [`receiver`]: plays S3 for CloudFormation custom-resource responses and checks each
 //!   request the way S3 and CloudFormation would.
 //! - [`runtime_api`]: a minimal AWS Lambda Runtime API and a supervisor for function
@@ -44,6 +45,7 @@ pub mod load;
 pub mod local;
 pub mod moto;
 pub mod receiver;
+pub mod records;
 pub mod registry;
 pub mod runtime_api;
 pub mod seed;

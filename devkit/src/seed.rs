@@ -3,13 +3,28 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_apigateway::types::IntegrationType;
+use aws_sdk_apigateway::types::{IntegrationType, Resource};
 use serde_json::{json, Value};
 
 use crate::DevkitError;
 
 /// The integration URI of `GET /helloworld`.
 pub const INTEGRATION_URI: &str = "http://${stageVariables.helloworldElb}";
+
+/// The resources (paths) of REST API `api_id`: one page of `GetResources`, which holds them all
+/// for APIs of the size tests and the demo build.
+pub async fn resources(
+    client: &aws_sdk_apigateway::Client,
+    api_id: &str,
+) -> Result<Vec<Resource>, DevkitError> {
+    let out = client
+        .get_resources()
+        .rest_api_id(api_id)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("GetResources", e))?;
+    Ok(out.items.unwrap_or_default())
+}
 
 /// A REST API named `name` with `GET /helloworld` proxied (HTTP_PROXY) to
 /// `http://${stageVariables.helloworldElb}`; answers its id.
@@ -24,14 +39,8 @@ pub async fn helloworld_rest_api(
         .await
         .map_err(|e| DevkitError::aws("CreateRestApi", e))?;
     let api_id = api.id().unwrap_or_default().to_string();
-    let resources = client
-        .get_resources()
-        .rest_api_id(&api_id)
-        .send()
-        .await
-        .map_err(|e| DevkitError::aws("GetResources", e))?;
-    let root = resources
-        .items()
+    let root = resources(client, &api_id)
+        .await?
         .iter()
         .find(|r| r.path() == Some("/"))
         .and_then(|r| r.id())

@@ -65,6 +65,18 @@ fn assert_code(o: &Output, expected: i32) {
     );
 }
 
+/// Assert that stdout says `needle`, showing it when it does not.
+fn assert_stdout_has(o: &Output, needle: &str) {
+    let out = stdout(o);
+    assert!(out.contains(needle), "stdout lacks {needle:?}:\n{out}");
+}
+
+/// Assert that stderr says `needle`, showing it when it does not.
+fn assert_stderr_has(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+}
+
 /// A REST API, an ELB stack with a healthy target, and `helloworldElb` on stage `prod` bound
 /// to the stack's output by `stagewire bind`.
 async fn bound() -> (World, ElbStack, String) {
@@ -238,7 +250,7 @@ async fn sync_repairs_drift() {
     // Another stack's bindings only: nothing to do here.
     let o = cli(&w, &["sync", "--stack", "SomeOtherStack"]).await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("0 checked"), "{}", stdout(&o));
+    assert_stdout_has(&o, "0 checked");
     w.assert_var(&api, "prod", "helloworldElb", "elsewhere.example.com")
         .await;
 
@@ -260,7 +272,7 @@ async fn sync_repairs_drift() {
     // Everything, again: nothing left to change.
     let o = cli(&w, &["sync"]).await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("0 changed"), "{}", stdout(&o));
+    assert_stdout_has(&o, "0 changed");
 }
 
 #[tokio::test]
@@ -337,7 +349,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     )
     .await;
     assert_code(&o, 1);
-    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert_stderr_has(&o, "does not exist");
     assert!(w.stage_vars(&api, "dev").await.is_none());
     assert!(w.registry_items().await.is_empty());
 
@@ -350,7 +362,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     )
     .await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("created the stage"), "{}", stdout(&o));
+    assert_stdout_has(&o, "created the stage");
     let vars = w.stage_vars(&api, "dev").await.unwrap();
     assert_eq!(vars["helloworldElb"], stack.dns);
     assert_eq!(vars["banner"], "v2");
@@ -378,11 +390,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     assert_success(&r);
     let o = bind(&w, &api, "prod", &["--var", "helloworldElb=value:x"]).await;
     assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("HelloworldProdBinding"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "HelloworldProdBinding");
 
     // Unbind: the stage bind created goes, the CloudFormation binding stays.
     let o = unbind(&w, &api, "dev", &[]).await;
@@ -401,7 +409,7 @@ async fn bind_updates_in_place_and_unbind_removes_only_its_own() {
     // Unbinding again is not an error.
     let o = unbind(&w, &api, "dev", &[]).await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    assert_stdout_has(&o, "nothing to do");
 }
 
 #[tokio::test]
@@ -496,8 +504,8 @@ async fn bad_arguments_exit_64_with_a_message() {
     // Help is not an error.
     let o = run(&["sync", "--help"], &[]).await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("--dry-run"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("Exit status"), "{}", stdout(&o));
+    assert_stdout_has(&o, "--dry-run");
+    assert_stdout_has(&o, "Exit status");
 }
 
 #[tokio::test]
@@ -508,11 +516,7 @@ async fn missing_credentials_are_reported_up_front() {
     )
     .await;
     assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("no AWS credentials found: set AWS_PROFILE"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "no AWS credentials found: set AWS_PROFILE");
 }
 
 /// `stagewire bind --rest-api-id API --stage STAGE` with these arguments after it.
@@ -599,8 +603,8 @@ async fn bind_adds_to_the_binding_and_replace_names_each_removal() {
 #[tokio::test]
 async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
     let w = World::new().await;
-    let api = w.rest_api().await;
-    w.deploy_stage(&api, "prod", &[("legacyElb", "old.example.com")])
+    let api = w
+        .rest_api_with_stage("prod", &[("legacyElb", "old.example.com")])
         .await;
 
     let o = bind(
@@ -645,18 +649,13 @@ async fn bind_takes_a_variable_no_binding_owns_only_with_adopt() {
     // Once adopted it is the binding's own: binding it again needs no --adopt.
     let o = bind(&w, &api, "prod", &["--var", "legacyElb=value:v3"]).await;
     assert_code(&o, 0);
-    assert!(
-        stdout(&o).contains("legacyElb: new.example.com -> v3"),
-        "{}",
-        stdout(&o)
-    );
+    assert_stdout_has(&o, "legacyElb: new.example.com -> v3");
 }
 
 #[tokio::test]
 async fn unbind_one_variable_or_only_forget_the_binding() {
     let w = World::new().await;
-    let api = w.rest_api().await;
-    w.deploy_stage(&api, "prod", &[("other", "kept")]).await;
+    let api = w.rest_api_with_stage("prod", &[("other", "kept")]).await;
     let o = bind(
         &w,
         &api,
@@ -677,7 +676,7 @@ async fn unbind_one_variable_or_only_forget_the_binding() {
     let o = unbind(&w, &api, "prod", &["--var", "b"]).await;
 
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("b: removed (was 2)"), "{}", stdout(&o));
+    assert_stdout_has(&o, "b: removed (was 2)");
     assert_eq!(
         w.stage_vars(&api, "prod").await.unwrap(),
         vars(&[("a", "1"), ("c", "3"), ("other", "kept")])
@@ -688,11 +687,7 @@ async fn unbind_one_variable_or_only_forget_the_binding() {
     for name in ["other", "nosuch"] {
         let o = unbind(&w, &api, "prod", &["--var", name, "--var", "a"]).await;
         assert_code(&o, 1);
-        assert!(
-            stderr(&o).contains(&format!("variable {name}")),
-            "{}",
-            stderr(&o)
-        );
+        assert_stderr_has(&o, &format!("variable {name}"));
     }
     assert_eq!(registered(&w, "prod").await, ["a", "c"]);
 
@@ -737,7 +732,7 @@ async fn dry_runs_print_the_plan_and_write_nothing() {
     // The same again: nothing to do, exit 0.
     let o = bind(&w, &api, "prod", &[&two[..], &["--dry-run"]].concat()).await;
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("0 change(s) planned"), "{}", stdout(&o));
+    assert_stdout_has(&o, "0 change(s) planned");
 
     // A change and a removal, planned only.
     let o = bind(
@@ -773,22 +768,14 @@ async fn dry_runs_print_the_plan_and_write_nothing() {
     w.deploy_stage(&api, "dev", &[("x", "old")]).await;
     let o = bind(&w, &api, "dev", &["--var", "x=value:new", "--dry-run"]).await;
     assert_code(&o, 1);
-    assert!(
-        stdout(&o).contains("x: adopted, old -> new"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(stderr(&o).contains("--adopt"), "{}", stderr(&o));
+    assert_stdout_has(&o, "x: adopted, old -> new");
+    assert_stderr_has(&o, "--adopt");
     assert!(w.stage_vars(&api, "dev").await.unwrap()["x"] == "old");
 
     // sync --dry-run over bindings in sync: exit 0.
     let o = cli(&w, &["sync", "--dry-run"]).await;
     assert_code(&o, 0);
-    assert!(
-        stdout(&o).contains("0 change(s) and 0 release(s) planned"),
-        "{}",
-        stdout(&o)
-    );
+    assert_stdout_has(&o, "0 change(s) and 0 release(s) planned");
 
     // Every --help documents the dry run's exit statuses.
     for verb in ["bind", "unbind", "sync"] {
@@ -972,20 +959,12 @@ async fn the_table_fits_120_columns_and_says_when_nothing_matches() {
     // A filter that matches nothing says so.
     let o = cli(&w, &["status", "--api", "nosuch", "--stage", "prod"]).await;
     assert_code(&o, 0);
-    assert!(
-        stdout(&o).contains("no binding matches --api nosuch --stage prod"),
-        "{}",
-        stdout(&o)
-    );
+    assert_stdout_has(&o, "no binding matches --api nosuch --stage prod");
 
     // A mistyped command: the one meant.
     let o = cli(&w, &["stauts"]).await;
     assert_code(&o, 64);
-    assert!(
-        stderr(&o).contains("similar subcommand exists: 'status'"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "similar subcommand exists: 'status'");
 }
 
 #[tokio::test]
@@ -1069,6 +1048,6 @@ async fn a_bound_variable_whose_source_is_gone_is_named_when_bind_adds_another()
 
     assert_code(&o, 0);
     let removed = format!("helloworldElb: removed (was {})", stack.dns);
-    assert!(stdout(&o).contains(&removed), "{}", stdout(&o));
+    assert_stdout_has(&o, &removed);
     assert_eq!(registered(&w, "prod").await, ["banner"]);
 }

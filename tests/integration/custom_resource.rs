@@ -288,8 +288,8 @@ async fn delete_of_a_stage_it_created_deletes_the_stage() {
 #[tokio::test]
 async fn delete_after_a_failed_create_succeeds_and_touches_nothing() {
     let w = World::new().await;
-    let api = w.rest_api().await;
-    w.deploy_stage(&api, "prod", &[("helloworldElb", "kept.example.com")])
+    let api = w
+        .rest_api_with_stage("prod", &[("helloworldElb", "kept.example.com")])
         .await;
     let cfn = Cloudformation::new().await;
     let h = w.handler();

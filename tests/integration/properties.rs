@@ -223,16 +223,7 @@ fn check_body(body: &[u8]) -> Result<(), TestCaseError> {
     );
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| TestCaseError::fail(format!("body is not JSON: {e}")))?;
-    for key in [
-        "Status",
-        "StackId",
-        "RequestId",
-        "LogicalResourceId",
-        "PhysicalResourceId",
-    ] {
-        let v = doc.get(key).and_then(Value::as_str).unwrap_or_default();
-        prop_assert!(!v.is_empty(), "{key} is not a non-empty string");
-    }
+    // Among them: Status is SUCCESS or FAILED, and the four ids are non-empty strings.
     let violations = check_document(&doc);
     prop_assert!(violations.is_empty(), "{violations:?}");
     Ok(())

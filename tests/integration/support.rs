@@ -18,6 +18,7 @@ use stagewire::ports::Record;
 use stagewire::Ports;
 use stagewire_devkit::fault_proxy::{Fault, Gate, Rule};
 use stagewire_devkit::receiver::{Received, ResponseReceiver};
+pub use stagewire_devkit::records::written;
 use stagewire_devkit::sequences::{Player, Sequence};
 pub use stagewire_devkit::ElbStack;
 use stagewire_devkit::{CfnEvents, FaultProxy, Function, MotoServer};
@@ -342,6 +343,14 @@ impl World {
             .unwrap()
     }
 
+    /// A new REST API ([`World::rest_api`]) with `stage` created outside stagewire, with
+    /// variables: its id.
+    pub async fn rest_api_with_stage(&self, stage: &str, vars: &[(&str, &str)]) -> String {
+        let api = self.rest_api().await;
+        self.deploy_stage(&api, stage, vars).await;
+        api
+    }
+
     /// A stage created outside stagewire, with variables.
     pub async fn deploy_stage(&self, api: &str, stage: &str, vars: &[(&str, &str)]) {
         self.apigw
@@ -419,16 +428,7 @@ impl World {
 
     /// Register a (healthy, in moto) target in a target group.
     pub async fn register_target(&self, tg_arn: &str, ip: &str) {
-        self.elbv2
-            .register_targets()
-            .target_group_arn(tg_arn)
-            .targets(
-                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                    .id(ip)
-                    .port(80)
-                    .build(),
-            )
-            .send()
+        stagewire_devkit::elb_stack::register_target(&self.elbv2, tg_arn, ip)
             .await
             .unwrap();
     }
@@ -903,32 +903,12 @@ pub fn assert_failed(r: &Received, needles: &[&str]) {
     }
 }
 
-/// `count` registry records over `stages` stages of fictitious APIs, each bound to one of 100
-/// other stacks: the crowd a targeted lookup must not touch.
+/// `count` registry records over `stages` stages of fictitious APIs, owned by another stack
+/// and bound to 100 other stacks: the crowd a targeted lookup must not touch.
 pub fn filler_records(count: usize, stages: usize) -> Vec<stagewire::ports::Record> {
-    use stagewire::domain::{ApiKind, Source, StageRef};
+    let owner_stack = format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/1");
     (0..count)
-        .map(|i| {
-            let stage_no = i % stages;
-            let stage = StageRef::new(
-                ApiKind::Rest,
-                format!("filler{}", stage_no / 10),
-                format!("s{stage_no}"),
-            );
-            let owner =
-                format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/Filler/{stage_no}");
-            let source = Source::StackOutput {
-                stack: format!("FillerStack{}", i % 100),
-                output_key: "EcsElbDnsName".into(),
-                at: Default::default(),
-            };
-            written(
-                (stage, format!("v{}", i / stages)),
-                owner_of(&owner, "Filler", &format!("filler-{stage_no}")),
-                source,
-                &format!("filler-{i}.us-east-1.elb.amazonaws.com"),
-            )
-        })
+        .map(|i| stagewire_devkit::records::filler(i, stages, &owner_stack))
         .collect()
 }
 
@@ -938,28 +918,5 @@ pub fn owner_of(stack_id: &str, logical_id: &str, physical_id: &str) -> stagewir
         stack_id: stack_id.into(),
         logical_id: logical_id.into(),
         physical_id: physical_id.into(),
-    }
-}
-
-/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value` (at
-/// time 0, its first version), owned by `owner` and fed by `source`.
-pub fn written(
-    (stage, variable): (stagewire::domain::StageRef, String),
-    owner: stagewire::domain::Owner,
-    source: stagewire::domain::Source,
-    value: &str,
-) -> Record {
-    Record {
-        stage,
-        variable,
-        owner,
-        source,
-        value: Some(value.to_string()),
-        written_at: Some(0),
-        via: None,
-        created_stage: false,
-        last_error: None,
-        checked_at: None,
-        version: 1,
     }
 }

@@ -18,9 +18,10 @@ use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Value;
 use stagewire::config::{ACCOUNT_VAR, SOURCE_ROLES_VAR};
-use stagewire::domain::{ApiKind, Place, Source, StageRef};
+use stagewire::domain::{ApiKind, Owner, Place, Source, StageRef};
 use stagewire::ports::Record;
 use stagewire_devkit::event_source::{self, EventSource};
+use stagewire_devkit::records;
 use stagewire_devkit::{error_chain, Function, LocalAws};
 
 use super::{err, rss, secs, thousands, BenchResult};
@@ -118,12 +119,12 @@ fn record(i: usize, stages: usize, apis: &[String], owner: &str) -> Record {
     let (source, value) = source(i);
     let api = &apis[stage_no / STAGES_PER_API];
     let stage = StageRef::new(ApiKind::Rest, api, format!("s{stage_no}"));
-    let owned = (
-        owner,
-        format!("Binding{stage_no}"),
-        format!("binding-{stage_no}"),
-    );
-    super::written((stage, variable), owned, source, value)
+    let owner = Owner {
+        stack_id: owner.to_string(),
+        logical_id: format!("Binding{stage_no}"),
+        physical_id: format!("binding-{stage_no}"),
+    };
+    records::written((stage, variable), owner, source, &value)
 }
 
 /// One run: the planner and `workers` workers over the whole registry.

@@ -43,13 +43,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use serde_json::{json, Value};
 use stagewire::aws::dynamodb::item;
-use stagewire::domain::{ApiKind, Owner, Source, StageRef};
 use stagewire::ports::Record;
-use stagewire_devkit::seed;
 use stagewire_devkit::stages::rest_stage_variables;
 use stagewire_devkit::{
     deploy_elb_stack, error_chain, CfnEvents, Function, LocalAws, Outcome, ResponseReceiver,
 };
+use stagewire_devkit::{records, seed};
 use stagewire_tools::{ACCOUNT, OUTPUT_KEY, REGION, SERVICE_TOKEN, VARIABLE};
 
 const TABLE: &str = "stagewire-bench-registry";
@@ -279,59 +278,6 @@ async fn local_aws() -> BenchResult<LocalAws> {
     ))
 }
 
-/// The registry record of one filler binding, stored with the library's codec.
-fn filler_record(i: usize, stages: usize, owner_stack: &str) -> Record {
-    let stage_no = i % stages;
-    let stage = StageRef::new(
-        ApiKind::Rest,
-        format!("filler{}", stage_no / 10),
-        format!("s{stage_no}"),
-    );
-    let source = Source::StackOutput {
-        stack: format!("FillerStack{}", i % 100),
-        output_key: OUTPUT_KEY.into(),
-        at: Default::default(),
-    };
-    written(
-        (stage, format!("v{}", i / stages)),
-        (
-            owner_stack,
-            format!("Filler{stage_no}"),
-            format!("filler-{stage_no}"),
-        ),
-        source,
-        format!("filler-{i}.{REGION}.elb.amazonaws.com"),
-    )
-}
-
-/// The record of `(stage, variable)` as the registry holds it once stagewire wrote `value`
-/// (at time 0, its first version), owned by `(stack id, logical id, physical id)` and fed by
-/// `source`.
-fn written(
-    (stage, variable): (StageRef, String),
-    (stack_id, logical_id, physical_id): (&str, String, String),
-    source: Source,
-    value: String,
-) -> Record {
-    Record {
-        stage,
-        variable,
-        owner: Owner {
-            stack_id: stack_id.to_string(),
-            logical_id,
-            physical_id,
-        },
-        source,
-        value: Some(value),
-        written_at: Some(0),
-        via: None,
-        created_stage: false,
-        last_error: None,
-        checked_at: None,
-        version: 1,
-    }
-}
-
 /// Writes `count` filler bindings over `stages` stages.
 async fn load_filler(
     ddb: &aws_sdk_dynamodb::Client,
@@ -339,7 +285,7 @@ async fn load_filler(
     stages: usize,
     owner_stack: &str,
 ) -> BenchResult<()> {
-    load_records(ddb, count, |i| filler_record(i, stages, owner_stack)).await
+    load_records(ddb, count, |i| records::filler(i, stages, owner_stack)).await
 }
 
 /// `count` records into the registry, 25 per BatchWriteItem, a few at once.

@@ -40,11 +40,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::{Stack, StackStatus};
-use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use serde_json::{json, Value};
 use stagewire_devkit::choreography::{
     self, BoxFuture, Generation, Parties, Placement, TemplateFn, Timeline,
 };
+use stagewire_devkit::elb_stack::register_target;
 use stagewire_devkit::examples::{self, ALLOWED_STACKS_TAG, API_STACK, API_TEMPLATE};
 use stagewire_devkit::gateway::Gateway;
 use stagewire_devkit::lbs::{LocalLoadBalancers, HELLO};
@@ -578,14 +578,9 @@ async fn deploy_ecs_stack(bench: &Bench, template: &str, name: &str, env: &str) 
 /// tasks, and returns it with the health the load balancer reports for it.
 async fn register_task(bench: &Bench, tg_arn: &str) -> Step<(String, String)> {
     let ip = TASK_IP;
-    bench
-        .elbv2
-        .register_targets()
-        .target_group_arn(tg_arn)
-        .targets(TargetDescription::builder().id(ip).port(80).build())
-        .send()
+    register_target(&bench.elbv2, tg_arn, ip)
         .await
-        .map_err(failed("RegisterTargets"))?;
+        .map_err(failed("registering the task"))?;
     let health = bench
         .elbv2
         .describe_target_health()
@@ -637,18 +632,10 @@ async fn deploy_ecs_stacks(
 
 /// The `GET /helloworld` integration of an API: (resource id, integration type, URI).
 async fn helloworld_integration(bench: &Bench, api_id: &str) -> Step<Option<(String, String)>> {
-    let resources = bench
-        .apigw
-        .get_resources()
-        .rest_api_id(api_id)
-        .send()
+    let resources = seed::resources(&bench.apigw, api_id)
         .await
-        .map_err(failed("GetResources"))?;
-    let Some(resource) = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/helloworld"))
-    else {
+        .map_err(failed("reading the API's resources"))?;
+    let Some(resource) = resources.iter().find(|r| r.path() == Some("/helloworld")) else {
         return Ok(None);
     };
     let resource_id = resource.id().unwrap_or_default();
