@@ -454,6 +454,14 @@ mod tests {
         }
     }
 
+    /// A world with `old` serving (one healthy target) and `new` serving nobody yet.
+    fn serving_old_and_idle_new() -> (World, LoadBalancer, LoadBalancer) {
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        (world, old, new)
+    }
+
     fn dns(lb: &LoadBalancer) -> String {
         lb.dns_name.clone().unwrap()
     }
@@ -517,9 +525,7 @@ mod tests {
 
     #[tokio::test]
     async fn stops_waiting_and_switches_when_the_old_load_balancer_is_deleted() {
-        let world = World::new();
-        let old = world.state().add_load_balancer("old", 1);
-        let new = world.state().add_load_balancer("new", 0);
+        let (world, old, new) = serving_old_and_idle_new();
         // The resolver checks the new one, then the old one; the old one is deleted during the
         // first paced check of the new one, which never gets a healthy target.
         world.before(op::TARGET_HEALTH, |_| {});
@@ -546,9 +552,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unanswered_existence_check_keeps_waiting() {
-        let world = World::new();
-        let old = world.state().add_load_balancer("old", 1);
-        let new = world.state().add_load_balancer("new", 0);
+        let (world, old, new) = serving_old_and_idle_new();
         world.fail(op::LOAD_BALANCER_V2, ErrorKind::Throttled, 100);
         let err = run(&world, &dns(&old), &dns(&new), wait(300))
             .await
@@ -558,9 +562,7 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_before_the_deadline_naming_both_load_balancers() {
-        let world = World::new();
-        let old = world.state().add_load_balancer("old", 1);
-        let new = world.state().add_load_balancer("new", 0);
+        let (world, old, new) = serving_old_and_idle_new();
         let w = wait(400);
         let err = run(&world, &dns(&old), &dns(&new), w).await.unwrap_err();
         assert!(Instant::now() < w.deadline, "gave up before the deadline");
@@ -581,9 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_current_load_balancer_that_stops_serving_during_the_wait_lets_the_switch_happen() {
-        let world = World::new();
-        let old = world.state().add_load_balancer("old", 1);
-        let new = world.state().add_load_balancer("new", 0);
+        let (world, old, new) = serving_old_and_idle_new();
         let arn = old.arn.clone().unwrap();
         // The resolver's two checks (new, current), then the first paced check of the new one;
         // before the paced check of the current one, its last target goes.
@@ -641,9 +641,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_health_check_is_reported_with_its_cause() {
-        let world = World::new();
-        let old = world.state().add_load_balancer("old", 1);
-        let new = world.state().add_load_balancer("new", 0);
+        let (world, old, new) = serving_old_and_idle_new();
         world.fail(op::TARGET_HEALTH, ErrorKind::AccessDenied, 1);
         let err = run(&world, &dns(&old), &dns(&new), wait(1000))
             .await

@@ -1,8 +1,6 @@
 //! The seed scenario's building blocks, shared by the integration tests, the demo and the
 //! benchmark: the `EcsDemoAPI`-like REST API and the events EventBridge delivers.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_apigateway::types::{IntegrationType, Resource};
 use serde_json::{json, Value};
 
@@ -98,28 +96,7 @@ pub fn stack_status_event(account: &str, region: &str, stack_id: &str, status: &
 
 /// The current time as RFC 3339 (`2026-11-25T12:00:00Z`).
 pub fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        (rem % 3_600) / 60,
-        rem % 60
-    )
+    stagewire::status::utc(stagewire::now_ms())
 }
 
 /// A random identifier shaped like a UUID.

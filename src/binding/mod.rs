@@ -224,6 +224,7 @@ mod tests {
     use super::*;
     use crate::domain::{owner_key, ApiKind, Source};
     use crate::memory::World;
+    use crate::ports::{op, ErrorKind};
 
     fn spec(variables: &[(&str, &str)]) -> BindingSpec {
         BindingSpec {
@@ -249,12 +250,27 @@ mod tests {
         spec: &BindingSpec,
         now_ms: i64,
     ) -> Result<Applied, BindingError> {
-        create(
-            ports,
-            &Request::test("stack/A", "B", spec, now_ms),
-            trusted(),
-        )
-        .await
+        create_as(ports, ("stack/A", "B"), spec, now_ms).await
+    }
+
+    /// A world where binding `B` holds `v = 1` and `w = 2` on the stage it created.
+    async fn bound_v_and_w() -> (World, Ports, Applied) {
+        let (world, ports) = World::with_ports();
+        let a = create_b(&ports, &spec(&[("v", "1"), ("w", "2")]), 1)
+            .await
+            .unwrap();
+        (world, ports, a)
+    }
+
+    /// Create the binding of this stack and logical id, started at `now_ms`.
+    async fn create_as(
+        ports: &Ports,
+        (stack_id, logical_id): (&str, &str),
+        spec: &BindingSpec,
+        now_ms: i64,
+    ) -> Result<Applied, BindingError> {
+        let request = Request::test(stack_id, logical_id, spec, now_ms);
+        create(ports, &request, trusted()).await
     }
 
     /// Update the binding `B` of stack `stack/A` from `old_physical_id`, started at `now_ms`.
@@ -278,8 +294,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_makes_the_stage_and_claims_its_variables() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let applied = create_b(&ports, &spec(&[("v", "one")]), 1).await.unwrap();
         assert_eq!(applied.change, Change::CreatedStage);
         assert_eq!(applied.data["v"], "one");
@@ -293,8 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_owner_is_refused_by_name_and_writes_nothing() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         create(
             &ports,
             &Request::test("stack/A", "First", &spec(&[("v", "one")]), 1),
@@ -320,11 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_update_releases_dropped_variables_and_keeps_created_stage() {
-        let world = World::new();
-        let ports = world.ports();
-        let a = create_b(&ports, &spec(&[("v", "1"), ("w", "2")]), 1)
-            .await
-            .unwrap();
+        let (world, ports, a) = bound_v_and_w().await;
         update_b(&ports, &a.physical_id, &spec(&[("v", "3")]), 2)
             .await
             .unwrap();
@@ -341,11 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_leaves_hand_changed_variables_and_a_shared_stage() {
-        let world = World::new();
-        let ports = world.ports();
-        let a = create_b(&ports, &spec(&[("v", "1"), ("w", "2")]), 1)
-            .await
-            .unwrap();
+        let (world, ports, a) = bound_v_and_w().await;
         let stage = StageRef::new(ApiKind::Rest, "api", "prod");
         world
             .state()
@@ -376,8 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn delete_of_a_created_stage_deletes_it_once_empty() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let a = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
         let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
@@ -388,16 +393,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_stage_write_is_reported_with_its_cause() {
-        let world = World::new();
-        let ports = world.ports();
-        world.fail(
-            crate::ports::op::CREATE_STAGE,
-            crate::ports::ErrorKind::AccessDenied,
-            1,
-        );
+        let (world, ports) = World::with_ports();
+        world.fail(op::CREATE_STAGE, ErrorKind::AccessDenied, 1);
         let err = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap_err();
         assert!(
-            matches!(err, BindingError::Stage { ref source, .. } if source.kind == crate::ports::ErrorKind::AccessDenied),
+            matches!(err, BindingError::Stage { ref source, .. } if source.kind == ErrorKind::AccessDenied),
             "{err}"
         );
     }
@@ -419,10 +419,9 @@ mod tests {
 
     #[tokio::test]
     async fn siblings_creating_one_new_stage_both_succeed_with_both_sets() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         // The sibling creates the stage between this binding's read and its create.
-        world.before(crate::ports::op::CREATE_STAGE, |s| {
+        world.before(op::CREATE_STAGE, |s| {
             s.stages.insert(
                 StageRef::new(ApiKind::Rest, "api", "prod"),
                 BTreeMap::from([("a".to_string(), "1".to_string())]),
@@ -441,17 +440,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_replacement_leaves_nothing_and_its_rollback_restores_the_binding() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let a = create_b(&ports, &on("prod", &[("v", "1")]), 1)
             .await
             .unwrap();
         let before = ports.registry.all().await.unwrap();
-        world.fail(
-            crate::ports::op::CREATE_STAGE,
-            crate::ports::ErrorKind::Other,
-            1,
-        );
+        world.fail(op::CREATE_STAGE, ErrorKind::Other, 1);
 
         let failed = update_b(&ports, &a.physical_id, &on("next", &[("v", "2")]), 2).await;
 
@@ -481,8 +475,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_rollback_of_a_replacement_keeps_what_the_old_binding_created() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let a = create_b(&ports, &on("prod", &[("v", "1")]), 1)
             .await
             .unwrap();
@@ -515,10 +508,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stage_that_vanishes_mid_delete_makes_the_delete_succeed() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let a = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
-        world.before(crate::ports::op::UPDATE_STAGE, |s| s.stages.clear());
+        world.before(op::UPDATE_STAGE, |s| s.stages.clear());
         let done = delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
@@ -528,10 +520,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_create_cancelled_before_its_claim_writes_nothing() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         // The Delete with CloudFormation's made-up id runs while the Create resolves.
-        world.before(crate::ports::op::CLAIM, move |s| {
+        world.before(op::CLAIM, move |s| {
             s.cancelled.insert(owner_key("stack/A", "B"), i64::MAX);
         });
         let err = create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap_err();
@@ -542,8 +533,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_create_cancelled_after_its_write_undoes_itself() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let delete_ports = ports.clone();
         // The made-up-id Delete comes and goes while the Create's stage write is under way: it
         // records the cancellation and releases the claim, but finds no variable to remove yet.
@@ -558,7 +548,7 @@ mod tests {
             now_ms: started,
             wait: no_wait,
         };
-        world.before(crate::ports::op::CANCELLED, move |s| {
+        world.before(op::CANCELLED, move |s| {
             s.cancelled.insert(owner_key("stack/A", "B"), started + 1);
             s.registry.clear();
         });
@@ -570,8 +560,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_made_up_id_delete_of_a_finished_create_removes_it_and_frees_its_variables() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let s = spec(&[("v", "1")]);
         create_b(&ports, &s, 1).await.unwrap();
         // The answer never reached CloudFormation: it deletes with an id of its own.
@@ -580,41 +569,30 @@ mod tests {
             .unwrap();
         assert_eq!((done.records_released, done.stages_deleted), (1, 1));
         // The same logical id in a re-created stack of the same name claims at once.
-        create(
-            &ports,
-            &Request::test("stack/A2", "B", &s, crate::now_ms() + 1),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create_as(&ports, ("stack/A2", "B"), &s, crate::now_ms() + 1)
+            .await
+            .unwrap();
         assert_eq!(live(&world).unwrap()["v"], "1");
         // A later Create of the same resource in the same stack is not held by the marker.
         delete(&ports, "stack/A2", "B", &s.physical_id("B"), None)
             .await
             .unwrap();
-        create(
-            &ports,
-            &Request::test("stack/A", "B", &s, crate::now_ms() + 10),
-            trusted(),
-        )
-        .await
-        .unwrap();
+        create_as(&ports, ("stack/A", "B"), &s, crate::now_ms() + 10)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn a_renamed_logical_id_takes_over_and_the_old_ids_delete_leaves_it_alone() {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let s = spec(&[("v", "1")]);
-        let old = create(&ports, &Request::test("stack/A", "Old", &s, 1), trusted())
-            .await
-            .unwrap();
+        let old = create_as(&ports, ("stack/A", "Old"), &s, 1).await.unwrap();
         // Both still in the template: the second is refused, naming the first.
         world.state().templates.insert(
             "stack/A".into(),
             ["Old".to_string(), "New".to_string()].into(),
         );
-        let err = create(&ports, &Request::test("stack/A", "New", &s, 2), trusted())
+        let err = create_as(&ports, ("stack/A", "New"), &s, 2)
             .await
             .unwrap_err();
         assert!(
@@ -626,9 +604,7 @@ mod tests {
             .state()
             .templates
             .insert("stack/A".into(), ["New".to_string()].into());
-        create(&ports, &Request::test("stack/A", "New", &s, 3), trusted())
-            .await
-            .unwrap();
+        create_as(&ports, ("stack/A", "New"), &s, 3).await.unwrap();
         let done = delete(&ports, "stack/A", "Old", &old.physical_id, None)
             .await
             .unwrap();
@@ -642,30 +618,24 @@ mod tests {
 
     #[tokio::test]
     async fn transient_transaction_conflicts_are_tried_again() {
-        let world = World::new();
-        let ports = world.ports();
-        world.fail(
-            crate::ports::op::CLAIM,
-            crate::ports::ErrorKind::Conflict,
-            2,
-        );
+        let (world, ports) = World::with_ports();
+        world.fail(op::CLAIM, ErrorKind::Conflict, 2);
         create_b(&ports, &spec(&[("v", "1")]), 1).await.unwrap();
-        assert_eq!(world.state().count(crate::ports::op::CLAIM), 3);
+        assert_eq!(world.state().count(op::CLAIM), 3);
     }
 
     #[tokio::test]
     async fn a_variable_released_and_claimed_again_never_reuses_a_version() {
-        let world = World::new();
-        let ports = world.ports();
+        let (_world, ports) = World::with_ports();
         let s = spec(&[("v", "1")]);
-        let a = create(&ports, &Request::test("stack/A", "B", &s, 1_000), trusted())
+        let a = create_as(&ports, ("stack/A", "B"), &s, 1_000)
             .await
             .unwrap();
         let first = ports.registry.all().await.unwrap()[0].clone();
         delete(&ports, "stack/A", "B", &a.physical_id, None)
             .await
             .unwrap();
-        create(&ports, &Request::test("stack/A", "B", &s, 2_000), trusted())
+        create_as(&ports, ("stack/A", "B"), &s, 2_000)
             .await
             .unwrap();
         let again = ports.registry.all().await.unwrap()[0].clone();

@@ -113,6 +113,13 @@ impl World {
         World::default()
     }
 
+    /// A new world and its ports.
+    pub fn with_ports() -> (World, Ports) {
+        let world = World::new();
+        let ports = world.ports();
+        (world, ports)
+    }
+
     /// The state, to arrange a test or to look at its outcome.
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())

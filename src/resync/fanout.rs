@@ -153,8 +153,7 @@ mod tests {
 
     /// `apis` APIs with `stages` stages each, `vars` literal variables per stage.
     async fn world(apis: usize, stages: usize, vars: usize) -> (World, Ports) {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         for a in 0..apis {
             for s in 0..stages {
                 let spec = BindingSpec {

@@ -169,8 +169,7 @@ mod tests {
 
     /// A binding of stack `OWNER` that created stage `prod`, beside a variable set by hand.
     async fn bound() -> (World, Ports) {
-        let world = World::new();
-        let ports = world.ports();
+        let (world, ports) = World::with_ports();
         let spec = BindingSpec {
             stage: stage(),
             create_stage: true,
@@ -184,6 +183,14 @@ mod tests {
         .await
         .unwrap();
         (world, ports)
+    }
+
+    /// CloudFormation says the owning stack lives.
+    fn lives(world: &World) {
+        let mut state = world.state();
+        state
+            .statuses
+            .insert(OWNER.into(), "UPDATE_COMPLETE".into());
     }
 
     fn ended(status: &str) -> Value {
@@ -212,10 +219,7 @@ mod tests {
     #[tokio::test]
     async fn a_stack_said_to_have_ended_while_it_lives_keeps_everything_and_is_refused() {
         let (world, ports) = bound().await;
-        world
-            .state()
-            .statuses
-            .insert(OWNER.into(), "UPDATE_COMPLETE".into());
+        lives(&world);
         let summary = handle(&ports, ended("DELETE_COMPLETE")).await.unwrap();
         assert_eq!(summary.released, 0, "{summary:?}");
         assert_eq!(summary.refused().len(), 1, "{summary:?}");
@@ -264,10 +268,7 @@ mod tests {
     #[tokio::test]
     async fn the_full_reconcile_releases_the_bindings_of_stacks_that_are_gone() {
         let (world, ports) = bound().await;
-        world
-            .state()
-            .statuses
-            .insert(OWNER.into(), "UPDATE_COMPLETE".into());
+        lives(&world);
         let kept = handle(&ports, json!({"resync": "all"})).await.unwrap();
         assert_eq!(kept.released, 0);
         assert_eq!(ports.registry.all().await.unwrap().len(), 1);

@@ -676,17 +676,20 @@ mod tests {
         assert!(records(&ports).await.is_empty());
     }
 
+    /// The binding deleted and its variable set by hand meanwhile.
+    fn hand_changed(s: &mut crate::memory::State) {
+        s.registry.clear();
+        s.stages
+            .get_mut(&stage())
+            .unwrap()
+            .insert("elb".into(), "by-hand.example.com".into());
+    }
+
     #[tokio::test]
     async fn an_orphan_changed_by_hand_meanwhile_is_left_alone() {
         let (world, ports) = bound().await;
         replace(&world, "lb2", 1);
-        world.before(crate::ports::op::RECORD_SYNC, |s| {
-            s.registry.clear();
-            s.stages
-                .get_mut(&stage())
-                .unwrap()
-                .insert("elb".into(), "by-hand.example.com".into());
-        });
+        world.before(crate::ports::op::RECORD_SYNC, hand_changed);
 
         reconcile(&ports, records(&ports).await).await;
 
@@ -699,13 +702,7 @@ mod tests {
         replace(&world, "lb2", 1);
         // After this invocation's stage write, the binding is deleted and the variable set by
         // hand before the orphan check reads the registry: the stage as written is stale news.
-        world.before(crate::ports::op::BY_STAGE, |s| {
-            s.registry.clear();
-            s.stages
-                .get_mut(&stage())
-                .unwrap()
-                .insert("elb".into(), "by-hand.example.com".into());
-        });
+        world.before(crate::ports::op::BY_STAGE, hand_changed);
 
         let summary = reconcile(&ports, records(&ports).await).await;
 

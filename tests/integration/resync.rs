@@ -157,16 +157,21 @@ async fn move_orders(
     (dns, tg)
 }
 
+/// The service's event, which moves `ordersElb` of stage prod to `new_dns`.
+async fn orders_event_switches(w: &World, cluster: &str, api: &str, new_dns: &str) -> Summary {
+    let summary = run(w, ecs_event(cluster, "orders")).await;
+    assert_eq!(summary.changed.len(), 1, "{summary:?}");
+    w.assert_var(api, "prod", "ordersElb", new_dns).await;
+    summary
+}
+
 #[tokio::test]
 async fn an_ecs_service_whose_target_group_moved_to_a_new_load_balancer() {
     let (w, stack, cluster, api) = bound_orders().await;
 
     // A new load balancer whose target group is healthy; the service moves to it.
     let (new_dns, _) = move_orders(&w, &stack, &cluster, true).await;
-    let summary = run(&w, ecs_event(&cluster, "orders")).await;
-
-    assert_eq!(summary.changed.len(), 1, "{summary:?}");
-    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+    orders_event_switches(&w, &cluster, &api, &new_dns).await;
 }
 
 #[tokio::test]
@@ -189,9 +194,7 @@ async fn a_new_load_balancer_without_healthy_targets_waits_while_the_old_one_ser
 
     // The targets turn healthy: the next event switches.
     w.register_target(&new_tg, "10.0.1.11").await;
-    let switched = run(&w, ecs_event(&cluster, "orders")).await;
-    assert_eq!(switched.changed.len(), 1, "{switched:?}");
-    assert_eq!(w.var(&api, "prod", "ordersElb").await, Some(new_dns));
+    orders_event_switches(&w, &cluster, &api, &new_dns).await;
     assert!(w.registry_items().await[0].last_error.is_none());
 }
 
