@@ -225,6 +225,8 @@ pub struct Record {
     pub status: Option<u16>,
     /// Whether the account quotas of [`FaultProxy::enforce_apigateway_quotas`] throttled it.
     pub over_quota: bool,
+    /// When the proxy's answer started (`None` while pending or for a reset connection).
+    pub answered_at: Option<Instant>,
     /// The request's SigV4 scope: who signed it and for which region (`None` unsigned).
     pub signer: Option<Signer>,
     /// The request's method and path with its query string, as sent (percent-encoding kept).
@@ -499,6 +501,24 @@ impl FaultProxy {
         self.lock().records.clone()
     }
 
+    /// How many calls arrived before `until`, and the longest chain among them of calls each
+    /// made after the one before it was answered: the round trips in sequence (calls made at
+    /// once count as one).
+    pub fn round_trips_before(&self, until: Instant) -> (usize, usize) {
+        let mut calls: Vec<Record> = self.records();
+        calls.retain(|r| r.at < until);
+        calls.sort_by_key(|r| r.at);
+        let mut depth = vec![1usize; calls.len()];
+        for i in 0..calls.len() {
+            for j in 0..i {
+                if calls[j].answered_at.is_some_and(|a| a <= calls[i].at) {
+                    depth[i] = depth[i].max(depth[j] + 1);
+                }
+            }
+        }
+        (calls.len(), depth.into_iter().max().unwrap_or(0))
+    }
+
     /// Forgets every recorded request (counts and rate observations).
     pub fn reset_counts(&self) {
         self.lock().records.clear();
@@ -663,6 +683,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
             body: body.clone(),
             status: None,
             over_quota,
+            answered_at: None,
             signer,
             target,
             seq: *seq,
@@ -689,6 +710,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(record) = state.records.iter_mut().rev().find(|r| r.seq == seq) {
             record.status = Some(status);
+            record.answered_at = Some(Instant::now());
         }
     }
     answer

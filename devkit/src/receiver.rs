@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -59,6 +59,8 @@ pub struct Received {
     pub path: String,
     /// The request method.
     pub method: String,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -245,6 +247,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             violations,
             path: parts.uri.path().to_string(),
             method: parts.method.to_string(),
+            at: Instant::now(),
         });
         status
     };

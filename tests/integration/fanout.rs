@@ -83,7 +83,7 @@ async fn the_full_reconcile_fans_out_to_paced_workers_and_a_bad_message_ends_in_
     assert!(
         planner
             .process
-            .wait_for_log(&format!("units={APIS}"), Duration::from_secs(5))
+            .wait_for_log(&format!("units={APIS}"), Duration::from_secs(30))
             .await,
         "{}",
         planner.process.log_text()
