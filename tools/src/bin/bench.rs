@@ -421,8 +421,9 @@ fn binding_props(api_id: &str, stage: &str, stack: &str) -> Value {
     })
 }
 
-/// The stack of the health-gated Update.
-const GATED_STACK: &str = "BenchGatedStack";
+/// The stacks of the health-gated Update: the binding moves from the first's output to the
+/// second's, both load balancers alive.
+const GATED_STACKS: [&str; 2] = ["BenchGatedOld", "BenchGatedNew"];
 
 /// How long the health-gated Update's new load balancer stays without a healthy target.
 const GATED_HOLD: Duration = Duration::from_secs(3);
@@ -435,8 +436,8 @@ async fn run_health_gated_update(
     function: &Function,
     api_id: &str,
 ) -> BenchResult<(Duration, String)> {
-    let deploy = |lb: &'static str| deploy_elb_stack(&world.cfn, GATED_STACK, lb);
-    let old = deploy("bench-gated-1")
+    let deploy = |stack: &'static str, lb: &'static str| deploy_elb_stack(&world.cfn, stack, lb);
+    let old = deploy(GATED_STACKS[0], "bench-gated-1")
         .await
         .map_err(err("the gated stack"))?;
     register_target(&world.elbv2, &old.tg_arn, "10.0.9.1")
@@ -444,24 +445,25 @@ async fn run_health_gated_update(
         .map_err(err("RegisterTargets"))?;
     world.sent += 1;
     let logical_id = format!("Binding{}", world.sent);
-    let props = binding_props(api_id, "gated", GATED_STACK);
+    let old_props = binding_props(api_id, "gated", GATED_STACKS[0]);
     let create = world
         .events
-        .create(&world.receiver, &logical_id, props.clone());
+        .create(&world.receiver, &logical_id, old_props.clone());
     let created = run_create(world, function, create).await?;
     if created.status != "SUCCESS" {
         return Err(format!("the gated binding's Create: {}", created.status));
     }
     let physical_id = format!("stagewire:rest:{api_id}:gated:{logical_id}");
-    let new = deploy("bench-gated-2")
+    let new = deploy(GATED_STACKS[1], "bench-gated-2")
         .await
         .map_err(err("the gated stack"))?;
+    let new_props = binding_props(api_id, "gated", GATED_STACKS[1]);
     let update = world.events.update(
         &world.receiver,
         &logical_id,
         &physical_id,
-        props.clone(),
-        props,
+        new_props,
+        old_props,
     );
     let before = world.receiver.received().await.len();
     let (invoked, target_at) = tokio::join!(function.api.invoke(update, INVOKE_TIMEOUT), async {
