@@ -9,12 +9,14 @@
 //! - [`ports`]: what the domain needs from AWS, as traits in domain terms.
 //! - [`aws`]: one adapter per AWS service implementing those ports with the AWS SDK.
 //! - [`resolve`]: sources to values (stack output, ECS service, load balancer, literal).
-//! - [`plan`]: what to write, without I/O: a binding's stage patch and the re-sync's stage plan.
-//! - [`binding`]: the custom resource's create / update / delete over the ports.
+//! - [`plan`]: what to write, without I/O: the switch rule, a binding's stage patch and the
+//!   re-sync's stage plan. It imports no adapter-side module.
+//! - [`binding`]: the custom resource's create / update (read at once, claim, write) and
+//!   delete over the ports.
 //! - [`cfn`]: the CloudFormation custom-resource protocol: decoding, the one response, the
 //!   deadline guard, the handler the `stage-binding` function runs.
-//! - [`resync`]: triggers, lookup of affected bindings, reconcile (gather, plan, apply), summary
-//!   and metrics: the handler `stage-resync` runs.
+//! - [`resync`]: its typed input and answer, triggers, lookup of affected bindings, reconcile
+//!   (gather, plan, apply), summary and metrics: the handler `stage-resync` runs.
 //! - `memory` (unit tests only, not linked into the functions): in-memory adapters of every
 //!   port, for fast tests of the flows above.
 //! - [`status`]: each registered variable's live and resolved values and state, for the CLI.
