@@ -115,7 +115,7 @@ impl Handler {
             )
             .await;
         if let Some(created) = created {
-            created.undo_if_cancelled().await;
+            created.undo_if_cancelled(lambda_deadline).await;
         }
         report
     }
@@ -290,13 +290,25 @@ struct Created {
 }
 
 impl Created {
-    async fn undo_if_cancelled(self) {
-        if let Err(e) = binding::undo_if_cancelled(&self.ports, &self.applied, self.since_ms).await
-        {
-            tracing::warn!(error = %e, "could not check whether the Create was cancelled");
+    /// The check ends before the invocation's deadline: the answer is out, and an invocation
+    /// that timed out could be retried by Lambda and answer again.
+    async fn undo_if_cancelled(self, lambda_deadline: Instant) {
+        let stop = lambda_deadline
+            .checked_sub(AFTER_ANSWER_MARGIN)
+            .unwrap_or(lambda_deadline);
+        let check = binding::undo_if_cancelled(&self.ports, &self.applied, self.since_ms);
+        match tokio::time::timeout_at(stop, check).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not check whether the Create was cancelled")
+            }
+            Err(_) => tracing::warn!("no time left to check whether the Create was cancelled"),
         }
     }
 }
+
+/// Time kept before the invocation's deadline by the work that follows the answer.
+const AFTER_ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The lifecycle step itself. CloudFormation is asked whether the request is its own beside
 /// the step's first reads; nothing is written unless it is.
