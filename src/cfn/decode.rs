@@ -144,28 +144,45 @@ pub fn decode(event: &Value) -> Result<Envelope, Box<Malformed>> {
     Ok(envelope)
 }
 
-/// The fields every request carries, read once the request is known to be well formed.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Common {
-    #[serde(rename = "ResponseURL")]
-    response_url: String,
-    stack_id: String,
-    request_id: String,
-    logical_resource_id: String,
-    #[serde(default)]
-    physical_resource_id: Option<String>,
-}
-
 fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
-    let (request_type, properties, old_properties) = match Event::deserialize(event) {
-        Ok(Event::Create(r)) => (RequestType::Create, r.resource_properties, None),
-        Ok(Event::Update(r)) => (
-            RequestType::Update,
-            r.resource_properties,
-            Some(r.old_resource_properties),
-        ),
-        Ok(Event::Delete(r)) => (RequestType::Delete, r.resource_properties, None),
+    let envelope = match Event::deserialize(event) {
+        Ok(Event::Create(r)) => Envelope {
+            request_type: RequestType::Create,
+            response_url: ResponseUrl::new(r.response_url),
+            // A Create names no physical id, whatever the event carries.
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: None,
+            },
+            properties: r.resource_properties,
+            old_properties: None,
+        },
+        Ok(Event::Update(r)) => Envelope {
+            request_type: RequestType::Update,
+            response_url: ResponseUrl::new(r.response_url),
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: Some(r.physical_resource_id),
+            },
+            properties: r.resource_properties,
+            old_properties: Some(r.old_resource_properties),
+        },
+        Ok(Event::Delete(r)) => Envelope {
+            request_type: RequestType::Delete,
+            response_url: ResponseUrl::new(r.response_url),
+            ids: Ids {
+                stack_id: r.stack_id,
+                request_id: r.request_id,
+                logical_id: r.logical_resource_id,
+                physical_id: Some(r.physical_resource_id),
+            },
+            properties: r.resource_properties,
+            old_properties: None,
+        },
         Ok(_) => {
             return Err(Box::new(Malformed {
                 respond_to: None,
@@ -174,22 +191,7 @@ fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
         }
         Err(e) => return Err(Box::new(malformed(event, &e))),
     };
-    let common = Common::deserialize(event).map_err(|e| Box::new(malformed(event, &e)))?;
-    Ok(Envelope {
-        request_type,
-        response_url: ResponseUrl::new(common.response_url),
-        ids: Ids {
-            stack_id: common.stack_id,
-            request_id: common.request_id,
-            logical_id: common.logical_resource_id,
-            // A Create names no physical id, whatever the event carries.
-            physical_id: common
-                .physical_resource_id
-                .filter(|_| request_type != RequestType::Create),
-        },
-        properties,
-        old_properties,
-    })
+    Ok(envelope)
 }
 
 /// What can still be salvaged from an event that does not decode: where to answer, and why.
