@@ -1,6 +1,6 @@
 //! Delivering the response to the ResponseURL.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -34,12 +34,12 @@ impl SendError {
 /// full-jitter exponential backoff on transport errors and non-2xx answers, never following a
 /// redirect, bounded in attempts and by the deadline.
 ///
-/// Its HTTP client loads the system's TLS roots, which takes milliseconds: it is built on a
-/// thread of its own from the moment the sender is made, beside the function's start-up and
-/// its first AWS calls, and the first PUT waits for it only if it is not ready yet.
+/// Every sender of a process shares one HTTP client, whose TLS roots take milliseconds to load:
+/// it is built on a thread of its own from the moment the first sender is made, beside the
+/// function's start-up and its first AWS calls, and the first PUT waits for it only if it is
+/// not ready yet.
 #[derive(Clone)]
 pub struct Sender {
-    client: Arc<OnceLock<reqwest::Client>>,
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub attempt_timeout: Duration,
@@ -53,13 +53,11 @@ impl Default for Sender {
 
 impl Sender {
     pub fn new(max_attempts: u32, base_delay: Duration, attempt_timeout: Duration) -> Self {
-        let client = Arc::new(OnceLock::new());
-        let early = client.clone();
-        std::thread::spawn(move || {
-            early.get_or_init(http_client);
+        static WARMING: Once = Once::new();
+        WARMING.call_once(|| {
+            std::thread::spawn(http_client);
         });
         Sender {
-            client,
             max_attempts: max_attempts.max(1),
             base_delay,
             attempt_timeout,
@@ -111,9 +109,7 @@ impl Sender {
         deadline: Instant,
     ) -> Result<u16, Failed> {
         let left = deadline.saturating_duration_since(Instant::now());
-        let res = self
-            .client
-            .get_or_init(http_client)
+        let res = http_client()
             .put(parsed.clone())
             .header(reqwest::header::CONTENT_TYPE, "")
             .body(body.to_vec())
@@ -138,12 +134,15 @@ impl Sender {
     }
 }
 
-/// The client responses go through: no redirects followed.
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+/// The client responses go through, built once per process: no redirects followed.
+fn http_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
 }
 
 /// How one attempt failed.
