@@ -221,12 +221,20 @@ pub async fn load_sdk_config() -> SdkConfig {
     if let Some(region) = region_from_env() {
         loader = loader.region(aws_config::Region::new(region));
     }
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+    if env_credentials(|k| std::env::var(k).ok()) {
         loader = loader.credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
     }
     loader.load().await
+}
+
+/// Whether the environment holds a whole key pair: a key id alone (or an empty one) leaves the
+/// credentials to the SDK's provider chain, which reports what it finds missing.
+fn env_credentials(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|k| var(k).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// The loader behind [`load_sdk_config`], for callers that add settings of their own (the
@@ -252,6 +260,28 @@ mod tests {
         assert!(is_raw_event_target(RAW_EVENT_TARGET));
         assert!(!is_raw_event_target("lambda_runtime::runtime"));
         assert!(!is_raw_event_target("stagewire::cfn"));
+    }
+
+    #[test]
+    fn only_a_whole_key_pair_is_taken_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(env_credentials(env(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "s")
+        ])));
+        assert!(!env_credentials(env(&[("AWS_ACCESS_KEY_ID", "AKIA")])));
+        assert!(!env_credentials(env(&[
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", "s")
+        ])));
+        assert!(!env_credentials(env(&[])));
     }
 
     #[test]
