@@ -24,9 +24,7 @@ pub use input::{Input, Output};
 pub use lookup::affected;
 pub use reconcile::{plans, reconcile, StageUnreadable};
 pub use summary::{Change, Incomplete, Issue, IssueKind, Summary};
-pub use trigger::{
-    classify, origin, EventKind, Origin, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS,
-};
+pub use trigger::{EventKind, Origin, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
 
 use crate::ports::Record;
 use crate::Ports;

@@ -1,4 +1,4 @@
-//! Triggers: what an event asks the re-sync to look at. An [`Input`] (an EventBridge event or an
+//! Triggers: what an event asks the re-sync to look at. An [`Input`](super::Input) (an EventBridge event or an
 //! operator's `{"resync": ...}`) becomes a [`Trigger`]; anything unknown is ignored, never an
 //! error Lambda would retry.
 
@@ -7,7 +7,6 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::input::Input;
 use crate::domain::source::{load_balancer_name, stack_name};
 
 /// Stack statuses after which outputs may have changed. An update's cleanup statuses are the
@@ -79,11 +78,6 @@ impl Origin {
     }
 }
 
-/// The account and region an event names ([`Input::origin`]).
-pub fn origin(event: &Value) -> Origin {
-    Input::from(event.clone()).origin()
-}
-
 /// `detail` of "CloudFormation Stack Status Change".
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,11 +104,6 @@ pub struct EcsServiceEvent {
     pub event_name: Option<String>,
     #[serde(default)]
     pub cluster_arn: Option<String>,
-}
-
-/// What an event asks the re-sync to look at ([`Input::trigger`]).
-pub fn classify(event: &Value) -> Trigger {
-    Input::from(event.clone()).trigger()
 }
 
 /// An EventBridge event as a trigger: one of [`EVENT_KINDS`], unless it names a resource
@@ -329,7 +318,16 @@ fn ecs_service_of(arn: &str, cluster_arn: Option<&str>) -> Option<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resync::Input;
     use serde_json::json;
+
+    fn classify(event: &Value) -> Trigger {
+        Input::from(event.clone()).trigger()
+    }
+
+    fn origin(event: &Value) -> Origin {
+        Input::from(event.clone()).origin()
+    }
 
     fn eb(source: &str, detail_type: &str, resources: Value, detail: Value) -> Value {
         json!({

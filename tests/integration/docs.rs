@@ -13,7 +13,7 @@ use stagewire::config::ENV_VARS;
 use stagewire::domain::source::SOURCE_KINDS;
 use stagewire::props::PROPERTIES;
 use stagewire::resync::Input;
-use stagewire::resync::{classify, Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
+use stagewire::resync::{Trigger, ACTIONABLE_STACK_STATUSES, EVENT_KINDS};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -302,7 +302,7 @@ fn the_reference_names_every_property_and_source_key() {
 
 /// The manual request forms the re-sync names when it is given one it does not understand.
 fn manual_forms_from_the_code() -> Vec<String> {
-    let Trigger::Ignored(why) = classify(&json!({"resync": null})) else {
+    let Trigger::Ignored(why) = Input::from(json!({"resync": null})).trigger() else {
         panic!("a malformed manual request is ignored");
     };
     // Every balanced `{...}` of the message is a form.
@@ -379,7 +379,7 @@ fn the_reference_names_every_event_kind_and_manual_request() {
             .unwrap_or_else(|e| panic!("docs/resync.md shows {form}, which is not JSON: {e}"));
         assert!(
             matches!(Input::from(event.clone()), Input::Manual(_))
-                && !matches!(classify(&event), Trigger::Ignored(_)),
+                && !matches!(Input::from(event.clone()).trigger(), Trigger::Ignored(_)),
             "docs/resync.md shows {form}, which the re-sync ignores"
         );
     }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use stagewire::cfn::{self, RequestType};
 use stagewire::ports::Unit;
 use stagewire::props;
-use stagewire::resync::{classify, fanout, Input, Trigger};
+use stagewire::resync::{fanout, Input, Trigger};
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -187,7 +187,7 @@ fn resync_samples_classify() {
         let Some(expected) = expectations.get(name.as_str()) else {
             panic!("events/{name} has no expectation");
         };
-        let trigger = classify(event);
+        let trigger = Input::from(event.clone()).trigger();
         assert!(
             !matches!(trigger, Trigger::Ignored(_)),
             "events/{name} is ignored: {trigger:?}"
@@ -200,7 +200,7 @@ fn resync_samples_classify() {
 /// account and region, an operator's request names none.
 #[test]
 fn samples_carry_their_account_and_region() {
-    use stagewire::resync::{origin, Origin};
+    use stagewire::resync::Origin;
     let at = |account: &str, region: &str| Origin {
         account: Some(account.into()),
         region: Some(region.into()),
@@ -216,7 +216,7 @@ fn samples_carry_their_account_and_region() {
         } else {
             at("123456789012", "us-east-1")
         };
-        assert_eq!(origin(&event), expected, "{name}");
+        assert_eq!(Input::from(event.clone()).origin(), expected, "{name}");
     }
 }
 

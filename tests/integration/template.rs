@@ -245,7 +245,7 @@ fn every_event_rule_routes_only_events_the_resync_handles() {
                         cases = candidates.iter().map(|c| (*c).clone()).collect();
                     }
                     for event in cases {
-                        let trigger = resync::classify(&event);
+                        let trigger = resync::Input::from(event.clone()).trigger();
                         assert!(
                             !matches!(trigger, Trigger::Ignored(_)),
                             "{name}: the re-sync ignores {event}: {trigger:?}"
