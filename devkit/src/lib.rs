@@ -24,6 +24,10 @@
 //!   request and its answer, which the fault proxy's `DescribeStackResource` answers from.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
+//! - [`gateway`]: a REST API's deployed stages, public and private integrations, on 127.0.0.1;
+//!   [`lbs`]: the local load balancers behind them.
+//! - [`private`]: an internal network load balancer with its REST VPC link, and a REST API with
+//!   a private integration whose link is a stage variable.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
 //! - [`examples`]: the example stacks of `examples/` as the README deploys them: the API with
 //!   its tags, the ECS template's binding properties.
@@ -44,6 +48,7 @@ pub mod lbs;
 pub mod load;
 pub mod local;
 pub mod moto;
+pub mod private;
 pub mod receiver;
 pub mod records;
 pub mod registry;
