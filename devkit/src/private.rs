@@ -83,6 +83,28 @@ pub async fn internal_nlb(
         .ok_or_else(|| DevkitError::Unexpected(format!("CreateLoadBalancer {name}: none")))?;
     let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
     let dns = lb.dns_name().unwrap_or_default().to_string();
+    let tg_arn = tcp_listener(elbv2, &arn, name, vpc).await?;
+    if healthy {
+        crate::elb_stack::register_target(elbv2, &tg_arn, "10.0.1.10").await?;
+    }
+    lbs.start(&dns, healthy).await?;
+    lbs.name_arn(&arn, &dns);
+    Ok(Nlb {
+        name: name.to_string(),
+        arn,
+        dns,
+        tg_arn,
+    })
+}
+
+/// A TCP target group in `vpc` (named after the load balancer `name`) and a TCP listener on
+/// port 80 of the load balancer `lb_arn` forwarding to it; answers the target group's ARN.
+async fn tcp_listener(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    lb_arn: &str,
+    name: &str,
+    vpc: &str,
+) -> Result<String, DevkitError> {
     let tg = elbv2
         .create_target_group()
         .name(format!("{}-tg", &name[..name.len().min(29)]))
@@ -105,24 +127,14 @@ pub async fn internal_nlb(
         .build();
     elbv2
         .create_listener()
-        .load_balancer_arn(&arn)
+        .load_balancer_arn(lb_arn)
         .protocol(ProtocolEnum::Tcp)
         .port(80)
         .default_actions(forward)
         .send()
         .await
         .map_err(|e| DevkitError::aws("CreateListener", e))?;
-    if healthy {
-        crate::elb_stack::register_target(elbv2, &tg_arn, "10.0.1.10").await?;
-    }
-    lbs.start(&dns, healthy).await?;
-    lbs.name_arn(&arn, &dns);
-    Ok(Nlb {
-        name: name.to_string(),
-        arn,
-        dns,
-        tg_arn,
-    })
+    Ok(tg_arn)
 }
 
 /// Creates the REST VPC link `name` targeting the load balancer `target_arn`; answers its id.
@@ -167,6 +179,25 @@ pub async fn private_nlb(
     let nlb = internal_nlb(elbv2, lbs, name, vpc, subnets, true).await?;
     let vpc_link_id = rest_vpc_link(apigw, name, &nlb.arn).await?;
     Ok(PrivateNlb { nlb, vpc_link_id })
+}
+
+/// Deletes the VPC link of `private`, then its load balancer, in moto and in `lbs` (whose port
+/// refuses connections from then on), as a stack's cleanup does after a replacement.
+pub async fn delete_private_nlb(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    apigw: &aws_sdk_apigateway::Client,
+    lbs: &LocalLoadBalancers,
+    private: &PrivateNlb,
+) -> Result<(), DevkitError> {
+    delete_rest_vpc_link(apigw, &private.vpc_link_id).await?;
+    elbv2
+        .delete_load_balancer()
+        .load_balancer_arn(&private.nlb.arn)
+        .send()
+        .await
+        .map_err(|e| DevkitError::aws("DeleteLoadBalancer", e))?;
+    lbs.delete(&private.nlb.dns);
+    Ok(())
 }
 
 /// A REST API named `name` whose `GET /helloworld` is a private integration: HTTP_PROXY with

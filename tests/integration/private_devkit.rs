@@ -148,6 +148,12 @@ async fn switching_the_link_variable_moves_traffic_to_the_other_load_balancer() 
     p.assert_serves().await;
     assert_eq!(p.lbs.served(&p.a.nlb.dns), 1);
     assert_eq!(p.lbs.served(&p.b.nlb.dns), 2);
+    // The first load balancer and its link go away, as a stack's cleanup removes them.
+    private::delete_private_nlb(&p.w.elbv2, &p.w.apigw, &p.lbs, &p.a)
+        .await
+        .unwrap();
+    assert!(!p.lbs.is_running(&p.a.nlb.dns));
+    p.assert_serves().await;
     // The link decides where a request goes; the host variable, still the first one's, only
     // its Host header.
     assert_eq!(
