@@ -16,7 +16,8 @@
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays, or holds
-//!   calls at a [`Gate`] until the test opens it.
+//!   calls at a [`Gate`] until the test opens it; it also plays VPC link states moto lacks
+//!   (`PENDING`, `FAILED`) and keeps private integrations' `connectionId`.
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
