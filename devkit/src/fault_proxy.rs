@@ -45,6 +45,9 @@ use hyper::{header, Request, Response, StatusCode};
 use crate::http::{self, Body, DropConnection, ServerHandle};
 use crate::DevkitError;
 
+pub mod vpc_links;
+pub use vpc_links::{AVAILABLE_MESSAGE, PENDING_MESSAGE};
+
 /// The PRNG seed [`FaultProxy::start`] uses.
 pub const DEFAULT_SEED: u64 = 0x5747_a9e1;
 
@@ -341,6 +344,10 @@ struct State {
     http_api_stages: bool,
     /// APIs whose tags this proxy answers in place of moto's, by API id.
     api_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// VPC links answered in place of moto's `AVAILABLE`, by link id.
+    vpc_links: BTreeMap<String, vpc_links::Play>,
+    /// REST integrations' `connectionId`s (which moto drops), by `api/resource/METHOD`.
+    connection_ids: BTreeMap<String, String>,
     seq: u64,
 }
 
@@ -351,6 +358,12 @@ struct Shared {
     /// HTTP API stage writes, one at a time: API Gateway checks and creates a stage atomically,
     /// the read-then-write played here must not interleave.
     http_stage_writes: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A counting, fault-injecting HTTP proxy in front of one upstream endpoint.
@@ -377,6 +390,8 @@ impl FaultProxy {
                 quotas: None,
                 http_api_stages: false,
                 api_tags: BTreeMap::new(),
+                vpc_links: BTreeMap::new(),
+                connection_ids: BTreeMap::new(),
                 seq: 0,
             }),
             upstream: authority,
@@ -727,6 +742,9 @@ async fn dispatch(
         return answer;
     }
     if let Some(answer) = api_with_tags(shared, &parts).await {
+        return answer;
+    }
+    if let Some(answer) = vpc_links::play(shared, &parts, &body).await {
         return answer;
     }
     if http_api_stages {

@@ -16,7 +16,8 @@
 //! - [`seed`]: the seed scenario's REST API and the events EventBridge delivers.
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays, or holds
-//!   calls at a [`Gate`] until the test opens it.
+//!   calls at a [`Gate`] until the test opens it; it also plays VPC link states moto lacks
+//!   (`PENDING`, `FAILED`) and keeps private integrations' `connectionId`.
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
@@ -24,6 +25,10 @@
 //!   request and its answer, which the fault proxy's `DescribeStackResource` answers from.
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
+//! - [`gateway`]: a REST API's deployed stages, public and private integrations, on 127.0.0.1;
+//!   [`lbs`]: the local load balancers behind them.
+//! - [`private`]: an internal network load balancer with its REST VPC link, and a REST API with
+//!   a private integration whose link is a stage variable.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
 //! - [`examples`]: the example stacks of `examples/` as the README deploys them: the API with
 //!   its tags, the ECS template's binding properties.
@@ -44,6 +49,7 @@ pub mod lbs;
 pub mod load;
 pub mod local;
 pub mod moto;
+pub mod private;
 pub mod receiver;
 pub mod records;
 pub mod registry;

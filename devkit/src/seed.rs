@@ -24,12 +24,13 @@ pub async fn resources(
     Ok(out.items.unwrap_or_default())
 }
 
-/// A REST API named `name` with `GET /helloworld` proxied (HTTP_PROXY) to
-/// `http://${stageVariables.helloworldElb}`; answers its id.
-pub async fn helloworld_rest_api(
+/// A REST API named `name` with the method `GET /<path_part>` (no authorization, no
+/// integration yet); answers the API's and the resource's ids.
+pub async fn rest_api_with_get(
     client: &aws_sdk_apigateway::Client,
     name: &str,
-) -> Result<String, DevkitError> {
+    path_part: &str,
+) -> Result<(String, String), DevkitError> {
     let api = client
         .create_rest_api()
         .name(name)
@@ -48,7 +49,7 @@ pub async fn helloworld_rest_api(
         .create_resource()
         .rest_api_id(&api_id)
         .parent_id(root)
-        .path_part("helloworld")
+        .path_part(path_part)
         .send()
         .await
         .map_err(|e| DevkitError::aws("CreateResource", e))?;
@@ -62,6 +63,16 @@ pub async fn helloworld_rest_api(
         .send()
         .await
         .map_err(|e| DevkitError::aws("PutMethod", e))?;
+    Ok((api_id, resource_id))
+}
+
+/// A REST API named `name` with `GET /helloworld` proxied (HTTP_PROXY) to
+/// `http://${stageVariables.helloworldElb}`; answers its id.
+pub async fn helloworld_rest_api(
+    client: &aws_sdk_apigateway::Client,
+    name: &str,
+) -> Result<String, DevkitError> {
+    let (api_id, resource_id) = rest_api_with_get(client, name, "helloworld").await?;
     client
         .put_integration()
         .rest_api_id(&api_id)
