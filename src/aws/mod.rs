@@ -3,6 +3,7 @@
 mod apigateway;
 mod apigatewayv2;
 mod cloudformation;
+mod connect;
 pub mod dynamodb;
 mod ecs;
 mod elb;
@@ -20,6 +21,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub use apigateway::RestStages;
 pub use apigatewayv2::HttpStages;
 pub use cloudformation::CfnStackOutputs;
+pub use connect::connect_on_first_use;
 pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
