@@ -380,6 +380,12 @@ fn report(plan: &StagePlan, summary: &mut Summary) {
                     .issues
                     .push(issue(Some(variable), IssueKind::Deferred, reason, true));
             }
+            Action::Refused { broken, .. } => {
+                let cause = format!("switch refused: {broken}");
+                summary
+                    .issues
+                    .push(issue(Some(variable), IssueKind::Failed, cause, false));
+            }
             Action::Unchecked { cause, .. } => {
                 summary.issues.push(issue(
                     Some(variable),
