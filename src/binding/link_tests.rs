@@ -143,3 +143,73 @@ async fn a_create_with_a_failed_link_is_refused() {
     let e = create(&ports, &request, trusted()).await.unwrap_err();
     assert!(e.to_string().contains("VPC link l1 is FAILED"), "{e}");
 }
+
+/// A binding of `vpcLinkId` to the output `Link` of stack `S`, which holds `old` (a v2 link).
+async fn bound_to_v2_output(world: &World, ports: &crate::Ports) -> (BindingSpec, String) {
+    {
+        let mut s = world.state();
+        s.add_v2_link("v2old", LinkStatus::Available);
+        s.stacks.insert(
+            "S".into(),
+            BTreeMap::from([("Link".to_string(), "v2old".to_string())]),
+        );
+    }
+    let spec = BindingSpec {
+        stage: stage(),
+        create_stage: true,
+        variables: BTreeMap::from([(
+            "vpcLinkId".to_string(),
+            Source::StackOutput {
+                stack: "S".into(),
+                output_key: "Link".into(),
+                at: Default::default(),
+            },
+        )]),
+    };
+    let request = Request::test("stack/A", "B", &spec, 1);
+    let applied = create(ports, &request, trusted()).await.unwrap();
+    (spec, applied.physical_id)
+}
+
+#[tokio::test]
+async fn a_v2_link_id_from_a_stack_output_waits_for_available_and_refuses_inactive() {
+    let (world, ports) = World::with_ports();
+    let (spec, id) = bound_to_v2_output(&world, &ports).await;
+    {
+        let mut s = world.state();
+        s.add_v2_link("v2new", LinkStatus::Pending);
+        s.add_v2_link("v2dead", LinkStatus::Inactive);
+        s.stacks
+            .get_mut("S")
+            .unwrap()
+            .insert("Link".into(), "v2new".into());
+    }
+    // PENDING while the current link serves: held until the deadline, nothing written.
+    let mut request = Request::test("stack/A", "B", &spec, 2);
+    request.wait = waiting(200);
+    let e = update(&ports, &request, &id, trusted()).await.unwrap_err();
+    assert!(e.to_string().contains("VPC link v2new is PENDING"), "{e}");
+    assert_eq!(live(&world)["vpcLinkId"], "v2old");
+    // AVAILABLE at the wait's second read: switched.
+    world.before(op::V2_VPC_LINK, |_| {});
+    world.before(op::V2_VPC_LINK, |s| {
+        s.set_link_status("v2new", LinkStatus::Available)
+    });
+    request.wait = waiting(5000);
+    update(&ports, &request, &id, trusted()).await.unwrap();
+    assert_eq!(live(&world)["vpcLinkId"], "v2new");
+    // INACTIVE: refused at once with the link's message.
+    world
+        .state()
+        .stacks
+        .get_mut("S")
+        .unwrap()
+        .insert("Link".into(), "v2dead".into());
+    request.wait = waiting(5000);
+    let e = update(&ports, &request, &id, trusted()).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "variable vpcLinkId: VPC link v2dead is INACTIVE: link v2dead is INACTIVE"
+    );
+    assert_eq!(live(&world)["vpcLinkId"], "v2new");
+}
