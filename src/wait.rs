@@ -129,6 +129,8 @@ pub struct Held {
     pub current_lb: String,
     /// Why the new one does not serve, as the switch rule says it.
     pub why: String,
+    /// Whether the new target is a VPC link (else a load balancer).
+    pub on_link: bool,
 }
 
 /// Why the wait did not end with every new load balancer serving.
@@ -412,6 +414,7 @@ async fn hold(
                 new_lb: held.new,
                 current_lb: held.current,
                 why: held.why,
+                on_link: new.link.is_some(),
             };
             Ok(Some((held, new_probe, current_probe)))
         }
@@ -494,6 +497,7 @@ mod tests {
                 new_lb: "new".into(),
                 current_lb: "old".into(),
                 why: "load balancer new has no healthy target yet".into(),
+                on_link: false,
             }]
         );
         // Checks of the new one: the first (no), then paced ones until the one that serves.

@@ -107,6 +107,7 @@ async fn a_link_that_stays_pending_keeps_both_variables() {
         panic!("{e}");
     };
     assert_eq!(held.len(), 1);
+    assert!(held[0].on_link && held[0].new_lb == "lnew" && held[0].current_lb == "lold");
     assert!(e.to_string().contains("VPC link lnew is PENDING"), "{e}");
     assert_eq!(live(&world), before, "neither variable moved");
 }
