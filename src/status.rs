@@ -541,4 +541,64 @@ mod tests {
         }
         .matches(&record));
     }
+
+    #[tokio::test]
+    async fn a_bound_link_shows_its_state_and_a_held_move_says_why() {
+        use crate::domain::{BindingSpec, LinkStatus, StageRef};
+        let world = crate::memory::World::new();
+        let (lb1, lb2) = {
+            let mut s = world.state();
+            (s.add_load_balancer("lb1", 1), s.add_load_balancer("lb2", 1))
+        };
+        let link = |lb: &crate::ports::LoadBalancer, id: &str, status| {
+            world
+                .state()
+                .add_rest_link(id, lb.arn.as_ref().unwrap(), status);
+        };
+        link(&lb1, "l1", LinkStatus::Available);
+        let ports = world.ports();
+        let of = |lb: &str| Source::VpcLinkFor {
+            target: Box::new(Source::LoadBalancer {
+                name: lb.into(),
+                at: Default::default(),
+            }),
+        };
+        let spec = |lb: &str| BindingSpec {
+            stage: StageRef::new(ApiKind::Rest, "api", "prod"),
+            create_stage: true,
+            variables: [("vpcLinkId".to_string(), of(lb))].into(),
+        };
+        let first = spec("lb1");
+        let request = crate::binding::Request::test("stack/A", "B", &first, 1);
+        let bound = crate::binding::create(&ports, &request, crate::binding::trusted());
+        bound.await.unwrap();
+        let show = || async {
+            rows(&ports, ports.registry.all().await.unwrap())
+                .await
+                .unwrap()
+        };
+        let r = &show().await[0];
+        assert_eq!((r.state, r.healthy), (State::InSync, Some(true)));
+        assert_eq!(r.load_balancer.as_deref(), Some("l1"));
+
+        world.state().set_link_status("l1", LinkStatus::Inactive);
+        let r = &show().await[0];
+        assert_eq!(r.state, State::Unhealthy);
+        assert_eq!(
+            r.note.as_deref(),
+            Some("VPC link l1 is INACTIVE: link l1 is INACTIVE")
+        );
+
+        // The source now names lb2, whose link is PENDING, while l1 serves again.
+        world.state().set_link_status("l1", LinkStatus::Available);
+        link(&lb2, "l2", LinkStatus::Pending);
+        let mut record = ports.registry.all().await.unwrap().remove(0);
+        record.source = of("lb2");
+        let r = &rows(&ports, vec![record]).await.unwrap()[0];
+        assert!(r.deferred && r.state == State::Drifted, "{r:?}");
+        assert_eq!(
+            r.note.as_deref(),
+            Some("VPC link l2 is PENDING; keeping l1, which serves")
+        );
+    }
 }
