@@ -406,6 +406,8 @@ async fn hold(
             };
             let (new_probe, current_probe) =
                 (new_probe.map_err(check)?, current_probe.map_err(check)?);
+            // Both were found just now through the same remembered reads; a target that is
+            // not there protects nobody and holds nothing.
             let (Some(new_probe), Some(current_probe)) = (new_probe, current_probe) else {
                 return Ok(None);
             };
