@@ -54,6 +54,8 @@ pub struct Ports {
     pub ecs: Arc<dyn EcsServices>,
     pub elb: Arc<dyn LoadBalancers>,
     pub registry: Arc<dyn Registry>,
+    /// API Gateway's VPC links, where the APIs are.
+    pub links: Arc<dyn ports::VpcLinks>,
     /// The full reconcile's work queue: with one, a full reconcile plans units for the workers
     /// ([`resync::fanout`]); without, it reconciles every binding itself.
     pub queue: Option<Arc<dyn ports::WorkQueue>>,
@@ -89,6 +91,7 @@ impl Ports {
             ecs: a.ecs,
             elb: a.elb,
             registry: a.registry,
+            links: a.links,
             queue: None,
             authorization: domain::Authorization::default(),
             region,

@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKind, Owner, Place, Source, SourceKey, StageRef};
+use crate::domain::{ApiKind, Owner, Place, Source, SourceKey, StageRef, VpcLink};
 
 /// Boxed cause of a failed call.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -210,6 +210,17 @@ pub trait LoadBalancers: Send + Sync {
     async fn all(&self) -> Result<Vec<LoadBalancer>, AwsError>;
 }
 
+/// API Gateway's VPC links, in the hub's account and region (where its APIs are).
+#[async_trait]
+pub trait VpcLinks: Send + Sync {
+    /// Every REST (v1) VPC link.
+    async fn rest_links(&self) -> Result<Vec<VpcLink>, AwsError>;
+    /// A REST (v1) VPC link by id, `None` when there is none.
+    async fn rest_link(&self, id: &str) -> Result<Option<VpcLink>, AwsError>;
+    /// A v2 VPC link by id, `None` when there is none.
+    async fn v2_link(&self, id: &str) -> Result<Option<VpcLink>, AwsError>;
+}
+
 /// The ports that read sources, at one place (an account and region).
 #[derive(Clone)]
 pub struct SourcePorts {
@@ -409,4 +420,7 @@ pub mod op {
     pub const ASSUME_ROLE: &str = "AssumeRole";
     pub const STAGE_PAGE: &str = "StagePage";
     pub const SEND_UNITS: &str = "SendUnits";
+    pub const REST_VPC_LINKS: &str = "RestVpcLinks";
+    pub const REST_VPC_LINK: &str = "RestVpcLink";
+    pub const V2_VPC_LINK: &str = "V2VpcLink";
 }

@@ -54,6 +54,11 @@ pub enum PropertiesError {
         "variable name {0} is reserved: Fn::GetAtt {0} answers the stage URL; give the variable another name"
     )]
     Reserved(String),
+    #[error(
+        "{path}: give the source of one load balancer: {kinds}",
+        kinds = source::readable_wrappable_kinds()
+    )]
+    NotALoadBalancer { path: String },
     #[error("Variables.{variable}: {problem}")]
     Place { variable: String, problem: String },
     #[error(transparent)]
@@ -226,18 +231,23 @@ fn spec(obj: &Map<String, Value>) -> Result<BindingSpec, PropertiesError> {
 }
 
 fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
-    let prefix = format!("Variables.{variable}.");
+    parse_source_at(variable, &format!("Variables.{variable}"), v)
+}
+
+/// The source at `path` (`Variables.NAME`, or inside a wrapping kind's property).
+fn parse_source_at(variable: &str, path: &str, v: &Value) -> Result<Source, PropertiesError> {
+    let prefix = format!("{path}.");
     let obj = match v {
         // A bare string is a literal.
         Value::String(_) | Value::Number(_) => {
-            let value = string(&format!("Variables.{variable}"), v)?;
+            let value = string(path, v)?;
             validate_variable_value(variable, &value)?;
             return Ok(Source::Literal { value });
         }
         Value::Object(o) => o,
         other => {
             return Err(PropertiesError::WrongType {
-                name: format!("Variables.{variable}"),
+                name: path.to_string(),
                 expected: "an object naming one source",
                 got: type_name(other),
             })
@@ -259,6 +269,7 @@ fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
         let value = match field.ty {
             FieldType::Text => FieldValue::Text(string(&name, v)?),
             FieldType::Port => FieldValue::Port(unsigned(&name, v, u16::MAX.into())? as u16),
+            FieldType::Source => FieldValue::Source(Box::new(wrapped(variable, &name, v)?)),
         };
         fields.insert(field.key, value);
     }
@@ -273,6 +284,24 @@ fn parse_source(variable: &str, v: &Value) -> Result<Source, PropertiesError> {
         });
     }
     Ok(source)
+}
+
+/// The source a wrapping kind's property holds: one that names a load balancer.
+fn wrapped(variable: &str, path: &str, v: &Value) -> Result<Source, PropertiesError> {
+    let not_one = || PropertiesError::NotALoadBalancer {
+        path: path.to_string(),
+    };
+    if !v.is_object() {
+        return Err(not_one());
+    }
+    let inner = match parse_source_at(variable, path, v) {
+        Err(PropertiesError::Source(_)) => return Err(not_one()),
+        other => other?,
+    };
+    match inner.names_a_load_balancer() {
+        true => Ok(inner),
+        false => Err(not_one()),
+    }
 }
 
 #[cfg(test)]
@@ -462,7 +491,7 @@ mod tests {
         let p = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": {"Cluster": "c"}}});
         assert_eq!(
             parse(&p).unwrap_err().to_string(),
-            "variable v: give exactly one source: StackName + OutputKey, Cluster + Service, LoadBalancer, or Value"
+            "variable v: give exactly one source: StackName + OutputKey, Cluster + Service, LoadBalancer, Value, or VpcLinkFor"
         );
     }
 
@@ -521,6 +550,7 @@ mod tests {
                     ),
                     FieldType::Text => (f.key.to_string(), json!(format!("x{}", f.key.len()))),
                     FieldType::Port => (f.key.to_string(), json!("8080")),
+                    FieldType::Source => (f.key.to_string(), json!({"LoadBalancer": "nlb"})),
                 })
                 .collect();
             let p = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": source}});
@@ -571,5 +601,52 @@ mod tests {
         p.as_object_mut().unwrap().remove("HttpApiId");
         p["RestApiId"] = json!("r1");
         assert!(parse(&p).is_err(), "a REST API has no $default stage");
+    }
+
+    #[test]
+    fn a_vpc_link_for_wraps_one_load_balancer_source() {
+        let with = |inner: Value| {
+            parse(&json!({"RestApiId": "a", "StageName": "p",
+                "Variables": {"vpcLinkId": {"VpcLinkFor": inner}}}))
+        };
+        let spec = with(json!({"StackName": "Ecs", "OutputKey": "NlbArn", "Region": "eu-west-1"}))
+            .unwrap();
+        assert_eq!(
+            spec.variables["vpcLinkId"],
+            Source::VpcLinkFor {
+                target: Box::new(Source::StackOutput {
+                    stack: "Ecs".into(),
+                    output_key: "NlbArn".into(),
+                    at: crate::domain::Place {
+                        region: Some("eu-west-1".into()),
+                        role_arn: None,
+                    },
+                })
+            }
+        );
+        with(json!({"Cluster": "prod", "Service": "orders", "ContainerPort": "80"})).unwrap();
+        let not_one = |inner: Value| with(inner).unwrap_err().to_string();
+        let expected = "Variables.vpcLinkId.VpcLinkFor: give the source of one load balancer: StackName + OutputKey, Cluster + Service, or LoadBalancer";
+        for bad in [
+            json!("nlb-1"),
+            json!({"Value": "x"}),
+            json!({"VpcLinkFor": {"LoadBalancer": "nlb"}}),
+            json!({}),
+            json!(["nlb"]),
+        ] {
+            assert_eq!(not_one(bad.clone()), expected, "{bad}");
+        }
+        assert_eq!(
+            not_one(json!({"LoadBalancer": "nlb", "Bogus": 1})),
+            "unsupported property Variables.vpcLinkId.VpcLinkFor.Bogus (supported: LoadBalancer, Region, RoleArn)"
+        );
+        assert!(not_one(json!({"LoadBalancer": "nlb", "Region": "Ireland"})).contains("Region"));
+        // The place belongs inside, on the load balancer's source.
+        let beside = parse(&json!({"RestApiId": "a", "StageName": "p",
+            "Variables": {"v": {"VpcLinkFor": {"LoadBalancer": "nlb"}, "Region": "eu-west-1"}}}));
+        assert!(beside
+            .unwrap_err()
+            .to_string()
+            .contains("Variables.v.Region"));
     }
 }

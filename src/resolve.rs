@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::domain::{Place, Source};
-use crate::plan::stage::{Gate, Observed, Serving};
+use crate::domain::{Place, Source, VpcLink};
+use crate::plan::stage::{Gate, Observed};
 use crate::ports::{EcsLoadBalancer, LbFamily, LoadBalancer, LoadBalancers, Record, SourcePorts};
 use crate::Ports;
+
+mod links;
 
 /// What a source resolves to, and why it may not: facts the plan reads, defined with it.
 pub use crate::plan::resolved::{ResolveError, Resolved};
@@ -19,6 +21,8 @@ pub struct Resolver<'a> {
     done: HashMap<Source, Result<Resolved, ResolveError>>,
     inventory: HashMap<Place, Vec<LoadBalancer>>,
     health: HashMap<String, bool>,
+    rest_links: Option<Vec<VpcLink>>,
+    v2_links: HashMap<String, Option<VpcLink>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -30,6 +34,8 @@ impl<'a> Resolver<'a> {
             done: HashMap::new(),
             inventory: HashMap::new(),
             health: HashMap::new(),
+            rest_links: None,
+            v2_links: HashMap::new(),
         }
     }
 
@@ -77,10 +83,19 @@ impl<'a> Resolver<'a> {
 
     async fn resolve_uncached(&mut self, source: &Source) -> Result<Resolved, ResolveError> {
         match source {
+            Source::VpcLinkFor { target } => self.vpc_link_for(target).await,
+            direct => self.resolve_direct(direct).await,
+        }
+    }
+
+    /// A source that wraps no other.
+    async fn resolve_direct(&mut self, source: &Source) -> Result<Resolved, ResolveError> {
+        match source {
             Source::Literal { value } => Ok(Resolved {
                 value: value.clone(),
                 load_balancer: None,
                 at: Place::default(),
+                may_be_link: false,
             }),
             Source::StackOutput {
                 stack,
@@ -107,6 +122,11 @@ impl<'a> Resolver<'a> {
                 )
                 .await
             }
+            // A link of a link's id: no load balancer behind it.
+            Source::VpcLinkFor { .. } => Err(ResolveError::NotALoadBalancer {
+                what: source.to_string(),
+                value: String::new(),
+            }),
         }
     }
 
@@ -141,6 +161,7 @@ impl<'a> Resolver<'a> {
             value: value.clone(),
             load_balancer: None,
             at: at.clone(),
+            may_be_link: true,
         })
     }
 
@@ -164,28 +185,18 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The load balancer behind the new value and its health; the one behind the current value,
-    /// and its health, only when the switch rule could hold.
+    /// The target (load balancer or VPC link) behind the new value and whether it serves; the
+    /// one behind the current value only when the switch rule could hold.
     async fn gate(&mut self, new: &Resolved, current: Option<&str>) -> Result<Gate, ResolveError> {
         let at = &new.at;
-        let new_lb = match &new.load_balancer {
-            Some(lb) => Some(lb.clone()),
-            None => self.load_balancer_by_dns_at(at, &new.value).await?,
-        };
-        let Some(new_lb) = new_lb else {
+        let (known, link) = (new.load_balancer.as_ref(), new.may_be_link);
+        let Some(new) = self.target_of(at, &new.value, known, link).await? else {
             return Ok(Gate::default());
         };
-        let healthy = self.has_healthy_targets_at(at, &new_lb).await?;
-        let new = Some(Serving::new(new_lb.name, healthy));
+        let new = Some(new);
         let current = match current {
-            Some(dns) if crate::plan::switch::may_hold(new.as_ref()) => {
-                match self.load_balancer_by_dns_at(at, dns).await? {
-                    Some(lb) => {
-                        let healthy = self.has_healthy_targets_at(at, &lb).await?;
-                        Some(Serving::new(lb.name, healthy))
-                    }
-                    None => None,
-                }
+            Some(value) if crate::plan::switch::may_hold(new.as_ref()) => {
+                self.target_of(at, value, None, link).await?
             }
             _ => None,
         };
@@ -375,6 +386,7 @@ fn with_dns(
             value: dns,
             load_balancer: Some(lb),
             at: at.clone(),
+            may_be_link: false,
         }),
         None => Err(ResolveError::NoDnsName(what())),
     }
@@ -384,6 +396,7 @@ fn with_dns(
 mod tests {
     use super::*;
     use crate::memory::World;
+    use crate::plan::stage::Serving;
 
     fn attachment(tg_of: &str, port: u16) -> EcsLoadBalancer {
         EcsLoadBalancer {
@@ -477,5 +490,118 @@ mod tests {
         let gate = changing.gate.unwrap();
         assert_eq!(gate.new, Some(Serving::new("a", false)));
         assert_eq!(gate.current, Some(Serving::new("old", true)));
+    }
+
+    fn link_of(target: Source) -> Source {
+        Source::VpcLinkFor {
+            target: Box::new(target),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_vpc_link_resolves_from_its_load_balancer_however_named() {
+        use crate::domain::LinkStatus;
+        let world = World::new();
+        let nlb = world.state().add_load_balancer("nlb", 1);
+        let arn = nlb.arn.clone().unwrap();
+        world
+            .state()
+            .add_rest_link("other", "arn:aws:x", LinkStatus::Available);
+        world.state().add_rest_link("l1", &arn, LinkStatus::Pending);
+        world.state().stacks.insert(
+            "S".into(),
+            BTreeMap::from([
+                ("Dns".to_string(), nlb.dns_name.clone().unwrap()),
+                ("Arn".to_string(), arn.clone()),
+                ("Text".to_string(), "not a load balancer".to_string()),
+            ]),
+        );
+        let ports = world.ports();
+        let mut resolver = Resolver::new(&ports);
+        let output = |key: &str| Source::StackOutput {
+            stack: "S".into(),
+            output_key: key.into(),
+            at: Default::default(),
+        };
+        for target in [
+            output("Dns"),
+            output("Arn"),
+            Source::LoadBalancer {
+                name: "nlb".into(),
+                at: Default::default(),
+            },
+        ] {
+            let r = resolver.resolve(&link_of(target.clone())).await;
+            assert_eq!(r.unwrap().value, "l1", "{target}");
+        }
+        assert_eq!(world.state().count(crate::ports::op::REST_VPC_LINKS), 1);
+        let e = resolver
+            .resolve(&link_of(output("Text")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output Text of stack S resolves to \"not a load balancer\", which is neither the DNS name nor the ARN of a load balancer in the account"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_link_says_how_to_make_one_and_several_are_listed() {
+        use crate::domain::LinkStatus;
+        let world = World::new();
+        let nlb = world.state().add_load_balancer("nlb", 1);
+        let arn = nlb.arn.clone().unwrap();
+        let source = link_of(Source::LoadBalancer {
+            name: "nlb".into(),
+            at: Default::default(),
+        });
+        let ports = world.ports();
+        let e = Resolver::new(&ports).resolve(&source).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("no REST VPC link targets load balancer nlb: create one, an AWS::ApiGateway::VpcLink with TargetArns: [{arn}], and bind its id once it is AVAILABLE")
+        );
+        world
+            .state()
+            .add_rest_link("l1", &arn, LinkStatus::Available);
+        world.state().add_rest_link("l2", &arn, LinkStatus::Failed);
+        let e = Resolver::new(&ports).resolve(&source).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "several REST VPC links target load balancer nlb (l1 (l1-name), l2 (l2-name)): keep one, or bind the one you mean by its id"
+        );
+    }
+
+    #[tokio::test]
+    async fn observing_a_changed_link_id_reads_the_link_and_its_load_balancer() {
+        use crate::domain::LinkStatus;
+        let world = World::new();
+        let old = world.state().add_load_balancer("old", 1);
+        let new = world.state().add_load_balancer("new", 0);
+        world
+            .state()
+            .add_rest_link("lold", old.arn.as_ref().unwrap(), LinkStatus::Available);
+        world
+            .state()
+            .add_rest_link("lnew", new.arn.as_ref().unwrap(), LinkStatus::Pending);
+        let source = link_of(Source::LoadBalancer {
+            name: "new".into(),
+            at: Default::default(),
+        });
+        let stage = crate::domain::StageRef::new(crate::domain::ApiKind::Rest, "api", "prod");
+        let record = crate::memory::record(stage, "vpcLinkId", source);
+        let ports = world.ports();
+        let gate = Resolver::new(&ports)
+            .observe(record, Some("lold"))
+            .await
+            .gate
+            .unwrap();
+        let (new, current) = (gate.new.unwrap(), gate.current.unwrap());
+        assert_eq!(
+            (new.name.as_str(), new.healthy, new.serves()),
+            ("lnew", false, false)
+        );
+        assert_eq!(new.link.unwrap().status, LinkStatus::Pending);
+        assert_eq!((current.name.as_str(), current.serves()), ("lold", true));
     }
 }

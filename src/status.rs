@@ -310,6 +310,40 @@ fn base_row(
     }
 }
 
+/// The state, the value and the note a row shows for a planned action (other than a failed
+/// read, which the caller reports).
+fn shown(
+    stage: &StageRef,
+    action: Action,
+    current: &Option<String>,
+) -> (State, Option<String>, Option<String>) {
+    match action {
+        Action::InSync => (State::InSync, current.clone(), None),
+        Action::Write { to, .. } => {
+            let note = current
+                .is_none()
+                .then(|| "variable absent from the stage".to_string());
+            (State::Drifted, Some(to), note)
+        }
+        ref deferred @ Action::Defer { ref to, .. } => {
+            (State::Drifted, Some(to.clone()), deferred.deferral())
+        }
+        Action::Refused { to, broken } => (
+            State::Drifted,
+            Some(to),
+            Some(format!("switch refused: {broken}")),
+        ),
+        Action::Unresolved(e) => (State::SourceMissing, None, Some(e.to_string())),
+        // Reported by the caller as the failed read it is.
+        Action::Unchecked { to, .. } => (State::Drifted, Some(to), None),
+        Action::StageMissing => (
+            State::StageMissing,
+            None,
+            Some(format!("{stage} does not exist")),
+        ),
+    }
+}
+
 async fn row(
     resolver: &mut Resolver<'_>,
     stage: &StageRef,
@@ -326,63 +360,49 @@ async fn row(
         error,
     };
     let (state, resolved, note) = match p.action {
-        Action::InSync => (State::InSync, p.current.clone(), None),
-        Action::Write { to, .. } => {
-            let note = p
-                .current
-                .is_none()
-                .then(|| "variable absent from the stage".to_string());
-            (State::Drifted, Some(to), note)
-        }
-        ref deferred @ Action::Defer { ref to, .. } => {
-            (State::Drifted, Some(to.clone()), deferred.deferral())
-        }
         Action::Unresolved(e @ ResolveError::Aws(_)) => return Err(resolve_err(e)),
-        Action::Unresolved(e) => (State::SourceMissing, None, Some(e.to_string())),
         Action::Unchecked { cause, .. } => return Err(resolve_err(cause)),
-        Action::StageMissing => (
-            State::StageMissing,
-            None,
-            Some(format!("{stage} does not exist")),
-        ),
+        action => shown(stage, action, &p.current),
     };
     // The health of the value the row shows: the new one's is known from the plan; a value
     // already in place is looked up the same way (by DNS name, whatever the source).
     let serving = match (&p.serving, state, &p.current) {
         (Some(s), _, _) => Some(s.clone()),
-        (None, State::InSync, Some(value)) => serving_now(resolver, &at, value)
-            .await
-            .map_err(resolve_err)?,
+        (None, State::InSync, Some(value)) => {
+            let link = record.source.may_give_link_id();
+            let serving = resolver.target_of(&at, value, None, link).await;
+            serving.map_err(resolve_err)?
+        }
         _ => None,
     };
     let (state, note) = match (&serving, state) {
-        (Some(s), State::InSync) if !s.healthy => (
-            State::Unhealthy,
-            Some(format!("load balancer {} has no healthy target", s.name)),
-        ),
+        (Some(s), State::InSync) if !s.serves() => (State::Unhealthy, Some(unhealthy(s))),
         (_, state) => (state, note),
     };
     Ok(Row {
         deferred,
         load_balancer: serving.as_ref().map(|s| s.name.clone()),
-        healthy: serving.map(|s| s.healthy),
+        healthy: serving.map(|s| s.serves()),
         ..base_row(&record, state, p.current, resolved, note)
     })
 }
 
-/// The load balancer whose DNS name `value` is, and whether it has a healthy target.
-async fn serving_now(
-    resolver: &mut Resolver<'_>,
-    at: &crate::domain::Place,
-    value: &str,
-) -> Result<Option<Serving>, ResolveError> {
-    let Some(lb) = resolver.load_balancer_by_dns_at(at, value).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Serving {
-        healthy: resolver.has_healthy_targets_at(at, &lb).await?,
-        name: lb.name,
-    }))
+/// Why a target in place does not serve: its load balancer has no healthy target, or its VPC
+/// link is not `AVAILABLE`.
+fn unhealthy(s: &Serving) -> String {
+    match &s.link {
+        None => format!("load balancer {} has no healthy target", s.name),
+        Some(l) if !s.healthy && l.status == crate::domain::LinkStatus::Available => format!(
+            "the load balancer of VPC link {} has no healthy target",
+            s.name
+        ),
+        Some(l) => format!(
+            "VPC link {} is {}: {}",
+            s.name,
+            l.status,
+            l.message.as_deref().unwrap_or("")
+        ),
+    }
 }
 
 /// The exit status these rows call for: [`EXIT_IN_SYNC`] when every row is in sync (or there
@@ -520,5 +540,65 @@ mod tests {
             stage: Some("dev".into())
         }
         .matches(&record));
+    }
+
+    #[tokio::test]
+    async fn a_bound_link_shows_its_state_and_a_held_move_says_why() {
+        use crate::domain::{BindingSpec, LinkStatus, StageRef};
+        let world = crate::memory::World::new();
+        let (lb1, lb2) = {
+            let mut s = world.state();
+            (s.add_load_balancer("lb1", 1), s.add_load_balancer("lb2", 1))
+        };
+        let link = |lb: &crate::ports::LoadBalancer, id: &str, status| {
+            world
+                .state()
+                .add_rest_link(id, lb.arn.as_ref().unwrap(), status);
+        };
+        link(&lb1, "l1", LinkStatus::Available);
+        let ports = world.ports();
+        let of = |lb: &str| Source::VpcLinkFor {
+            target: Box::new(Source::LoadBalancer {
+                name: lb.into(),
+                at: Default::default(),
+            }),
+        };
+        let spec = |lb: &str| BindingSpec {
+            stage: StageRef::new(ApiKind::Rest, "api", "prod"),
+            create_stage: true,
+            variables: [("vpcLinkId".to_string(), of(lb))].into(),
+        };
+        let first = spec("lb1");
+        let request = crate::binding::Request::test("stack/A", "B", &first, 1);
+        let bound = crate::binding::create(&ports, &request, crate::binding::trusted());
+        bound.await.unwrap();
+        let show = || async {
+            rows(&ports, ports.registry.all().await.unwrap())
+                .await
+                .unwrap()
+        };
+        let r = &show().await[0];
+        assert_eq!((r.state, r.healthy), (State::InSync, Some(true)));
+        assert_eq!(r.load_balancer.as_deref(), Some("l1"));
+
+        world.state().set_link_status("l1", LinkStatus::Inactive);
+        let r = &show().await[0];
+        assert_eq!(r.state, State::Unhealthy);
+        assert_eq!(
+            r.note.as_deref(),
+            Some("VPC link l1 is INACTIVE: link l1 is INACTIVE")
+        );
+
+        // The source now names lb2, whose link is PENDING, while l1 serves again.
+        world.state().set_link_status("l1", LinkStatus::Available);
+        link(&lb2, "l2", LinkStatus::Pending);
+        let mut record = ports.registry.all().await.unwrap().remove(0);
+        record.source = of("lb2");
+        let r = &rows(&ports, vec![record]).await.unwrap()[0];
+        assert!(r.deferred && r.state == State::Drifted, "{r:?}");
+        assert_eq!(
+            r.note.as_deref(),
+            Some("VPC link l2 is PENDING; keeping l1, which serves")
+        );
     }
 }

@@ -9,10 +9,16 @@
 //! balancer deleted or serving nobody protects nobody: the switch then happens at once.
 //!
 //! The rule applies to every value that is a load balancer's DNS name, whatever its source: a
-//! literal or a stack output is looked up among the account's load balancers by DNS name.
+//! literal or a stack output is looked up among the account's load balancers by DNS name. It
+//! applies as well to a value that is a VPC link's id (from `VpcLinkFor` or a stack output):
+//! the wait re-reads the link until it is `AVAILABLE` (and a REST link's load balancer has a
+//! healthy target), and a link `FAILED`, `INACTIVE` or gone fails the binding with the link's
+//! own status message. Every variable of the binding is written in the one write after the
+//! wait, so variables that move together (a host name and a link id) move in one write.
 
 /// CloudWatch Embedded Metric Format for health waits of the `stage-binding` function.
 pub mod metrics;
+mod probe;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,9 +29,10 @@ use tokio::time::Instant;
 
 use crate::domain::Place;
 use crate::plan::switch::{self, Decision, Target};
-use crate::ports::{LbFamily, LoadBalancer};
+use crate::ports::LoadBalancer;
 use crate::resolve::{ResolveError, Resolved, Resolver};
 use crate::Ports;
+use probe::{current_now, exists, look, probe, refuse_broken, target, Probe};
 
 /// The default pause between two health checks of a load balancer being waited for: the new
 /// load balancer's targets are looked at every second, so a switch follows its first healthy
@@ -112,14 +119,18 @@ fn progress(held: &[Pending], start: Instant) {
     }
 }
 
-/// A variable held back until its new load balancer serves.
+/// A variable held back until its new target (load balancer or VPC link) serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub variable: String,
-    /// The load balancer behind the new value.
+    /// The load balancer (or VPC link) behind the new value.
     pub new_lb: String,
-    /// The load balancer behind the current value, which serves.
+    /// The load balancer (or VPC link) behind the current value, which serves.
     pub current_lb: String,
+    /// Why the new one does not serve, as the switch rule says it.
+    pub why: String,
+    /// Whether the new target is a VPC link (else a load balancer).
+    pub on_link: bool,
 }
 
 /// Why the wait did not end with every new load balancer serving.
@@ -127,6 +138,12 @@ pub struct Held {
 pub enum WaitError {
     #[error("{}", not_serving(.held, *.waited))]
     NotServing { held: Vec<Held>, waited: Duration },
+    /// The new value is a VPC link that cannot serve.
+    #[error("variable {variable}: {broken}")]
+    Refused {
+        variable: String,
+        broken: switch::Broken,
+    },
     #[error("could not check the target health of load balancer {load_balancer}: {source}")]
     Check {
         load_balancer: String,
@@ -139,8 +156,8 @@ impl fmt::Display for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "variable {}: load balancer {} has no healthy target; the stage keeps {}, which still serves",
-            self.variable, self.new_lb, self.current_lb
+            "variable {}: {}; the stage keeps {}, which still serves",
+            self.variable, self.why, self.current_lb
         )
     }
 }
@@ -153,14 +170,14 @@ pub fn describe(held: &[Held]) -> String {
 
 fn not_serving(held: &[Held], waited: Duration) -> String {
     format!(
-        "{} (waited {:.1}s). Register healthy targets with the new load balancer, give the wait more time with ServiceTimeout, or set WaitForHealthyTargets: false to switch without waiting",
+        "{} (waited {:.1}s). Register healthy targets with the new load balancer (a new VPC link becomes AVAILABLE within minutes), give the wait more time with ServiceTimeout, or set WaitForHealthyTargets: false to switch without waiting",
         describe(held),
         waited.as_secs_f64()
     )
 }
 
-/// A wait that ended with every held variable free to switch: its new load balancer serves, or
-/// the load balancer it was held on has been deleted.
+/// A wait that ended with every held variable free to switch: its new target serves, or the
+/// one it was held on has been deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waited {
     pub held: Vec<Held>,
@@ -195,14 +212,16 @@ impl fmt::Display for Waited {
     }
 }
 
-/// A held switch: what is held, the new and the current load balancer, and where they live.
-type Pending = (Held, LoadBalancer, LoadBalancer, Place);
+/// A held switch: what is held, the new and the current target, and where they live.
+type Pending = (Held, Probe, Probe, Place);
 
 /// Hold the switch of each variable in `changes` (variable to new value) that the switch rule
-/// holds (its current value in `live` is the DNS name of a load balancer with a healthy target
-/// while the new value's load balancer has none), until the rule lets every one move. `resolved`
-/// gives the load balancer a source resolved through, when it did. `Ok(None)`: nothing to wait
-/// for.
+/// holds (its current value in `live` is the DNS name of a load balancer with a healthy target,
+/// or the id of a VPC link that serves, while the new value's target does not serve), until
+/// the rule lets every one move: the variables of a binding move together, in the one write
+/// that follows. `resolved` gives the load balancer a source resolved through, when it did,
+/// and whether its value may be a VPC link's id. `Ok(None)`: nothing to wait for. A new
+/// value that is a VPC link that cannot serve fails at once ([`WaitError::Refused`]).
 pub async fn until_serving(
     ports: &Ports,
     resolver: &mut Resolver<'_>,
@@ -257,25 +276,31 @@ async fn holds(
 ) -> Result<Vec<Pending>, WaitError> {
     let mut held = Vec::new();
     for (variable, new_value) in changes {
-        let Some(current) = live.get(variable) else {
-            continue; // a new variable: nothing serves through it yet
-        };
-        let known = resolved.get(variable).and_then(|r| r.load_balancer.clone());
+        let r = resolved.get(variable);
+        let known = r.and_then(|r| r.load_balancer.clone());
+        let link = r.is_some_and(|r| r.may_be_link);
         // The load balancers of the source's account and region.
-        let at = resolved
-            .get(variable)
-            .map(|r| r.at.clone())
-            .unwrap_or_default();
-        if let Some((h, lb, current)) =
-            hold(resolver, &at, variable, current, new_value, known).await?
-        {
-            held.push((h, lb, current, at));
+        let at = r.map(|r| r.at.clone()).unwrap_or_default();
+        let Some(current) = live.get(variable) else {
+            // A new variable: nothing serves through it yet, but a link that cannot serve is
+            // refused all the same.
+            refuse_broken(resolver, variable, new_value, link).await?;
+            continue;
+        };
+        let sides = Sides {
+            current,
+            new_value,
+            known,
+            link,
+        };
+        if let Some((h, new, current)) = hold(resolver, &at, variable, sides).await? {
+            held.push((h, new, current, at));
         }
     }
     Ok(held)
 }
 
-/// What the polls of one wait found: health checks made, current load balancers deleted.
+/// What the polls of one wait found: health checks made, current targets deleted.
 #[derive(Default)]
 struct Polls {
     rounds: usize,
@@ -284,8 +309,8 @@ struct Polls {
 }
 
 impl Polls {
-    /// One round: each held switch asks the rule again with what ELB says now; answers those
-    /// still held.
+    /// One round: each held switch asks the rule again with what ELB and API Gateway say now;
+    /// answers those still held.
     async fn round(
         &mut self,
         ports: &Ports,
@@ -295,146 +320,106 @@ impl Polls {
         self.rounds += 1;
         let whole = self.rounds.is_multiple_of(CURRENT_EVERY);
         let mut still = Vec::with_capacity(held.len());
-        for (h, lb, current, at) in held {
-            let gone =
-                whole && (self.gone.contains(&current.name) || !exists(ports, &at, &current).await);
+        for (h, new, current, at) in held {
+            let name = current.name().to_string();
+            let gone = whole && (self.gone.contains(&name) || !exists(ports, &at, &current).await);
             if gone {
-                tracing::warn!(variable = %h.variable, load_balancer = %current.name, new_load_balancer = %lb.name, "the current load balancer was deleted: switching without waiting");
-                if !self.gone.contains(&current.name) {
-                    self.gone.push(current.name);
+                tracing::warn!(variable = %h.variable, current = %name, new = %new.name(), "the current target was deleted: switching without waiting");
+                if !self.gone.contains(&name) {
+                    self.gone.push(name);
                 }
                 continue;
             }
             self.checks += 1;
-            let healthy = match tokio::time::timeout_at(give_up, serves(ports, &at, &lb)).await {
-                Ok(Ok(healthy)) => healthy,
-                Err(_) => false,
+            let now = match tokio::time::timeout_at(give_up, look(ports, &at, &new)).await {
+                Ok(Ok(target)) => target,
+                Err(_) => Target::new(new.name(), false),
                 Ok(Err(source)) => {
-                    let load_balancer = lb.name;
+                    let load_balancer = new.name().to_string();
                     return Err(WaitError::Check {
                         load_balancer,
                         source,
                     });
                 }
             };
-            let new = Target::new(lb.name.clone(), healthy);
-            // Between the rounds that look at it, the current load balancer serves as it did.
-            let now = match whole {
-                true => current_now(ports, &at, &current, &new).await,
-                false => Some(Target::new(current.name.clone(), true)),
+            // Between the rounds that look at it, the current target serves as it did.
+            let current_now = match whole {
+                true => current_now(ports, &at, &current, &now).await,
+                false => Some(Target::new(name.clone(), true)),
             };
-            match switch::decide(now.as_ref(), Some(&new)) {
+            match switch::decide(current_now.as_ref(), Some(&now)) {
                 Decision::Now => {
-                    tracing::info!(load_balancer = %lb.name, current = %current.name, "the switch rule lets the variable move")
+                    tracing::info!(new = %new.name(), current = %name, "the switch rule lets the variable move")
                 }
-                Decision::Hold(_) => still.push((h, lb, current, at)),
+                Decision::Hold(_) => still.push((h, new, current, at)),
+                Decision::Refuse(broken) => {
+                    let variable = h.variable;
+                    return Err(WaitError::Refused { variable, broken });
+                }
             }
         }
         Ok(still)
     }
 }
 
-/// Whether switching `variable` from `current` to `new_value` must wait, and for which load
-/// balancer.
+/// The two values of a variable about to change, and what is known of the new one.
+struct Sides<'a> {
+    current: &'a str,
+    new_value: &'a str,
+    /// The load balancer the new value's source resolved through.
+    known: Option<LoadBalancer>,
+    /// Whether the values may be VPC link ids.
+    link: bool,
+}
+
+/// Whether switching `variable` from its current value to the new one must wait, and for
+/// which targets.
 async fn hold(
     resolver: &mut Resolver<'_>,
     at: &Place,
     variable: &str,
-    current: &str,
-    new_value: &str,
-    known: Option<LoadBalancer>,
-) -> Result<Option<(Held, LoadBalancer, LoadBalancer)>, WaitError> {
-    let check = |lb: &str| {
-        let lb = lb.to_string();
-        move |source| WaitError::Check {
-            load_balancer: lb,
-            source,
-        }
+    sides: Sides<'_>,
+) -> Result<Option<(Held, Probe, Probe)>, WaitError> {
+    let (value, known) = (sides.new_value, sides.known.clone());
+    let Some(new) = target(resolver, at, value, known, sides.link).await? else {
+        return Ok(None); // neither a load balancer's DNS name nor a link's id
     };
-    let new_lb = match known {
-        Some(lb) => Some(lb),
-        None => resolver
-            .load_balancer_by_dns_at(at, new_value)
-            .await
-            .map_err(check(new_value))?,
-    };
-    let Some(new_lb) = new_lb else {
-        return Ok(None); // not a load balancer's DNS name
-    };
-    let healthy = resolver.has_healthy_targets_at(at, &new_lb).await;
-    let new = Target::new(new_lb.name.clone(), healthy.map_err(check(&new_lb.name))?);
     if !switch::may_hold(Some(&new)) {
         return Ok(None);
     }
-    let Some(current_lb) = resolver
-        .load_balancer_by_dns_at(at, current)
-        .await
-        .map_err(check(current))?
-    else {
-        return Ok(None); // the current value serves nothing a switch could break
-    };
-    let healthy = resolver.has_healthy_targets_at(at, &current_lb).await;
-    let current = Target::new(
-        current_lb.name.clone(),
-        healthy.map_err(check(&current_lb.name))?,
-    );
-    match switch::decide(Some(&current), Some(&new)) {
+    let current = target(resolver, at, sides.current, None, sides.link).await?;
+    let known = sides.known.as_ref();
+    match switch::decide(current.as_ref(), Some(&new)) {
         Decision::Now => Ok(None),
-        Decision::Hold(held) => Ok(Some((
-            Held {
+        Decision::Refuse(broken) => Err(WaitError::Refused {
+            variable: variable.to_string(),
+            broken,
+        }),
+        Decision::Hold(held) => {
+            let is_link = new.link.is_some();
+            let new_probe = probe(resolver, at, value, known.cloned(), is_link).await;
+            let is_link = current.as_ref().is_some_and(|c| c.link.is_some());
+            let current_probe = probe(resolver, at, sides.current, None, is_link).await;
+            let check = |source| WaitError::Check {
+                load_balancer: held.new.clone(),
+                source,
+            };
+            let (new_probe, current_probe) =
+                (new_probe.map_err(check)?, current_probe.map_err(check)?);
+            // Both were found just now through the same remembered reads; a target that is
+            // not there protects nobody and holds nothing.
+            let (Some(new_probe), Some(current_probe)) = (new_probe, current_probe) else {
+                return Ok(None);
+            };
+            let held = Held {
                 variable: variable.to_string(),
                 new_lb: held.new,
                 current_lb: held.current,
-            },
-            new_lb,
-            current_lb,
-        ))),
-    }
-}
-
-/// The current load balancer as the switch rule needs it: looked at only when the rule could
-/// hold, and taken as serving when its health cannot be read (the wait goes on, as it would
-/// without the check).
-async fn current_now(
-    ports: &Ports,
-    at: &Place,
-    current: &LoadBalancer,
-    new: &Target,
-) -> Option<Target> {
-    if !switch::may_hold(Some(new)) {
-        return None;
-    }
-    let healthy = serves(ports, at, current).await.unwrap_or(true);
-    Some(Target::new(current.name.clone(), healthy))
-}
-
-/// Whether the load balancer still exists: one describe call by ARN (ELBv2) or name (classic).
-/// A failed call counts as existing: the wait goes on, as it would without the check.
-async fn exists(ports: &Ports, at: &Place, lb: &LoadBalancer) -> bool {
-    let Ok(reached) = ports.reach(at).await else {
-        return true;
-    };
-    let found = match (lb.family, &lb.arn) {
-        (LbFamily::V2, Some(arn)) => reached.elb.v2(arn).await,
-        (LbFamily::V2, None) => reached.elb.v2(&lb.name).await,
-        (LbFamily::Classic, _) => reached.elb.classic(&lb.name).await,
-    };
-    match found {
-        Ok(found) => found.is_some(),
-        Err(error) => {
-            tracing::warn!(load_balancer = %lb.name, error = %error, "could not check that the load balancer still exists");
-            true
+                why: held.why,
+                on_link: new.link.is_some(),
+            };
+            Ok(Some((held, new_probe, current_probe)))
         }
-    }
-}
-
-/// A fresh health check (the resolver remembers answers; a wait must not).
-async fn serves(ports: &Ports, at: &Place, lb: &LoadBalancer) -> Result<bool, ResolveError> {
-    match (lb.family, &lb.arn) {
-        (LbFamily::V2, Some(arn)) => {
-            Ok(ports.reach(at).await?.elb.target_health(arn).await?.healthy > 0)
-        }
-        _ => Ok(true),
     }
 }
 
@@ -512,7 +497,9 @@ mod tests {
             vec![Held {
                 variable: "v".into(),
                 new_lb: "new".into(),
-                current_lb: "old".into()
+                current_lb: "old".into(),
+                why: "load balancer new has no healthy target yet".into(),
+                on_link: false,
             }]
         );
         // Checks of the new one: the first (no), then paced ones until the one that serves.

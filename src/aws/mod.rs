@@ -10,6 +10,7 @@ mod elb;
 pub mod pace;
 mod remote;
 mod sqs;
+mod vpclink;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
 pub use remote::{Remote, SESSION_NAME};
 pub use sqs::SqsWorkQueue;
+pub use vpclink::VpcLinkAdapter;
 
 use crate::ports::{AwsError, ErrorKind};
 
@@ -144,6 +146,7 @@ pub struct Adapters {
     pub ecs: Arc<EcsAdapter>,
     pub elb: Arc<ElbAdapter>,
     pub registry: Arc<DynamoRegistry>,
+    pub links: Arc<VpcLinkAdapter>,
 }
 
 impl Adapters {
@@ -162,7 +165,13 @@ impl Adapters {
         let http = aws_sdk_apigatewayv2::config::Builder::from(sdk)
             .retry_classifier(pace::ThrottlesToPacer)
             .build();
+        let links = Arc::new(VpcLinkAdapter::new(
+            aws_sdk_apigateway::Client::from_conf(rest.clone()),
+            aws_sdk_apigatewayv2::Client::from_conf(http.clone()),
+            pacer.clone(),
+        ));
         Adapters {
+            links,
             rest: Arc::new(RestStages::new(
                 aws_sdk_apigateway::Client::from_conf(rest),
                 pacer.clone(),

@@ -46,18 +46,16 @@ pub(super) async fn apply(
         .map(|l| plan::patch(&l.variables, &wanted, &releases));
     if let (Some(live), Some(patch)) = (&live, &patch) {
         validate_variable_count(stage, plan::count_after(&live.variables, patch))?;
-        // Switch only to load balancers that serve, before claiming anything.
-        let (vars, changes) = (&live.variables, &patch.set);
-        wait::until_serving(
-            ports,
-            &mut resolver,
-            vars,
-            changes,
-            &resolved,
-            &request.wait,
-        )
-        .await?;
     }
+    // Switch only to targets that serve, before claiming anything. On a new stage nothing
+    // serves through a variable yet, but a VPC link that cannot serve is refused all the same.
+    let none = BTreeMap::new();
+    let (vars, changes) = match (&live, &patch) {
+        (Some(live), Some(patch)) => (&live.variables, &patch.set),
+        _ => (&none, &wanted),
+    };
+    let wait = &request.wait;
+    wait::until_serving(ports, &mut resolver, vars, changes, &resolved, wait).await?;
     let created_stage = live.is_none() || prior.iter().any(|r| r.created_stage);
     let records = records(&owner, spec, &resolved, created_stage, request.now_ms);
     claim(ports, &owner, &records, &prior, request.now_ms).await?;

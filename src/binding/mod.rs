@@ -220,6 +220,9 @@ pub async fn undo_if_cancelled(
 }
 
 #[cfg(test)]
+mod link_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::{owner_key, ApiKind, Source};

@@ -1,7 +1,8 @@
 //! The domain: what a binding is, where its values come from, and the rules API Gateway puts on
 //! stage names, variable names and values. Nothing here knows about the AWS SDK.
 //!
-//! [`source`] holds the kinds of sources and their registry keys.
+//! [`source`] holds the kinds of sources and their registry keys; [`link`] what is known of
+//! a VPC link.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,10 +10,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod access;
+pub mod link;
 pub mod rights;
 pub mod source;
 
 pub use access::{SourceAccess, Untrusted};
+pub use link::{LinkFamily, LinkStatus, VpcLink};
 pub use rights::Authorization;
 pub use source::{Place, Source, SourceKey, SourceKind, SOURCE_KINDS};
 

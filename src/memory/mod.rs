@@ -7,7 +7,8 @@
 //! real service.
 //!
 //! The ports are implemented by topic: `stages` (API Gateway stages and API tags), `sources`
-//! (stack outputs, ECS services, load balancers) and `registry` (the registry of bindings).
+//! (stack outputs, ECS services, load balancers), `links` (VPC links) and `registry` (the
+//! registry of bindings).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +21,7 @@ use crate::ports::{
 };
 use crate::Ports;
 
+mod links;
 mod registry;
 mod sources;
 mod stages;
@@ -53,6 +55,8 @@ pub struct State {
     pub load_balancers: Vec<LoadBalancer>,
     /// Healthy targets per load balancer ARN.
     pub healthy: HashMap<String, usize>,
+    /// API Gateway's VPC links, REST and v2.
+    pub links: Vec<crate::domain::VpcLink>,
     pub registry: BTreeMap<(StageRef, String), Record>,
     /// Cancellation times by owner key.
     pub cancelled: BTreeMap<String, i64>,
@@ -135,6 +139,7 @@ impl World {
             ecs: me.clone(),
             elb: me.clone(),
             registry: me.clone(),
+            links: me.clone(),
             // Every role is trusted here; the rule has tests of its own.
             sources: crate::domain::SourceAccess {
                 account: None,

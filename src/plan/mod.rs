@@ -8,7 +8,8 @@
 //! - [`stage`]: the re-sync's plan for one stage: what to write, what to hold back and why,
 //!   what cannot be resolved, and what the registry records.
 //! - [`resolved`]: what a source resolved to, or why it did not: the facts the plans read.
-//! - [`switch`]: the switch rule, whether a variable may move to a new load balancer now.
+//! - [`switch`]: the switch rule, whether a variable may move to a new load balancer or VPC
+//!   link now, and how the variables of one binding move together.
 //!
 //! Nothing here does I/O or depends on the resolver: it is given the facts.
 

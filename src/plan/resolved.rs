@@ -14,6 +14,10 @@ pub struct Resolved {
     pub value: String,
     pub load_balancer: Option<LoadBalancer>,
     pub at: Place,
+    /// Whether the value may be a VPC link's id, and so is looked up among the links: the
+    /// values of `VpcLinkFor` and of stack outputs. A literal is taken as given, and a load
+    /// balancer's or ECS service's value is a DNS name.
+    pub may_be_link: bool,
 }
 
 impl Resolved {
@@ -56,6 +60,23 @@ pub enum ResolveError {
     LoadBalancerNotFound(String),
     #[error("{0} has no DNS name")]
     NoDnsName(String),
+    #[error(
+        "{what} resolves to {value:?}, which is neither the DNS name nor the ARN of a load balancer in the account"
+    )]
+    NotALoadBalancer { what: String, value: String },
+    #[error("load balancer {0} is a classic ELB: a REST VPC link targets a network load balancer")]
+    ClassicHasNoLink(String),
+    #[error(
+        "no REST VPC link targets load balancer {load_balancer}: create one, an AWS::ApiGateway::VpcLink with TargetArns: [{arn}], and bind its id once it is AVAILABLE"
+    )]
+    NoVpcLink { load_balancer: String, arn: String },
+    #[error(
+        "several REST VPC links target load balancer {load_balancer} ({links}): keep one, or bind the one you mean by its id"
+    )]
+    SeveralVpcLinks {
+        load_balancer: String,
+        links: String,
+    },
     #[error("{0}")]
     Aws(Arc<AwsError>),
     /// The source names a role the hub does not trust.

@@ -3,7 +3,10 @@
 //! one patch to write, what to hold back (and why), what cannot be resolved, and what the
 //! registry should record for each variable.
 //!
-//! Whether a variable may move is [`crate::plan::switch`]'s to decide; this plan only asks it.
+//! Whether a variable may move is [`crate::plan::switch`]'s to decide; this plan only asks it,
+//! per variable and then for the variables of each binding together ([`switch::together`]):
+//! the changing variables of one binding (its host name and its VPC link id) are written in
+//! this stage's one patch only when every one of them may move.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,13 +20,14 @@ use crate::ports::{Record, StagePatch, SyncUpdate};
 /// A load balancer behind a value, and whether it has a healthy target.
 pub use crate::plan::switch::Target as Serving;
 
-/// The load balancers behind the new and the current value of a variable about to change.
+/// The targets (load balancers, VPC links) behind the new and the current value of a variable
+/// about to change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Gate {
-    /// The load balancer the new value is the DNS name of, if any.
+    /// The load balancer the new value is the DNS name of, or the VPC link it is the id of.
     pub new: Option<Serving>,
-    /// The load balancer the current value is the DNS name of, while it exists. Only looked up
-    /// when the switch rule could hold (the new one has no healthy target).
+    /// The load balancer or VPC link behind the current value, while it exists. Only looked
+    /// up when the switch rule could hold (the new one does not serve).
     pub current: Option<Serving>,
 }
 
@@ -45,13 +49,12 @@ pub enum Action {
     InSync,
     /// Write the resolved value.
     Write { from: Option<String>, to: String },
-    /// Keep the current value: the switch rule holds (the new load balancer has no healthy
-    /// target while the current one has).
-    Defer {
-        to: String,
-        new_lb: String,
-        current_lb: String,
-    },
+    /// Keep the current value: the switch rule holds (the new target does not serve while the
+    /// current one does), for this variable or another of its binding.
+    Defer { to: String, held: switch::Held },
+    /// Keep the current value: the new value is a VPC link that cannot serve (or another
+    /// variable of the binding moves to one).
+    Refused { to: String, broken: switch::Broken },
     /// The source has no value now; the current value is kept.
     Unresolved(ResolveError),
     /// The load balancers behind the values could not be checked; nothing is written.
@@ -64,15 +67,7 @@ impl Action {
     /// Why a switch is held back, as logged and recorded.
     pub fn deferral(&self) -> Option<String> {
         match self {
-            Action::Defer {
-                new_lb, current_lb, ..
-            } => Some(
-                switch::Held {
-                    new: new_lb.clone(),
-                    current: current_lb.clone(),
-                }
-                .to_string(),
-            ),
+            Action::Defer { held, .. } => Some(held.to_string()),
             _ => None,
         }
     }
@@ -107,6 +102,7 @@ impl fmt::Display for Action {
                 write!(f, "write {} -> {to}", from.as_deref().unwrap_or("(absent)"))
             }
             Action::Defer { .. } => write!(f, "deferred: {}", self.deferral().unwrap_or_default()),
+            Action::Refused { broken, .. } => write!(f, "refused: {broken}"),
             Action::Unresolved(e) => write!(f, "unresolved (value kept): {e}"),
             Action::Unchecked { cause, .. } => write!(f, "health check: {cause}"),
             Action::StageMissing => f.write_str("stage missing"),
@@ -139,7 +135,64 @@ pub fn plan(
             update,
         });
     }
+    hold_together(&mut out, now);
     out
+}
+
+/// The switch rule's decision behind a planned action, for a variable that would change.
+fn decision(action: &Action) -> Option<Decision> {
+    match action {
+        Action::Write { .. } => Some(Decision::Now),
+        Action::Defer { held, .. } => Some(Decision::Hold(held.clone())),
+        Action::Refused { broken, .. } => Some(Decision::Refuse(broken.clone())),
+        _ => None,
+    }
+}
+
+/// Each binding's changing variables, moved together: a write is held back (and taken out of
+/// the patch) when another variable of its binding is held or refused.
+fn hold_together(plan: &mut StagePlan, now: i64) {
+    let mut owners: Vec<String> = plan
+        .variables
+        .iter()
+        .map(|p| p.record.owner.key())
+        .collect();
+    owners.sort();
+    owners.dedup();
+    for owner in owners {
+        let of_owner: Vec<usize> = (0..plan.variables.len())
+            .filter(|&i| plan.variables[i].record.owner.key() == owner)
+            .filter(|&i| decision(&plan.variables[i].action).is_some())
+            .collect();
+        let decisions = of_owner
+            .iter()
+            .filter_map(|&i| {
+                let p = &plan.variables[i];
+                Some((p.record.variable.clone(), decision(&p.action)?))
+            })
+            .collect();
+        for (&i, (variable, d)) in of_owner.iter().zip(switch::together(decisions)) {
+            let p = &mut plan.variables[i];
+            let Action::Write { to, .. } = &p.action else {
+                continue;
+            };
+            let to = to.clone();
+            let (action, error) = match d {
+                Decision::Now => continue,
+                Decision::Hold(held) => {
+                    let error = format!("switch deferred: {held}");
+                    (Action::Defer { to, held }, error)
+                }
+                Decision::Refuse(broken) => {
+                    let error = format!("switch refused: {broken}");
+                    (Action::Refused { to, broken }, error)
+                }
+            };
+            plan.patch.set.remove(&variable);
+            p.update = error_update(&p.record, &error, now);
+            p.action = action;
+        }
+    }
 }
 
 /// Plan a stage that does not exist (or whose API does not): nothing to write, the error
@@ -199,12 +252,11 @@ fn variable(
     match switch::decide(gate.current.as_ref(), gate.new.as_ref()) {
         Decision::Hold(held) => {
             let error = format!("switch deferred: {held}");
-            let action = Action::Defer {
-                to,
-                new_lb: held.new,
-                current_lb: held.current,
-            };
-            (action, error_update(r, &error, now))
+            (Action::Defer { to, held }, error_update(r, &error, now))
+        }
+        Decision::Refuse(broken) => {
+            let error = format!("switch refused: {broken}");
+            (Action::Refused { to, broken }, error_update(r, &error, now))
         }
         Decision::Now => {
             let update = SyncUpdate {
@@ -278,6 +330,7 @@ mod tests {
                 value: value.into(),
                 load_balancer: None,
                 at: Default::default(),
+                may_be_link: false,
             }),
             gate: Ok(gate),
         }
@@ -421,5 +474,87 @@ mod tests {
         let p = orphans(&live, &written, &[still]);
         assert_eq!(p.remove, vec!["mine".to_string()]);
         assert!(p.set.is_empty());
+    }
+
+    #[test]
+    fn the_variables_of_one_binding_move_together_and_others_do_not_wait() {
+        use crate::domain::LinkStatus;
+        use crate::plan::switch::LinkState;
+        let named = |variable: &str, logical_id: &str| {
+            let mut r = record("a", None);
+            r.variable = variable.into();
+            r.owner.logical_id = logical_id.into();
+            r
+        };
+        let link = |status: &str| {
+            let state = LinkState {
+                status: LinkStatus::parse(status),
+                message: Some(format!("the link is {status}")),
+                load_balancer: Some("nlb2".into()),
+            };
+            Some(Serving::link("l2", state, true))
+        };
+        let live = crate::memory::vars(&[("host", "a"), ("vpcLinkId", "a"), ("other", "a")]);
+        let observe = |link_status: &str| {
+            vec![
+                observed(
+                    named("host", "B"),
+                    "b",
+                    Gate {
+                        new: serving("nlb2", true),
+                        current: None,
+                    },
+                ),
+                observed(
+                    named("vpcLinkId", "B"),
+                    "b",
+                    Gate {
+                        new: link(link_status),
+                        current: serving("l1", true),
+                    },
+                ),
+                // Another binding of the same stage.
+                observed(named("other", "C"), "b", Gate::default()),
+            ]
+        };
+        // The link is PENDING: the host name waits with it; the other binding moves.
+        let p = plan(&stage(), &live, observe("PENDING"), 9);
+        assert_eq!(p.patch.set, crate::memory::vars(&[("other", "b")]));
+        let Action::Defer { held, .. } = &p.variables[0].action else {
+            panic!("{:?}", p.variables[0].action);
+        };
+        assert_eq!(
+            held.to_string(),
+            "moves with vpcLinkId, held: VPC link l2 is PENDING; keeping l1, which serves"
+        );
+        let error = p.variables[0]
+            .update
+            .as_ref()
+            .unwrap()
+            .error
+            .clone()
+            .unwrap();
+        assert!(
+            error.starts_with("switch deferred: moves with vpcLinkId"),
+            "{error}"
+        );
+        assert!(matches!(p.variables[1].action, Action::Defer { .. }));
+        // AVAILABLE: both move, in the one patch.
+        let p = plan(&stage(), &live, observe("AVAILABLE"), 9);
+        assert_eq!(
+            p.patch.set,
+            crate::memory::vars(&[("host", "b"), ("vpcLinkId", "b"), ("other", "b")])
+        );
+        // FAILED: neither moves, both record the link's own message.
+        let p = plan(&stage(), &live, observe("FAILED"), 9);
+        assert_eq!(p.patch.set, crate::memory::vars(&[("other", "b")]));
+        for v in &p.variables[..2] {
+            let error = v.update.as_ref().unwrap().error.clone().unwrap();
+            assert_eq!(
+                error,
+                "switch refused: VPC link l2 is FAILED: the link is FAILED"
+            );
+            assert!(matches!(v.action, Action::Refused { .. }));
+        }
     }
 }

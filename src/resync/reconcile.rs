@@ -380,6 +380,12 @@ fn report(plan: &StagePlan, summary: &mut Summary) {
                     .issues
                     .push(issue(Some(variable), IssueKind::Deferred, reason, true));
             }
+            Action::Refused { broken, .. } => {
+                let cause = format!("switch refused: {broken}");
+                summary
+                    .issues
+                    .push(issue(Some(variable), IssueKind::Failed, cause, false));
+            }
             Action::Unchecked { cause, .. } => {
                 summary.issues.push(issue(
                     Some(variable),
@@ -749,5 +755,73 @@ mod tests {
         let summary = reconcile(&ports, records(&ports).await).await;
         assert_eq!(summary.deferred().len(), 1);
         assert_eq!(world.state().count(crate::ports::op::UPDATE_STAGE), writes);
+    }
+
+    #[tokio::test]
+    async fn the_host_and_the_link_of_one_binding_move_together() {
+        use crate::domain::LinkStatus;
+        let world = World::new();
+        let point = |s: &mut crate::memory::State, lb: &crate::ports::LoadBalancer| {
+            let outputs = BTreeMap::from([
+                ("Dns".to_string(), lb.dns_name.clone().unwrap()),
+                ("Arn".to_string(), lb.arn.clone().unwrap()),
+            ]);
+            s.stacks.insert("S".into(), outputs);
+        };
+        {
+            let mut s = world.state();
+            let lb1 = s.add_load_balancer("lb1", 1);
+            s.add_rest_link("l1", lb1.arn.as_ref().unwrap(), LinkStatus::Available);
+            point(&mut s, &lb1);
+        }
+        let ports = world.ports();
+        let output = |key: &str| Source::StackOutput {
+            stack: "S".into(),
+            output_key: key.into(),
+            at: Default::default(),
+        };
+        let spec = BindingSpec {
+            stage: stage(),
+            create_stage: true,
+            variables: BTreeMap::from([
+                ("host".to_string(), output("Dns")),
+                (
+                    "vpcLinkId".to_string(),
+                    Source::VpcLinkFor {
+                        target: Box::new(output("Arn")),
+                    },
+                ),
+            ]),
+        };
+        let request = binding::Request::test("stack/A", "Binding", &spec, 1);
+        binding::create(&ports, &request, binding::trusted())
+            .await
+            .unwrap();
+        let before = world.state().stages[&stage()].clone();
+        // The stack replaces its load balancer and link; the new link is not AVAILABLE yet.
+        {
+            let mut s = world.state();
+            let lb2 = s.add_load_balancer("lb2", 1);
+            s.add_rest_link("l2", lb2.arn.as_ref().unwrap(), LinkStatus::Pending);
+            point(&mut s, &lb2);
+        }
+        let writes = world.state().count(crate::ports::op::UPDATE_STAGE);
+
+        let held = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(held.deferred().len(), 2, "{held:?}");
+        assert_eq!(world.state().stages[&stage()], before, "neither moved");
+        assert_eq!(world.state().count(crate::ports::op::UPDATE_STAGE), writes);
+
+        world.state().set_link_status("l2", LinkStatus::Available);
+        let moved = reconcile(&ports, records(&ports).await).await;
+        assert_eq!(moved.changed.len(), 2, "{moved:?}");
+        let live = world.state().stages[&stage()].clone();
+        assert_eq!(live["vpcLinkId"], "l2");
+        assert_eq!(live["host"], "lb2-1.us-east-1.elb.amazonaws.com");
+        assert_eq!(
+            world.state().count(crate::ports::op::UPDATE_STAGE),
+            writes + 1,
+            "in one write"
+        );
     }
 }

@@ -471,7 +471,7 @@ async fn bad_arguments_exit_64_with_a_message() {
         (
             bind_var("helloworldElb=s3:bucket/key"),
             table,
-            "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL",
+            "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN, value:LITERAL or vpclink-for:SOURCE",
         ),
         (bind_var("helloworldElb"), table, "expected NAME=SOURCE"),
         (

@@ -14,6 +14,7 @@ mod faults;
 mod http_api;
 mod iam;
 mod package;
+mod private;
 mod private_devkit;
 mod properties;
 mod replays;

@@ -312,7 +312,16 @@ pub fn wait_progress(held: &[Held], elapsed: Duration) {
         .get()
         .map(|t| format!(" of at most {t}s"))
         .unwrap_or_default();
-    for h in held {
+    for h in held.iter().filter(|h| h.on_link) {
+        eprintln!(
+            "waiting for variable {}: {}; {} serves meanwhile: {}s{timeout}",
+            h.variable,
+            h.why,
+            h.current_lb,
+            elapsed.as_secs()
+        );
+    }
+    for h in held.iter().filter(|h| !h.on_link) {
         eprintln!(
             "waiting for load balancer {} (variable {}) to have a healthy target; {} serves meanwhile: {}s{timeout}",
             h.new_lb,

@@ -178,6 +178,7 @@ pub fn short_source(source: &Source) -> String {
         }
         Source::LoadBalancer { name: lb, at } => format!("lb:{}{}", name(lb), region(at)),
         Source::Literal { value } => format!("value:{value}"),
+        Source::VpcLinkFor { target } => format!("vpclink-for:{}", short_source(target)),
     }
 }
 
@@ -193,6 +194,13 @@ mod tests {
             at: Default::default(),
         };
         assert_eq!(short_source(&stack), "stack:EcsOrders/EcsElbDnsName");
+        let link = Source::VpcLinkFor {
+            target: Box::new(stack.clone()),
+        };
+        assert_eq!(
+            short_source(&link),
+            "vpclink-for:stack:EcsOrders/EcsElbDnsName"
+        );
         let lb = Source::LoadBalancer {
             name: "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/my-alb/50dc".into(),
             at: stagewire::domain::Place {

@@ -22,7 +22,8 @@ pub fn parse_var(s: &str) -> Result<(String, Value), String> {
     Ok((name.to_string(), parse_source(source)?))
 }
 
-/// `kind:...` into the kind's properties, as the table of source kinds declares them.
+/// `kind:...` into the kind's properties, as the table of source kinds declares them. A
+/// wrapping kind's property is another source's form, parsed in turn (`vpclink-for:lb:NAME`).
 fn parse_source(s: &str) -> Result<Value, String> {
     let unknown = || format!("unknown source {s:?}: use {}", source::cli_forms());
     let (prefix, rest) = s.split_once(':').ok_or_else(unknown)?;
@@ -30,12 +31,20 @@ fn parse_source(s: &str) -> Result<Value, String> {
     let props = kind
         .cli_properties(rest)
         .ok_or_else(|| format!("source {s:?} must have the form {}", kind.cli_form))?;
-    Ok(Value::Object(
-        props
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect(),
-    ))
+    let mut object = serde_json::Map::new();
+    for (key, value) in props {
+        let wrapped = kind
+            .required
+            .iter()
+            .any(|f| f.key == key && f.ty == source::FieldType::Source);
+        let value = match wrapped {
+            true => parse_source(&value)
+                .map_err(|e| format!("in source {s:?}, {}: {e}", kind.cli_form))?,
+            false => Value::String(value),
+        };
+        object.insert(key.to_string(), value);
+    }
+    Ok(Value::Object(object))
 }
 
 #[cfg(test)]
@@ -66,6 +75,16 @@ mod tests {
         );
         assert_eq!(parse_source("value:a=b").unwrap(), json!({"Value": "a=b"}));
         assert_eq!(parse_var("v=value:x=y").unwrap().1, json!({"Value": "x=y"}));
+        assert_eq!(
+            parse_var("vpcLinkId=vpclink-for:lb:arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/n/1")
+                .unwrap()
+                .1,
+            json!({"VpcLinkFor": {"LoadBalancer": "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/n/1"}})
+        );
+        assert_eq!(
+            parse_source("vpclink-for:stack:S/Nlb,Region=eu-west-1").unwrap(),
+            json!({"VpcLinkFor": {"StackName": "S", "OutputKey": "Nlb", "Region": "eu-west-1"}})
+        );
     }
 
     #[test]
@@ -77,6 +96,7 @@ mod tests {
                 "{kind:?}"
             );
             let arg = match kind.required.len() {
+                _ if kind.wraps() => format!("v={}:lb:x", kind.cli_prefix),
                 1 => format!("v={}:x", kind.cli_prefix),
                 _ => format!("v={}:x/y", kind.cli_prefix),
             };
@@ -102,6 +122,22 @@ mod tests {
             .unwrap_err()
             .contains("ecs:CLUSTER/SERVICE"));
         assert!(parse_source("lb:").is_err());
+        // A wrapping source needs another source inside, which must name a load balancer.
+        assert!(parse_source("vpclink-for:")
+            .unwrap_err()
+            .contains("vpclink-for:SOURCE"));
+        let e = parse_source("vpclink-for:nlb-1").unwrap_err();
+        assert!(
+            e.contains("vpclink-for:SOURCE") && e.contains("lb:NAME_OR_ARN"),
+            "{e}"
+        );
+        let (_, literal) = parse_var("v=vpclink-for:value:x").unwrap();
+        let props = json!({"RestApiId": "a", "StageName": "p", "Variables": {"v": literal}});
+        let e = stagewire::props::parse(&props).unwrap_err().to_string();
+        assert!(
+            e.contains("Variables.v.VpcLinkFor") && e.contains("LoadBalancer"),
+            "{e}"
+        );
         assert!(parse_source("value:").is_err());
     }
 }

@@ -13,6 +13,9 @@ pub enum FieldType {
     Text,
     /// A TCP port, 0 to 65535 (a number or a string holding one).
     Port,
+    /// A whole source of a kind that names a load balancer (a wrapping kind's one required
+    /// field): in the properties an object, on the CLI another kind's form.
+    Source,
 }
 
 /// One property key of a source kind.
@@ -52,6 +55,7 @@ const fn port(key: &'static str) -> Field {
 pub enum FieldValue {
     Text(String),
     Port(u16),
+    Source(Box<Source>),
 }
 
 /// The properties of one source, read and typed, by key.
@@ -66,14 +70,21 @@ impl Fields {
     fn text(&self, key: &str) -> Option<String> {
         match self.0.get(key)? {
             FieldValue::Text(s) => Some(s.clone()),
-            FieldValue::Port(_) => None,
+            _ => None,
         }
     }
 
     fn port(&self, key: &str) -> Option<u16> {
         match self.0.get(key)? {
             FieldValue::Port(p) => Some(*p),
-            FieldValue::Text(_) => None,
+            _ => None,
+        }
+    }
+
+    fn source(&self, key: &str) -> Option<Box<Source>> {
+        match self.0.get(key)? {
+            FieldValue::Source(s) => Some(s.clone()),
+            _ => None,
         }
     }
 }
@@ -142,6 +153,19 @@ pub const SOURCE_KINDS: &[SourceKind] = &[
         help: "a literal value",
         build: literal,
     },
+    SourceKind {
+        required: &[Field {
+            key: "VpcLinkFor",
+            ty: FieldType::Source,
+        }],
+        optional: &[],
+        precedence: 4,
+        cli_prefix: "vpclink-for",
+        cli_form: "vpclink-for:SOURCE",
+        help: "the id of the REST VPC link in front of the load balancer SOURCE names \
+(stack:, ecs: or lb:)",
+        build: vpc_link_for,
+    },
 ];
 
 /// An output of a stack.
@@ -172,6 +196,13 @@ fn load_balancer(f: &Fields) -> Option<Source> {
     })
 }
 
+/// The REST VPC link of a load balancer.
+fn vpc_link_for(f: &Fields) -> Option<Source> {
+    Some(Source::VpcLinkFor {
+        target: f.source("VpcLinkFor")?,
+    })
+}
+
 /// A literal.
 fn literal(f: &Fields) -> Option<Source> {
     Some(Source::Literal {
@@ -196,10 +227,22 @@ impl SourceKind {
         (self.build)(fields)
     }
 
+    /// Whether the kind wraps another source (its one required field is a
+    /// [`FieldType::Source`]).
+    pub fn wraps(&self) -> bool {
+        self.required.iter().any(|f| f.ty == FieldType::Source)
+    }
+
     /// The text after the CLI prefix as the kind's properties: the required ones in the
     /// kind's form, then, for a kind with optional properties, `,Key=Value` for any of them
     /// (`stack:S/O,Region=eu-west-1,RoleArn=arn:...`); `None` when it does not have that form.
+    /// A wrapping kind's one property is the whole text, another source's CLI form, which the
+    /// caller parses in turn.
     pub fn cli_properties(&self, rest: &str) -> Option<Vec<(&'static str, String)>> {
+        if self.wraps() {
+            let [field] = self.required else { return None };
+            return (!rest.is_empty()).then(|| vec![(field.key, rest.to_string())]);
+        }
         let (rest, options) = match rest.split_once(',') {
             Some((rest, options)) if !self.optional.is_empty() => (rest, Some(options)),
             _ => (rest, None),
@@ -262,6 +305,13 @@ pub fn readable_kinds() -> String {
     list(SOURCE_KINDS.iter().map(SourceKind::readable), ", or ")
 }
 
+/// The required keys of the kinds a wrapping kind may wrap, for messages: those read
+/// somewhere (they name load balancers), `StackName + OutputKey, ... or LoadBalancer`.
+pub fn readable_wrappable_kinds() -> String {
+    let read_somewhere = SOURCE_KINDS.iter().filter(|k| k.optional.contains(&REGION));
+    list(read_somewhere.map(SourceKind::readable), ", or ")
+}
+
 /// Every CLI form: `stack:STACK/OUTPUTKEY, ... or value:LITERAL`.
 pub fn cli_forms() -> String {
     list(SOURCE_KINDS.iter().map(|k| k.cli_form.to_string()), " or ")
@@ -281,8 +331,16 @@ pub fn cli_help() -> String {
         .collect();
     lines.push(format!(
         "  A source other than a literal may end with ,{}=REGION and/or ,{}=ROLE_ARN: read in \
-another region, or in another account through that role.",
-        REGION.key, ROLE_ARN.key
+another region, or in another account through that role{}.",
+        REGION.key,
+        ROLE_ARN.key,
+        list(
+            SOURCE_KINDS
+                .iter()
+                .filter(|k| k.wraps())
+                .map(|k| format!(" (for {}:, the inner source)", k.cli_prefix)),
+            ""
+        )
     ));
     lines.join("\n")
 }
@@ -325,7 +383,8 @@ mod tests {
         );
         for kind in SOURCE_KINDS {
             let placed = kind.optional.contains(&REGION) && kind.optional.contains(&ROLE_ARN);
-            assert_eq!(placed, kind.cli_prefix != "value", "{kind:?}");
+            let inside = kind.wraps(); // placed by its inner source
+            assert_eq!(placed, kind.cli_prefix != "value" && !inside, "{kind:?}");
         }
         for kind in SOURCE_KINDS {
             assert!(
@@ -338,6 +397,10 @@ mod tests {
             let value = |f: &Field| match f.ty {
                 FieldType::Text => FieldValue::Text(format!("x{}", f.key)),
                 FieldType::Port => FieldValue::Port(8080),
+                FieldType::Source => FieldValue::Source(Box::new(Source::LoadBalancer {
+                    name: "lb".into(),
+                    at: Place::default(),
+                })),
             };
             let mut required = Fields::default();
             for f in kind.required {
@@ -398,11 +461,12 @@ mod tests {
     fn derived_texts() {
         assert_eq!(
             readable_kinds(),
-            "StackName + OutputKey, Cluster + Service, LoadBalancer, or Value"
+            "StackName + OutputKey, Cluster + Service, LoadBalancer, Value, or VpcLinkFor"
         );
         assert_eq!(
             cli_forms(),
-            "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN or value:LITERAL"
+            "stack:STACK/OUTPUTKEY, ecs:CLUSTER/SERVICE, lb:NAME_OR_ARN, value:LITERAL or \
+vpclink-for:SOURCE"
         );
         assert_eq!(
             cli_help(),
@@ -410,8 +474,10 @@ mod tests {
 ecs:CLUSTER/SERVICE     the load balancer in front of an ECS service\n  \
 lb:NAME_OR_ARN          an ELBv2 load balancer by name or ARN, or a classic ELB by name\n  \
 value:LITERAL           a literal value\n  \
+vpclink-for:SOURCE      the id of the REST VPC link in front of the load balancer SOURCE names \
+(stack:, ecs: or lb:)\n  \
 A source other than a literal may end with ,Region=REGION and/or ,RoleArn=ROLE_ARN: read in \
-another region, or in another account through that role."
+another region, or in another account through that role (for vpclink-for:, the inner source)."
         );
     }
 
@@ -429,6 +495,24 @@ another region, or in another account through that role."
             Some("lb:NAME_OR_ARN")
         );
         assert!(kind_of_cli_prefix("s3").is_none());
+        assert_eq!(
+            readable_wrappable_kinds(),
+            "StackName + OutputKey, Cluster + Service, or LoadBalancer"
+        );
+        assert_eq!(by(&["VpcLinkFor", "Value"]), Some("value"));
+        assert_eq!(by(&["VpcLinkFor", "LoadBalancer"]), Some("lb"));
+        assert_eq!(by(&["VpcLinkFor"]), Some("vpclink-for"));
+        let link = kind_of_cli_prefix("vpclink-for").unwrap();
+        assert!(link.wraps());
+        // The inner source's form is kept whole, commas and all, for the caller to parse.
+        assert_eq!(
+            link.cli_properties("lb:arn:aws:x/y,Region=eu-west-1"),
+            Some(vec![(
+                "VpcLinkFor",
+                "lb:arn:aws:x/y,Region=eu-west-1".to_string()
+            )])
+        );
+        assert_eq!(link.cli_properties(""), None);
         let ecs = kind_of_cli_prefix("ecs").unwrap();
         assert_eq!(
             ecs.cli_properties("arn:aws:ecs:us-east-1:1:cluster/prod/orders"),

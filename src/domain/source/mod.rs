@@ -9,6 +9,9 @@
 //!
 //! Adding a kind: a [`Source`] variant, its entry in [`SOURCE_KINDS`] with its build function,
 //! its arms below and in [`key`] (the compiler lists them), and its resolution in `resolve.rs`.
+//! A kind that wraps another source (as `VpcLinkFor` wraps a load balancer's) declares one
+//! required field of [`FieldType::Source`]: its value is a whole source, in the properties an
+//! object, on the CLI another source's form after the prefix.
 
 use std::fmt;
 
@@ -20,8 +23,9 @@ pub mod place;
 
 pub use key::{load_balancer_name, stack_name, ParseSourceKeyError, SourceKey};
 pub use kinds::{
-    cli_forms, cli_help, kind_of_cli_prefix, kind_of_properties, readable_kinds, Field, FieldType,
-    FieldValue, Fields, SourceKind, REGION, ROLE_ARN, SOURCE_KINDS,
+    cli_forms, cli_help, kind_of_cli_prefix, kind_of_properties, readable_kinds,
+    readable_wrappable_kinds, Field, FieldType, FieldValue, Fields, SourceKind, REGION, ROLE_ARN,
+    SOURCE_KINDS,
 };
 pub use place::{role_account, Place};
 
@@ -55,6 +59,9 @@ pub enum Source {
     },
     /// A literal value.
     Literal { value: String },
+    /// The id of the REST VPC link (v1) whose targets hold the load balancer another source
+    /// names (a stack output holding its DNS name or ARN, an ECS service, a load balancer).
+    VpcLinkFor { target: Box<Source> },
 }
 
 impl Source {
@@ -71,6 +78,8 @@ impl Source {
             } => SourceKey::ecs(cluster, service).at(at),
             Source::LoadBalancer { name, at } => SourceKey::load_balancer(name).at(at),
             Source::Literal { .. } => SourceKey::Literal,
+            // The events that move a load balancer move its link.
+            Source::VpcLinkFor { target } => target.key(),
         }
     }
 
@@ -80,6 +89,9 @@ impl Source {
             Source::StackOutput { at, .. }
             | Source::EcsService { at, .. }
             | Source::LoadBalancer { at, .. } => *at = at.settled(home_region),
+            Source::VpcLinkFor { target } => {
+                **target = target.as_ref().clone().settled(home_region)
+            }
             Source::Literal { .. } => {}
         }
         self
@@ -92,7 +104,26 @@ impl Source {
             Source::StackOutput { at, .. }
             | Source::EcsService { at, .. }
             | Source::LoadBalancer { at, .. } => Some(at),
+            Source::VpcLinkFor { target } => target.place(),
             Source::Literal { .. } => None,
+        }
+    }
+
+    /// Whether the source's value may be a VPC link's id: a `VpcLinkFor`'s always, a stack
+    /// output's when the stack says so. A literal is taken as given; a load balancer's or an
+    /// ECS service's value is a DNS name.
+    pub fn may_give_link_id(&self) -> bool {
+        matches!(self, Source::VpcLinkFor { .. } | Source::StackOutput { .. })
+    }
+
+    /// Whether the source names a load balancer (and so may be the target of
+    /// [`Source::VpcLinkFor`]).
+    pub fn names_a_load_balancer(&self) -> bool {
+        match self {
+            Source::StackOutput { .. }
+            | Source::EcsService { .. }
+            | Source::LoadBalancer { .. } => true,
+            Source::Literal { .. } | Source::VpcLinkFor { .. } => false,
         }
     }
 
@@ -102,7 +133,8 @@ impl Source {
             Source::Literal { value } => Some(value),
             Source::StackOutput { .. }
             | Source::EcsService { .. }
-            | Source::LoadBalancer { .. } => None,
+            | Source::LoadBalancer { .. }
+            | Source::VpcLinkFor { .. } => None,
         }
     }
 }
@@ -123,6 +155,7 @@ impl fmt::Display for Source {
             } => write!(f, "ECS service {service} in cluster {cluster}{at}"),
             Source::LoadBalancer { name, at } => write!(f, "load balancer {name}{at}"),
             Source::Literal { value } => write!(f, "literal {value:?}"),
+            Source::VpcLinkFor { target } => write!(f, "REST VPC link targeting {target}"),
         }
     }
 }
