@@ -1,14 +1,17 @@
-//! The SDK's HTTP client, connected on first use.
+//! The SDK's HTTP client: one for every SDK client, connected on first use.
 //!
-//! Every SDK client checks its HTTP client when it is built, and the default HTTP client does
-//! so by building a TLS connector and throwing it away: it loads and parses the system's root
-//! certificates once per client (the first time also reading them from disk). The functions
-//! build seven clients at start-up, most of which never send a request in a given invocation.
-//! [`connect_on_first_use`] keeps the one HTTP client and skips that check: the connector is
-//! built when the first request needs it and shared by every client; the root certificates
-//! are read from disk on a thread of their own from start-up, beside the rest of it.
+//! By default each SDK client gets an HTTP client of its own and checks it when it is built,
+//! which builds a TLS connector and throws it away: the system's root certificates are parsed
+//! once per client (the first time also read from disk), and again when each client sends its
+//! first request. The functions build seven clients at start-up, most of which send nothing in
+//! a given invocation. [`connect_on_first_use`] gives them one HTTP client, the SDK's default,
+//! without that check: its connector, and with it the root certificates, is built once, when
+//! the first request needs it, and shared by every client.
 
 use aws_config::SdkConfig;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -19,22 +22,30 @@ use aws_smithy_runtime_api::client::runtime_components::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// `sdk` with its HTTP client wrapped so that building an SDK client builds no connector.
+/// `sdk` with one HTTP client for every SDK client built from it, connected on first use
+/// (unless `sdk` brings an HTTP client of its own, which is kept as it is).
 pub fn connect_on_first_use(sdk: SdkConfig) -> SdkConfig {
-    let Some(http) = sdk.http_client() else {
+    if sdk.http_client().is_some() {
         return sdk;
-    };
-    let early = http.clone();
-    std::thread::spawn(move || {
-        // The default client's check reads the root certificates into a process-wide cache.
-        let _ = early.validate_base_client_config(
-            &RuntimeComponentsBuilder::new("stagewire-warm-up"),
-            &ConfigBag::base(),
-        );
-    });
+    }
     sdk.into_builder()
-        .http_client(SharedHttpClient::new(OnFirstUse(http)))
+        .http_client(SharedHttpClient::new(OnFirstUse(default_https_client())))
         .build()
+}
+
+/// The client the SDK picks by default (hyper 1 with rustls and aws-lc, proxies from the
+/// environment), built once instead of once per SDK client.
+fn default_https_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .proxy_config(ProxyConfig::from_env());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.build()
+    })
 }
 
 #[derive(Debug)]
@@ -59,5 +70,67 @@ impl HttpClient for OnFirstUse {
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.0.connector_metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    use aws_config::{BehaviorVersion, Region};
+
+    use super::*;
+
+    /// An HTTP client that counts the SDK's checks of it and is never asked to connect.
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("no request is sent")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    fn sdk(http: Option<SharedHttpClient>) -> SdkConfig {
+        let mut sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::from_static("us-east-1"));
+        sdk.set_http_client(http);
+        sdk.build()
+    }
+
+    #[test]
+    fn building_a_client_checks_no_connector() {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let counting = || Some(SharedHttpClient::new(Counting(checks.clone())));
+        aws_sdk_sts::Client::new(&sdk(counting()));
+        assert_eq!(checks.load(SeqCst), 1, "the SDK checks a client's HTTP client");
+        let wrapped = SharedHttpClient::new(OnFirstUse(counting().unwrap()));
+        aws_sdk_sts::Client::new(&sdk(Some(wrapped)));
+        assert_eq!(checks.load(SeqCst), 1, "the wrapped client is not checked");
+    }
+
+    #[test]
+    fn a_configuration_with_its_own_http_client_keeps_it() {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let own = SharedHttpClient::new(Counting(checks.clone()));
+        let sdk = connect_on_first_use(sdk(Some(own)));
+        aws_sdk_sts::Client::new(&sdk);
+        assert_eq!(checks.load(SeqCst), 1, "its own client, checked as the SDK does");
+        assert!(connect_on_first_use(self::sdk(None)).http_client().is_some());
     }
 }
