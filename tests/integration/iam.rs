@@ -442,6 +442,10 @@ struct Sources {
     far_cluster: String,
     b_stack: ElbStack,
     b_cluster: String,
+    /// A network load balancer with its REST VPC link.
+    nlb_arn: String,
+    /// A stack whose output `VpcLinkId` is the id of a v2 VPC link (read by id).
+    link_stack: String,
 }
 
 async fn sources(w: &World) -> Sources {
@@ -467,7 +471,27 @@ async fn sources(w: &World) -> Sources {
     let b_cluster = unique("b");
     b.ecs_service(&b_cluster, "web", &[("helloworld", 80, &b_stack.tg_arn)])
         .await;
+    let nlb = stagewire_devkit::private::private_nlb(
+        &w.elbv2,
+        &w.apigw,
+        &stagewire_devkit::lbs::LocalLoadBalancers::new(),
+        &unique("iam-nlb"),
+        &here.vpc,
+        &here.subnets,
+    )
+    .await
+    .unwrap();
+    let link_stack = unique("IamLink");
+    w.cfn
+        .create_stack()
+        .stack_name(&link_stack)
+        .template_body(link_template(&v2_link(w, &here).await))
+        .send()
+        .await
+        .unwrap();
     Sources {
+        nlb_arn: nlb.nlb.arn,
+        link_stack,
         here,
         cluster,
         classic,
@@ -476,6 +500,28 @@ async fn sources(w: &World) -> Sources {
         b_stack,
         b_cluster,
     }
+}
+
+/// A new v2 VPC link in `net`'s subnets; its id.
+async fn v2_link(w: &World, net: &ElbStack) -> String {
+    let link = w
+        .apigw2
+        .create_vpc_link()
+        .name(unique("iam-link"))
+        .set_subnet_ids(Some(net.subnets.clone()))
+        .send()
+        .await
+        .unwrap();
+    link.vpc_link_id().unwrap().to_string()
+}
+
+/// A stack whose output `VpcLinkId` is `link`.
+fn link_template(link: &str) -> String {
+    json!({
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {"VpcLinkId": {"Value": link}},
+    })
+    .to_string()
 }
 
 fn every_source(s: &Sources) -> Json {
@@ -494,6 +540,8 @@ fn every_source(s: &Sources) -> Json {
         "fromLbArn": {"LoadBalancer": s.here.lb_arn},
         "fromClassic": {"LoadBalancer": s.classic},
         "banner": {"Value": "v1"},
+        "linkHere": {"VpcLinkFor": {"LoadBalancer": s.nlb_arn}},
+        "linkFromStack": {"StackName": s.link_stack, "OutputKey": "VpcLinkId"},
         "farStack": {"StackName": s.far_stack, "OutputKey": "EcsElbDnsName", "Region": OTHER_REGION},
         "farService": {"Cluster": s.far_cluster, "Service": "web", "Region": OTHER_REGION},
         "bStack": remote(json!({"StackName": s.b_stack.name, "OutputKey": "EcsElbDnsName"})),
@@ -687,6 +735,16 @@ async fn resync_flows(
     w.set_var(&api, "prod", "banner", "by-hand").await;
     let b = w.member(B, OTHER_REGION).await;
     b.replace_elb_stack(&s.b_stack.name).await;
+    // The stack output naming a v2 VPC link names a new one: the re-sync reads it by id.
+    let relinked = w
+        .cfn
+        .update_stack()
+        .stack_name(&s.link_stack)
+        .template_body(link_template(&v2_link(w, &s.here).await))
+        .send()
+        .await
+        .unwrap();
+    let link_stack_id = relinked.stack_id().unwrap().to_string();
     let run = |event: Json| async move {
         let _ = resync::invoke(ports, event).await;
     };
@@ -700,6 +758,7 @@ async fn resync_flows(
         "UPDATE_COMPLETE",
     ))
     .await;
+    run(stack_event_of(&link_stack_id, ACCOUNT, "UPDATE_COMPLETE")).await;
     run(ecs_event(&s.cluster, "web")).await;
     let lb_name = lb_arn.split('/').nth(2).unwrap().to_string();
     run(elb_event("CreateLoadBalancer", json!({"name": lb_name}))).await;
