@@ -34,7 +34,8 @@
 //!
 //! Always played: REST API stages' canaries ([`canaries`]: `canarySettings` on `UpdateStage`,
 //! `GetStage`, `GetStages`, `CreateDeployment`, `CreateStage`), VPC link states and private
-//! integrations' `connectionId` ([`vpc_links`]).
+//! integrations' `connectionId` ([`vpc_links`]); CloudWatch's RPCv2 CBOR protocol, which the
+//! Rust SDK speaks and moto does not, through moto's JSON protocol (`fault_proxy/cloudwatch.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,7 @@ use crate::http::{self, Body, DropConnection, ServerHandle};
 use crate::DevkitError;
 
 pub mod canaries;
+mod cloudwatch;
 pub mod vpc_links;
 pub use canaries::Canary;
 pub use vpc_links::{AVAILABLE_MESSAGE, PENDING_MESSAGE};
@@ -760,6 +762,9 @@ async fn dispatch(
         return answer;
     }
     if let Some(answer) = canaries::play(shared, &parts, &body).await {
+        return answer;
+    }
+    if let Some(answer) = cloudwatch::play(shared, &parts, &body).await {
         return answer;
     }
     if http_api_stages {
