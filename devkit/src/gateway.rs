@@ -46,6 +46,10 @@ use crate::http::{full, serve, Body, ServerHandle};
 use crate::lbs::LocalLoadBalancers;
 use crate::DevkitError;
 
+mod split;
+use split::Split;
+pub use split::{even_pick, CanarySplit, StageTraffic};
+
 const INTERNAL: &str = r#"{"message": "Internal server error"}"#;
 const TIMED_OUT: &str = r#"{"message": "Endpoint request timed out"}"#;
 const MISSING: &str = r#"{"message":"Missing Authentication Token"}"#;
@@ -59,45 +63,6 @@ struct StageView {
     variables: BTreeMap<String, String>,
     /// `percentTraffic` and `stageVariableOverrides`, while a canary is enabled.
     canary: Option<(f64, BTreeMap<String, String>)>,
-}
-
-/// How the stand-in picks the requests a stage's canary serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CanarySplit {
-    /// Evenly: after `n` requests under a share `p`, exactly `floor(n * p / 100)` went to the
-    /// canary. The count restarts when the share changes.
-    #[default]
-    Even,
-    /// At random, as API Gateway does, from a PRNG seeded with this (one per stage).
-    Seeded(u64),
-}
-
-/// A stage's requests as the stand-in served them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StageTraffic {
-    /// Requests to a known path of the stage (the stage existing).
-    pub requests: u64,
-    /// Of those, the requests the canary served.
-    pub canary: u64,
-    /// Requests answered 5XX.
-    pub failed: u64,
-    /// Canary requests answered 5XX.
-    pub canary_failed: u64,
-}
-
-/// The split's state for one stage.
-#[derive(Debug)]
-struct Split {
-    percent: f64,
-    /// Requests since the share was set.
-    n: u64,
-    rng: fastrand::Rng,
-}
-
-/// The `n`th request (from 1) under `share` (0 to 1) is the canary's, picked evenly.
-pub fn even_pick(n: u64, share: f64) -> bool {
-    let at = |k: u64| (k as f64 * share + 1e-9).floor();
-    n > 0 && at(n) > at(n - 1)
 }
 
 /// A VPC link's target load balancer ARN while the link is `AVAILABLE` (`None`: not available,
@@ -350,23 +315,10 @@ impl Shared {
     fn pick_canary(&self, stage: &str, percent: f64) -> bool {
         let mode = *lock(&self.split);
         let mut splits = lock(&self.splits);
-        let split = splits.entry(stage.to_string()).or_insert_with(|| Split {
-            percent,
-            n: 0,
-            rng: fastrand::Rng::with_seed(match mode {
-                CanarySplit::Seeded(seed) => seed,
-                CanarySplit::Even => 0,
-            }),
-        });
-        if split.percent != percent {
-            split.percent = percent;
-            split.n = 0;
-        }
-        split.n += 1;
-        match mode {
-            CanarySplit::Even => even_pick(split.n, percent / 100.0),
-            CanarySplit::Seeded(_) => split.rng.f64() * 100.0 < percent,
-        }
+        splits
+            .entry(stage.to_string())
+            .or_insert_with(|| Split::new(mode, percent))
+            .pick(mode, percent)
     }
 
     fn count(&self, stage: &str, canary: bool, status: StatusCode) {
@@ -475,23 +427,5 @@ mod tests {
             substitute("http://fixed", &vars).as_deref(),
             Some("http://fixed")
         );
-    }
-
-    #[test]
-    fn an_even_split_gives_the_canary_exactly_its_share_so_far() {
-        let picked = |share: f64, n: u64| (1..=n).filter(|&k| even_pick(k, share)).count() as u64;
-        assert_eq!(
-            (1..=30).filter(|&k| even_pick(k, 0.1)).collect::<Vec<_>>(),
-            [10, 20, 30]
-        );
-        for (share, n) in [
-            (0.1, 1000),
-            (0.05, 999),
-            (1.0 / 3.0, 300),
-            (0.0, 50),
-            (1.0, 50),
-        ] {
-            assert_eq!(picked(share, n), (n as f64 * share + 1e-9).floor() as u64);
-        }
     }
 }

@@ -45,6 +45,19 @@ struct ErrorShare {
     errors: u64,
 }
 
+impl ErrorShare {
+    /// Counts one request; whether its target answers 500 (only a healthy one does).
+    fn draw(&mut self, healthy: bool) -> bool {
+        self.requests += 1;
+        let failed = healthy && {
+            self.n += 1;
+            crate::gateway::even_pick(self.n, self.share)
+        };
+        self.errors += u64::from(failed);
+        failed
+    }
+}
+
 /// What the helloworld service answers when it fails.
 pub const TARGET_ERROR: &str = r#"{"message": "helloworld failed"}"#;
 
@@ -82,16 +95,7 @@ impl LocalLoadBalancers {
                 .map(str::to_owned);
             *last_host.lock().unwrap_or_else(|e| e.into_inner()) = seen;
             let ok = h.load(Ordering::SeqCst);
-            let failed = {
-                let mut e = e.lock().unwrap_or_else(|p| p.into_inner());
-                e.requests += 1;
-                let failed = ok && {
-                    e.n += 1;
-                    crate::gateway::even_pick(e.n, e.share)
-                };
-                e.errors += u64::from(failed);
-                failed
-            };
+            let failed = e.lock().unwrap_or_else(|p| p.into_inner()).draw(ok);
             if ok && !failed {
                 s.fetch_add(1, Ordering::Relaxed);
             }
