@@ -5,7 +5,8 @@
 //! JSON protocol (`X-Amz-Target: GraniteServiceVersion20100801.<Operation>`,
 //! `application/x-amz-json-1.0`), which [`Alarms`] sends, with a SigV4-shaped `Authorization`
 //! header whose scope names the service (moto checks no signature). Point it at moto or at the
-//! [`crate::FaultProxy`] (which counts the calls as service `monitoring`).
+//! [`crate::FaultProxy`] (which counts the calls as service `monitoring`). The SDK's own client
+//! works through the proxy only, which answers its CBOR calls from moto's JSON protocol.
 //!
 //! [`AlarmWatch`] plays what a real alarm on an ALB's `HTTPCode_Target_5XX_Count` does: it
 //! watches a local load balancer's requests and 500s ([`LocalLoadBalancers::request_counts`])

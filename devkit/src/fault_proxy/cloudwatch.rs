@@ -6,9 +6,9 @@
 //! GraniteServiceVersion20100801.<Operation>` with `application/x-amz-json-1.0` (the same
 //! shapes); moto's JSON answer, an error's `__type` and `message` included, goes back as CBOR
 //! with `smithy-protocol: rpc-v2-cbor`. Timestamps travel as CBOR tag 1 (epoch seconds) and as
-//! JSON numbers: a number whose member name ends in `Timestamp` (or is a list of such, as
-//! `StartTime`/`EndTime` are not in the answers the bench reads) is tagged on the way back.
-//! Blobs are not played.
+//! JSON numbers: on the way back, a number whose member name ends in `Timestamp` (or a list of
+//! numbers named `...Timestamps`) is tagged, which covers the alarm answers (`DescribeAlarms`);
+//! answers with other timestamp members (`GetMetricData`'s) are not played, nor are blobs.
 
 use bytes::Bytes;
 use ciborium::value::{Integer, Value as Cbor};
