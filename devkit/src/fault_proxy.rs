@@ -31,6 +31,11 @@
 //!   replace it); `UpdateStage` (`PATCH /v2/apis/{id}/stages/{name}`, which moto lacks) merges
 //!   the given `stageVariables` into the stage's (a variable given `""` is removed) by reading
 //!   the stage from moto and re-creating it there, and answers the stage as UpdateStage does.
+//!
+//! Always played: REST API stages' canaries ([`canaries`]: `canarySettings` on `UpdateStage`,
+//! `GetStage`, `GetStages`, `CreateDeployment`, `CreateStage`), VPC link states and private
+//! integrations' `connectionId` ([`vpc_links`]); CloudWatch's RPCv2 CBOR protocol, which the
+//! Rust SDK speaks and moto does not, through moto's JSON protocol (`fault_proxy/cloudwatch.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -45,7 +50,10 @@ use hyper::{header, Request, Response, StatusCode};
 use crate::http::{self, Body, DropConnection, ServerHandle};
 use crate::DevkitError;
 
+pub mod canaries;
+mod cloudwatch;
 pub mod vpc_links;
+pub use canaries::Canary;
 pub use vpc_links::{AVAILABLE_MESSAGE, PENDING_MESSAGE};
 
 /// The PRNG seed [`FaultProxy::start`] uses.
@@ -348,6 +356,8 @@ struct State {
     vpc_links: BTreeMap<String, vpc_links::Play>,
     /// REST integrations' `connectionId`s (which moto drops), by `api/resource/METHOD`.
     connection_ids: BTreeMap<String, String>,
+    /// REST API stages' canaries (which moto lacks), by `(api, stage)`.
+    canaries: BTreeMap<(String, String), canaries::Canary>,
     seq: u64,
 }
 
@@ -358,6 +368,8 @@ struct Shared {
     /// HTTP API stage writes, one at a time: API Gateway checks and creates a stage atomically,
     /// the read-then-write played here must not interleave.
     http_stage_writes: tokio::sync::Mutex<()>,
+    /// Writes of REST stages' canaries, one at a time: each reads the stage, then writes it.
+    canary_writes: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -392,10 +404,12 @@ impl FaultProxy {
                 api_tags: BTreeMap::new(),
                 vpc_links: BTreeMap::new(),
                 connection_ids: BTreeMap::new(),
+                canaries: BTreeMap::new(),
                 seq: 0,
             }),
             upstream: authority,
             http_stage_writes: tokio::sync::Mutex::new(()),
+            canary_writes: tokio::sync::Mutex::new(()),
         });
         let handler_shared = Arc::clone(&shared);
         let server = http::serve("fault proxy", move |req| {
@@ -745,6 +759,12 @@ async fn dispatch(
         return answer;
     }
     if let Some(answer) = vpc_links::play(shared, &parts, &body).await {
+        return answer;
+    }
+    if let Some(answer) = canaries::play(shared, &parts, &body).await {
+        return answer;
+    }
+    if let Some(answer) = cloudwatch::play(shared, &parts, &body).await {
         return answer;
     }
     if http_api_stages {

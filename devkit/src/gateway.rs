@@ -15,6 +15,16 @@
 //! drops an integration's `connectionId` and answers every link `AVAILABLE`: give the gateway a
 //! client pointed at the [`crate::FaultProxy`], which keeps the one and plays the other.
 //!
+//! A stage's canary (`canarySettings`, read with GetStage alongside its variables, through the
+//! [`crate::FaultProxy`] which plays canaries moto lacks) serves `percentTraffic` percent of the
+//! stage's requests with the stage's variables overridden by its `stageVariableOverrides`. API
+//! Gateway picks the canary's requests at random; the stand-in picks them as [`CanarySplit`]
+//! says: by default evenly, so that after `n` requests under a share `p` exactly
+//! `floor(n * p / 100)` went to the canary (at 10%, the 10th, 20th, ... request). The canary's
+//! deployment is not played: both sides serve the integrations read at the start.
+//! [`Gateway::traffic`] counts each stage's requests, those the canary served and the 5XX answers
+//! of both.
+//!
 //! Answers as API Gateway does: the target's status and body when it answers; `500
 //! {"message": "Internal server error"}` when it cannot be reached (or a variable the URI or the
 //! connection id needs is missing, or the VPC link is not `AVAILABLE` or does not exist); `504
@@ -23,7 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use aws_sdk_apigateway::types::{ConnectionType, VpcLinkStatus};
@@ -34,15 +44,26 @@ use tokio::time::Instant;
 
 use crate::http::{full, serve, Body, ServerHandle};
 use crate::lbs::LocalLoadBalancers;
-use crate::stages::rest_stage_variables;
 use crate::DevkitError;
+
+mod split;
+use split::Split;
+pub use split::{even_pick, CanarySplit, StageTraffic};
 
 const INTERNAL: &str = r#"{"message": "Internal server error"}"#;
 const TIMED_OUT: &str = r#"{"message": "Endpoint request timed out"}"#;
 const MISSING: &str = r#"{"message":"Missing Authentication Token"}"#;
 
-/// A stage's variables (`None`: no such stage) and when they were read.
-type Cached = (Instant, Option<BTreeMap<String, String>>);
+/// A stage's variables and canary (`None`: no such stage) and when they were read.
+type Cached = (Instant, Option<StageView>);
+
+/// What a deployed stage serves with: its variables and its canary.
+#[derive(Debug, Clone, PartialEq)]
+struct StageView {
+    variables: BTreeMap<String, String>,
+    /// `percentTraffic` and `stageVariableOverrides`, while a canary is enabled.
+    canary: Option<(f64, BTreeMap<String, String>)>,
+}
 
 /// A VPC link's target load balancer ARN while the link is `AVAILABLE` (`None`: not available,
 /// or no such link) and when it was read.
@@ -67,11 +88,15 @@ struct Shared {
     timeout: Duration,
     stages: Mutex<HashMap<String, Cached>>,
     links: Mutex<HashMap<String, CachedLink>>,
+    split: SyncMutex<CanarySplit>,
+    splits: SyncMutex<HashMap<String, Split>>,
+    traffic: SyncMutex<HashMap<String, StageTraffic>>,
 }
 
 /// A running local gateway for one REST API.
 pub struct Gateway {
     server: ServerHandle,
+    shared: Arc<Shared>,
 }
 
 impl Gateway {
@@ -92,13 +117,41 @@ impl Gateway {
             timeout: Duration::from_secs(5),
             stages: Mutex::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
+            split: SyncMutex::new(CanarySplit::default()),
+            splits: SyncMutex::new(HashMap::new()),
+            traffic: SyncMutex::new(HashMap::new()),
         });
+        let handler = shared.clone();
         let server = serve("gateway", move |req| {
-            let shared = shared.clone();
+            let shared = handler.clone();
             async move { Ok(shared.handle(req.method().clone(), req.uri().path()).await) }
         })
         .await?;
-        Ok(Gateway { server })
+        Ok(Gateway { server, shared })
+    }
+
+    /// Picks canary requests as `split` says from now on (every stage's count restarts).
+    pub fn set_canary_split(&self, split: CanarySplit) {
+        *lock(&self.shared.split) = split;
+        lock(&self.shared.splits).clear();
+    }
+
+    /// The requests the stage `stage` served so far.
+    pub fn traffic(&self, stage: &str) -> StageTraffic {
+        lock(&self.shared.traffic)
+            .get(stage)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The requests of the stage `stage` that its canary served.
+    pub fn canary_requests(&self, stage: &str) -> u64 {
+        self.traffic(stage).canary
+    }
+
+    /// Forgets the counts of every stage.
+    pub fn reset_traffic(&self) {
+        lock(&self.shared.traffic).clear();
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -153,6 +206,45 @@ async fn integrations(
     Ok(routes)
 }
 
+fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A stage as GetStage answers it (`None`: no such stage).
+async fn read_stage(
+    client: &aws_sdk_apigateway::Client,
+    api_id: &str,
+    stage: &str,
+) -> Result<Option<StageView>, DevkitError> {
+    match client
+        .get_stage()
+        .rest_api_id(api_id)
+        .stage_name(stage)
+        .send()
+        .await
+    {
+        Ok(s) => Ok(Some(StageView {
+            variables: s
+                .variables()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            canary: s.canary_settings().map(|c| {
+                let overrides = c.stage_variable_overrides().cloned().unwrap_or_default();
+                (c.percent_traffic(), overrides.into_iter().collect())
+            }),
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(DevkitError::aws("GetStage", e)),
+    }
+}
+
 fn answer(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -177,14 +269,14 @@ pub fn substitute(uri: &str, vars: &BTreeMap<String, String>) -> Option<String> 
 }
 
 impl Shared {
-    async fn variables(&self, stage: &str) -> Option<BTreeMap<String, String>> {
+    async fn view(&self, stage: &str) -> Option<StageView> {
         let mut stages = self.stages.lock().await;
         if let Some((at, vars)) = stages.get(stage) {
             if at.elapsed() < self.refresh {
                 return vars.clone();
             }
         }
-        let vars = match rest_stage_variables(&self.client, &self.api_id, stage).await {
+        let vars = match read_stage(&self.client, &self.api_id, stage).await {
             Ok(vars) => vars,
             // The control plane hiccuped: a deployed stage keeps serving what it had.
             Err(_) => stages.get(stage).and_then(|(_, v)| v.clone()),
@@ -219,6 +311,28 @@ impl Shared {
         target
     }
 
+    /// Whether the stage's next request goes to its canary serving `percent`.
+    fn pick_canary(&self, stage: &str, percent: f64) -> bool {
+        let mode = *lock(&self.split);
+        let mut splits = lock(&self.splits);
+        splits
+            .entry(stage.to_string())
+            .or_insert_with(|| Split::new(mode, percent))
+            .pick(mode, percent)
+    }
+
+    fn count(&self, stage: &str, canary: bool, status: StatusCode) {
+        let mut traffic = lock(&self.traffic);
+        let t = traffic.entry(stage.to_string()).or_default();
+        let failed = u64::from(status.is_server_error());
+        t.requests += 1;
+        t.failed += failed;
+        if canary {
+            t.canary += 1;
+            t.canary_failed += failed;
+        }
+    }
+
     async fn handle(&self, method: Method, path: &str) -> Response<Body> {
         let trimmed = path.trim_start_matches('/');
         let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
@@ -226,16 +340,31 @@ impl Shared {
         let Some(route) = self.routes.get(&route).filter(|_| method == Method::GET) else {
             return answer(StatusCode::FORBIDDEN, MISSING);
         };
-        let Some(vars) = self.variables(stage).await else {
+        let Some(view) = self.view(stage).await else {
             return answer(StatusCode::FORBIDDEN, MISSING);
         };
-        let Some(target) = substitute(&route.uri, &vars) else {
+        let mut vars = view.variables;
+        let canary = match view.canary {
+            Some((percent, overrides)) if self.pick_canary(stage, percent) => {
+                vars.extend(overrides);
+                true
+            }
+            _ => false,
+        };
+        let response = self.serve(route, &vars).await;
+        self.count(stage, canary, response.status());
+        response
+    }
+
+    /// Serves `route` with the stage variables `vars`.
+    async fn serve(&self, route: &Route, vars: &BTreeMap<String, String>) -> Response<Body> {
+        let Some(target) = substitute(&route.uri, vars) else {
             return answer(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL);
         };
         let via = match &route.vpc_link {
             None => None,
             Some(connection_id) => {
-                let Some(id) = substitute(connection_id, &vars) else {
+                let Some(id) = substitute(connection_id, vars) else {
                     return answer(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL);
                 };
                 let nlb = self.link_target(&id).await;

@@ -5,7 +5,10 @@
 //!
 //! A load balancer answers `{ "hello" : "world" }` (the helloworld service behind it) while it has
 //! a healthy target, `503` while it has none (as an ALB does), and refuses connections once
-//! deleted.
+//! deleted. A healthy load balancer can be made to answer a share of its requests `500` from
+//! its target ([`LocalLoadBalancers::set_error_share`]), picked evenly: after `n` requests under
+//! a share `s`, exactly `floor(n * s)` were answered 500 (at 1/3, every third request), which is
+//! what ELB counts as `HTTPCode_Target_5XX_Count`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -25,9 +28,38 @@ struct Lb {
     /// The `Host` header of the last request.
     host: Arc<Mutex<Option<String>>>,
     served: Arc<AtomicU64>,
+    /// The share of requests answered 500, and the requests since it was set.
+    errors: Arc<Mutex<ErrorShare>>,
     addr: SocketAddr,
     server: Option<ServerHandle>,
 }
+
+/// A load balancer's share of 500s and what it answered.
+#[derive(Debug, Default)]
+struct ErrorShare {
+    share: f64,
+    /// Healthy requests since the share was set.
+    n: u64,
+    /// Requests answered (any status), and 500s from the target, since the start.
+    requests: u64,
+    errors: u64,
+}
+
+impl ErrorShare {
+    /// Counts one request; whether its target answers 500 (only a healthy one does).
+    fn draw(&mut self, healthy: bool) -> bool {
+        self.requests += 1;
+        let failed = healthy && {
+            self.n += 1;
+            crate::gateway::even_pick(self.n, self.share)
+        };
+        self.errors += u64::from(failed);
+        failed
+    }
+}
+
+/// What the helloworld service answers when it fails.
+pub const TARGET_ERROR: &str = r#"{"message": "helloworld failed"}"#;
 
 /// The local load balancers, by DNS name (case-insensitive, as DNS is).
 #[derive(Clone, Default)]
@@ -52,7 +84,9 @@ impl LocalLoadBalancers {
         let healthy_flag = Arc::new(AtomicBool::new(healthy));
         let served = Arc::new(AtomicU64::new(0));
         let host = Arc::new(Mutex::new(None));
+        let errors = Arc::new(Mutex::new(ErrorShare::default()));
         let (h, s, last_host) = (healthy_flag.clone(), served.clone(), host.clone());
+        let e = errors.clone();
         let server = serve("load balancer", move |req| {
             let seen = req
                 .headers()
@@ -61,11 +95,14 @@ impl LocalLoadBalancers {
                 .map(str::to_owned);
             *last_host.lock().unwrap_or_else(|e| e.into_inner()) = seen;
             let ok = h.load(Ordering::SeqCst);
-            if ok {
+            let failed = e.lock().unwrap_or_else(|p| p.into_inner()).draw(ok);
+            if ok && !failed {
                 s.fetch_add(1, Ordering::Relaxed);
             }
             async move {
-                let (status, body) = if ok {
+                let (status, body) = if failed {
+                    (StatusCode::INTERNAL_SERVER_ERROR, TARGET_ERROR)
+                } else if ok {
                     (StatusCode::OK, HELLO)
                 } else {
                     (
@@ -77,7 +114,11 @@ impl LocalLoadBalancers {
                     .status(status)
                     .header(
                         hyper::header::CONTENT_TYPE,
-                        if ok { "application/json" } else { "text/html" },
+                        if ok || failed {
+                            "application/json"
+                        } else {
+                            "text/html"
+                        },
                     )
                     .body(full(body))
                     .unwrap_or_default())
@@ -91,6 +132,7 @@ impl LocalLoadBalancers {
                 healthy: healthy_flag,
                 host,
                 served,
+                errors,
                 addr,
                 server: Some(server),
             },
@@ -103,6 +145,27 @@ impl LocalLoadBalancers {
         if let Some(lb) = self.lock().get(&dns.to_ascii_lowercase()) {
             lb.healthy.store(healthy, Ordering::SeqCst);
         }
+    }
+
+    /// From now on, the target behind the load balancer `dns` answers `share` (0 to 1) of its
+    /// requests `500`, evenly (see the module docs); 0 stops it.
+    pub fn set_error_share(&self, dns: &str, share: f64) {
+        if let Some(lb) = self.lock().get(&dns.to_ascii_lowercase()) {
+            let mut e = lb.errors.lock().unwrap_or_else(|p| p.into_inner());
+            e.share = share.clamp(0.0, 1.0);
+            e.n = 0;
+        }
+    }
+
+    /// How many requests the load balancer `dns` received, and how many its target answered
+    /// `500` (ELB's `RequestCount` and `HTTPCode_Target_5XX_Count`).
+    pub fn request_counts(&self, dns: &str) -> (u64, u64) {
+        self.lock()
+            .get(&dns.to_ascii_lowercase())
+            .map_or((0, 0), |lb| {
+                let e = lb.errors.lock().unwrap_or_else(|p| p.into_inner());
+                (e.requests, e.errors)
+            })
     }
 
     /// Delete the load balancer `dns`: its port refuses connections from now on (the name
@@ -202,5 +265,29 @@ mod tests {
         assert_eq!(lbs.resolve_arn(arn), None);
         lbs.name_arn(arn, "A-1.us-east-1.elb.amazonaws.com");
         assert_eq!(lbs.resolve_arn(arn), Some(addr));
+    }
+
+    #[tokio::test]
+    async fn an_error_share_answers_every_third_request_500() {
+        let lbs = LocalLoadBalancers::new();
+        let dns = "b-1.us-east-1.elb.amazonaws.com";
+        let url = format!("http://{}", lbs.start(dns, true).await.unwrap());
+        lbs.set_error_share(dns, 1.0 / 3.0);
+        let mut statuses = Vec::new();
+        for _ in 0..9 {
+            let (status, _) = crate::http::call(&url, hyper::Method::GET, "/", "")
+                .await
+                .unwrap();
+            statuses.push(status);
+        }
+        assert_eq!(statuses, [200, 200, 500, 200, 200, 500, 200, 200, 500]);
+        assert_eq!(lbs.request_counts(dns), (9, 3));
+        assert_eq!(lbs.served(dns), 6);
+        lbs.set_error_share(dns, 0.0);
+        let (status, body) = crate::http::call(&url, hyper::Method::GET, "/", "")
+            .await
+            .unwrap();
+        assert_eq!((status, &body[..]), (200, HELLO.as_bytes()));
+        assert_eq!(lbs.request_counts(dns), (10, 3));
     }
 }

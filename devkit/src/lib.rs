@@ -17,7 +17,8 @@
 //! - [`fault_proxy`]: an HTTP proxy between the AWS SDK and moto that counts calls per
 //!   service and operation and injects throttling, server errors, resets and delays, or holds
 //!   calls at a [`Gate`] until the test opens it; it also plays VPC link states moto lacks
-//!   (`PENDING`, `FAILED`) and keeps private integrations' `connectionId`.
+//!   (`PENDING`, `FAILED`), keeps private integrations' `connectionId`, and plays REST stages'
+//!   canaries (`canarySettings`), which moto lacks.
 //! - [`event_source`]: Lambda's SQS event source mapping over moto's SQS, invoking functions
 //!   with batches at a set concurrency and honouring `batchItemFailures`.
 //! - [`cfn_event`]: custom-resource requests as CloudFormation sends them.
@@ -26,7 +27,10 @@
 //! - [`sequences`]: CloudFormation's sequences of those requests, by name, and their player.
 //! - [`stages`]: a REST API stage's variables, as tests and the demo check them.
 //! - [`gateway`]: a REST API's deployed stages, public and private integrations, on 127.0.0.1;
-//!   [`lbs`]: the local load balancers behind them.
+//!   a stage's canary serves its share of requests with its variable overrides; [`lbs`]: the
+//!   local load balancers behind them, which can answer a share of 500s.
+//! - [`alarms`]: CloudWatch metric alarms in moto, and an alarm that fires from a local load
+//!   balancer's share of 500s.
 //! - [`private`]: an internal network load balancer with its REST VPC link, and a REST API with
 //!   a private integration whose link is a stage variable.
 //! - [`elb_stack`]: deploys the load-balancer stack of `tests/fixtures/elb-stack.yaml`.
@@ -36,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alarms;
 pub mod cfn_event;
 pub mod choreography;
 pub mod elb_stack;

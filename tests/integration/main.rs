@@ -2,6 +2,7 @@
 //! the custom-resource protocol played by the tests. One test binary, one module per concern.
 
 mod accounts;
+mod canary_devkit;
 mod choreography;
 mod claims;
 mod cli;
