@@ -118,7 +118,11 @@ mod tests {
         let checks = Arc::new(AtomicUsize::new(0));
         let counting = || Some(SharedHttpClient::new(Counting(checks.clone())));
         aws_sdk_sts::Client::new(&sdk(counting()));
-        assert_eq!(checks.load(SeqCst), 1, "the SDK checks a client's HTTP client");
+        assert_eq!(
+            checks.load(SeqCst),
+            1,
+            "the SDK checks a client's HTTP client"
+        );
         let wrapped = SharedHttpClient::new(OnFirstUse(counting().unwrap()));
         aws_sdk_sts::Client::new(&sdk(Some(wrapped)));
         assert_eq!(checks.load(SeqCst), 1, "the wrapped client is not checked");
@@ -130,7 +134,13 @@ mod tests {
         let own = SharedHttpClient::new(Counting(checks.clone()));
         let sdk = connect_on_first_use(sdk(Some(own)));
         aws_sdk_sts::Client::new(&sdk);
-        assert_eq!(checks.load(SeqCst), 1, "its own client, checked as the SDK does");
-        assert!(connect_on_first_use(self::sdk(None)).http_client().is_some());
+        assert_eq!(
+            checks.load(SeqCst),
+            1,
+            "its own client, checked as the SDK does"
+        );
+        assert!(connect_on_first_use(self::sdk(None))
+            .http_client()
+            .is_some());
     }
 }
