@@ -215,8 +215,8 @@ pub fn is_raw_event_target(target: &str) -> bool {
 ///
 /// Lambda gives a function its region and credentials in the environment. Taken from there,
 /// the SDK builds neither its region nor its credentials provider chain (profile files,
-/// container and instance metadata), which is most of the configuration's start-up time; its HTTP
-/// client connects on first use ([`crate::aws::connect_on_first_use`]).
+/// container and instance metadata), which is most of the configuration's start-up time; its SDK
+/// clients share one HTTP client ([`crate::aws::one_http_client`]).
 pub async fn load_sdk_config() -> SdkConfig {
     let mut loader = sdk_loader();
     if let Some(region) = region_from_env() {
@@ -227,7 +227,7 @@ pub async fn load_sdk_config() -> SdkConfig {
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
     }
-    crate::aws::connect_on_first_use(loader.load().await)
+    crate::aws::one_http_client(loader.load().await)
 }
 
 /// Whether the environment holds a whole key pair: a key id alone (or an empty one) leaves the

@@ -1,12 +1,13 @@
-//! The SDK's HTTP client: one for every SDK client, connected on first use.
+//! The SDK's HTTP client: one for every SDK client, checked once.
 //!
 //! By default each SDK client gets an HTTP client of its own and checks it when it is built,
 //! which builds a TLS connector and throws it away: the system's root certificates are parsed
 //! once per client (the first time also read from disk), and again when each client sends its
 //! first request. The functions build seven clients at start-up, most of which send nothing in
-//! a given invocation. [`connect_on_first_use`] gives them one HTTP client, the SDK's default,
-//! without that check: its connector, and with it the root certificates, is built once, when
-//! the first request needs it, and shared by every client.
+//! a given invocation. [`one_http_client`] gives them one HTTP client, the SDK's default,
+//! checked once at start-up (which reads the root certificates into a process-wide cache), and
+//! not again per client: its connector is built from that cache by the first request and
+//! shared by every client.
 
 use aws_config::SdkConfig;
 use aws_smithy_http_client::proxy::ProxyConfig;
@@ -22,14 +23,20 @@ use aws_smithy_runtime_api::client::runtime_components::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// `sdk` with one HTTP client for every SDK client built from it, connected on first use
-/// (unless `sdk` brings an HTTP client of its own, which is kept as it is).
-pub fn connect_on_first_use(sdk: SdkConfig) -> SdkConfig {
+/// `sdk` with one HTTP client for every SDK client built from it, checked once here (unless
+/// `sdk` brings an HTTP client of its own, which is kept as it is).
+pub fn one_http_client(sdk: SdkConfig) -> SdkConfig {
     if sdk.http_client().is_some() {
         return sdk;
     }
+    let http = default_https_client();
+    // The SDK's own check, once: it builds a connector, reading the root certificates.
+    let _ = http.validate_base_client_config(
+        &RuntimeComponentsBuilder::new("stagewire"),
+        &ConfigBag::base(),
+    );
     sdk.into_builder()
-        .http_client(SharedHttpClient::new(OnFirstUse(default_https_client())))
+        .http_client(SharedHttpClient::new(CheckedOnce(http)))
         .build()
 }
 
@@ -49,9 +56,9 @@ fn default_https_client() -> SharedHttpClient {
 }
 
 #[derive(Debug)]
-struct OnFirstUse(SharedHttpClient);
+struct CheckedOnce(SharedHttpClient);
 
-impl HttpClient for OnFirstUse {
+impl HttpClient for CheckedOnce {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
@@ -123,7 +130,7 @@ mod tests {
             1,
             "the SDK checks a client's HTTP client"
         );
-        let wrapped = SharedHttpClient::new(OnFirstUse(counting().unwrap()));
+        let wrapped = SharedHttpClient::new(CheckedOnce(counting().unwrap()));
         aws_sdk_sts::Client::new(&sdk(Some(wrapped)));
         assert_eq!(checks.load(SeqCst), 1, "the wrapped client is not checked");
     }
@@ -132,15 +139,13 @@ mod tests {
     fn a_configuration_with_its_own_http_client_keeps_it() {
         let checks = Arc::new(AtomicUsize::new(0));
         let own = SharedHttpClient::new(Counting(checks.clone()));
-        let sdk = connect_on_first_use(sdk(Some(own)));
+        let sdk = one_http_client(sdk(Some(own)));
         aws_sdk_sts::Client::new(&sdk);
         assert_eq!(
             checks.load(SeqCst),
             1,
             "its own client, checked as the SDK does"
         );
-        assert!(connect_on_first_use(self::sdk(None))
-            .http_client()
-            .is_some());
+        assert!(one_http_client(self::sdk(None)).http_client().is_some());
     }
 }

@@ -22,7 +22,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub use apigateway::RestStages;
 pub use apigatewayv2::HttpStages;
 pub use cloudformation::CfnStackOutputs;
-pub use connect::connect_on_first_use;
+pub use connect::one_http_client;
 pub use dynamodb::DynamoRegistry;
 pub use ecs::EcsAdapter;
 pub use elb::ElbAdapter;
