@@ -26,6 +26,10 @@
 //! time with 1, 4 and 16 workers (`--workers`), the highest API Gateway request rate in any
 //! second, peak RSS per worker and AWS calls per binding (`AssumeRole` among them).
 //!
+//! `bench --private` prints only the row of a private stage whose network load
+//! balancer and VPC link are replaced under traffic (see [`private_swap`]), which the full run
+//! prints too.
+//!
 //! `bench --idle [--before REV]` prints how many times an idle account invokes `stage-resync` in
 //! a day under the EventBridge rules of `REV:template.yaml` (default c96b1c6, before the rules
 //! were narrowed) and of the current template (see [`idle`]); it needs no moto and no build.
@@ -34,6 +38,8 @@
 mod fanout;
 #[path = "../bench_idle.rs"]
 mod idle;
+#[path = "../bench_private.rs"]
+mod private_swap;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,7 +140,7 @@ fn parse_args() -> BenchResult<Options> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]\n       bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]"
+                    "usage: bench [--bin-dir DIR] [--python PATH] [--spawns N] [--bindings N] [--stages N]\n       bench --fanout [--bin-dir DIR] [--sizes N,N] [--stages N] [--workers N,N]\n       bench --private"
                 );
                 std::process::exit(0);
             }
@@ -1255,6 +1261,7 @@ async fn run(options: Options) -> BenchResult<()> {
          written with BatchWriteItem in {}; they are reported missing by the reconciles",
         ms(load_time)
     ));
+    private_row(&mut table, &world.aws, &binding_bin).await?;
     table.print();
 
     drop(binding_fn);
@@ -1277,6 +1284,48 @@ async fn run_fanout(options: Options) -> BenchResult<()> {
     Ok(())
 }
 
+/// The private stage's replacement under traffic, as one row of `table`.
+async fn private_row(table: &mut Table, aws: &LocalAws, binding_bin: &Path) -> BenchResult<()> {
+    eprintln!("bench: a private stage's load balancer and VPC link replaced under traffic");
+    let swap = private_swap::measure(aws, binding_bin).await?;
+    table.row(
+        "private stage: NLB and VPC link replaced under traffic (`VpcLinkFor`, 50 requests/s)",
+        format!("{} failed of {} requests", swap.failed, swap.sent),
+        format!(
+            "new link PENDING {}; the Update answered {} {} after the link's creation, in {} \
+             stage write(s)",
+            secs(swap.pending),
+            swap.status,
+            secs(swap.update),
+            swap.writes
+        ),
+    );
+    Ok(())
+}
+
+/// `bench --private`: the private stage's row alone, on a moto server of its own, with the
+/// `stage-binding` beside this executable.
+async fn run_private() -> BenchResult<()> {
+    let binding_bin = std::env::current_exe()
+        .map_err(err("locating the bench"))?
+        .with_file_name("stage-binding");
+    if !binding_bin.is_file() {
+        return Err(format!(
+            "{} is missing (cargo build)",
+            binding_bin.display()
+        ));
+    }
+    let aws = local_aws().await?;
+    let mut table = Table {
+        rows: Vec::new(),
+        comparison: Vec::new(),
+        notes: Vec::new(),
+    };
+    private_row(&mut table, &aws, &binding_bin).await?;
+    table.print();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--idle") {
@@ -1292,6 +1341,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if args.first().map(String::as_str) == Some("--private") {
+        return block_on(run_private());
+    }
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -1299,6 +1351,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match options.fanout {
+        Some(_) => block_on(run_fanout(options)),
+        None => block_on(run(options)),
+    }
+}
+
+/// Runs `work` on a tokio runtime of its own: the exit code of its outcome.
+fn block_on(work: impl std::future::Future<Output = BenchResult<()>>) -> ExitCode {
     // The functions get STAGEWIRE_TABLE only where the bench sets it.
     std::env::remove_var("STAGEWIRE_TABLE");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -1311,11 +1371,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match &options.fanout {
-        Some(_) => runtime.block_on(run_fanout(options)),
-        None => runtime.block_on(run(options)),
-    };
-    match outcome {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: failed: {e}");
