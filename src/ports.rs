@@ -248,7 +248,8 @@ pub struct Record {
     pub value: Option<String>,
     /// Epoch milliseconds of the last write.
     pub written_at: Option<i64>,
-    /// The load balancer the value currently comes from ([`SourceKey::LoadBalancer`]).
+    /// What the value currently points at: its load balancer ([`SourceKey::LoadBalancer`]) or
+    /// VPC link ([`SourceKey::VpcLink`]).
     pub via: Option<SourceKey>,
     /// Whether the owner created the stage (and so may delete it).
     pub created_stage: bool,

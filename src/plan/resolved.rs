@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::link::may_be_link_id;
 use crate::domain::{Place, SourceKey, Untrusted};
 use crate::ports::{AwsError, LoadBalancer};
 
@@ -21,11 +22,18 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// The registry's `via` key of the load balancer behind the value.
+    /// The registry's `via` key of what is behind the value: the load balancer it is the DNS
+    /// name of, else the VPC link whose id it may be (`vpclink#ID`), so that an event naming
+    /// either finds the bindings whose values point at it.
     pub fn via(&self) -> Option<SourceKey> {
-        self.load_balancer
-            .as_ref()
-            .map(|lb| SourceKey::load_balancer(&lb.name).at(&self.at))
+        let key = match &self.load_balancer {
+            Some(lb) => SourceKey::load_balancer(&lb.name),
+            None if self.may_be_link && may_be_link_id(&self.value) => {
+                SourceKey::VpcLink(self.value.clone())
+            }
+            None => return None,
+        };
+        Some(key.at(&self.at))
     }
 }
 
@@ -93,5 +101,40 @@ pub enum ResolveError {
 impl From<AwsError> for ResolveError {
     fn from(e: AwsError) -> Self {
         ResolveError::Aws(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(value: &str, load_balancer: Option<&str>, may_be_link: bool) -> Resolved {
+        Resolved {
+            value: value.into(),
+            load_balancer: load_balancer.map(|name| LoadBalancer {
+                family: crate::ports::LbFamily::V2,
+                name: name.into(),
+                arn: None,
+                dns_name: None,
+            }),
+            at: Place::default(),
+            may_be_link,
+        }
+    }
+
+    #[test]
+    fn the_via_of_a_value_is_its_load_balancer_else_the_link_it_may_be() {
+        let via = |r: Resolved| r.via().map(|k| k.to_string());
+        assert_eq!(
+            via(resolved("nlb-1.elb.amazonaws.com", Some("nlb-1"), false)),
+            Some("lb#nlb-1".into())
+        );
+        assert_eq!(
+            via(resolved("x7k2p9", None, true)),
+            Some("vpclink#x7k2p9".into())
+        );
+        // A literal is taken as given, and a DNS name is no link id.
+        assert_eq!(via(resolved("x7k2p9", None, false)), None);
+        assert_eq!(via(resolved("a.example.com", None, true)), None);
     }
 }

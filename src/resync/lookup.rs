@@ -1,5 +1,5 @@
 //! Lookup: the bindings a trigger can affect, from the registry's indexes (by source, or by the
-//! load balancer a value currently points at), never by scanning every API.
+//! load balancer or VPC link a value currently points at), never by scanning every API.
 
 use std::collections::BTreeSet;
 
@@ -51,6 +51,12 @@ pub async fn affected_from(
             let mut r = ports.registry.by_source(&key).await?;
             r.extend(ports.registry.by_via(&key).await?);
             r
+        }
+        Trigger::VpcLinkDeleted { id } => {
+            ports
+                .registry
+                .by_via(&at(SourceKey::VpcLink(id.clone())))
+                .await?
         }
         Trigger::EcsService { cluster, service } => {
             ports

@@ -156,7 +156,7 @@ mod tests {
 
     use super::*;
     use crate::binding;
-    use crate::domain::{ApiKind, BindingSpec, Source, StageRef};
+    use crate::domain::{ApiKind, BindingSpec, Source, SourceKey, StageRef};
     use crate::memory::World;
 
     const OWNER: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/Api/1";
@@ -261,6 +261,115 @@ mod tests {
         assert!(failed.retryable(), "{failed}");
         assert_eq!(failed.0.released, 0);
         assert_eq!(ports.registry.all().await.unwrap().len(), 1);
+    }
+
+    fn vpc_link_call(event_name: &str, request: Value) -> Value {
+        json!({
+            "version": "0", "id": "2", "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.apigateway", "account": "123456789012",
+            "time": "2026-11-25T12:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {
+                "eventVersion": "1.09", "eventTime": "2026-11-25T12:00:00Z",
+                "eventSource": "apigateway.amazonaws.com", "eventName": event_name,
+                "awsRegion": "us-east-1", "sourceIPAddress": "cloudformation.amazonaws.com",
+                "userAgent": "cloudformation.amazonaws.com",
+                "userIdentity": {"type": "AssumedRole", "accountId": "123456789012"},
+                "requestParameters": request, "responseElements": null,
+                "requestID": "3", "eventID": "4", "eventType": "AwsApiCall"
+            }
+        })
+    }
+
+    /// `vpcLinkId` bound to the link of load balancer `nlb`, whose link `l1` is deleted.
+    async fn bound_to_a_deleted_link() -> (World, Ports, crate::ports::LoadBalancer) {
+        use crate::domain::LinkStatus;
+        let (world, ports) = World::with_ports();
+        let nlb = world.state().add_load_balancer("nlb", 1);
+        let arn = nlb.arn.clone().unwrap();
+        world
+            .state()
+            .add_rest_link("l1", &arn, LinkStatus::Available);
+        let spec = BindingSpec {
+            stage: stage(),
+            create_stage: true,
+            variables: BTreeMap::from([(
+                "vpcLinkId".to_string(),
+                Source::VpcLinkFor {
+                    target: Box::new(Source::LoadBalancer {
+                        name: arn,
+                        at: Default::default(),
+                    }),
+                },
+            )]),
+        };
+        binding::create(
+            &ports,
+            &binding::Request::test(OWNER, "B", &spec, 1),
+            binding::trusted(),
+        )
+        .await
+        .unwrap();
+        world.state().links.retain(|l| l.id != "l1");
+        (world, ports, nlb)
+    }
+
+    #[tokio::test]
+    async fn a_deleted_vpc_link_finds_the_bindings_whose_value_it_was_in_one_query() {
+        use crate::domain::LinkStatus;
+        use crate::ports::op;
+        // A new link serves the same load balancer: the value moves to it.
+        let (world, ports, nlb) = bound_to_a_deleted_link().await;
+        world
+            .state()
+            .add_rest_link("l2", nlb.arn.as_ref().unwrap(), LinkStatus::Available);
+        let counts = || {
+            let s = world.state();
+            (s.count(op::BY_VIA), s.count(op::BY_SOURCE))
+        };
+        let (by_via, by_source) = counts();
+        let moved = handle(
+            &ports,
+            vpc_link_call("DeleteVpcLink", json!({"vpcLinkId": "l1"})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved.changed.len(), 1, "{moved:?}");
+        assert_eq!(world.state().stages[&stage()]["vpcLinkId"], "l2");
+        assert_eq!(counts(), (by_via + 1, by_source), "one query, by the link");
+        let record = ports.registry.all().await.unwrap().remove(0);
+        assert_eq!(record.via, Some(SourceKey::VpcLink("l2".into())));
+
+        // No link serves it any more: the value is kept and the binding reported.
+        let (world, ports, _) = bound_to_a_deleted_link().await;
+        let kept = handle(
+            &ports,
+            vpc_link_call("DeleteVpcLink", json!({"vpcLinkId": "l1"})),
+        )
+        .await
+        .unwrap();
+        assert!(kept.changed.is_empty(), "{kept:?}");
+        let unresolved = kept.unresolved();
+        assert_eq!(unresolved.len(), 1, "{kept:?}");
+        assert!(unresolved[0].cause.contains("no REST VPC link"), "{kept:?}");
+        assert_eq!(world.state().stages[&stage()]["vpcLinkId"], "l1");
+    }
+
+    #[tokio::test]
+    async fn a_vpc_link_created_for_a_load_balancer_re_syncs_its_bindings() {
+        use crate::domain::LinkStatus;
+        let (world, ports, nlb) = bound_to_a_deleted_link().await;
+        let arn = nlb.arn.clone().unwrap();
+        world
+            .state()
+            .add_rest_link("l2", &arn, LinkStatus::Available);
+        let moved = handle(
+            &ports,
+            vpc_link_call("CreateVpcLink", json!({"name": "l2", "targetArns": [arn]})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(moved.changed.len(), 1, "{moved:?}");
+        assert_eq!(world.state().stages[&stage()]["vpcLinkId"], "l2");
     }
 
     #[tokio::test]

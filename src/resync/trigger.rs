@@ -36,8 +36,10 @@ pub enum Trigger {
     /// A stack that ended (deleted, or rolled back after a failed create): the bindings it
     /// owns are released, and those fed by its outputs checked.
     StackEnded { stack_id: String, name: String },
-    /// A load balancer created or deleted (by name).
+    /// A load balancer created or deleted (by name); also a REST VPC link created for it.
     LoadBalancer { name: String, deleted: bool },
+    /// A VPC link (REST or v2) deleted, by id: the bindings whose values are that id.
+    VpcLinkDeleted { id: String },
     /// An ECS service that changed (deployment, steady state).
     EcsService { cluster: String, service: String },
     /// Every binding (the schedule, or an operator).
@@ -146,6 +148,11 @@ pub const EVENT_KINDS: &[EventKind] = &[
         decode: elb_call,
     },
     EventKind {
+        source: "aws.apigateway",
+        detail_type: "AWS API Call via CloudTrail",
+        decode: vpc_link_call,
+    },
+    EventKind {
         source: "aws.ecs",
         detail_type: "ECS Deployment State Change",
         decode: ecs_service,
@@ -181,7 +188,7 @@ impl<'a> Arn<'a> {
 }
 
 /// The ARNs of the resources an event speaks of: its `resources`, and the stack, load balancer
-/// and cluster its detail names.
+/// (also a VPC link's targets) and cluster its detail names.
 fn named_arns(ev: &EventBridgeEvent<Value>) -> Vec<&str> {
     let detail = |path: &[&str]| {
         path.iter()
@@ -197,6 +204,12 @@ fn named_arns(ev: &EventBridgeEvent<Value>) -> Vec<&str> {
         ]
         .into_iter()
         .flatten(),
+    );
+    arns.extend(
+        link_targets(&ev.detail)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str),
     );
     arns
 }
@@ -249,6 +262,58 @@ fn elb_call(ev: &EventBridgeEvent<Value>) -> Trigger {
         Ok(call) => classify_elb_call(&call),
         Err(e) => Trigger::Ignored(format!("malformed CloudTrail detail: {e}")),
     }
+}
+
+/// CloudTrail's API Gateway calls on VPC links (REST and v2 alike: both are
+/// `apigateway.amazonaws.com`): a REST link created for a load balancer re-syncs that load
+/// balancer's bindings, as its creation does; a link deleted, those whose values are its id.
+fn vpc_link_call(ev: &EventBridgeEvent<Value>) -> Trigger {
+    let failed = ev.detail.get("errorCode").is_some();
+    match AWSAPICall::<Value, Value>::deserialize(&ev.detail) {
+        Ok(_) if failed => Trigger::Ignored("the API call failed".into()),
+        Ok(call) => classify_vpc_link_call(&call, &ev.detail),
+        Err(e) => Trigger::Ignored(format!("malformed CloudTrail detail: {e}")),
+    }
+}
+
+/// The calls on VPC links that may move a binding's value.
+pub const VPC_LINK_EVENT_NAMES: &[&str] = &["CreateVpcLink", "DeleteVpcLink"];
+
+fn classify_vpc_link_call(call: &AWSAPICall<Value, Value>, detail: &Value) -> Trigger {
+    match call.event_name.as_str() {
+        "CreateVpcLink" => {
+            let first = link_targets(detail)
+                .and_then(|t| t.first())
+                .and_then(Value::as_str);
+            match first {
+                Some(arn) => Trigger::LoadBalancer {
+                    name: load_balancer_name(arn).to_string(),
+                    deleted: false,
+                },
+                None => Trigger::Ignored(
+                    "CreateVpcLink without targetArns (a v2 link): no binding's value is its id yet"
+                        .into(),
+                ),
+            }
+        }
+        "DeleteVpcLink" => match call
+            .request_parameters
+            .get("vpcLinkId")
+            .and_then(Value::as_str)
+        {
+            Some(id) if !id.is_empty() => Trigger::VpcLinkDeleted { id: id.to_string() },
+            _ => Trigger::Ignored("DeleteVpcLink without a vpcLinkId".into()),
+        },
+        other => Trigger::Ignored(format!("CloudTrail event {other} does not move VPC links")),
+    }
+}
+
+/// The load balancers a `CreateVpcLink` call names: `targetArns` of its request, or of its
+/// response (the link it made) when the request does not show them.
+fn link_targets(detail: &Value) -> Option<&Vec<Value>> {
+    ["requestParameters", "responseElements"]
+        .iter()
+        .find_map(|part| detail.get(part)?.get("targetArns")?.as_array())
 }
 
 /// The ECS events after which a service's load balancers can have changed: they change only
@@ -453,6 +518,74 @@ mod tests {
             failed,
         );
         assert!(matches!(classify(&failed), Trigger::Ignored(_)));
+    }
+
+    fn apigateway_trail(event_name: &str, request: Value, response: Value) -> Value {
+        let mut t = trail(event_name, request);
+        t["eventSource"] = json!("apigateway.amazonaws.com");
+        t["responseElements"] = response;
+        eb(
+            "aws.apigateway",
+            "AWS API Call via CloudTrail",
+            json!([]),
+            t,
+        )
+    }
+
+    #[test]
+    fn vpc_link_calls() {
+        let nlb =
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/new-nlb/1a2b";
+        let create = apigateway_trail(
+            "CreateVpcLink",
+            json!({"name": "private-link", "targetArns": [nlb]}),
+            json!({"id": "x7k2p9", "status": "PENDING", "targetArns": [nlb]}),
+        );
+        assert_eq!(
+            classify(&create),
+            Trigger::LoadBalancer {
+                name: "new-nlb".into(),
+                deleted: false
+            }
+        );
+        // The targets of the link made, when the request does not show them.
+        let from_response = apigateway_trail(
+            "CreateVpcLink",
+            json!({"name": "private-link"}),
+            json!({"id": "x7k2p9", "targetArns": [nlb]}),
+        );
+        assert_eq!(classify(&from_response), classify(&create));
+        let delete = apigateway_trail("DeleteVpcLink", json!({"vpcLinkId": "x7k2p9"}), json!(null));
+        assert_eq!(
+            classify(&delete),
+            Trigger::VpcLinkDeleted {
+                id: "x7k2p9".into()
+            }
+        );
+        // A v2 link names subnets, not a load balancer: no binding's value is its id yet.
+        let v2 = apigateway_trail(
+            "CreateVpcLink",
+            json!({"name": "v2", "subnetIds": ["subnet-1"], "securityGroupIds": []}),
+            json!({"vpcLinkId": "v2link"}),
+        );
+        assert!(matches!(classify(&v2), Trigger::Ignored(_)));
+        let mut failed =
+            apigateway_trail("DeleteVpcLink", json!({"vpcLinkId": "x7k2p9"}), json!(null));
+        failed["detail"]["errorCode"] = json!("NotFoundException");
+        assert!(matches!(classify(&failed), Trigger::Ignored(_)));
+        let other = apigateway_trail("CreateRestApi", json!({"name": "api"}), json!(null));
+        assert!(matches!(classify(&other), Trigger::Ignored(_)));
+    }
+
+    #[test]
+    fn a_vpc_link_for_a_load_balancer_elsewhere_is_refused() {
+        let foreign = "arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/net/nlb/1";
+        let ev = apigateway_trail(
+            "CreateVpcLink",
+            json!({"name": "l", "targetArns": [foreign]}),
+            json!(null),
+        );
+        assert!(matches!(classify(&ev), Trigger::Refused(why) if why.contains(foreign)));
     }
 
     #[test]

@@ -83,6 +83,16 @@ fn resync_expectations() -> BTreeMap<&'static str, Trigger> {
             "classic-delete-load-balancer.json",
             lb("helloworld-legacy", true),
         ),
+        (
+            "vpc-link-create.json",
+            lb("EcsHel-Priva-5TQ8M2K4WX7N1", false),
+        ),
+        (
+            "vpc-link-delete.json",
+            Trigger::VpcLinkDeleted {
+                id: "q4m8t2".into(),
+            },
+        ),
         ("ecs-deployment-state-change.json", helloworld()),
         ("scheduled-event.json", Trigger::Everything),
         ("manual-resync-all.json", Trigger::Everything),

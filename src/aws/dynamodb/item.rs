@@ -41,7 +41,8 @@ pub enum Attr {
     Version,
     Value,
     WrittenAt,
-    /// The load balancer the value comes from; the `by-via` index.
+    /// The load balancer (`lb#NAME`) or VPC link (`vpclink#ID`) the value points at; the
+    /// `by-via` index.
     ViaKey,
     LastError,
     CheckedAt,
@@ -548,6 +549,11 @@ mod tests {
         );
         item.insert("via_key".into(), s("lb#my-alb"));
         assert!(decode(&item).is_ok());
+        item.insert("via_key".into(), s("vpclink#a1b2c3"));
+        assert_eq!(
+            decode(&item).unwrap().via,
+            Some(SourceKey::VpcLink("a1b2c3".into()))
+        );
         item.remove("api_id");
         assert!(decode(&item).unwrap_err().to_string().contains("api_id"));
     }

@@ -2,7 +2,7 @@
 //!
 //! One item per bound stage variable, its layout in [`item`]. Three sparse indexes answer the
 //! questions stagewire asks: `by-source` (which bindings does an event about this stack, service
-//! or load balancer affect), `by-via` (which bindings currently point at this load balancer) and
+//! or load balancer affect), `by-via` (which bindings currently point at this load balancer or VPC link) and
 //! `by-owner` (what does this custom resource own), and `by-stack` (what do the bindings of a
 //! stack own). Every write is conditional: claims on the owner and the owner's cancellation
 //! marker, re-sync records on the item's version.

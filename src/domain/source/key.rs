@@ -7,7 +7,8 @@ use super::Place;
 
 /// The registry key of a source: what events about stacks, ECS services and load balancers
 /// are matched against. Its text form (`stack#NAME`, `ecs#CLUSTER/SERVICE`, `lb#NAME`,
-/// `literal`) is what the registry stores.
+/// `vpclink#ID`, `literal`) is what the registry stores. `vpclink#ID` is never a source's key,
+/// only the `via` of a value that is a VPC link's id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKey {
     Stack(String),
@@ -16,6 +17,8 @@ pub enum SourceKey {
         service: String,
     },
     LoadBalancer(String),
+    /// A VPC link, by id: the `via` of a value that is (or may be) a link's id.
+    VpcLink(String),
     Literal,
     /// The key of a source read elsewhere: in the account of its role and/or another region
     /// (`None`: the hub's own). Text form: the key, `@ACCOUNT/REGION` (either may be empty).
@@ -102,6 +105,7 @@ impl fmt::Display for SourceKey {
             SourceKey::Stack(name) => write!(f, "stack#{name}"),
             SourceKey::Ecs { cluster, service } => write!(f, "ecs#{cluster}/{service}"),
             SourceKey::LoadBalancer(name) => write!(f, "lb#{name}"),
+            SourceKey::VpcLink(id) => write!(f, "vpclink#{id}"),
             SourceKey::Literal => f.write_str("literal"),
             SourceKey::At {
                 account,
@@ -120,7 +124,7 @@ impl fmt::Display for SourceKey {
 /// A stored key that is none of the forms [`SourceKey`] writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{0:?} is not a source key (stack#NAME, ecs#CLUSTER/SERVICE, lb#NAME or literal, the first three optionally followed by @ACCOUNT/REGION)"
+    "{0:?} is not a source key (stack#NAME, ecs#CLUSTER/SERVICE, lb#NAME, vpclink#ID or literal, the first four optionally followed by @ACCOUNT/REGION)"
 )]
 pub struct ParseSourceKeyError(String);
 
@@ -150,6 +154,7 @@ impl FromStr for SourceKey {
         match kind {
             "stack" => Ok(SourceKey::Stack(rest.to_string())),
             "lb" => Ok(SourceKey::LoadBalancer(rest.to_string())),
+            "vpclink" => Ok(SourceKey::VpcLink(rest.to_string())),
             "ecs" => match rest.split_once('/') {
                 Some((cluster, service)) if !cluster.is_empty() && !service.is_empty() => {
                     Ok(SourceKey::Ecs {
@@ -212,6 +217,8 @@ mod tests {
                 service: "helloworld".into(),
             },
             SourceKey::LoadBalancer("my-alb".into()),
+            SourceKey::VpcLink("a1b2c3".into()),
+            SourceKey::VpcLink("a1b2c3".into()).located(Some("222222222222"), Some("eu-west-1")),
             SourceKey::Literal,
         ];
         for key in keys {
@@ -225,6 +232,7 @@ mod tests {
             "ecs#/svc",
             "s3#bucket",
             "literal#x",
+            "vpclink#",
         ] {
             assert!(bad.parse::<SourceKey>().is_err(), "{bad:?}");
         }
