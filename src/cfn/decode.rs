@@ -38,6 +38,22 @@ pub struct Ids {
     pub physical_id: Option<String>,
 }
 
+impl Ids {
+    fn of(
+        stack_id: String,
+        request_id: String,
+        logical_id: String,
+        physical_id: Option<String>,
+    ) -> Ids {
+        Ids {
+            stack_id,
+            request_id,
+            logical_id,
+            physical_id,
+        }
+    }
+}
+
 /// A decoded envelope; the properties are still raw JSON.
 #[derive(Debug, Clone)]
 pub struct Envelope {
@@ -150,36 +166,31 @@ fn decode_request(event: &Value) -> Result<Envelope, Box<Malformed>> {
             request_type: RequestType::Create,
             response_url: ResponseUrl::new(r.response_url),
             // A Create names no physical id, whatever the event carries.
-            ids: Ids {
-                stack_id: r.stack_id,
-                request_id: r.request_id,
-                logical_id: r.logical_resource_id,
-                physical_id: None,
-            },
+            ids: Ids::of(r.stack_id, r.request_id, r.logical_resource_id, None),
             properties: r.resource_properties,
             old_properties: None,
         },
         Ok(Event::Update(r)) => Envelope {
             request_type: RequestType::Update,
             response_url: ResponseUrl::new(r.response_url),
-            ids: Ids {
-                stack_id: r.stack_id,
-                request_id: r.request_id,
-                logical_id: r.logical_resource_id,
-                physical_id: Some(r.physical_resource_id),
-            },
+            ids: Ids::of(
+                r.stack_id,
+                r.request_id,
+                r.logical_resource_id,
+                Some(r.physical_resource_id),
+            ),
             properties: r.resource_properties,
             old_properties: Some(r.old_resource_properties),
         },
         Ok(Event::Delete(r)) => Envelope {
             request_type: RequestType::Delete,
             response_url: ResponseUrl::new(r.response_url),
-            ids: Ids {
-                stack_id: r.stack_id,
-                request_id: r.request_id,
-                logical_id: r.logical_resource_id,
-                physical_id: Some(r.physical_resource_id),
-            },
+            ids: Ids::of(
+                r.stack_id,
+                r.request_id,
+                r.logical_resource_id,
+                Some(r.physical_resource_id),
+            ),
             properties: r.resource_properties,
             old_properties: None,
         },
